@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what Sextant needs from Debian's packages, only what is missing. Idempotent: a second
+# run does nothing. Run as root (or with sudo available) on Debian bookworm.
+#   scripts/setup.sh            build and test dependencies
+#   scripts/setup.sh --peers    also the peers the benchmarks compare against (hnswlib, FAISS)
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config   # compiler and build
+  libopenblas-dev                    # sgemm for batched exact search
+  libgtest-dev libgmock-dev          # tests
+  libbenchmark-dev                   # micro benchmarks
+)
+if [[ "${1:-}" == "--peers" ]]; then
+  packages+=(libhnswlib-dev python3-faiss python3-hnswlib python3-numpy)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+if [[ $(id -u) -eq 0 ]]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "setup: missing packages (${missing[*]}) and not root; install them or re-run as root" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

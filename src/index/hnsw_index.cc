@@ -1,0 +1,655 @@
+#include "index/hnsw_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+#include <unordered_set>
+
+namespace sextant::index {
+namespace {
+
+inline void Prefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
+
+// Prefetches (up to 1 KiB of) a code; the hardware prefetcher streams the rest of longer ones.
+inline void PrefetchCode(const uint8_t* p, size_t bytes) {
+  const size_t n = std::min<size_t>(bytes, 1024);
+  for (size_t off = 0; off < n; off += 64) Prefetch(p + off);
+}
+
+struct CloserFirst {  // for a min-heap of candidates via std::*_heap (which builds max-heaps)
+  template <typename C>
+  bool operator()(const C& a, const C& b) const { return a.distance > b.distance; }
+};
+struct FartherFirst {
+  template <typename C>
+  bool operator()(const C& a, const C& b) const { return a.distance < b.distance; }
+};
+
+std::string DimensionError(const char* what, size_t got, size_t want) {
+  return std::string(what) + " has dimension " + std::to_string(got) + ", index has " +
+         std::to_string(want);
+}
+
+}  // namespace
+
+// Marks visited slots with an epoch number so that clearing is O(1) per search.
+class HnswIndex::VisitedTable {
+ public:
+  explicit VisitedTable(size_t n) : marks_(n, 0) {}
+  void Reset(size_t n) {
+    if (marks_.size() < n) marks_.resize(n, 0);
+    if (++epoch_ == 0) {  // wrapped: clear for real once every 65535 searches
+      std::fill(marks_.begin(), marks_.end(), 0);
+      epoch_ = 1;
+    }
+  }
+  // Returns true if `id` was already visited; marks it otherwise.
+  bool TestAndSet(uint32_t id) {
+    if (marks_[id] == epoch_) return true;
+    marks_[id] = epoch_;
+    return false;
+  }
+  bool Test(uint32_t id) const { return marks_[id] == epoch_; }
+  void Set(uint32_t id) { marks_[id] = epoch_; }
+  void PrefetchMark(uint32_t id) const { Prefetch(&marks_[id]); }
+  size_t MemoryUsage() const { return marks_.capacity() * sizeof(uint16_t); }
+
+ private:
+  std::vector<uint16_t> marks_;
+  uint16_t epoch_ = 0;
+};
+
+HnswIndex::HnswIndex(VectorCodec codec, const HnswOptions& options)
+    : codec_(std::move(codec)),
+      options_(options),
+      m0_(2 * options.M),
+      stride_((codec_.code_size() + 31) / 32 * 32),
+      level_mult_(1.0 / std::log(static_cast<double>(options.M))),
+      link_locks_(new std::mutex[kLockStripes]),
+      rng_(options.seed) {}
+
+HnswIndex::~HnswIndex() = default;
+
+Result<std::unique_ptr<HnswIndex>> HnswIndex::Create(size_t dim, const HnswOptions& options) {
+  if (options.M < 2 || options.M > 512) {
+    return Status::InvalidArgument("M must be in [2, 512], got " + std::to_string(options.M));
+  }
+  if (options.ef_construction < 1) {
+    return Status::InvalidArgument("ef_construction must be at least 1");
+  }
+  SEXTANT_ASSIGN_OR_RETURN(VectorCodec codec,
+                           VectorCodec::Create(dim, options.metric, options.storage));
+  std::unique_ptr<HnswIndex> index(new HnswIndex(std::move(codec), options));
+  if (options.initial_capacity > 0) {
+    SEXTANT_RETURN_IF_ERROR(index->EnsureCapacity(options.initial_capacity));
+  }
+  return index;
+}
+
+Status HnswIndex::EnsureCapacity(size_t n) {
+  if (n <= capacity_) return Status::OK();
+  if (n > 0xfffffff0u) return Status::ResourceExhausted("an HNSW index holds at most 2^32-16 points");
+  SEXTANT_RETURN_IF_ERROR(Materialize());
+  if (!codes_owned_.Resize(n * stride_) ||
+      !links0_owned_.Resize(n * (m0_ + 1) * sizeof(uint32_t))) {
+    return Status::ResourceExhausted("out of memory growing the index to " + std::to_string(n) +
+                                     " points");
+  }
+  codes_ = codes_owned_.data();
+  links0_ = reinterpret_cast<uint32_t*>(links0_owned_.data());
+  upper_.resize(n);
+  levels_.resize(n, 0);
+  labels_.resize(n, 0);
+  live_.resize(n, 0);
+  label_map_.Reserve(n);
+  capacity_ = n;
+  return Status::OK();
+}
+
+Status HnswIndex::Materialize() {
+  if (!mapped_) return Status::OK();
+  AlignedBuffer codes, links;
+  if (!codes.Resize(std::max<size_t>(capacity_, 1) * stride_) ||
+      !links.Resize(std::max<size_t>(capacity_, 1) * (m0_ + 1) * sizeof(uint32_t))) {
+    return Status::ResourceExhausted("out of memory copying the mapped index");
+  }
+  std::memcpy(codes.data(), codes_, slot_count_ * stride_);
+  std::memcpy(links.data(), links0_, slot_count_ * (m0_ + 1) * sizeof(uint32_t));
+  codes_owned_ = std::move(codes);
+  links0_owned_ = std::move(links);
+  codes_ = codes_owned_.data();
+  links0_ = reinterpret_cast<uint32_t*>(links0_owned_.data());
+  mapped_.reset();
+  return Status::OK();
+}
+
+int HnswIndex::RandomLevel() {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  const double r = -std::log(std::max(u(rng_), 1e-300)) * level_mult_;
+  return static_cast<int>(std::min(r, 32.0));
+}
+
+Result<uint32_t> HnswIndex::AllocateSlot(uint64_t label, int level) {
+  // Caller holds grow_mu_ (shared) and meta_mu_.
+  if (label_map_.Find(label) != LabelMap::kAbsent) {
+    return Status::AlreadyExists("label " + std::to_string(label) + " is already in the index");
+  }
+  uint32_t id;
+  if (!free_slots_.empty()) {
+    id = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    if (slot_count_ == capacity_) return Status::ResourceExhausted("grow");
+    id = static_cast<uint32_t>(slot_count_++);
+  }
+  label_map_.Put(label, id);
+  labels_[id] = label;
+  levels_[id] = static_cast<uint8_t>(level);
+  live_[id] = 1;
+  links(id, 0)[0] = 0;
+  if (level > 0) {
+    upper_[id].reset(new uint32_t[static_cast<size_t>(level) * (options_.M + 1)]());
+  } else {
+    upper_[id].reset();
+  }
+  ++live_count_;
+  return id;
+}
+
+Status HnswIndex::Add(uint64_t label, std::span<const float> vector) {
+  if (vector.size() != dim()) {
+    return Status::InvalidArgument(DimensionError("vector", vector.size(), dim()));
+  }
+  std::vector<uint8_t> code(codec_.code_size());
+  SEXTANT_RETURN_IF_ERROR(codec_.Encode(vector.data(), code.data()));
+  std::vector<uint8_t> query(codec_.query_size());
+  codec_.EncodeQuery(vector.data(), query.data());
+  for (;;) {
+    {
+      std::shared_lock<std::shared_mutex> g(grow_mu_);
+      if (!mapped_) {
+        uint32_t id;
+        int level;
+        {
+          std::lock_guard<std::mutex> m(meta_mu_);
+          level = RandomLevel();
+          auto slot = AllocateSlot(label, level);
+          if (slot.ok()) {
+            id = *slot;
+          } else if (slot.status().code() != StatusCode::kResourceExhausted) {
+            return slot.status();
+          } else {
+            id = LabelMap::kAbsent;
+          }
+        }
+        if (id != LabelMap::kAbsent) {
+          std::memcpy(codes_ + static_cast<size_t>(id) * stride_, code.data(), code.size());
+          Insert(id, query.data(), level);
+          return Status::OK();
+        }
+      }
+    }
+    std::unique_lock<std::shared_mutex> g(grow_mu_);
+    SEXTANT_RETURN_IF_ERROR(Materialize());
+    if (slot_count_ == capacity_ && free_slots_.empty()) {
+      SEXTANT_RETURN_IF_ERROR(EnsureCapacity(std::max<size_t>(64, capacity_ * 2)));
+    }
+  }
+}
+
+Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const uint64_t> labels,
+                           size_t threads, const ProgressFn& progress) {
+  const size_t n = labels.size();
+  if (vectors.size() != n * dim()) {
+    return Status::InvalidArgument("batch has " + std::to_string(vectors.size()) +
+                                   " floats for " + std::to_string(n) + " labels of dimension " +
+                                   std::to_string(dim()));
+  }
+  // Validate everything before touching the index, so a bad row leaves it unchanged.
+  {
+    std::vector<uint8_t> scratch(codec_.code_size());
+    std::unordered_set<uint64_t> seen;
+    seen.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      Status st = codec_.Encode(vectors.data() + i * dim(), scratch.data());
+      if (!st.ok()) return st.WithContext("row " + std::to_string(i));
+      if (!seen.insert(labels[i]).second) {
+        return Status::InvalidArgument("label " + std::to_string(labels[i]) +
+                                       " appears twice in the batch");
+      }
+      if (Contains(labels[i])) {
+        return Status::AlreadyExists("label " + std::to_string(labels[i]) +
+                                     " is already in the index");
+      }
+    }
+  }
+  {
+    std::unique_lock<std::shared_mutex> g(grow_mu_);
+    SEXTANT_RETURN_IF_ERROR(Materialize());
+    const size_t reuse = std::min(free_slots_.size(), n);
+    SEXTANT_RETURN_IF_ERROR(EnsureCapacity(slot_count_ + n - reuse));
+  }
+  threads = std::max<size_t>(1, std::min(threads, n));
+  std::atomic<size_t> next{0};
+  std::atomic<size_t> done{0};
+  std::mutex error_mu, progress_mu;
+  Status first_error;
+  const size_t report_every = std::max<size_t>(1, n / 100);
+  auto worker = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < n;) {
+      Status st = Add(labels[i], vectors.subspan(i * dim(), dim()));
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> l(error_mu);
+        if (first_error.ok()) first_error = st.WithContext("row " + std::to_string(i));
+      }
+      const size_t d = done.fetch_add(1) + 1;
+      if (progress && (d % report_every == 0 || d == n)) {
+        std::lock_guard<std::mutex> l(progress_mu);
+        progress(d, n);
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  return first_error;
+}
+
+void HnswIndex::Insert(uint32_t id, const uint8_t* query, int level) {
+  std::unique_lock<std::mutex> top(entry_mu_);
+  if (max_level_ < 0) {
+    entry_point_ = id;
+    max_level_ = level;
+    return;
+  }
+  const int max_level = max_level_;
+  const uint32_t ep = entry_point_;
+  if (level <= max_level) top.unlock();  // only a new top level keeps the lock throughout
+
+  Candidate cur{codec_.QueryDistance(query, code(ep)), ep};
+  for (int l = max_level; l > level; --l) cur = GreedyClosest(query, cur, l, /*locked=*/true);
+
+  auto visited = AcquireVisited();
+  std::vector<Candidate> cands;
+  for (int l = std::min(level, max_level); l >= 0; --l) {
+    SearchLayer(query, cur, l, options_.ef_construction, /*locked=*/true, nullptr, *visited, cands);
+    std::erase_if(cands, [id](const Candidate& c) { return c.id == id; });
+    if (cands.empty()) continue;
+    cur = *std::min_element(cands.begin(), cands.end(), FartherFirst());
+    ConnectNewNode(id, cands, l);
+  }
+  ReleaseVisited(std::move(visited));
+
+  if (level > max_level) {
+    entry_point_ = id;
+    max_level_ = level;
+  }
+}
+
+HnswIndex::Candidate HnswIndex::GreedyClosest(const uint8_t* query, Candidate cur, int level,
+                                              bool locked) const {
+  uint32_t buf[513];
+  for (bool changed = true; changed;) {
+    changed = false;
+    const uint32_t* list = links(cur.id, level);
+    if (locked) {
+      std::lock_guard<std::mutex> l(link_locks_[cur.id % kLockStripes]);
+      std::memcpy(buf, list, (list[0] + 1) * sizeof(uint32_t));
+      list = buf;
+    }
+    const uint32_t cnt = list[0];
+    for (uint32_t i = 1; i <= cnt; ++i) {
+      const uint32_t n = list[i];
+      if (i < cnt) PrefetchCode(code(list[i + 1]), codec_.code_size());
+      const float d = codec_.QueryDistance(query, code(n));
+      if (d < cur.distance) {
+        cur = {d, n};
+        changed = true;
+      }
+    }
+  }
+  return cur;
+}
+
+void HnswIndex::SearchLayer(const uint8_t* query, Candidate ep, int level, size_t ef, bool locked,
+                            const SearchFilter* filter, VisitedTable& visited,
+                            std::vector<Candidate>& out) const {
+  visited.Reset(capacity_);  // stable while the caller holds grow_mu_ or exclusive access
+  thread_local std::vector<Candidate> frontier;  // min-heap: next to expand
+  frontier.clear();
+  out.clear();  // max-heap: best ef found so far
+  const size_t code_bytes = codec_.code_size();
+
+  visited.Set(ep.id);
+  frontier.push_back(ep);
+  if (filter == nullptr || filter->Accept(labels_[ep.id])) out.push_back(ep);
+  float bound = out.empty() ? INFINITY : ep.distance;
+
+  uint32_t buf[1025];
+  uint32_t todo[1025];
+  while (!frontier.empty()) {
+    const Candidate c = frontier.front();
+    if (c.distance > bound && out.size() >= ef) break;
+    std::pop_heap(frontier.begin(), frontier.end(), CloserFirst());
+    frontier.pop_back();
+
+    const uint32_t* list = links(c.id, level);
+    if (locked) {
+      std::lock_guard<std::mutex> l(link_locks_[c.id % kLockStripes]);
+      std::memcpy(buf, list, (list[0] + 1) * sizeof(uint32_t));
+      list = buf;
+    }
+    const uint32_t cnt = list[0];
+    for (uint32_t i = 1; i <= cnt; ++i) visited.PrefetchMark(list[i]);
+    // Gather the unvisited neighbours first so their codes can be prefetched together.
+    uint32_t m = 0;
+    for (uint32_t i = 1; i <= cnt; ++i) {
+      const uint32_t n = list[i];
+      if (!visited.TestAndSet(n)) todo[m++] = n;
+    }
+    if (m > 0) PrefetchCode(code(todo[0]), code_bytes);
+    if (m > 1) PrefetchCode(code(todo[1]), code_bytes);
+    for (uint32_t j = 0; j < m; ++j) {
+      if (j + 2 < m) PrefetchCode(code(todo[j + 2]), code_bytes);
+      const uint32_t n = todo[j];
+      const float d = codec_.QueryDistance(query, code(n));
+      if (out.size() < ef || d < bound) {
+        frontier.push_back({d, n});
+        std::push_heap(frontier.begin(), frontier.end(), CloserFirst());
+        if (filter == nullptr || filter->Accept(labels_[n])) {
+          out.push_back({d, n});
+          std::push_heap(out.begin(), out.end(), FartherFirst());
+          if (out.size() > ef) {
+            std::pop_heap(out.begin(), out.end(), FartherFirst());
+            out.pop_back();
+          }
+          bound = out.size() >= ef ? out.front().distance : INFINITY;
+        }
+      }
+    }
+  }
+}
+
+void HnswIndex::SelectNeighbors(std::vector<Candidate>& cands, size_t m) const {
+  if (cands.size() <= m) return;
+  std::sort(cands.begin(), cands.end(), FartherFirst());
+  size_t kept = 0;
+  for (size_t i = 0; i < cands.size() && kept < m; ++i) {
+    const Candidate c = cands[i];
+    bool good = true;
+    for (size_t j = 0; j < kept; ++j) {
+      if (codec_.CodeDistance(code(c.id), code(cands[j].id)) < c.distance) {
+        good = false;
+        break;
+      }
+    }
+    if (good) cands[kept++] = c;
+  }
+  cands.resize(kept);
+}
+
+void HnswIndex::ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int level) {
+  SelectNeighbors(cands, options_.M);
+  {
+    std::lock_guard<std::mutex> l(link_locks_[id % kLockStripes]);
+    uint32_t* own = links(id, level);
+    own[0] = static_cast<uint32_t>(cands.size());
+    for (size_t i = 0; i < cands.size(); ++i) own[i + 1] = cands[i].id;
+  }
+  const size_t cap = max_links(level);
+  std::vector<Candidate> pool;
+  for (const Candidate& nb : cands) {
+    std::lock_guard<std::mutex> l(link_locks_[nb.id % kLockStripes]);
+    uint32_t* list = links(nb.id, level);
+    const uint32_t cnt = list[0];
+    if (std::find(list + 1, list + 1 + cnt, id) != list + 1 + cnt) continue;
+    if (cnt < cap) {
+      list[cnt + 1] = id;
+      list[0] = cnt + 1;
+      continue;
+    }
+    pool.clear();
+    pool.push_back({nb.distance, id});
+    for (uint32_t i = 1; i <= cnt; ++i) {
+      pool.push_back({codec_.CodeDistance(code(nb.id), code(list[i])), list[i]});
+    }
+    SelectNeighbors(pool, cap);
+    list[0] = static_cast<uint32_t>(pool.size());
+    for (size_t i = 0; i < pool.size(); ++i) list[i + 1] = pool[i].id;
+  }
+}
+
+std::unique_ptr<HnswIndex::VisitedTable> HnswIndex::AcquireVisited() const {
+  {
+    std::lock_guard<std::mutex> l(visited_mu_);
+    if (!visited_pool_.empty()) {
+      auto v = std::move(visited_pool_.back());
+      visited_pool_.pop_back();
+      return v;
+    }
+  }
+  return std::make_unique<VisitedTable>(std::max<size_t>(capacity_, slot_count_));
+}
+
+void HnswIndex::ReleaseVisited(std::unique_ptr<VisitedTable> v) const {
+  std::lock_guard<std::mutex> l(visited_mu_);
+  visited_pool_.push_back(std::move(v));
+}
+
+Result<std::vector<SearchHit>> HnswIndex::Search(std::span<const float> query, size_t k,
+                                                 size_t ef, const SearchFilter* filter) const {
+  if (query.size() != dim()) {
+    return Status::InvalidArgument(DimensionError("query", query.size(), dim()));
+  }
+  if (k == 0) return Status::InvalidArgument("k must be at least 1");
+  SEXTANT_RETURN_IF_ERROR(codec_.ValidateQuery(query.data()));
+  std::vector<SearchHit> hits;
+  if (max_level_ < 0 || live_count_ == 0) return hits;
+
+  thread_local std::vector<uint8_t> qbuf;
+  qbuf.resize(codec_.query_size() + 64);
+  uint8_t* q = qbuf.data();
+  const bool exact = codec_.EncodeQuery(query.data(), q);
+
+  Candidate cur{codec_.QueryDistance(q, code(entry_point_)), entry_point_};
+  for (int l = max_level_; l > 0; --l) cur = GreedyClosest(q, cur, l, /*locked=*/false);
+
+  auto visited = AcquireVisited();
+  thread_local std::vector<Candidate> found;
+  SearchLayer(q, cur, 0, std::max(ef, k), /*locked=*/false, filter, *visited, found);
+  ReleaseVisited(std::move(visited));
+
+  if (!exact) {  // the traversal used a rounded query: re-rank the candidates exactly
+    thread_local std::vector<float> prepared;
+    prepared.resize(dim());
+    codec_.PrepareExactQuery(query.data(), prepared.data());
+    for (Candidate& c : found) c.distance = codec_.ExactDistance(prepared.data(), code(c.id));
+  }
+  const size_t take = std::min(k, found.size());
+  std::partial_sort(found.begin(), found.begin() + take, found.end(),
+                    [](const Candidate& a, const Candidate& b) {
+                      return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+                    });
+  hits.reserve(take);
+  for (size_t i = 0; i < take; ++i) hits.push_back({labels_[found[i].id], found[i].distance});
+  return hits;
+}
+
+bool HnswIndex::Contains(uint64_t label) const {
+  std::lock_guard<std::mutex> l(meta_mu_);
+  return label_map_.Find(label) != LabelMap::kAbsent;
+}
+
+Result<std::vector<float>> HnswIndex::GetVector(uint64_t label) const {
+  uint32_t id;
+  {
+    std::lock_guard<std::mutex> l(meta_mu_);
+    id = label_map_.Find(label);
+  }
+  if (id == LabelMap::kAbsent) {
+    return Status::NotFound("label " + std::to_string(label) + " is not in the index");
+  }
+  std::vector<float> out(dim());
+  codec_.Decode(code(id), out.data());
+  return out;
+}
+
+Status HnswIndex::Remove(std::span<const uint64_t> labels) {
+  std::unique_lock<std::shared_mutex> g(grow_mu_);
+  std::vector<uint32_t> ids;
+  ids.reserve(labels.size());
+  for (uint64_t label : labels) {
+    const uint32_t id = label_map_.Find(label);
+    if (id == LabelMap::kAbsent) {
+      return Status::NotFound("label " + std::to_string(label) + " is not in the index");
+    }
+    ids.push_back(id);
+  }
+  SEXTANT_RETURN_IF_ERROR(Materialize());
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  for (uint32_t id : ids) live_[id] = 0;
+
+  // A new entry point: the live node with the highest level.
+  if (!live_[entry_point_]) {
+    max_level_ = -1;
+    for (size_t i = 0; i < slot_count_; ++i) {
+      if (live_[i] && static_cast<int>(levels_[i]) > max_level_) {
+        max_level_ = levels_[i];
+        entry_point_ = static_cast<uint32_t>(i);
+      }
+    }
+  }
+
+  // Repair every live list that points at a removed node: candidates are the list's live
+  // members plus the live neighbours of its removed members, pruned with the heuristic. A node
+  // left with too few candidates (its whole neighbourhood went) is re-linked by a fresh search.
+  std::vector<Candidate> cands;
+  std::vector<uint32_t> seen;
+  std::vector<uint8_t> qbuf(codec_.query_size() + 64);
+  std::vector<float> decoded(dim());
+  auto visited = AcquireVisited();
+  for (size_t u = 0; u < slot_count_ && max_level_ >= 0; ++u) {
+    if (!live_[u]) continue;
+    for (int l = 0; l <= levels_[u]; ++l) {
+      uint32_t* list = links(static_cast<uint32_t>(u), l);
+      const uint32_t cnt = list[0];
+      bool touched = false;
+      for (uint32_t i = 1; i <= cnt && !touched; ++i) touched = !live_[list[i]];
+      if (!touched) continue;
+      cands.clear();
+      seen.clear();
+      auto consider = [&](uint32_t x) {
+        if (x == u || !live_[x] || std::find(seen.begin(), seen.end(), x) != seen.end()) return;
+        seen.push_back(x);
+        cands.push_back({codec_.CodeDistance(code(static_cast<uint32_t>(u)), code(x)), x});
+      };
+      for (uint32_t i = 1; i <= cnt; ++i) {
+        const uint32_t x = list[i];
+        if (live_[x]) {
+          consider(x);
+        } else if (levels_[x] >= l) {
+          const uint32_t* xl = links(x, l);
+          for (uint32_t j = 1; j <= xl[0]; ++j) consider(xl[j]);
+        }
+      }
+      const size_t cap = max_links(l);
+      if (cands.size() < std::min<size_t>(cap / 2, live_count_ - ids.size() - 1) &&
+          static_cast<uint32_t>(u) != entry_point_ && l <= max_level_) {
+        codec_.Decode(code(static_cast<uint32_t>(u)), decoded.data());
+        codec_.EncodeQuery(decoded.data(), qbuf.data());
+        Candidate cur{codec_.QueryDistance(qbuf.data(), code(entry_point_)), entry_point_};
+        for (int ll = max_level_; ll > l; --ll) cur = GreedyClosest(qbuf.data(), cur, ll, false);
+        std::vector<Candidate> found;
+        SearchLayer(qbuf.data(), cur, l, options_.ef_construction, false, nullptr, *visited, found);
+        for (const Candidate& c : found) consider(c.id);
+      }
+      SelectNeighbors(cands, cap);
+      list[0] = static_cast<uint32_t>(cands.size());
+      for (size_t i = 0; i < cands.size(); ++i) list[i + 1] = cands[i].id;
+    }
+  }
+  ReleaseVisited(std::move(visited));
+
+  for (uint32_t id : ids) {
+    label_map_.Erase(labels_[id]);
+    links(id, 0)[0] = 0;
+    upper_[id].reset();
+    levels_[id] = 0;
+    free_slots_.push_back(id);
+    --live_count_;
+  }
+  if (live_count_ == 0) max_level_ = -1;
+  return Status::OK();
+}
+
+size_t HnswIndex::MemoryUsage() const {
+  size_t bytes = sizeof(*this);
+  bytes += mapped_ ? mapped_->size() : codes_owned_.size() + links0_owned_.size();
+  for (size_t i = 0; i < slot_count_; ++i) {
+    if (upper_[i]) bytes += static_cast<size_t>(levels_[i]) * (options_.M + 1) * sizeof(uint32_t);
+  }
+  bytes += upper_.capacity() * sizeof(upper_[0]);
+  bytes += levels_.capacity() + live_.capacity() + labels_.capacity() * sizeof(uint64_t);
+  bytes += free_slots_.capacity() * sizeof(uint32_t);
+  bytes += label_map_.MemoryUsage();
+  std::lock_guard<std::mutex> l(visited_mu_);
+  for (const auto& v : visited_pool_) bytes += v->MemoryUsage();
+  return bytes;
+}
+
+Status HnswIndex::CheckIntegrity() const {
+  size_t live = 0;
+  for (size_t u = 0; u < slot_count_; ++u) {
+    if (!live_[u]) continue;
+    ++live;
+    if (label_map_.Find(labels_[u]) != u) {
+      return Status::Internal("slot " + std::to_string(u) + " is not in the label map");
+    }
+    for (int l = 0; l <= levels_[u]; ++l) {
+      const uint32_t* list = links(static_cast<uint32_t>(u), l);
+      if (list[0] > max_links(l)) return Status::Internal("too many links at " + std::to_string(u));
+      for (uint32_t i = 1; i <= list[0]; ++i) {
+        const uint32_t x = list[i];
+        if (x >= slot_count_ || !live_[x]) {
+          return Status::Internal("slot " + std::to_string(u) + " links to dead slot " +
+                                  std::to_string(x) + " at level " + std::to_string(l));
+        }
+        if (x == u) return Status::Internal("self link at " + std::to_string(u));
+        if (levels_[x] < l) return Status::Internal("link to a node without that level");
+      }
+    }
+  }
+  if (live != live_count_) return Status::Internal("live count mismatch");
+  if (live == 0) return Status::OK();
+  if (!live_[entry_point_] || levels_[entry_point_] != max_level_) {
+    return Status::Internal("bad entry point");
+  }
+  return Status::OK();
+}
+
+size_t HnswIndex::CountUnreachable() const {
+  size_t live = 0;
+  for (size_t u = 0; u < slot_count_; ++u) live += live_[u];
+  if (live == 0) return 0;
+  std::vector<uint8_t> seen(slot_count_, 0);
+  std::vector<uint32_t> stack{entry_point_};
+  seen[entry_point_] = 1;
+  size_t reached = 0;
+  while (!stack.empty()) {
+    const uint32_t u = stack.back();
+    stack.pop_back();
+    ++reached;
+    const uint32_t* list = links(u, 0);
+    for (uint32_t i = 1; i <= list[0]; ++i) {
+      if (!seen[list[i]]) {
+        seen[list[i]] = 1;
+        stack.push_back(list[i]);
+      }
+    }
+  }
+  return live - reached;
+}
+
+}  // namespace sextant::index

@@ -1,0 +1,186 @@
+// HnswIndex: a hierarchical navigable small world graph (Malkov & Yashunin, 2016/2018),
+// written for Sextant.
+//
+// Layout: slot i holds one point. Its stored code (VectorCodec) sits in one contiguous array
+// with a 32-byte-aligned stride, its level-0 neighbour list (a count, then up to M0 = 2*M ids)
+// in another, so a search touches two predictable places per point. Upper levels, which only
+// about 1/M of the points have, are separate small arrays.
+//
+// Neighbours are chosen with the paper's heuristic (Algorithm 4): a candidate is kept only
+// if it is closer to the new point than to every neighbour already kept, which keeps long
+// links across clusters.
+//
+// Deletion really removes a point: every list that pointed at it is rebuilt from the removed
+// point's own neighbours with the same heuristic, its slot goes onto a free list and the next
+// Add reuses it.
+//
+// Thread-safety:
+//  - Add/AddBatch may run concurrently with each other (per-node striped locks).
+//  - Search may run concurrently with other Searches.
+//  - Search concurrent with Add, and Remove/Save concurrent with anything, need the caller's
+//    own exclusion (the collection layer uses a readers-writer lock around its indexes).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/mapped_file.h"
+#include "index/metric.h"
+#include "index/types.h"
+#include "index/vector_codec.h"
+#include "sextant/status.h"
+
+namespace sextant::index {
+
+struct HnswOptions {
+  Metric metric = Metric::kL2;
+  StorageType storage = StorageType::kFloat32;
+  size_t M = 16;                 // links per node on upper levels; 2*M on level 0
+  size_t ef_construction = 200;  // candidate list size while inserting
+  uint64_t seed = 100;           // level generator seed
+  size_t initial_capacity = 0;   // slots reserved up front (grows on demand)
+};
+
+// Called from AddBatch after every `done` points (from one thread at a time).
+using ProgressFn = std::function<void(size_t done, size_t total)>;
+
+class HnswIndex {
+ public:
+  // Errors: InvalidArgument for a bad dimension, M < 2 or M > 512, ef_construction < 1, or a
+  // metric the storage type cannot serve.
+  static Result<std::unique_ptr<HnswIndex>> Create(size_t dim, const HnswOptions& options);
+
+  // Opens an index written by Save. The large arrays are used in place from a read-only
+  // memory map (MAP_PRIVATE), so opening is fast; the first Add or Remove copies them into
+  // owned memory. Every section's checksum is verified unless `verify_checksums` is false.
+  // Errors: NotFound, Corruption (bad magic, checksum, structure), InvalidArgument (a format
+  // version this build cannot read).
+  static Result<std::unique_ptr<HnswIndex>> Load(const std::string& path,
+                                                 bool verify_checksums = true);
+
+  ~HnswIndex();
+
+  // Writes the index to `path` atomically (temp file, fsync, rename).
+  Status Save(const std::string& path) const;
+
+  // Inserts one point. Errors: InvalidArgument (wrong dimension, NaN/Inf, a value the storage
+  // type cannot hold), AlreadyExists (label present). On error nothing changes.
+  Status Add(uint64_t label, std::span<const float> vector);
+
+  // Inserts n points (row-major, dim() floats each) from `threads` threads. Validates every
+  // row and label first: on error nothing is inserted.
+  Status AddBatch(std::span<const float> vectors, std::span<const uint64_t> labels,
+                  size_t threads = 1, const ProgressFn& progress = nullptr);
+
+  // The k nearest points to `query` (ascending distance); ef (>= k) bounds the candidate list.
+  // `filter` (optional) restricts which labels may be returned.
+  // Errors: InvalidArgument (wrong dimension, NaN/Inf, k == 0).
+  Result<std::vector<SearchHit>> Search(std::span<const float> query, size_t k, size_t ef,
+                                        const SearchFilter* filter = nullptr) const;
+
+  // Removes the points, repairing every list that linked to them, and frees their slots.
+  // Errors: NotFound naming the first absent label (nothing is removed then).
+  Status Remove(std::span<const uint64_t> labels);
+
+  bool Contains(uint64_t label) const;
+  // Decodes the stored vector of `label` (normalised for cosine). NotFound if absent.
+  Result<std::vector<float>> GetVector(uint64_t label) const;
+
+  size_t size() const { return live_count_; }
+  size_t dim() const { return codec_.dim(); }
+  const HnswOptions& options() const { return options_; }
+  // Bytes held by the index: codes, links, labels, level table, label map, scratch tables.
+  size_t MemoryUsage() const;
+
+  // Test hooks. CheckIntegrity: every link points at a live slot that has that level, no self
+  // links, counts within bounds, label map and entry point consistent.
+  Status CheckIntegrity() const;
+  // Live points that no level-0 path from the entry point reaches (the heuristic can prune
+  // every in-link of a point; a healthy graph has almost none).
+  size_t CountUnreachable() const;
+  size_t free_slots() const { return free_slots_.size(); }
+  size_t slot_count() const { return slot_count_; }
+
+ private:
+  struct Candidate {
+    float distance;
+    uint32_t id;
+  };
+  class VisitedTable;
+
+  HnswIndex(VectorCodec codec, const HnswOptions& options);
+
+  size_t max_links(int level) const { return level == 0 ? m0_ : options_.M; }
+  uint32_t* links(uint32_t id, int level) const {
+    if (level == 0) return links0_ + static_cast<size_t>(id) * (m0_ + 1);
+    return upper_[id].get() + static_cast<size_t>(level - 1) * (options_.M + 1);
+  }
+  const uint8_t* code(uint32_t id) const { return codes_ + static_cast<size_t>(id) * stride_; }
+
+  Status EnsureCapacity(size_t n);
+  Status Materialize();  // copies mmap'd arrays into owned memory before a mutation
+  int RandomLevel();
+  Result<uint32_t> AllocateSlot(uint64_t label, int level);
+  void Insert(uint32_t id, const uint8_t* query_code, int level);
+
+  // Greedy walk on one upper level from `ep`; returns the closest node found.
+  Candidate GreedyClosest(const uint8_t* query, Candidate ep, int level, bool locked) const;
+  // Beam search on `level` from `ep`; returns up to ef candidates (unordered).
+  void SearchLayer(const uint8_t* query, Candidate ep, int level, size_t ef, bool locked,
+                   const SearchFilter* filter, VisitedTable& visited,
+                   std::vector<Candidate>& out) const;
+  // Paper's heuristic: keeps at most `m` of `cands` (any order) in place.
+  void SelectNeighbors(std::vector<Candidate>& cands, size_t m) const;
+  void ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int level);
+
+  std::unique_ptr<VisitedTable> AcquireVisited() const;
+  void ReleaseVisited(std::unique_ptr<VisitedTable> v) const;
+
+  VectorCodec codec_;
+  HnswOptions options_;
+  size_t m0_;
+  size_t stride_;  // bytes between consecutive codes
+  double level_mult_;
+
+  // Storage: either owned buffers or views into mapped_.
+  AlignedBuffer codes_owned_;
+  AlignedBuffer links0_owned_;
+  std::shared_ptr<MappedFile> mapped_;
+  uint8_t* codes_ = nullptr;
+  uint32_t* links0_ = nullptr;
+  std::vector<std::unique_ptr<uint32_t[]>> upper_;  // levels 1..L for slots with level > 0
+  std::vector<uint8_t> levels_;
+  std::vector<uint64_t> labels_;
+  std::vector<uint8_t> live_;  // 1 for occupied slots
+  size_t capacity_ = 0;
+  size_t slot_count_ = 0;  // high-water mark of used slots
+  size_t live_count_ = 0;
+  std::vector<uint32_t> free_slots_;
+  LabelMap label_map_;
+
+  // Entry point and its level; -1 when empty.
+  uint32_t entry_point_ = 0;
+  int max_level_ = -1;
+
+  // Concurrency (see the class comment).
+  mutable std::shared_mutex grow_mu_;  // shared by inserters, exclusive to grow/remove
+  mutable std::mutex meta_mu_;         // labels, free list, counts, level RNG
+  std::mutex entry_mu_;                // entry point / max level
+  static constexpr size_t kLockStripes = 1024;
+  std::unique_ptr<std::mutex[]> link_locks_;
+  std::mt19937_64 rng_;
+
+  mutable std::mutex visited_mu_;
+  mutable std::vector<std::unique_ptr<VisitedTable>> visited_pool_;
+};
+
+}  // namespace sextant::index

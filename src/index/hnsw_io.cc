@@ -1,0 +1,226 @@
+// Save/Load for HnswIndex. The format is described in docs/formats/hnsw.md.
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#include "common/crc32c.h"
+#include "index/hnsw_index.h"
+
+namespace sextant::index {
+namespace {
+
+static_assert(std::endian::native == std::endian::little, "the index format is little-endian");
+
+constexpr char kMagic[8] = {'S', 'X', 'H', 'N', 'S', 'W', 0, 0};
+constexpr uint32_t kVersion = 1;
+
+enum SectionId { kCodes, kLinks0, kLevels, kLabels, kLive, kUpper, kFree, kNumSections };
+const char* const kSectionNames[kNumSections] = {"codes", "links0", "levels", "labels",
+                                                 "live",  "upper",  "free"};
+
+struct Section {
+  uint64_t offset;
+  uint64_t size;
+  uint32_t crc;
+  uint32_t reserved;
+};
+
+struct FileHeader {
+  char magic[8];
+  uint32_t version;
+  uint32_t header_size;
+  uint32_t metric;
+  uint32_t storage;
+  uint32_t dim;
+  uint32_t m;
+  uint32_t ef_construction;
+  int32_t max_level;
+  uint32_t entry_point;
+  uint32_t stride;
+  uint64_t seed;
+  uint64_t slot_count;
+  uint64_t live_count;
+  Section sections[kNumSections];
+  uint32_t reserved;
+  uint32_t header_crc;  // CRC-32C of every byte above
+};
+static_assert(sizeof(FileHeader) % 8 == 0);
+
+constexpr size_t kAlign = 64;
+size_t AlignUp(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+
+}  // namespace
+
+Status HnswIndex::Save(const std::string& path) const {
+  const size_t n = slot_count_;
+  std::vector<uint32_t> upper;
+  for (size_t i = 0; i < n; ++i) {
+    if (live_[i] && levels_[i] > 0) {
+      const uint32_t* p = upper_[i].get();
+      upper.insert(upper.end(), p, p + static_cast<size_t>(levels_[i]) * (options_.M + 1));
+    }
+  }
+  const void* data[kNumSections] = {codes_, links0_, levels_.data(), labels_.data(),
+                                    live_.data(), upper.data(), free_slots_.data()};
+  const size_t sizes[kNumSections] = {n * stride_,
+                                      n * (m0_ + 1) * sizeof(uint32_t),
+                                      n,
+                                      n * sizeof(uint64_t),
+                                      n,
+                                      upper.size() * sizeof(uint32_t),
+                                      free_slots_.size() * sizeof(uint32_t)};
+  FileHeader h{};
+  std::memcpy(h.magic, kMagic, sizeof kMagic);
+  h.version = kVersion;
+  h.header_size = sizeof(FileHeader);
+  h.metric = static_cast<uint32_t>(options_.metric);
+  h.storage = static_cast<uint32_t>(options_.storage);
+  h.dim = static_cast<uint32_t>(dim());
+  h.m = static_cast<uint32_t>(options_.M);
+  h.ef_construction = static_cast<uint32_t>(options_.ef_construction);
+  h.max_level = max_level_;
+  h.entry_point = entry_point_;
+  h.stride = static_cast<uint32_t>(stride_);
+  h.seed = options_.seed;
+  h.slot_count = n;
+  h.live_count = live_count_;
+  static const uint8_t kZeros[kAlign] = {};
+  std::vector<FilePiece> pieces{{&h, sizeof h}};
+  size_t offset = sizeof h;
+  for (int s = 0; s < kNumSections; ++s) {
+    const size_t aligned = AlignUp(offset);
+    if (aligned > offset) pieces.push_back({kZeros, aligned - offset});
+    offset = aligned;
+    h.sections[s] = {offset, sizes[s], Crc32c(data[s], sizes[s]), 0};
+    if (sizes[s] > 0) pieces.push_back({data[s], sizes[s]});
+    offset += sizes[s];
+  }
+  h.header_crc = Crc32c(&h, offsetof(FileHeader, header_crc));
+  return WriteFileAtomically(path, pieces);
+}
+
+Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
+                                                   bool verify_checksums) {
+  SEXTANT_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(path));
+  auto corrupt = [&](const std::string& why) {
+    return Status::Corruption(path + ": " + why);
+  };
+  if (file->size() < sizeof(FileHeader)) return corrupt("too short to be an HNSW index file");
+  FileHeader h;
+  std::memcpy(&h, file->data(), sizeof h);
+  if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) return corrupt("not an HNSW index file");
+  if (h.version != kVersion) {
+    return Status::InvalidArgument(path + ": index format version " + std::to_string(h.version) +
+                                   " is not supported (this build reads version " +
+                                   std::to_string(kVersion) + ")");
+  }
+  if (h.header_size != sizeof h) return corrupt("unexpected header size");
+  if (Crc32c(&h, offsetof(FileHeader, header_crc)) != h.header_crc) {
+    return corrupt("header checksum mismatch");
+  }
+  if (h.metric > 3 || h.storage > 2) return corrupt("unknown metric or storage type");
+  HnswOptions opt;
+  opt.metric = static_cast<Metric>(h.metric);
+  opt.storage = static_cast<StorageType>(h.storage);
+  opt.M = h.m;
+  opt.ef_construction = h.ef_construction;
+  opt.seed = h.seed;
+  auto created = Create(h.dim, opt);
+  if (!created.ok()) return created.status().WithContext(path);
+  std::unique_ptr<HnswIndex> ix = std::move(created).value();
+  const size_t n = h.slot_count;
+  if (h.stride != ix->stride_ || n > 0xfffffff0u || h.live_count > n) {
+    return corrupt("inconsistent header");
+  }
+  const size_t expect[kNumSections] = {n * ix->stride_, n * (ix->m0_ + 1) * sizeof(uint32_t),
+                                       n, n * sizeof(uint64_t), n, SIZE_MAX, SIZE_MAX};
+  const uint8_t* base = file->data();
+  for (int s = 0; s < kNumSections; ++s) {
+    const Section& sec = h.sections[s];
+    if (sec.offset % kAlign != 0 || sec.offset > file->size() ||
+        sec.size > file->size() - sec.offset || (expect[s] != SIZE_MAX && sec.size != expect[s]) ||
+        sec.size % (s == kUpper || s == kFree ? 4 : 1) != 0) {
+      return corrupt(std::string("section '") + kSectionNames[s] + "' is out of bounds");
+    }
+    if (verify_checksums && Crc32c(base + sec.offset, sec.size) != sec.crc) {
+      return corrupt(std::string("checksum mismatch in section '") + kSectionNames[s] + "'");
+    }
+  }
+  // Padding between sections must be zero and nothing may follow the last section, so that
+  // every byte of the file is covered by a check.
+  size_t end = sizeof(FileHeader);
+  for (int s = 0; s < kNumSections; ++s) {
+    const Section& sec = h.sections[s];
+    if (sec.offset < end) return corrupt("sections overlap");
+    for (size_t i = end; i < sec.offset; ++i) {
+      if (base[i] != 0) return corrupt("non-zero padding at byte " + std::to_string(i));
+    }
+    end = sec.offset + sec.size;
+  }
+  if (end != file->size()) return corrupt("unexpected bytes after the last section");
+  auto section = [&](int s) { return base + h.sections[s].offset; };
+
+  ix->capacity_ = n;
+  ix->slot_count_ = n;
+  ix->live_count_ = h.live_count;
+  ix->codes_ = const_cast<uint8_t*>(section(kCodes));
+  ix->links0_ = reinterpret_cast<uint32_t*>(const_cast<uint8_t*>(section(kLinks0)));
+  ix->levels_.assign(section(kLevels), section(kLevels) + n);
+  ix->live_.assign(section(kLive), section(kLive) + n);
+  ix->labels_.resize(n);
+  std::memcpy(ix->labels_.data(), section(kLabels), n * sizeof(uint64_t));
+  ix->free_slots_.resize(h.sections[kFree].size / 4);
+  std::memcpy(ix->free_slots_.data(), section(kFree), h.sections[kFree].size);
+  ix->upper_.resize(n);
+  ix->label_map_.Reserve(n);
+
+  // Structural checks: a corrupt file must be reported, never walked into.
+  const uint32_t* upper = reinterpret_cast<const uint32_t*>(section(kUpper));
+  const size_t upper_words = h.sections[kUpper].size / 4;
+  size_t pos = 0, live = 0;
+  const size_t per_level = opt.M + 1;
+  for (size_t i = 0; i < n; ++i) {
+    if (ix->live_[i] > 1 || ix->levels_[i] > 32) return corrupt("bad slot flags");
+    if (!ix->live_[i]) continue;
+    ++live;
+    if (ix->label_map_.Find(ix->labels_[i]) != LabelMap::kAbsent) {
+      return corrupt("label " + std::to_string(ix->labels_[i]) + " appears twice");
+    }
+    ix->label_map_.Put(ix->labels_[i], static_cast<uint32_t>(i));
+    const size_t lv = ix->levels_[i];
+    if (lv > 0) {
+      if (pos + lv * per_level > upper_words) return corrupt("upper-level links truncated");
+      ix->upper_[i].reset(new uint32_t[lv * per_level]);
+      std::memcpy(ix->upper_[i].get(), upper + pos, lv * per_level * sizeof(uint32_t));
+      pos += lv * per_level;
+    }
+  }
+  if (pos != upper_words || live != h.live_count) return corrupt("slot counts disagree");
+  for (uint32_t f : ix->free_slots_) {
+    if (f >= n || ix->live_[f]) return corrupt("free list names a live or missing slot");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!ix->live_[i]) continue;
+    for (int l = 0; l <= ix->levels_[i]; ++l) {
+      const uint32_t* list = ix->links(static_cast<uint32_t>(i), l);
+      if (list[0] > ix->max_links(l)) return corrupt("link count out of range");
+      for (uint32_t j = 1; j <= list[0]; ++j) {
+        if (list[j] >= n || !ix->live_[list[j]] || ix->levels_[list[j]] < l) {
+          return corrupt("link to a missing node at slot " + std::to_string(i));
+        }
+      }
+    }
+  }
+  if (live > 0) {
+    if (h.entry_point >= n || !ix->live_[h.entry_point] ||
+        ix->levels_[h.entry_point] != h.max_level) {
+      return corrupt("bad entry point");
+    }
+    ix->entry_point_ = h.entry_point;
+    ix->max_level_ = h.max_level;
+  }
+  ix->mapped_ = std::move(file);
+  return ix;
+}
+
+}  // namespace sextant::index

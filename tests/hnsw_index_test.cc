@@ -1,0 +1,346 @@
+#include "index/hnsw_index.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "dataset/vector_file.h"
+#include "test_util.h"
+
+namespace sextant::index {
+namespace {
+
+using sextant::testing::BruteForceTopK;
+using sextant::testing::Overlap;
+
+std::vector<uint64_t> Iota(size_t n, uint64_t from = 0) {
+  std::vector<uint64_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = from + i;
+  return v;
+}
+
+std::vector<float> Clustered(size_t n, size_t dim, uint64_t seed) {
+  return dataset::GenerateClustered(n, dim, 20, 0.3f, seed).data;
+}
+
+std::unique_ptr<HnswIndex> Build(const std::vector<float>& base, size_t dim, HnswOptions opt,
+                                 size_t threads = 1) {
+  auto ix = HnswIndex::Create(dim, opt);
+  EXPECT_TRUE(ix.ok()) << ix.status().ToString();
+  Status st = (*ix)->AddBatch(base, Iota(base.size() / dim), threads);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return std::move(ix).value();
+}
+
+// Mean recall@k of the index against brute force over `nq` queries.
+template <typename Accept>
+double MeasureRecall(const HnswIndex& ix, Metric m, const std::vector<float>& base,
+                     const std::vector<float>& queries, size_t dim, size_t k, size_t ef,
+                     Accept&& accept, const SearchFilter* filter = nullptr) {
+  double total = 0;
+  const size_t nq = queries.size() / dim;
+  for (size_t q = 0; q < nq; ++q) {
+    const float* qv = &queries[q * dim];
+    auto got = ix.Search({qv, dim}, k, ef, filter);
+    EXPECT_TRUE(got.ok());
+    for (const auto& h : *got) EXPECT_TRUE(accept(h.label)) << "returned a filtered label";
+    total += Overlap(*got, BruteForceTopK(m, base, dim, qv, k, accept));
+  }
+  return total / nq;
+}
+
+constexpr auto kAll = [](size_t) { return true; };
+
+struct Config {
+  Metric metric;
+  StorageType storage;
+};
+
+class HnswRecallTest : public ::testing::TestWithParam<Config> {};
+
+TEST_P(HnswRecallTest, MatchesBruteForce) {
+  const Config c = GetParam();
+  const size_t dim = 24, n = 3000;
+  std::vector<float> base, queries;
+  if (c.storage == StorageType::kUint8) {
+    base = sextant::testing::RandomByteVectors(n, dim, 1);
+    queries = sextant::testing::RandomByteVectors(50, dim, 2);
+  } else {
+    base = Clustered(n, dim, 1);
+    queries = Clustered(50, dim, 2);
+  }
+  HnswOptions opt;
+  opt.metric = c.metric;
+  opt.storage = c.storage;
+  opt.M = 12;
+  opt.ef_construction = 100;
+  auto ix = Build(base, dim, opt);
+  ASSERT_TRUE(ix->CheckIntegrity().ok()) << ix->CheckIntegrity().ToString();
+  EXPECT_EQ(ix->size(), n);
+  // Inner product is not a metric (a point need not be its own nearest neighbour), so graph
+  // search needs a wider beam for the same recall.
+  const size_t ef = c.metric == Metric::kInnerProduct ? 400 : 100;
+  const double recall = MeasureRecall(*ix, c.metric, base, queries, dim, 10, ef, kAll);
+  const double want = c.metric == Metric::kInnerProduct ? 0.9
+                      : c.storage == StorageType::kFloat16 ? 0.93 : 0.95;
+  EXPECT_GE(recall, want)
+      << MetricName(c.metric) << "/" << StorageTypeName(c.storage);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    MetricsAndStorage, HnswRecallTest,
+    ::testing::Values(Config{Metric::kL2, StorageType::kFloat32},
+                      Config{Metric::kInnerProduct, StorageType::kFloat32},
+                      Config{Metric::kCosine, StorageType::kFloat32},
+                      Config{Metric::kL1, StorageType::kFloat32},
+                      Config{Metric::kL2, StorageType::kFloat16},
+                      Config{Metric::kCosine, StorageType::kFloat16},
+                      Config{Metric::kL2, StorageType::kUint8},
+                      Config{Metric::kInnerProduct, StorageType::kUint8},
+                      Config{Metric::kCosine, StorageType::kUint8}),
+    [](const auto& info) {
+      return std::string(MetricName(info.param.metric)) + "_" +
+             StorageTypeName(info.param.storage);
+    });
+
+TEST(HnswIndexTest, ConcurrentInsertionBuildsAGoodGraph) {
+  const size_t dim = 16, n = 4000;
+  auto base = Clustered(n, dim, 3);
+  auto queries = Clustered(40, dim, 4);
+  HnswOptions opt;
+  opt.M = 8;
+  opt.ef_construction = 80;
+  auto ix = Build(base, dim, opt, /*threads=*/4);
+  EXPECT_EQ(ix->size(), n);
+  ASSERT_TRUE(ix->CheckIntegrity().ok()) << ix->CheckIntegrity().ToString();
+  EXPECT_LE(ix->CountUnreachable(), n / 200);
+  EXPECT_GE(MeasureRecall(*ix, Metric::kL2, base, queries, dim, 10, 80, kAll), 0.95);
+}
+
+TEST(HnswIndexTest, ConcurrentAddFromCallerThreadsGrowsCapacity) {
+  const size_t dim = 8, per_thread = 500;
+  auto ix = HnswIndex::Create(dim, HnswOptions{});
+  ASSERT_TRUE(ix.ok());
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto data = sextant::testing::RandomVectors(per_thread, dim, 100 + t);
+      for (size_t i = 0; i < per_thread; ++i) {
+        ASSERT_TRUE((*ix)->Add(t * per_thread + i, {&data[i * dim], dim}).ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ((*ix)->size(), 4 * per_thread);
+  EXPECT_TRUE((*ix)->CheckIntegrity().ok()) << (*ix)->CheckIntegrity().ToString();
+}
+
+TEST(HnswIndexTest, FilteredSearchAtSeveralSelectivities) {
+  const size_t dim = 16, n = 3000;
+  auto base = Clustered(n, dim, 5);
+  auto queries = Clustered(30, dim, 6);
+  HnswOptions opt;
+  opt.M = 12;
+  opt.ef_construction = 100;
+  auto ix = Build(base, dim, opt);
+  for (size_t modulo : {2, 10, 50}) {
+    BitsetFilter bits(n);
+    for (size_t i = 0; i < n; i += modulo) bits.Set(i);
+    auto accept = [modulo](size_t l) { return l % modulo == 0; };
+    const double r = MeasureRecall(*ix, Metric::kL2, base, queries, dim, 10, 200, accept, &bits);
+    EXPECT_GE(r, 0.9) << "1/" << modulo << " of points pass";
+  }
+}
+
+TEST(HnswIndexTest, RemoveRepairsLinksAndReusesSlots) {
+  const size_t dim = 16, n = 3000;
+  auto base = Clustered(n, dim, 7);
+  auto queries = Clustered(30, dim, 8);
+  HnswOptions opt;
+  opt.M = 12;
+  opt.ef_construction = 100;
+  auto ix = Build(base, dim, opt);
+  std::vector<uint64_t> gone;
+  for (size_t i = 0; i < n; i += 3) gone.push_back(i);  // a third of the points
+  ASSERT_TRUE(ix->Remove(gone).ok());
+  EXPECT_EQ(ix->size(), n - gone.size());
+  Status integrity = ix->CheckIntegrity();  // includes: no link points at a removed slot
+  ASSERT_TRUE(integrity.ok()) << integrity.ToString();
+  EXPECT_LE(ix->CountUnreachable(), n / 100);
+  auto alive = [](size_t l) { return l % 3 != 0; };
+  EXPECT_GE(MeasureRecall(*ix, Metric::kL2, base, queries, dim, 10, 100, alive), 0.93);
+  EXPECT_EQ(ix->free_slots(), gone.size());
+  EXPECT_FALSE(ix->Contains(0));
+  EXPECT_EQ(ix->Remove(gone).code(), StatusCode::kNotFound);
+
+  // Re-adding reuses the freed slots: the slot count does not grow.
+  const size_t slots = ix->slot_count();
+  for (uint64_t label : gone) ASSERT_TRUE(ix->Add(label, {&base[label * dim], dim}).ok());
+  EXPECT_EQ(ix->slot_count(), slots);
+  EXPECT_EQ(ix->free_slots(), 0u);
+  ASSERT_TRUE(ix->CheckIntegrity().ok());
+  EXPECT_GE(MeasureRecall(*ix, Metric::kL2, base, queries, dim, 10, 100, kAll), 0.93);
+}
+
+TEST(HnswIndexTest, AddDeleteCyclesDoNotGrow) {
+  const size_t dim = 8, n = 500;
+  auto ix = HnswIndex::Create(dim, HnswOptions{});
+  ASSERT_TRUE(ix.ok());
+  auto data = sextant::testing::RandomVectors(n, dim, 9);
+  ASSERT_TRUE((*ix)->AddBatch(data, Iota(n)).ok());
+  const size_t slots = (*ix)->slot_count();
+  const size_t memory = (*ix)->MemoryUsage();
+  for (int cycle = 0; cycle < 20; ++cycle) {
+    std::vector<uint64_t> batch = Iota(100, (cycle % 5) * 100);
+    ASSERT_TRUE((*ix)->Remove(batch).ok());
+    ASSERT_TRUE((*ix)->AddBatch({&data[(cycle % 5) * 100 * dim], 100 * dim}, batch).ok());
+  }
+  EXPECT_EQ((*ix)->slot_count(), slots);
+  EXPECT_LE((*ix)->MemoryUsage(), memory + memory / 10);
+  EXPECT_TRUE((*ix)->CheckIntegrity().ok());
+}
+
+TEST(HnswIndexTest, RemoveEverythingThenAddAgain) {
+  const size_t dim = 4;
+  auto ix = HnswIndex::Create(dim, HnswOptions{});
+  ASSERT_TRUE(ix.ok());
+  auto data = sextant::testing::RandomVectors(50, dim, 10);
+  ASSERT_TRUE((*ix)->AddBatch(data, Iota(50)).ok());
+  auto all = Iota(50);
+  ASSERT_TRUE((*ix)->Remove(all).ok());
+  EXPECT_EQ((*ix)->size(), 0u);
+  auto none = (*ix)->Search({&data[0], dim}, 5, 10);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE((*ix)->AddBatch(data, Iota(50)).ok());
+  auto some = (*ix)->Search({&data[0], dim}, 1, 10);
+  ASSERT_TRUE(some.ok());
+  EXPECT_EQ((*some)[0].label, 0u);
+  EXPECT_TRUE((*ix)->CheckIntegrity().ok());
+}
+
+TEST(HnswIndexTest, BadInput) {
+  HnswOptions opt;
+  opt.M = 1;
+  EXPECT_EQ(HnswIndex::Create(4, opt).status().code(), StatusCode::kInvalidArgument);
+  auto ix = HnswIndex::Create(4, HnswOptions{});
+  ASSERT_TRUE(ix.ok());
+  std::vector<float> v = {1, 2, 3, 4};
+  ASSERT_TRUE((*ix)->Add(1, v).ok());
+  EXPECT_EQ((*ix)->Add(1, v).code(), StatusCode::kAlreadyExists);
+  std::vector<float> short_v = {1, 2, 3};
+  Status st = (*ix)->Add(2, short_v);
+  EXPECT_NE(st.message().find("dimension 3"), std::string::npos) << st.message();
+  std::vector<float> nan_v = {1, NAN, 3, 4};
+  EXPECT_EQ((*ix)->Add(3, nan_v).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*ix)->Search(v, 0, 10).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*ix)->Search(nan_v, 1, 10).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE((*ix)->Search(short_v, 1, 10).ok());
+  // A batch with one bad row inserts nothing.
+  std::vector<float> batch = {1, 1, 1, 1, 2, 2, INFINITY, 2};
+  std::vector<uint64_t> labels = {10, 11};
+  st = (*ix)->AddBatch(batch, labels);
+  EXPECT_NE(st.message().find("row 1"), std::string::npos) << st.message();
+  EXPECT_FALSE((*ix)->Contains(10));
+  EXPECT_EQ((*ix)->size(), 1u);
+}
+
+class HnswFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = (std::filesystem::temp_directory_path() /
+             ("sextant_hnsw_test_" + std::to_string(::getpid()) + ".hnsw"))
+                .string();
+  }
+  void TearDown() override { std::filesystem::remove(path_); }
+  std::string path_;
+};
+
+TEST_F(HnswFileTest, SaveLoadRoundTripAndMutateAfterLoad) {
+  const size_t dim = 20, n = 1500;
+  auto base = sextant::testing::RandomByteVectors(n, dim, 11);
+  HnswOptions opt;
+  opt.storage = StorageType::kUint8;
+  opt.metric = Metric::kCosine;
+  auto ix = Build(base, dim, opt);
+  std::vector<uint64_t> gone = {3, 4, 5};
+  ASSERT_TRUE(ix->Remove(gone).ok());
+  ASSERT_TRUE(ix->Save(path_).ok());
+  auto loaded = HnswIndex::Load(path_);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->size(), ix->size());
+  EXPECT_TRUE((*loaded)->CheckIntegrity().ok());
+  for (size_t q = 0; q < 20; ++q) {
+    auto a = ix->Search({&base[q * dim], dim}, 10, 50);
+    auto b = (*loaded)->Search({&base[q * dim], dim}, 10, 50);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(*a, *b);
+  }
+  // The mapped index accepts writes (it copies itself into memory first).
+  ASSERT_TRUE((*loaded)->Add(3, {&base[3 * dim], dim}).ok());
+  ASSERT_TRUE((*loaded)->Remove(std::vector<uint64_t>{7}).ok());
+  EXPECT_TRUE((*loaded)->CheckIntegrity().ok());
+  EXPECT_EQ((*loaded)->size(), n - 3);
+}
+
+TEST_F(HnswFileTest, CorruptionIsDetected) {
+  const size_t dim = 8, n = 300;
+  auto base = sextant::testing::RandomVectors(n, dim, 12);
+  auto ix = Build(base, dim, HnswOptions{});
+  ASSERT_TRUE(ix->Save(path_).ok());
+  std::string bytes;
+  {
+    std::ifstream f(path_, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  auto write = [&](const std::string& b) {
+    std::ofstream f(path_, std::ios::binary | std::ios::trunc);
+    f.write(b.data(), static_cast<std::streamsize>(b.size()));
+  };
+  // A flipped byte anywhere in the data sections.
+  for (size_t pos : {bytes.size() / 3, bytes.size() / 2, bytes.size() - 5}) {
+    std::string bad = bytes;
+    bad[pos] ^= 0x40;
+    write(bad);
+    auto r = HnswIndex::Load(path_);
+    EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << "flip at " << pos;
+  }
+  write(bytes.substr(0, bytes.size() / 2));
+  EXPECT_EQ(HnswIndex::Load(path_).status().code(), StatusCode::kCorruption);
+  write("not an index at all, but long enough to hold a header ........................"
+        "..................................................................................."
+        "...................................................................................");
+  EXPECT_EQ(HnswIndex::Load(path_).status().code(), StatusCode::kCorruption);
+  std::string future = bytes;
+  future[8] = 99;  // version field
+  write(future);
+  auto r = HnswIndex::Load(path_);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("version 99"), std::string::npos);
+  EXPECT_EQ(HnswIndex::Load(path_ + ".missing").status().code(), StatusCode::kNotFound);
+}
+
+// Real data: a slice of Fashion-MNIST with u8 and f32 storage against exact search.
+TEST(HnswIndexRealDataTest, FashionMnistSlice) {
+  const std::string dir = std::string(SEXTANT_SHARED_DATA) + "/fashion-mnist";
+  if (!std::filesystem::exists(dir + "/base.bvecs")) {
+    GTEST_SKIP() << dir << " not found (the shared data sets are not beside this checkout)";
+  }
+  auto base = dataset::ReadVectors(dir + "/base.bvecs", 2000);
+  auto queries = dataset::ReadVectors(dir + "/query.bvecs", 30);
+  ASSERT_TRUE(base.ok() && queries.ok());
+  for (StorageType s : {StorageType::kUint8, StorageType::kFloat32}) {
+    HnswOptions opt;
+    opt.storage = s;
+    opt.ef_construction = 100;
+    auto ix = Build(base->data, base->dim, opt, 2);
+    EXPECT_GE(MeasureRecall(*ix, Metric::kL2, base->data, queries->data, base->dim, 10, 64, kAll),
+              0.95);
+  }
+}
+
+}  // namespace
+}  // namespace sextant::index

@@ -1,0 +1,16 @@
+// Sub-commands of the `sextant` tool. Each returns the process exit code and prints its own
+// errors to stderr (0 ok, 1 runtime error, 2 usage error).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace sextant::cli {
+
+int RunBenchAnn(const std::vector<std::string>& args);
+int RunDemo(const std::vector<std::string>& args);
+
+// Prints "sextant <cmd>: error: <message>" to stderr.
+void PrintError(const std::string& command, const std::string& message);
+
+}  // namespace sextant::cli

@@ -1,0 +1,58 @@
+// The `sextant` command-line tool.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "simd/distance.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "Sextant — a vector database.\n"
+    "\n"
+    "usage: sextant <command> [flags]\n"
+    "\n"
+    "commands:\n"
+    "  demo [--data DIR] [--n N]   index and search real vectors (../shared/data/fashion-mnist\n"
+    "                              when present, generated clustered vectors otherwise)\n"
+    "  bench ann --base F --query F --groundtruth F [...]\n"
+    "                              ANN benchmark: build, then recall@k and QPS per ef (JSON lines)\n"
+    "  version                     version and the SIMD kernels this CPU uses\n"
+    "\n"
+    "Run `sextant <command> --help` for a command's flags.\n";
+
+}  // namespace
+
+namespace sextant::cli {
+
+void PrintError(const std::string& command, const std::string& message) {
+  std::fprintf(stderr, "sextant %s: error: %s\n", command.c_str(), message.c_str());
+}
+
+}  // namespace sextant::cli
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  const std::string cmd = args[0];
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("sextant 0.1.0 (simd: %s)\n", sextant::simd::Best().isa);
+    return 0;
+  }
+  if (cmd == "demo") return sextant::cli::RunDemo({args.begin() + 1, args.end()});
+  if (cmd == "bench") {
+    if (args.size() >= 2 && args[1] == "ann") {
+      return sextant::cli::RunBenchAnn({args.begin() + 2, args.end()});
+    }
+    sextant::cli::PrintError("bench", "unknown benchmark (expected: sextant bench ann ...)");
+    return 2;
+  }
+  sextant::cli::PrintError(cmd, "unknown command");
+  std::fputs(kUsage, stderr);
+  return 2;
+}
