@@ -5,12 +5,12 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 CMAKE_FLAGS ?=
 
-.PHONY: run test build setup unit-test asan-test tsan-test bench-peers clean
+.PHONY: run test build setup unit-test asan-test tsan-test fuzz bench-peers clean
 
 run: build
 	./$(BUILD)/sextant demo
 
-test: build unit-test asan-test tsan-test
+test: build unit-test asan-test tsan-test fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -37,10 +37,27 @@ tsan-test: setup
 	cmake --build build-tsan -j$(JOBS) --target index_test
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/index_test --gtest_filter='*Concurrent*'
 
+# The parsers under libFuzzer (clang), FUZZ_SECONDS each, starting from generated seeds.
+FUZZ_SECONDS ?= 20
+fuzz: setup
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEXTANT_FUZZ=ON \
+	  -DSEXTANT_SANITIZE=address,undefined -DSEXTANT_BUILD_TESTS=OFF -DSEXTANT_BUILD_BENCH=OFF >/dev/null
+	cmake --build build-fuzz -j$(JOBS) --target vector_file_fuzz hnsw_load_fuzz fuzz_make_seeds
+	rm -rf build-fuzz/seeds && mkdir -p build-fuzz/seeds build-fuzz/corpus-vf build-fuzz/corpus-hnsw
+	./build-fuzz/tests/fuzz/fuzz_make_seeds build-fuzz/seeds
+	@for t in vector_file_fuzz:corpus-vf:4096 hnsw_load_fuzz:corpus-hnsw:16384; do \
+	  set -- $$(echo $$t | tr : ' '); \
+	  echo "fuzz: $$1 for $(FUZZ_SECONDS) s"; \
+	  ./build-fuzz/tests/fuzz/$$1 -max_total_time=$(FUZZ_SECONDS) -max_len=$$3 \
+	    -artifact_prefix=build-fuzz/ build-fuzz/$$2 build-fuzz/seeds > build-fuzz/$$1.log 2>&1 \
+	    || { tail -n 40 build-fuzz/$$1.log; echo "fuzz: $$1 FAILED (input saved under build-fuzz/)"; exit 1; }; \
+	  tail -n 1 build-fuzz/$$1.log; \
+	done
+
 # Sextant and its peers on Fashion-MNIST in one run (docs/benchmarks.md).
 bench-peers: build
 	@bash scripts/setup.sh --peers
 	bash bench/ann_vs_peers.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

@@ -10,6 +10,7 @@ packages=(
   libopenblas-dev                    # sgemm for batched exact search
   libgtest-dev libgmock-dev          # tests
   libbenchmark-dev                   # micro benchmarks
+  clang libclang-rt-14-dev           # libFuzzer targets
 )
 if [[ "${1:-}" == "--peers" ]]; then
   packages+=(libhnswlib-dev python3-faiss python3-hnswlib python3-numpy)

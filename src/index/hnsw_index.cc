@@ -623,7 +623,7 @@ Status HnswIndex::CheckIntegrity() const {
   }
   if (live != live_count_) return Status::Internal("live count mismatch");
   if (live == 0) return Status::OK();
-  if (!live_[entry_point_] || levels_[entry_point_] != max_level_) {
+  if (entry_point_ >= slot_count_ || !live_[entry_point_] || levels_[entry_point_] != max_level_) {
     return Status::Internal("bad entry point");
   }
   return Status::OK();

@@ -196,29 +196,20 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
     }
   }
   if (pos != upper_words || live != h.live_count) return corrupt("slot counts disagree");
+  std::vector<uint8_t> listed(n, 0);
   for (uint32_t f : ix->free_slots_) {
-    if (f >= n || ix->live_[f]) return corrupt("free list names a live or missing slot");
-  }
-  for (size_t i = 0; i < n; ++i) {
-    if (!ix->live_[i]) continue;
-    for (int l = 0; l <= ix->levels_[i]; ++l) {
-      const uint32_t* list = ix->links(static_cast<uint32_t>(i), l);
-      if (list[0] > ix->max_links(l)) return corrupt("link count out of range");
-      for (uint32_t j = 1; j <= list[0]; ++j) {
-        if (list[j] >= n || !ix->live_[list[j]] || ix->levels_[list[j]] < l) {
-          return corrupt("link to a missing node at slot " + std::to_string(i));
-        }
-      }
+    if (f >= n || ix->live_[f] || listed[f]) {
+      return corrupt("free list names a live, missing or repeated slot");
     }
+    listed[f] = 1;
   }
   if (live > 0) {
-    if (h.entry_point >= n || !ix->live_[h.entry_point] ||
-        ix->levels_[h.entry_point] != h.max_level) {
-      return corrupt("bad entry point");
-    }
+    if (h.entry_point >= n || h.max_level < 0 || h.max_level > 32) return corrupt("bad entry point");
     ix->entry_point_ = h.entry_point;
     ix->max_level_ = h.max_level;
   }
+  // The graph itself: link counts and targets, entry point (the same checks tests use).
+  if (Status st = ix->CheckIntegrity(); !st.ok()) return corrupt(st.message());
   ix->mapped_ = std::move(file);
   return ix;
 }

@@ -1,0 +1,50 @@
+// Writes seed inputs for the fuzz targets into DIR: small valid vector files and index files.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "dataset/vector_file.h"
+#include "index/hnsw_index.h"
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  const std::string dir = argv[1];
+  auto m = sextant::dataset::GenerateClustered(40, 6, 3, 0.2f, 1);
+  std::vector<uint64_t> labels(40);
+  for (size_t i = 0; i < 40; ++i) labels[i] = i;
+  for (auto storage : {sextant::index::StorageType::kFloat32, sextant::index::StorageType::kUint8}) {
+    sextant::index::HnswOptions opt;
+    opt.M = 4;
+    opt.storage = storage;
+    auto ix = std::move(sextant::index::HnswIndex::Create(6, opt)).value();
+    std::vector<float> data = m.data;
+    if (storage == sextant::index::StorageType::kUint8) {
+      for (float& x : data) x = static_cast<float>(static_cast<int>((x + 2) * 50) & 255);
+    }
+    if (!ix->AddBatch(data, labels).ok()) return 1;
+    if (!ix->Save(dir + "/index_" + sextant::index::StorageTypeName(storage) + ".hnsw").ok()) return 1;
+  }
+  // Vector files: the fuzz target's first byte picks the reader (0 fvecs, 1 bvecs, 3 npy).
+  const std::string tmp = dir + "/tmp.fvecs";
+  if (!sextant::dataset::WriteFvecs(tmp, m).ok()) return 1;
+  FILE* in = std::fopen(tmp.c_str(), "rb");
+  std::vector<char> bytes(1 << 16);
+  const size_t n = std::fread(bytes.data(), 1, bytes.size(), in);
+  std::fclose(in);
+  std::remove(tmp.c_str());
+  FILE* out = std::fopen((dir + "/vectors_fvecs").c_str(), "wb");
+  std::fputc(0, out);
+  std::fwrite(bytes.data(), 1, n, out);
+  std::fclose(out);
+  out = std::fopen((dir + "/vectors_npy").c_str(), "wb");
+  const char header[] = "\x93NUMPY\x01\x00\x76\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+  std::string h(header, sizeof(header) - 1);
+  h.resize(127, ' ');  // magic + version + length + dict, padded so the data starts at 128
+  h += '\n';
+  std::fputc(3, out);
+  std::fwrite(h.data(), 1, h.size(), out);
+  const float v[6] = {1, 2, 3, 4, 5, 6};
+  std::fwrite(v, sizeof v, 1, out);
+  std::fclose(out);
+  return 0;
+}
