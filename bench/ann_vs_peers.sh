@@ -14,7 +14,9 @@ fi
 HNSWLIB_BIN=${TMPDIR:-/tmp}/sextant_hnswlib_bench
 g++ -O3 -march=native -std=c++17 -pthread "$PEERS/hnswlib_bench.cpp" -o "$HNSWLIB_BIN"
 EFS=10,16,24,32,48,64,96,128
-rss() { /usr/bin/time -f '{"rss_kb":%M}' "$@"; }
+RSS_FILE=$(mktemp)
+# Runs a command, then prints its peak resident memory as a JSON line on stdout.
+rss() { /usr/bin/time -o "$RSS_FILE" -f '{"rss_kb":%M}' "$@"; cat "$RSS_FILE"; }
 for metric in l2 cosine; do
   echo "# metric $metric"
   rss "$HNSWLIB_BIN" "$DATA/base.bvecs" "$DATA/query.bvecs" "$DATA/groundtruth_$metric.ivecs" \

@@ -11,6 +11,7 @@ namespace {
 inline void Prefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
 
 // Prefetches (up to 1 KiB of) a code; the hardware prefetcher streams the rest of longer ones.
+constexpr uint32_t kPrefetchAhead = 2;  // neighbours whose codes are in flight
 inline void PrefetchCode(const uint8_t* p, size_t bytes) {
   const size_t n = std::min<size_t>(bytes, 1024);
   for (size_t off = 0; off < n; off += 64) Prefetch(p + off);
@@ -253,7 +254,62 @@ Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const uint6
   for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
+  if (threads > 1) {
+    std::unique_lock<std::shared_mutex> g(grow_mu_);
+    LinkOrphans();
+  }
   return first_error;
+}
+
+// Two points inserted at the same moment cannot see each other; when the heuristic then
+// drops one of them from a shared neighbour's list because the other "covers" it, the first
+// may end with no in-link at all. Give every such orphan an in-link from one of its own
+// neighbours: a free slot if one has room, else in place of a link whose target keeps
+// another in-link.
+void HnswIndex::LinkOrphans() {
+  std::vector<uint32_t> in_degree(slot_count_, 0);
+  for (size_t u = 0; u < slot_count_; ++u) {
+    if (!live_[u]) continue;
+    const uint32_t* list = links(static_cast<uint32_t>(u), 0);
+    for (uint32_t i = 1; i <= list[0]; ++i) ++in_degree[list[i]];
+  }
+  for (size_t v = 0; v < slot_count_; ++v) {
+    if (!live_[v] || in_degree[v] > 0 || v == entry_point_) continue;
+    const uint32_t* own = links(static_cast<uint32_t>(v), 0);
+    std::vector<Candidate> near;
+    for (uint32_t i = 1; i <= own[0]; ++i) {
+      near.push_back({codec_.CodeDistance(code(static_cast<uint32_t>(v)), code(own[i])), own[i]});
+    }
+    std::sort(near.begin(), near.end(), FartherFirst());
+    bool linked = false;
+    for (const Candidate& nb : near) {  // a neighbour with room
+      uint32_t* list = links(nb.id, 0);
+      if (list[0] < m0_) {
+        list[++list[0]] = static_cast<uint32_t>(v);
+        linked = true;
+        break;
+      }
+    }
+    for (size_t j = 0; j < near.size() && !linked; ++j) {  // replace a redundant link
+      uint32_t* list = links(near[j].id, 0);
+      float worst = -1;
+      uint32_t at = 0;
+      for (uint32_t i = 1; i <= list[0]; ++i) {
+        if (in_degree[list[i]] < 2) continue;
+        const float d = codec_.CodeDistance(code(near[j].id), code(list[i]));
+        if (d > worst) {
+          worst = d;
+          at = i;
+        }
+      }
+      if (at > 0) {
+        --in_degree[list[at]];
+        list[at] = static_cast<uint32_t>(v);
+        linked = true;
+      }
+    }
+    if (linked) ++in_degree[v];
+  }
 }
 
 void HnswIndex::Insert(uint32_t id, const uint8_t* query, int level) {
@@ -348,10 +404,9 @@ void HnswIndex::SearchLayer(const uint8_t* query, Candidate ep, int level, size_
       const uint32_t n = list[i];
       if (!visited.TestAndSet(n)) todo[m++] = n;
     }
-    if (m > 0) PrefetchCode(code(todo[0]), code_bytes);
-    if (m > 1) PrefetchCode(code(todo[1]), code_bytes);
+    for (uint32_t j = 0; j < m && j < kPrefetchAhead; ++j) PrefetchCode(code(todo[j]), code_bytes);
     for (uint32_t j = 0; j < m; ++j) {
-      if (j + 2 < m) PrefetchCode(code(todo[j + 2]), code_bytes);
+      if (j + kPrefetchAhead < m) PrefetchCode(code(todo[j + kPrefetchAhead]), code_bytes);
       const uint32_t n = todo[j];
       const float d = codec_.QueryDistance(query, code(n));
       if (out.size() < ef || d < bound) {

@@ -141,6 +141,8 @@ class HnswIndex {
   // Paper's heuristic: keeps at most `m` of `cands` (any order) in place.
   void SelectNeighbors(std::vector<Candidate>& cands, size_t m) const;
   void ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int level);
+  // Gives level-0 in-links to points that concurrent inserts left without any. Exclusive.
+  void LinkOrphans();
 
   std::unique_ptr<VisitedTable> AcquireVisited() const;
   void ReleaseVisited(std::unique_ptr<VisitedTable> v) const;
