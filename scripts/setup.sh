@@ -8,6 +8,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config   # compiler and build
   libopenblas-dev                    # sgemm for batched exact search
+  nlohmann-json3-dev                 # JSON (points, filters, CLI lines)
+  libroaring-dev                     # roaring bitmaps for payload indexes
   libgtest-dev libgmock-dev          # tests
   libbenchmark-dev                   # micro benchmarks
   clang libclang-rt-14-dev           # libFuzzer targets

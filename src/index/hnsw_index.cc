@@ -484,7 +484,7 @@ std::unique_ptr<HnswIndex::VisitedTable> HnswIndex::AcquireVisited() const {
       return v;
     }
   }
-  return std::make_unique<VisitedTable>(std::max<size_t>(capacity_, slot_count_));
+  return std::make_unique<VisitedTable>(capacity_);
 }
 
 void HnswIndex::ReleaseVisited(std::unique_ptr<VisitedTable> v) const {
