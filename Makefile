@@ -27,25 +27,31 @@ unit-test: build
 asan-test: setup
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEXTANT_SANITIZE=address,undefined \
 	  -DSEXTANT_BUILD_BENCH=OFF >/dev/null
-	cmake --build build-asan -j$(JOBS) --target common_test simd_test dataset_test index_test
+	cmake --build build-asan -j$(JOBS) --target common_test simd_test dataset_test index_test \
+	  storage_test filter_test engine_test sextant
 	cd build-asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
 # Concurrent code under ThreadSanitizer.
 tsan-test: setup
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEXTANT_SANITIZE=thread \
 	  -DSEXTANT_BUILD_BENCH=OFF >/dev/null
-	cmake --build build-tsan -j$(JOBS) --target index_test
+	cmake --build build-tsan -j$(JOBS) --target index_test engine_test storage_test sextant
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/index_test --gtest_filter='*Concurrent*'
+	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/engine/engine_test --gtest_filter='*Concurrent*:*Snapshot*'
+	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/storage/storage_test
 
 # The parsers under libFuzzer (clang), FUZZ_SECONDS each, starting from generated seeds.
 FUZZ_SECONDS ?= 20
 fuzz: setup
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEXTANT_FUZZ=ON \
 	  -DSEXTANT_SANITIZE=address,undefined -DSEXTANT_BUILD_TESTS=OFF -DSEXTANT_BUILD_BENCH=OFF >/dev/null
-	cmake --build build-fuzz -j$(JOBS) --target vector_file_fuzz hnsw_load_fuzz fuzz_make_seeds
-	rm -rf build-fuzz/seeds && mkdir -p build-fuzz/seeds build-fuzz/corpus-vf build-fuzz/corpus-hnsw
+	cmake --build build-fuzz -j$(JOBS) --target vector_file_fuzz hnsw_load_fuzz wal_reader_fuzz \
+	  filter_parse_fuzz fuzz_make_seeds
+	rm -rf build-fuzz/seeds && mkdir -p build-fuzz/seeds build-fuzz/corpus-vf build-fuzz/corpus-hnsw \
+	  build-fuzz/corpus-wal build-fuzz/corpus-filter
 	./build-fuzz/tests/fuzz/fuzz_make_seeds build-fuzz/seeds
-	@for t in vector_file_fuzz:corpus-vf:4096 hnsw_load_fuzz:corpus-hnsw:16384; do \
+	@for t in vector_file_fuzz:corpus-vf:4096 hnsw_load_fuzz:corpus-hnsw:16384 \
+	    wal_reader_fuzz:corpus-wal:4096 filter_parse_fuzz:corpus-filter:1024; do \
 	  set -- $$(echo $$t | tr : ' '); \
 	  echo "fuzz: $$1 for $(FUZZ_SECONDS) s"; \
 	  ./build-fuzz/tests/fuzz/$$1 -max_total_time=$(FUZZ_SECONDS) -max_len=$$3 \

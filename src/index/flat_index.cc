@@ -183,6 +183,33 @@ Result<std::vector<std::vector<SearchHit>>> FlatIndex::SearchBatch(
   return out;
 }
 
+Result<std::vector<SearchHit>> FlatIndex::SearchSubset(std::span<const float> query, size_t k,
+                                                       std::span<const uint64_t> labels) const {
+  if (query.size() != dim_) {
+    return Status::InvalidArgument("query has dimension " + std::to_string(query.size()) +
+                                   ", index has " + std::to_string(dim_));
+  }
+  SEXTANT_RETURN_IF_ERROR(ValidateQueries(query, k));
+  std::vector<float> q(dim_);
+  codec_.EncodeQuery(query.data(), reinterpret_cast<uint8_t*>(q.data()));
+  const auto* qc = reinterpret_cast<const uint8_t*>(q.data());
+  TopK top(k);
+  for (uint64_t label : labels) {
+    const uint32_t i = label_map_.Find(label);
+    if (i == LabelMap::kAbsent) continue;
+    top.Push(codec_.QueryDistance(qc, reinterpret_cast<const uint8_t*>(row(i))), label);
+  }
+  return top.Take();
+}
+
+Result<std::vector<float>> FlatIndex::GetVector(uint64_t label) const {
+  const uint32_t i = label_map_.Find(label);
+  if (i == LabelMap::kAbsent) {
+    return Status::NotFound("label " + std::to_string(label) + " is not in the index");
+  }
+  return std::vector<float>(row(i), row(i) + dim_);
+}
+
 size_t FlatIndex::MemoryUsage() const {
   return data_.capacity() * sizeof(float) + norms_.capacity() * sizeof(float) +
          labels_.capacity() * sizeof(uint64_t) + label_map_.MemoryUsage();

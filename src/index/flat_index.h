@@ -39,6 +39,12 @@ class FlatIndex {
                                                           size_t k,
                                                           const SearchFilter* filter = nullptr) const;
 
+  // Exact top-k among the given labels (absent ones skipped).
+  Result<std::vector<SearchHit>> SearchSubset(std::span<const float> query, size_t k,
+                                              std::span<const uint64_t> labels) const;
+  // The stored vector (normalised for cosine). NotFound if absent.
+  Result<std::vector<float>> GetVector(uint64_t label) const;
+
   size_t size() const { return labels_.size(); }
   size_t dim() const { return dim_; }
   Metric metric() const { return metric_; }

@@ -531,6 +531,31 @@ Result<std::vector<SearchHit>> HnswIndex::Search(std::span<const float> query, s
   return hits;
 }
 
+Result<std::vector<SearchHit>> HnswIndex::SearchSubset(std::span<const float> query, size_t k,
+                                                       std::span<const uint64_t> labels) const {
+  if (query.size() != dim()) {
+    return Status::InvalidArgument(DimensionError("query", query.size(), dim()));
+  }
+  if (k == 0) return Status::InvalidArgument("k must be at least 1");
+  SEXTANT_RETURN_IF_ERROR(codec_.ValidateQuery(query.data()));
+  std::vector<float> prepared(dim());
+  codec_.PrepareExactQuery(query.data(), prepared.data());
+  std::vector<SearchHit> all;
+  all.reserve(labels.size());
+  for (uint64_t label : labels) {
+    const uint32_t id = label_map_.Find(label);
+    if (id == LabelMap::kAbsent) continue;
+    all.push_back({label, codec_.ExactDistance(prepared.data(), code(id))});
+  }
+  const size_t take = std::min(k, all.size());
+  std::partial_sort(all.begin(), all.begin() + take, all.end(),
+                    [](const SearchHit& a, const SearchHit& b) {
+                      return a.distance < b.distance || (a.distance == b.distance && a.label < b.label);
+                    });
+  all.resize(take);
+  return all;
+}
+
 bool HnswIndex::Contains(uint64_t label) const {
   std::lock_guard<std::mutex> l(meta_mu_);
   return label_map_.Find(label) != LabelMap::kAbsent;

@@ -87,6 +87,11 @@ class HnswIndex {
   Result<std::vector<SearchHit>> Search(std::span<const float> query, size_t k, size_t ef,
                                         const SearchFilter* filter = nullptr) const;
 
+  // Exact top-k among the given labels (absent labels are skipped): the planner's path for
+  // filters that few points pass. Same errors as Search. Same thread-safety as Search.
+  Result<std::vector<SearchHit>> SearchSubset(std::span<const float> query, size_t k,
+                                              std::span<const uint64_t> labels) const;
+
   // Removes the points, repairing every list that linked to them, and frees their slots.
   // Errors: NotFound naming the first absent label (nothing is removed then).
   Status Remove(std::span<const uint64_t> labels);

@@ -5,6 +5,8 @@
 
 #include "dataset/vector_file.h"
 #include "index/hnsw_index.h"
+#include "storage/env.h"
+#include "storage/log_writer.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
@@ -46,5 +48,27 @@ int main(int argc, char** argv) {
   const float v[6] = {1, 2, 3, 4, 5, 6};
   std::fwrite(v, sizeof v, 1, out);
   std::fclose(out);
+  // A small log (wal_reader_fuzz) and a few filters (filter_parse_fuzz).
+  {
+    auto file = sextant::storage::Env::Default()->NewWritableFile(dir + "/log.wal", false);
+    if (!file.ok()) return 1;
+    sextant::storage::LogWriter log(file->get());
+    for (const char* rec : {"first record", "", "a somewhat longer third record .........."}) {
+      if (!log.AddRecord(rec).ok()) return 1;
+    }
+    (void)(*file)->Close();
+  }
+  const char* const filters[] = {
+      R"({"lang":"en"})",
+      R"({"n":{"$gt":1,"$lte":9.5},"tags":{"$contains":"x"}})",
+      R"({"$or":[{"a":{"$in":[1,2,"x"]}},{"$not":{"b":{"$exists":true}}}]})",
+      R"({"$and":[{"c":{"$ne":true}},{"d":{"$nin":["p","q"]}},{"e.f":{"$lt":"m"}}]})",
+  };
+  int i = 0;
+  for (const char* f : filters) {
+    FILE* out2 = std::fopen((dir + "/filter_" + std::to_string(i++) + ".json").c_str(), "wb");
+    std::fputs(f, out2);
+    std::fclose(out2);
+  }
   return 0;
 }

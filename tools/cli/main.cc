@@ -21,6 +21,18 @@ constexpr const char* kUsage =
     "                              ANN benchmark: build, then recall@k and QPS per ef (JSON lines)\n"
     "  version                     version and the SIMD kernels this CPU uses\n"
     "\n"
+    "database (a data directory, --db DIR; JSON lines in and out):\n"
+    "  collection create --db DIR NAME --dim D [--metric l2|ip|cosine] [--index hnsw|flat]\n"
+    "                    [--M 16] [--ef-construction 200] [--ef 128]\n"
+    "  collection list --db DIR          collection drop --db DIR NAME\n"
+    "  upsert --db DIR NAME [--batch 1000] [--relaxed] < points.jsonl\n"
+    "                              lines {\"id\",\"vector\",\"document\",\"metadata\"}; prints {\"acked\":N}\n"
+    "  query --db DIR NAME [--k 10] [--ef N] [--include document,metadata,vector] < queries.jsonl\n"
+    "                              lines {\"vector\":[...],\"k\":10,\"filter\":{...}}\n"
+    "  get --db DIR NAME --ids a,b   delete --db DIR NAME --ids a,b | --filter JSON\n"
+    "  count --db DIR NAME [--filter JSON]   scroll --db DIR NAME [--limit N] [--after ID]\n"
+    "  snapshot create --db DIR NAME --out SNAPDIR   snapshot restore --db DIR --from SNAPDIR NAME\n"
+    "\n"
     "Run `sextant <command> --help` for a command's flags.\n";
 
 }  // namespace
@@ -44,6 +56,7 @@ int main(int argc, char** argv) {
     std::printf("sextant 0.1.0 (simd: %s)\n", sextant::simd::Best().isa);
     return 0;
   }
+  if (int rc = sextant::cli::RunDbCommand(cmd, {args.begin() + 1, args.end()}); rc >= 0) return rc;
   if (cmd == "demo") return sextant::cli::RunDemo({args.begin() + 1, args.end()});
   if (cmd == "bench") {
     if (args.size() >= 2 && args[1] == "ann") {

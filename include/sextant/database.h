@@ -1,0 +1,173 @@
+// Sextant's embedded database API: a data directory holding named collections of points.
+//
+//   auto db = sextant::Database::Open("./data");                 // creates the directory
+//   auto col = (*db)->CreateCollection({.name = "docs", .dimension = 384});
+//   (*col)->Upsert(points);                                      // durable when it returns
+//   auto hits = (*col)->Query({.vector = q, .k = 10, .filter = json{{"lang", "en"}}});
+//
+// A point has a string id, a float vector, an optional document text and JSON metadata (an
+// object whose values are strings, numbers, booleans or arrays of these). Filters use the
+// Mongo/Chroma syntax described in docs/filters.md.
+//
+// Durability: every write (Upsert, Delete, DeleteByFilter, UpdateMetadata) is appended to the
+// collection's write-ahead log as one record and, with Durability::kSync (the default),
+// fsynced before the call returns; a batch is applied entirely or not at all, also across a
+// crash. Reopening replays the log. See docs/formats/collection.md.
+//
+// Thread-safety: a Database and its Collections may be used from many threads. Reads (Get,
+// Query, Count, Scroll) run concurrently with each other; writes to one collection are
+// serialised, and readers wait only while a write is applied in memory, not while it is
+// written to disk.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sextant/status.h"
+
+namespace sextant {
+
+namespace storage {
+class Env;
+}
+
+enum class Metric { kL2, kInnerProduct, kCosine };
+enum class IndexType { kHnsw, kFlat };
+
+// "l2" | "ip" | "cosine"; "hnsw" | "flat".
+const char* MetricToString(Metric m);
+Result<Metric> MetricFromString(const std::string& s);
+const char* IndexTypeToString(IndexType t);
+Result<IndexType> IndexTypeFromString(const std::string& s);
+
+struct HnswParams {
+  size_t M = 16;
+  size_t ef_construction = 200;
+  size_t ef_search = 128;  // default beam for queries that do not set one
+};
+
+struct CollectionConfig {
+  std::string name;  // [A-Za-z0-9_-], 1..64 characters
+  size_t dimension = 0;
+  Metric metric = Metric::kL2;
+  IndexType index = IndexType::kHnsw;
+  HnswParams hnsw;
+};
+
+struct Point {
+  std::string id;
+  std::vector<float> vector;
+  std::optional<std::string> document;
+  nlohmann::json metadata = nlohmann::json::object();
+};
+
+struct QueryRequest {
+  std::vector<float> vector;
+  size_t k = 10;
+  std::optional<nlohmann::json> filter;
+  size_t ef = 0;  // 0: the collection's ef_search
+  bool include_document = false;
+  bool include_metadata = false;
+  bool include_vector = false;
+};
+
+struct QueryHit {
+  std::string id;
+  // Distance-like score, smaller is closer: squared L2, 1 - dot (ip), 1 - cosine similarity.
+  float score = 0;
+  std::optional<std::string> document;
+  std::optional<nlohmann::json> metadata;
+  std::optional<std::vector<float>> vector;
+};
+
+struct ScrollPage {
+  std::vector<Point> points;            // in id order
+  std::optional<std::string> next;      // pass as `after` for the next page; absent at the end
+};
+
+enum class Durability {
+  kSync,     // fsync the log before a write returns (default): an acknowledged write survives a crash
+  kRelaxed,  // leave flushing to the OS: much faster bulk loads; a crash may lose recent writes
+             // (never half a batch, never corrupt the database)
+};
+
+struct DatabaseOptions {
+  Durability durability = Durability::kSync;
+  bool create_if_missing = true;
+  // The log is folded into a new checkpoint once it grows past this many bytes.
+  uint64_t checkpoint_log_bytes = 64ull << 20;
+  // File-system seam for tests (fault injection); nullptr: the real file system.
+  storage::Env* env = nullptr;
+};
+
+// Checks one point against a collection's dimension: non-empty id of at most 1024 bytes,
+// vector of the right dimension with finite values, metadata an object of strings, numbers,
+// booleans or arrays of these. The message names the field ("vector value NaN at dimension 3").
+Status ValidatePoint(const Point& point, size_t dimension);
+
+class Collection {
+ public:
+  virtual ~Collection() = default;
+  virtual const CollectionConfig& config() const = 0;
+
+  // Inserts or replaces points. All-or-nothing: bad input (empty or duplicate id in the batch,
+  // wrong dimension, NaN/Inf, metadata that is not an object of allowed values) is an
+  // InvalidArgument naming the point's position and field, and nothing is applied.
+  // Returns the number of points written.
+  virtual Result<size_t> Upsert(std::span<const Point> points) = 0;
+  // Points found among `ids` (absent ids are skipped), in the order asked.
+  virtual Result<std::vector<Point>> Get(std::span<const std::string> ids,
+                                         bool include_vector = true) const = 0;
+  // Deletes the given ids; returns how many existed.
+  virtual Result<size_t> Delete(std::span<const std::string> ids) = 0;
+  virtual Result<size_t> DeleteByFilter(const nlohmann::json& filter) = 0;
+  // Replaces (merge = false) or merges (merge = true, top-level keys) a point's metadata.
+  // NotFound if the id is absent.
+  virtual Status UpdateMetadata(const std::string& id, const nlohmann::json& metadata,
+                                bool merge) = 0;
+  virtual Result<size_t> Count(const std::optional<nlohmann::json>& filter = std::nullopt) const = 0;
+  // Up to `limit` points with ids greater than `after` (all when empty), in id order.
+  virtual Result<ScrollPage> Scroll(const std::string& after, size_t limit,
+                                    const std::optional<nlohmann::json>& filter = std::nullopt,
+                                    bool include_vector = false) const = 0;
+  // k nearest points (ascending score) among those passing the filter.
+  virtual Result<std::vector<QueryHit>> Query(const QueryRequest& request) const = 0;
+  // Folds the log into a new checkpoint (also done automatically); frees the space of
+  // deleted and replaced points on disk.
+  virtual Status Checkpoint() = 0;
+  // Writes a consistent copy of the collection to `dir` (which must not exist) while writes
+  // continue (they pause only for the moment the files are linked).
+  virtual Status CreateSnapshot(const std::string& dir) = 0;
+  // Bytes of memory the collection holds (indexes, points, metadata).
+  virtual size_t MemoryUsage() const = 0;
+};
+
+class Database {
+ public:
+  // Opens (and with create_if_missing, creates) the data directory. One process owns a
+  // directory at a time: a second opener gets FailedPrecondition naming the lock file.
+  // A damaged log or checkpoint is Corruption naming the file; nothing is served from it.
+  static Result<std::unique_ptr<Database>> Open(const std::string& dir,
+                                                const DatabaseOptions& options = {});
+  virtual ~Database() = default;
+
+  // Errors: InvalidArgument (bad name, dimension 0 or > 65536, bad parameters),
+  // AlreadyExists. The returned pointer lives until DropCollection or the Database dies.
+  virtual Result<Collection*> CreateCollection(const CollectionConfig& config) = 0;
+  virtual Result<Collection*> GetCollection(const std::string& name) = 0;
+  virtual std::vector<CollectionConfig> ListCollections() const = 0;
+  // Deletes the collection and its files. NotFound if absent.
+  virtual Status DropCollection(const std::string& name) = 0;
+  // Creates collection `name` from a snapshot directory written by CreateSnapshot.
+  virtual Result<Collection*> RestoreSnapshot(const std::string& snapshot_dir,
+                                              const std::string& name) = 0;
+};
+
+}  // namespace sextant

@@ -1,0 +1,686 @@
+#include "engine/collection_impl.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <unordered_set>
+
+#include "storage/log_reader.h"
+
+namespace sextant::engine {
+namespace {
+
+constexpr size_t kMaxIdBytes = 1024;
+constexpr size_t kMaxK = 10000;
+// Filters that at most this many points pass (or this fraction of the collection) are answered
+// by an exact scan of the passing points; wider ones by filtered graph search.
+constexpr size_t kExactScanMinPoints = 2048;
+constexpr double kExactScanFraction = 0.03;
+
+std::string SeqName(const char* prefix, uint64_t seq, const char* ext) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s-%012llu%s", prefix, static_cast<unsigned long long>(seq), ext);
+  return buf;
+}
+
+nlohmann::json ConfigToJson(const CollectionConfig& c) {
+  return {{"name", c.name},
+          {"dimension", c.dimension},
+          {"metric", MetricToString(c.metric)},
+          {"index", IndexTypeToString(c.index)},
+          {"hnsw", {{"M", c.hnsw.M}, {"ef_construction", c.hnsw.ef_construction},
+                    {"ef_search", c.hnsw.ef_search}}}};
+}
+
+Result<CollectionConfig> ConfigFromJson(const nlohmann::json& j, const std::string& what) {
+  auto bad = [&] { return Status::Corruption(what + ": malformed collection config"); };
+  if (!j.is_object() || !j.contains("name") || !j["name"].is_string() ||
+      !j.contains("dimension") || !j["dimension"].is_number_unsigned() ||
+      !j.contains("metric") || !j["metric"].is_string() || !j.contains("index") ||
+      !j["index"].is_string() || !j.contains("hnsw") || !j["hnsw"].is_object()) {
+    return bad();
+  }
+  CollectionConfig c;
+  c.name = j["name"].get<std::string>();
+  c.dimension = j["dimension"].get<size_t>();
+  SEXTANT_ASSIGN_OR_RETURN(c.metric, MetricFromString(j["metric"].get<std::string>()));
+  SEXTANT_ASSIGN_OR_RETURN(c.index, IndexTypeFromString(j["index"].get<std::string>()));
+  const auto& h = j["hnsw"];
+  for (const char* key : {"M", "ef_construction", "ef_search"}) {
+    if (!h.contains(key) || !h[key].is_number_unsigned()) return bad();
+  }
+  c.hnsw.M = h["M"].get<size_t>();
+  c.hnsw.ef_construction = h["ef_construction"].get<size_t>();
+  c.hnsw.ef_search = h["ef_search"].get<size_t>();
+  return c;
+}
+
+float Norm(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += static_cast<double>(x) * x;
+  return static_cast<float>(std::sqrt(s));
+}
+
+std::string DescribeValue(float v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Inf" : "-Inf";
+  return std::to_string(v);
+}
+
+bool IsScalar(const nlohmann::json& v) { return v.is_string() || v.is_number() || v.is_boolean(); }
+
+Result<nlohmann::json> ParseJsonFile(storage::Env* env, const std::string& path) {
+  SEXTANT_ASSIGN_OR_RETURN(std::string text, env->ReadFile(path));
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status::Corruption(path + ": not valid JSON");
+  return j;
+}
+
+}  // namespace
+
+CollectionImpl::CollectionImpl(storage::Env* env, std::string dir, CollectionConfig config,
+                               DatabaseOptions options)
+    : env_(env), dir_(std::move(dir)), config_(std::move(config)), options_(options) {}
+
+CollectionImpl::~CollectionImpl() {
+  if (wal_file_) (void)wal_file_->Close();
+}
+
+}  // namespace sextant::engine
+
+namespace sextant {
+Status ValidatePoint(const Point& point, size_t dimension) {
+  Status st = engine::CollectionImpl::ValidatePoint(point, dimension, 0);
+  if (st.ok()) return st;
+  // Drop the "point 0 (id '...'): " prefix: the caller names the point its own way.
+  const std::string& m = st.message();
+  const size_t colon = m.find(": ");
+  return Status(st.code(), colon == std::string::npos ? m : m.substr(colon + 2));
+}
+}  // namespace sextant
+
+namespace sextant::engine {
+
+Status CollectionImpl::ValidatePoint(const Point& p, size_t dimension, size_t i) {
+  const std::string where = "point " + std::to_string(i);
+  if (p.id.empty()) return Status::InvalidArgument(where + ": id is empty");
+  if (p.id.size() > kMaxIdBytes) {
+    return Status::InvalidArgument(where + ": id is longer than " + std::to_string(kMaxIdBytes) +
+                                   " bytes");
+  }
+  const std::string named = where + " (id '" + p.id + "')";
+  if (p.vector.size() != dimension) {
+    return Status::InvalidArgument(named + ": vector has dimension " +
+                                   std::to_string(p.vector.size()) + ", collection has " +
+                                   std::to_string(dimension));
+  }
+  for (size_t d = 0; d < p.vector.size(); ++d) {
+    if (!std::isfinite(p.vector[d])) {
+      return Status::InvalidArgument(named + ": vector value " + DescribeValue(p.vector[d]) +
+                                     " at dimension " + std::to_string(d) + " (must be finite)");
+    }
+  }
+  if (!p.metadata.is_object()) {
+    return Status::InvalidArgument(named + ": metadata must be a JSON object");
+  }
+  for (const auto& [key, value] : p.metadata.items()) {
+    if (key.empty()) return Status::InvalidArgument(named + ": metadata has an empty field name");
+    bool ok = IsScalar(value);
+    if (value.is_array()) {
+      ok = std::all_of(value.begin(), value.end(), [](const auto& e) { return IsScalar(e); });
+    }
+    if (!ok) {
+      return Status::InvalidArgument(named + ": metadata field '" + key +
+                                     "' must be a string, number, boolean or an array of these");
+    }
+  }
+  return Status::OK();
+}
+
+Result<std::unique_ptr<CollectionImpl>> CollectionImpl::Create(storage::Env* env,
+                                                               const std::string& dir,
+                                                               const CollectionConfig& config,
+                                                               const DatabaseOptions& options) {
+  std::unique_ptr<CollectionImpl> c(new CollectionImpl(env, dir, config, options));
+  SEXTANT_ASSIGN_OR_RETURN(c->vectors_, VectorStore::Create(config));
+  SEXTANT_RETURN_IF_ERROR(env->CreateDirs(dir));
+  SEXTANT_RETURN_IF_ERROR(
+      env->WriteFileAtomically(dir + "/config.json", ConfigToJson(config).dump(2) + "\n"));
+  c->wal_name_ = SeqName("wal", 0, ".log");
+  SEXTANT_RETURN_IF_ERROR(c->OpenLog(c->wal_name_, /*truncate=*/true));
+  SEXTANT_RETURN_IF_ERROR(env->SyncDir(dir));
+  const nlohmann::json manifest = {{"checkpoint_seq", 0}, {"wal", c->wal_name_},
+                                   {"points", nullptr}, {"index", nullptr}};
+  SEXTANT_RETURN_IF_ERROR(env->WriteFileAtomically(dir + "/MANIFEST", manifest.dump() + "\n"));
+  return c;
+}
+
+Result<std::unique_ptr<CollectionImpl>> CollectionImpl::Open(storage::Env* env,
+                                                             const std::string& dir,
+                                                             const DatabaseOptions& options) {
+  SEXTANT_ASSIGN_OR_RETURN(nlohmann::json cj, ParseJsonFile(env, dir + "/config.json"));
+  SEXTANT_ASSIGN_OR_RETURN(CollectionConfig config, ConfigFromJson(cj, dir + "/config.json"));
+  std::unique_ptr<CollectionImpl> c(new CollectionImpl(env, dir, config, options));
+  SEXTANT_RETURN_IF_ERROR(c->Recover());
+  return c;
+}
+
+Status CollectionImpl::OpenLog(const std::string& name, bool truncate) {
+  SEXTANT_ASSIGN_OR_RETURN(wal_file_, env_->NewWritableFile(dir_ + "/" + name, !truncate));
+  wal_ = std::make_unique<storage::LogWriter>(wal_file_.get());
+  wal_bytes_ = wal_file_->Size();
+  return Status::OK();
+}
+
+Status CollectionImpl::Recover() {
+  const std::string manifest_path = dir_ + "/MANIFEST";
+  SEXTANT_ASSIGN_OR_RETURN(nlohmann::json m, ParseJsonFile(env_, manifest_path));
+  if (!m.is_object() || !m.contains("checkpoint_seq") || !m["checkpoint_seq"].is_number_unsigned() ||
+      !m.contains("wal") || !m["wal"].is_string()) {
+    return Status::Corruption(manifest_path + ": malformed manifest");
+  }
+  checkpoint_seq_ = m["checkpoint_seq"].get<uint64_t>();
+  last_seq_ = checkpoint_seq_;
+  wal_name_ = m["wal"].get<std::string>();
+  std::unordered_set<std::string> keep = {"config.json", "MANIFEST", "LOCK", wal_name_};
+
+  // The checkpoint: points, then the index (loaded from its file, or rebuilt from vectors).
+  if (m.contains("index") && m["index"].is_string()) {
+    const std::string name = m["index"].get<std::string>();
+    keep.insert(name);
+    SEXTANT_ASSIGN_OR_RETURN(vectors_, VectorStore::Load(config_, dir_ + "/" + name));
+  } else {
+    SEXTANT_ASSIGN_OR_RETURN(vectors_, VectorStore::Create(config_));
+  }
+  if (m.contains("points") && m["points"].is_string()) {
+    const std::string name = m["points"].get<std::string>();
+    keep.insert(name);
+    const std::string path = dir_ + "/" + name;
+    SEXTANT_ASSIGN_OR_RETURN(std::string bytes, env_->ReadFile(path));
+    SEXTANT_ASSIGN_OR_RETURN(engine::Checkpoint cp, DecodeCheckpoint(bytes, path));
+    if (cp.seq != checkpoint_seq_ || cp.dimension != config_.dimension) {
+      return Status::Corruption(path + ": checkpoint does not match the manifest");
+    }
+    for (StoredPoint& sp : cp.points) {
+      const uint32_t internal = sp.internal_id;
+      if (internal >= records_.size()) records_.resize(internal + 1);
+      if (records_[internal] || ids_.count(sp.point.id)) {
+        return Status::Corruption(path + ": point '" + sp.point.id + "' appears twice");
+      }
+      if (cp.has_vectors) SEXTANT_RETURN_IF_ERROR(vectors_->Add(internal, sp.point.vector));
+      ids_[sp.point.id] = internal;
+      live_.add(internal);
+      payload_.Insert(internal, sp.point.metadata);
+      record_bytes_ += sp.point.id.size() + (sp.point.document ? sp.point.document->size() : 0) + 64;
+      records_[internal] = Record{std::move(sp.point.id), std::move(sp.point.document),
+                                  std::move(sp.point.metadata), sp.norm};
+    }
+    for (uint32_t i = 0; i < records_.size(); ++i) {
+      if (!records_[i]) free_ids_.push_back(i);
+    }
+    if (vectors_->size() != ids_.size()) {
+      return Status::Corruption(dir_ + ": index holds " + std::to_string(vectors_->size()) +
+                                " vectors for " + std::to_string(ids_.size()) + " points");
+    }
+  } else if (vectors_->size() != 0) {
+    return Status::Corruption(dir_ + ": index without points");
+  }
+
+  // The log: replay every record after the checkpoint; cut a torn tail, refuse corruption.
+  const std::string wal_path = dir_ + "/" + wal_name_;
+  std::string contents;
+  if (env_->FileExists(wal_path)) {
+    SEXTANT_ASSIGN_OR_RETURN(contents, env_->ReadFile(wal_path));
+  }
+  storage::LogReader reader(contents);
+  std::string payload;
+  for (;;) {
+    auto outcome = reader.ReadRecord(&payload);
+    if (!outcome.ok()) return outcome.status().WithContext(wal_path);
+    if (*outcome == storage::LogReader::Outcome::kEof) break;
+    auto op = DecodeOp(payload, config_.dimension);
+    if (!op.ok()) return op.status().WithContext(wal_path);
+    if (op->seq <= last_seq_) continue;  // already in the checkpoint
+    if (op->seq != last_seq_ + 1) {
+      return Status::Corruption(wal_path + ": log jumps from sequence " + std::to_string(last_seq_) +
+                                " to " + std::to_string(op->seq));
+    }
+    Apply(*op);
+    last_seq_ = op->seq;
+  }
+  if (reader.tail_dropped()) {
+    SEXTANT_RETURN_IF_ERROR(env_->TruncateFile(wal_path, reader.last_good_offset()));
+  }
+  SEXTANT_RETURN_IF_ERROR(OpenLog(wal_name_, /*truncate=*/false));
+
+  // Files left by an interrupted checkpoint.
+  auto entries = env_->ListDir(dir_);
+  if (entries.ok()) {
+    for (const std::string& name : *entries) {
+      if (!keep.count(name) && (name.rfind("points-", 0) == 0 || name.rfind("index-", 0) == 0 ||
+                                name.rfind("wal-", 0) == 0 || name.find(".tmp") != std::string::npos)) {
+        (void)env_->RemoveFile(dir_ + "/" + name);
+      }
+    }
+  }
+  return Status::OK();
+}
+
+Status CollectionImpl::CheckWritable() const {
+  if (!broken_.ok()) {
+    return Status::FailedPrecondition("collection '" + config_.name +
+                                      "' refuses writes after a failed log write (" +
+                                      broken_.message() + "); reopen the database");
+  }
+  return Status::OK();
+}
+
+Status CollectionImpl::Commit(Op& op) {
+  SEXTANT_RETURN_IF_ERROR(CheckWritable());
+  op.seq = last_seq_ + 1;
+  const std::string payload = EncodeOp(op);
+  Status st = wal_->AddRecord(payload);
+  if (st.ok() && options_.durability == Durability::kSync) st = wal_->Sync();
+  if (!st.ok()) {
+    // The log may now end in a partial record; recovery cuts it, but this process must not
+    // append after it.
+    broken_ = st;
+    return st;
+  }
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    Apply(op);
+    last_seq_ = op.seq;
+  }
+  wal_bytes_ += payload.size() + 9;
+  if (wal_bytes_ > options_.checkpoint_log_bytes) {
+    // The write itself is durable; a failed checkpoint only leaves the log longer.
+    (void)CheckpointLocked();
+  }
+  return Status::OK();
+}
+
+void CollectionImpl::Apply(const Op& op) {
+  switch (op.type) {
+    case Op::kUpsert:
+      ApplyUpsert(op.points);
+      break;
+    case Op::kDelete:
+      ApplyDelete(op.ids);
+      break;
+    case Op::kUpdateMetadata: {
+      auto it = ids_.find(op.ids[0]);
+      if (it == ids_.end()) return;
+      Record& r = *records_[it->second];
+      payload_.Erase(it->second, r.metadata);
+      if (op.merge) {
+        for (const auto& [k, v] : op.metadata.items()) r.metadata[k] = v;
+      } else {
+        r.metadata = op.metadata;
+      }
+      payload_.Insert(it->second, r.metadata);
+      break;
+    }
+  }
+}
+
+void CollectionImpl::ApplyUpsert(const std::vector<Point>& points) {
+  // Replaced points leave the index in one batch (one repair pass), then everything is added.
+  std::vector<uint64_t> replaced;
+  std::vector<uint32_t> slots(points.size());
+  for (size_t i = 0; i < points.size(); ++i) {
+    auto it = ids_.find(points[i].id);
+    if (it != ids_.end()) {
+      replaced.push_back(it->second);
+      slots[i] = it->second;
+      payload_.Erase(it->second, records_[it->second]->metadata);
+    } else if (!free_ids_.empty()) {
+      slots[i] = free_ids_.back();
+      free_ids_.pop_back();
+    } else {
+      slots[i] = static_cast<uint32_t>(records_.size());
+      records_.emplace_back();
+    }
+  }
+  (void)vectors_->Remove(replaced);
+  for (size_t i = 0; i < points.size(); ++i) {
+    const Point& p = points[i];
+    const uint32_t internal = slots[i];
+    if (records_[internal]) {
+      const Record& old = *records_[internal];
+      record_bytes_ -= old.id.size() + (old.document ? old.document->size() : 0) + 64;
+    }
+    (void)vectors_->Add(internal, p.vector);
+    ids_[p.id] = internal;
+    live_.add(internal);
+    payload_.Insert(internal, p.metadata);
+    record_bytes_ += p.id.size() + (p.document ? p.document->size() : 0) + 64;
+    records_[internal] = Record{p.id, p.document, p.metadata,
+                                config_.metric == Metric::kCosine ? Norm(p.vector) : 1.0f};
+  }
+}
+
+void CollectionImpl::ApplyDelete(const std::vector<std::string>& ids) {
+  std::vector<uint64_t> gone;
+  for (const std::string& id : ids) {
+    auto it = ids_.find(id);
+    if (it == ids_.end()) continue;
+    const uint32_t internal = it->second;
+    const Record& r = *records_[internal];
+    payload_.Erase(internal, r.metadata);
+    record_bytes_ -= r.id.size() + (r.document ? r.document->size() : 0) + 64;
+    records_[internal].reset();
+    live_.remove(internal);
+    free_ids_.push_back(internal);
+    gone.push_back(internal);
+    ids_.erase(it);
+  }
+  (void)vectors_->Remove(gone);
+}
+
+Result<size_t> CollectionImpl::Upsert(std::span<const Point> points) {
+  std::unordered_set<std::string_view> seen;
+  for (size_t i = 0; i < points.size(); ++i) {
+    SEXTANT_RETURN_IF_ERROR(ValidatePoint(points[i], config_.dimension, i));
+    if (!seen.insert(points[i].id).second) {
+      return Status::InvalidArgument("point " + std::to_string(i) + ": id '" + points[i].id +
+                                     "' appears twice in the batch");
+    }
+  }
+  if (points.empty()) return size_t{0};
+  std::lock_guard<std::mutex> w(write_mu_);
+  Op op;
+  op.type = Op::kUpsert;
+  op.points.assign(points.begin(), points.end());
+  SEXTANT_RETURN_IF_ERROR(Commit(op));
+  return points.size();
+}
+
+Result<size_t> CollectionImpl::Delete(std::span<const std::string> ids) {
+  std::lock_guard<std::mutex> w(write_mu_);
+  Op op;
+  op.type = Op::kDelete;
+  {
+    std::shared_lock<std::shared_mutex> r(state_mu_);
+    std::unordered_set<std::string_view> seen;
+    for (const auto& id : ids) {
+      if (ids_.count(id) && seen.insert(id).second) op.ids.push_back(id);
+    }
+  }
+  if (op.ids.empty()) return size_t{0};
+  SEXTANT_RETURN_IF_ERROR(Commit(op));
+  return op.ids.size();
+}
+
+Result<filter::Filter> CollectionImpl::ParseFilter(const nlohmann::json& j) const {
+  auto f = filter::Filter::Parse(j);
+  if (!f.ok()) return f.status().WithContext("filter");
+  return f;
+}
+
+roaring::Roaring CollectionImpl::Matching(const filter::Filter& f) const {
+  if (auto ids = payload_.Evaluate(f, live_)) return std::move(*ids);
+  roaring::Roaring out;  // a filter the payload index cannot answer: scan the metadata
+  for (uint32_t internal : live_) {
+    if (f.Matches(records_[internal]->metadata)) out.add(internal);
+  }
+  return out;
+}
+
+Result<size_t> CollectionImpl::DeleteByFilter(const nlohmann::json& filter) {
+  SEXTANT_ASSIGN_OR_RETURN(filter::Filter f, ParseFilter(filter));
+  std::lock_guard<std::mutex> w(write_mu_);
+  Op op;
+  op.type = Op::kDelete;
+  {
+    std::shared_lock<std::shared_mutex> r(state_mu_);
+    for (uint32_t internal : Matching(f)) op.ids.push_back(records_[internal]->id);
+  }
+  if (op.ids.empty()) return size_t{0};
+  SEXTANT_RETURN_IF_ERROR(Commit(op));
+  return op.ids.size();
+}
+
+Status CollectionImpl::UpdateMetadata(const std::string& id, const nlohmann::json& metadata,
+                                      bool merge) {
+  Point probe;
+  probe.id = id;
+  probe.vector.assign(config_.dimension, 0.0f);
+  probe.metadata = metadata;
+  SEXTANT_RETURN_IF_ERROR(ValidatePoint(probe, config_.dimension, 0));
+  std::lock_guard<std::mutex> w(write_mu_);
+  {
+    std::shared_lock<std::shared_mutex> r(state_mu_);
+    if (!ids_.count(id)) return Status::NotFound("point '" + id + "' not found");
+  }
+  Op op;
+  op.type = Op::kUpdateMetadata;
+  op.ids = {id};
+  op.metadata = metadata;
+  op.merge = merge;
+  return Commit(op);
+}
+
+Point CollectionImpl::MakePoint(uint32_t internal, bool include_vector) const {
+  const Record& r = *records_[internal];
+  Point p;
+  p.id = r.id;
+  p.document = r.document;
+  p.metadata = r.metadata;
+  if (include_vector) {
+    auto v = vectors_->GetVector(internal);
+    if (v.ok()) {
+      p.vector = std::move(v).value();
+      if (config_.metric == Metric::kCosine) {
+        for (float& x : p.vector) x *= r.norm;  // stored normalised; give back the original
+      }
+    }
+  }
+  return p;
+}
+
+Result<std::vector<Point>> CollectionImpl::Get(std::span<const std::string> ids,
+                                               bool include_vector) const {
+  std::shared_lock<std::shared_mutex> r(state_mu_);
+  std::vector<Point> out;
+  for (const auto& id : ids) {
+    auto it = ids_.find(id);
+    if (it != ids_.end()) out.push_back(MakePoint(it->second, include_vector));
+  }
+  return out;
+}
+
+Result<size_t> CollectionImpl::Count(const std::optional<nlohmann::json>& filter) const {
+  std::optional<filter::Filter> f;
+  if (filter) {
+    SEXTANT_ASSIGN_OR_RETURN(f, ParseFilter(*filter));
+  }
+  std::shared_lock<std::shared_mutex> r(state_mu_);
+  if (!f) return ids_.size();
+  return static_cast<size_t>(Matching(*f).cardinality());
+}
+
+Result<ScrollPage> CollectionImpl::Scroll(const std::string& after, size_t limit,
+                                          const std::optional<nlohmann::json>& filter,
+                                          bool include_vector) const {
+  if (limit == 0) return Status::InvalidArgument("limit must be at least 1");
+  std::optional<filter::Filter> f;
+  if (filter) {
+    SEXTANT_ASSIGN_OR_RETURN(f, ParseFilter(*filter));
+  }
+  std::shared_lock<std::shared_mutex> r(state_mu_);
+  std::optional<roaring::Roaring> pass;
+  if (f) pass = Matching(*f);
+  ScrollPage page;
+  auto it = after.empty() ? ids_.begin() : ids_.upper_bound(after);
+  for (; it != ids_.end(); ++it) {
+    if (pass && !pass->contains(it->second)) continue;
+    if (page.points.size() == limit) {
+      page.next = page.points.back().id;
+      break;
+    }
+    page.points.push_back(MakePoint(it->second, include_vector));
+  }
+  return page;
+}
+
+Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& q) const {
+  if (q.vector.size() != config_.dimension) {
+    return Status::InvalidArgument("query vector has dimension " + std::to_string(q.vector.size()) +
+                                   ", collection has " + std::to_string(config_.dimension));
+  }
+  for (size_t d = 0; d < q.vector.size(); ++d) {
+    if (!std::isfinite(q.vector[d])) {
+      return Status::InvalidArgument("query vector value " + DescribeValue(q.vector[d]) +
+                                     " at dimension " + std::to_string(d) + " (must be finite)");
+    }
+  }
+  if (q.k == 0 || q.k > kMaxK) {
+    return Status::InvalidArgument("k must be in [1, " + std::to_string(kMaxK) + "], got " +
+                                   std::to_string(q.k));
+  }
+  std::optional<filter::Filter> f;
+  if (q.filter) {
+    SEXTANT_ASSIGN_OR_RETURN(f, ParseFilter(*q.filter));
+  }
+  const size_t ef = std::max(q.ef > 0 ? q.ef : config_.hnsw.ef_search, q.k);
+
+  std::shared_lock<std::shared_mutex> r(state_mu_);
+  std::vector<index::SearchHit> hits;
+  const size_t n = ids_.size();
+  if (n == 0) return std::vector<QueryHit>{};
+  if (!f) {
+    SEXTANT_ASSIGN_OR_RETURN(hits, vectors_->Search(q.vector, q.k, ef, nullptr));
+  } else {
+    // The planner: count the points that pass, then scan them exactly when they are few, or
+    // walk the graph with the filter applied (a wider beam the rarer they are) when many.
+    const roaring::Roaring pass = Matching(*f);
+    const size_t passing = pass.cardinality();
+    if (passing == 0) return std::vector<QueryHit>{};
+    const bool exact = !vectors_->is_hnsw() ||
+                       passing <= std::max<size_t>(kExactScanMinPoints,
+                                                   static_cast<size_t>(kExactScanFraction * n));
+    if (exact && vectors_->is_hnsw()) {
+      std::vector<uint64_t> labels;
+      labels.reserve(passing);
+      for (uint32_t id : pass) labels.push_back(id);
+      SEXTANT_ASSIGN_OR_RETURN(hits, vectors_->SearchSubset(q.vector, q.k, labels));
+    } else {
+      index::BitsetFilter bits(records_.size());
+      for (uint32_t id : pass) bits.Set(id);
+      const double selectivity = static_cast<double>(passing) / static_cast<double>(n);
+      const size_t boost = static_cast<size_t>(std::ceil(std::min(8.0, 1.0 / selectivity)));
+      SEXTANT_ASSIGN_OR_RETURN(hits, vectors_->Search(q.vector, q.k, ef * boost, &bits));
+      if (hits.size() < std::min(q.k, passing)) {  // the walk came up short: scan instead
+        std::vector<uint64_t> labels(pass.begin(), pass.end());
+        SEXTANT_ASSIGN_OR_RETURN(hits, vectors_->SearchSubset(q.vector, q.k, labels));
+      }
+    }
+  }
+  std::vector<QueryHit> out;
+  out.reserve(hits.size());
+  for (const auto& h : hits) {
+    const Record& rec = *records_[h.label];
+    QueryHit hit;
+    hit.id = rec.id;
+    hit.score = h.distance;
+    if (q.include_document) hit.document = rec.document;
+    if (q.include_metadata) hit.metadata = rec.metadata;
+    if (q.include_vector) hit.vector = MakePoint(static_cast<uint32_t>(h.label), true).vector;
+    out.push_back(std::move(hit));
+  }
+  return out;
+}
+
+Status CollectionImpl::Checkpoint() {
+  std::lock_guard<std::mutex> w(write_mu_);
+  SEXTANT_RETURN_IF_ERROR(CheckWritable());
+  return CheckpointLocked();
+}
+
+Status CollectionImpl::CheckpointLocked() {
+  const uint64_t seq = last_seq_;
+  const std::string points_name = SeqName("points", seq, ".dat");
+  const std::string index_name = SeqName("index", seq, ".hnsw");
+  const std::string wal_name = SeqName("wal", seq, ".log");
+  if (seq == checkpoint_seq_ && wal_bytes_ == 0) return Status::OK();  // nothing new
+  {
+    // Writers are held off by write_mu_; readers may go on.
+    std::shared_lock<std::shared_mutex> r(state_mu_);
+    engine::Checkpoint cp;
+    cp.seq = seq;
+    cp.dimension = config_.dimension;
+    cp.has_vectors = !vectors_->is_hnsw();
+    cp.points.reserve(ids_.size());
+    for (const auto& [id, internal] : ids_) {
+      StoredPoint sp;
+      sp.internal_id = internal;
+      // Flat collections keep vectors here, at their original scale (the index normalises
+      // cosine vectors again when they are loaded).
+      sp.point = MakePoint(internal, cp.has_vectors);
+      sp.norm = records_[internal]->norm;
+      cp.points.push_back(std::move(sp));
+    }
+    SEXTANT_RETURN_IF_ERROR(env_->WriteFileAtomically(dir_ + "/" + points_name, EncodeCheckpoint(cp)));
+    if (vectors_->is_hnsw()) SEXTANT_RETURN_IF_ERROR(vectors_->Save(dir_ + "/" + index_name));
+  }
+  // A fresh log for the writes after `seq`; the manifest switch is the commit point.
+  std::unique_ptr<storage::WritableFile> old_file = std::move(wal_file_);
+  std::unique_ptr<storage::LogWriter> old_wal = std::move(wal_);
+  Status st = OpenLog(wal_name, /*truncate=*/true);
+  if (st.ok()) st = env_->SyncDir(dir_);
+  nlohmann::json manifest = {{"checkpoint_seq", seq}, {"wal", wal_name}, {"points", points_name},
+                             {"index", vectors_->is_hnsw() ? nlohmann::json(index_name) : nlohmann::json()}};
+  if (st.ok()) st = env_->WriteFileAtomically(dir_ + "/MANIFEST", manifest.dump() + "\n");
+  if (!st.ok()) {
+    wal_file_ = std::move(old_file);
+    wal_ = std::move(old_wal);
+    wal_bytes_ = wal_file_->Size();
+    return st;
+  }
+  (void)old_file->Close();
+  const std::string old_wal_name = wal_name_;
+  const uint64_t old_seq = checkpoint_seq_;
+  wal_name_ = wal_name;
+  checkpoint_seq_ = seq;
+  if (old_wal_name != wal_name) (void)env_->RemoveFile(dir_ + "/" + old_wal_name);
+  if (old_seq != seq) {
+    (void)env_->RemoveFile(dir_ + "/" + SeqName("points", old_seq, ".dat"));
+    (void)env_->RemoveFile(dir_ + "/" + SeqName("index", old_seq, ".hnsw"));
+  }
+  return Status::OK();
+}
+
+Status CollectionImpl::CreateSnapshot(const std::string& dir) {
+  std::lock_guard<std::mutex> w(write_mu_);
+  SEXTANT_RETURN_IF_ERROR(CheckWritable());
+  if (env_->FileExists(dir)) return Status::AlreadyExists("snapshot directory " + dir + " exists");
+  SEXTANT_RETURN_IF_ERROR(CheckpointLocked());
+  SEXTANT_RETURN_IF_ERROR(env_->CreateDirs(dir));
+  // Checkpoint files are immutable once written: hard links make the copy instant (a copy
+  // where links are not possible, e.g. across file systems).
+  std::vector<std::string> names = {"config.json", "MANIFEST", wal_name_,
+                                    SeqName("points", checkpoint_seq_, ".dat")};
+  if (vectors_->is_hnsw()) names.push_back(SeqName("index", checkpoint_seq_, ".hnsw"));
+  for (const std::string& name : names) {
+    const std::string from = dir_ + "/" + name, to = dir + "/" + name;
+    if (!env_->FileExists(from)) continue;  // e.g. an empty collection has no points file yet
+    std::error_code ec;
+    std::filesystem::create_hard_link(from, to, ec);
+    if (ec || name == "MANIFEST" || name == "config.json" || name == wal_name_) {
+      // Files that are rewritten or appended later are copied, not linked.
+      std::filesystem::remove(to, ec);
+      SEXTANT_RETURN_IF_ERROR(env_->CopyFile(from, to));
+    }
+  }
+  return env_->SyncDir(dir);
+}
+
+size_t CollectionImpl::MemoryUsage() const {
+  std::shared_lock<std::shared_mutex> r(state_mu_);
+  return vectors_->MemoryUsage() + payload_.MemoryUsage() + record_bytes_ +
+         records_.capacity() * sizeof(std::optional<Record>) + ids_.size() * 64 +
+         live_.getSizeInBytes();
+}
+
+}  // namespace sextant::engine

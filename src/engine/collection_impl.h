@@ -1,0 +1,116 @@
+// CollectionImpl: one collection — its points, vector index, payload index, log and
+// checkpoints — behind the public Collection interface.
+//
+// On disk (docs/formats/collection.md), in the collection's directory:
+//   config.json          the CollectionConfig
+//   MANIFEST             JSON naming the live checkpoint files and log; replaced atomically,
+//                        it is the commit point of a checkpoint
+//   points-SEQ.dat       every point at log sequence SEQ (ids, documents, metadata, and the
+//                        vectors for flat collections)
+//   index-SEQ.hnsw       the HNSW graph at SEQ (hnsw collections)
+//   wal-SEQ.log          writes after SEQ, one record per write
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include <roaring/roaring.hh>
+
+#include "engine/op_codec.h"
+#include "engine/vector_store.h"
+#include "filter/filter.h"
+#include "filter/payload_index.h"
+#include "sextant/database.h"
+#include "storage/env.h"
+#include "storage/log_writer.h"
+
+namespace sextant::engine {
+
+class CollectionImpl final : public Collection {
+ public:
+  // Makes a new collection in `dir` (which must not exist).
+  static Result<std::unique_ptr<CollectionImpl>> Create(storage::Env* env, const std::string& dir,
+                                                        const CollectionConfig& config,
+                                                        const DatabaseOptions& options);
+  // Opens an existing collection directory, replaying its log.
+  static Result<std::unique_ptr<CollectionImpl>> Open(storage::Env* env, const std::string& dir,
+                                                      const DatabaseOptions& options);
+  ~CollectionImpl() override;
+
+  const CollectionConfig& config() const override { return config_; }
+  Result<size_t> Upsert(std::span<const Point> points) override;
+  Result<std::vector<Point>> Get(std::span<const std::string> ids,
+                                 bool include_vector) const override;
+  Result<size_t> Delete(std::span<const std::string> ids) override;
+  Result<size_t> DeleteByFilter(const nlohmann::json& filter) override;
+  Status UpdateMetadata(const std::string& id, const nlohmann::json& metadata,
+                        bool merge) override;
+  Result<size_t> Count(const std::optional<nlohmann::json>& filter) const override;
+  Result<ScrollPage> Scroll(const std::string& after, size_t limit,
+                            const std::optional<nlohmann::json>& filter,
+                            bool include_vector) const override;
+  Result<std::vector<QueryHit>> Query(const QueryRequest& request) const override;
+  Status Checkpoint() override;
+  Status CreateSnapshot(const std::string& dir) override;
+  size_t MemoryUsage() const override;
+
+  const std::string& dir() const { return dir_; }
+  // Validation shared with the CLI and the server: the messages name point `i` and the field.
+  static Status ValidatePoint(const Point& p, size_t dimension, size_t i);
+
+ private:
+  struct Record {
+    std::string id;
+    std::optional<std::string> document;
+    nlohmann::json metadata;
+    float norm = 1;
+  };
+
+  CollectionImpl(storage::Env* env, std::string dir, CollectionConfig config,
+                 DatabaseOptions options);
+  Status Recover();
+  Status OpenLog(const std::string& name, bool truncate);
+  // Appends `op` to the log (fsync per options), then applies it. Caller holds write_mu_.
+  Status Commit(Op& op);
+  void Apply(const Op& op);  // caller holds state_mu_ exclusively
+  void ApplyUpsert(const std::vector<Point>& points);
+  void ApplyDelete(const std::vector<std::string>& ids);
+  Status CheckpointLocked();  // caller holds write_mu_
+  Point MakePoint(uint32_t internal, bool include_vector) const;
+  // Internal ids of live points passing `f`. Caller holds state_mu_.
+  roaring::Roaring Matching(const filter::Filter& f) const;
+  Result<filter::Filter> ParseFilter(const nlohmann::json& j) const;
+  Status CheckWritable() const;
+
+  storage::Env* env_;
+  const std::string dir_;
+  CollectionConfig config_;
+  DatabaseOptions options_;
+
+  std::mutex write_mu_;                 // serialises writers, checkpoints and snapshots
+  mutable std::shared_mutex state_mu_;  // readers shared; applying a write exclusive
+
+  // In-memory state (guarded by state_mu_).
+  std::vector<std::optional<Record>> records_;  // by internal id
+  std::vector<uint32_t> free_ids_;
+  std::map<std::string, uint32_t> ids_;  // ordered: Scroll pages by id
+  roaring::Roaring live_;
+  filter::PayloadIndex payload_;
+  std::unique_ptr<VectorStore> vectors_;
+  size_t record_bytes_ = 0;
+
+  // Log and checkpoint state (guarded by write_mu_).
+  uint64_t last_seq_ = 0;
+  uint64_t checkpoint_seq_ = 0;
+  std::string wal_name_;
+  std::unique_ptr<storage::WritableFile> wal_file_;
+  std::unique_ptr<storage::LogWriter> wal_;
+  uint64_t wal_bytes_ = 0;
+  Status broken_;  // after a failed log write the collection refuses writes until reopened
+};
+
+}  // namespace sextant::engine

@@ -1,0 +1,50 @@
+// Encoding of the collection's log records (one record per write) and checkpoint files.
+// Formats: docs/formats/collection.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sextant/database.h"
+
+namespace sextant::engine {
+
+// One acknowledged write, as it sits in the log.
+struct Op {
+  enum Type : uint8_t { kUpsert = 1, kDelete = 2, kUpdateMetadata = 3 };
+  Type type = kUpsert;
+  uint64_t seq = 0;
+  std::vector<Point> points;     // kUpsert
+  std::vector<std::string> ids;  // kDelete; kUpdateMetadata uses ids[0]
+  nlohmann::json metadata;       // kUpdateMetadata
+  bool merge = false;            // kUpdateMetadata
+};
+
+std::string EncodeOp(const Op& op);
+// Errors: Corruption describing what is malformed (the record passed its checksum, so this
+// means a bug or a format mismatch, never a torn write).
+Result<Op> DecodeOp(std::string_view bytes, size_t dimension);
+
+// One point as kept in a checkpoint.
+struct StoredPoint {
+  uint32_t internal_id = 0;
+  Point point;      // vector empty when the checkpoint leaves vectors to the index file
+  float norm = 1;   // cosine collections: the original length of the vector
+};
+
+struct Checkpoint {
+  uint64_t seq = 0;
+  bool has_vectors = false;
+  size_t dimension = 0;
+  std::vector<StoredPoint> points;
+};
+
+std::string EncodeCheckpoint(const Checkpoint& cp);
+// Errors: Corruption (bad magic, version, checksum or structure) naming `what`.
+Result<Checkpoint> DecodeCheckpoint(std::string_view bytes, const std::string& what);
+
+}  // namespace sextant::engine

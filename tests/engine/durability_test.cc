@@ -1,0 +1,264 @@
+// Durability: fault injection through the Env seam, and a writer process killed with SIGKILL.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "engine_test_util.h"
+#include "sextant/database.h"
+#include "storage/fault_injection_env.h"
+
+extern char** environ;
+
+namespace sextant {
+namespace {
+
+using testing::PointsFor;
+using testing::TempDir;
+using testing::VectorFor;
+
+constexpr size_t kDim = 8;
+constexpr size_t kBatch = 25;
+
+std::string FindFile(const std::string& dir, const std::string& prefix) {
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) == 0) return e.path().string();
+  }
+  return "";
+}
+
+class DurabilityTest : public ::testing::Test {
+ protected:
+  DurabilityTest() : env_(storage::Env::Default()) {}
+
+  std::unique_ptr<Database> Open(Durability d = Durability::kSync) {
+    DatabaseOptions opt;
+    opt.env = &env_;
+    opt.durability = d;
+    auto db = Database::Open(dir_, opt);
+    EXPECT_TRUE(db.ok()) << db.status().ToString();
+    return db.ok() ? std::move(db).value() : nullptr;
+  }
+  Result<std::unique_ptr<Database>> TryOpen() {
+    DatabaseOptions opt;
+    opt.env = &env_;
+    return Database::Open(dir_, opt);
+  }
+  Collection* Create(Database& db, IndexType index = IndexType::kHnsw) {
+    CollectionConfig c;
+    c.name = "c";
+    c.dimension = kDim;
+    c.index = index;
+    return *db.CreateCollection(c);
+  }
+  std::string CollectionDir() const { return dir_ + "/collections/c"; }
+  // Every point of the first `batches` batches is present and intact; nothing else is.
+  void ExpectBatches(Database& db, size_t batches) {
+    auto col = *db.GetCollection("c");
+    EXPECT_EQ(*col->Count(), batches * kBatch);
+    for (size_t i = 0; i < (batches + 1) * kBatch; ++i) {
+      auto got = *col->Get(std::vector<std::string>{"p" + std::to_string(i)});
+      if (i < batches * kBatch) {
+        ASSERT_EQ(got.size(), 1u) << "acknowledged point p" << i << " is missing";
+        EXPECT_EQ(got[0].vector, VectorFor(i, kDim));
+      } else {
+        EXPECT_TRUE(got.empty()) << "p" << i << " was never acknowledged";
+      }
+    }
+  }
+
+  TempDir tmp_;
+  std::string dir_ = tmp_.path();  // the database directory
+  storage::FaultInjectionEnv env_;
+};
+
+TEST_F(DurabilityTest, SyncedWritesSurviveLostPageCache) {
+  {
+    auto db = Open();
+    auto col = Create(*db);
+    for (size_t b = 0; b < 6; ++b) ASSERT_TRUE(col->Upsert(PointsFor(b * kBatch, kBatch, kDim)).ok());
+  }
+  ASSERT_TRUE(env_.DropUnsyncedData().ok());
+  auto db = Open();
+  ExpectBatches(*db, 6);
+}
+
+TEST_F(DurabilityTest, RelaxedModeLosesOnlyWholeRecentBatches) {
+  {
+    auto db = Open();
+    Create(*db);
+  }
+  {
+    auto db = Open(Durability::kRelaxed);
+    auto col = *db->GetCollection("c");
+    for (size_t b = 0; b < 6; ++b) ASSERT_TRUE(col->Upsert(PointsFor(b * kBatch, kBatch, kDim)).ok());
+  }
+  ASSERT_TRUE(env_.DropUnsyncedData().ok());
+  auto db = Open();
+  auto col = *db->GetCollection("c");
+  const size_t n = *col->Count();
+  EXPECT_EQ(n % kBatch, 0u);
+  ExpectBatches(*db, n / kBatch);
+}
+
+TEST_F(DurabilityTest, TornLogTailIsCutAndWritesContinue) {
+  {
+    auto db = Open();
+    auto col = Create(*db);
+    for (size_t b = 0; b < 5; ++b) ASSERT_TRUE(col->Upsert(PointsFor(b * kBatch, kBatch, kDim)).ok());
+  }
+  ASSERT_TRUE(env_.TruncateTail(FindFile(CollectionDir(), "wal-"), 11).ok());
+  {
+    auto db = Open();
+    ExpectBatches(*db, 4);
+    auto col = *db->GetCollection("c");
+    ASSERT_TRUE(col->Upsert(PointsFor(4 * kBatch, kBatch, kDim)).ok());
+  }
+  auto db = Open();
+  ExpectBatches(*db, 5);
+}
+
+TEST_F(DurabilityTest, FlippedByteInTheLogIsReportedNotServed) {
+  {
+    auto db = Open();
+    auto col = Create(*db);
+    for (size_t b = 0; b < 5; ++b) ASSERT_TRUE(col->Upsert(PointsFor(b * kBatch, kBatch, kDim)).ok());
+  }
+  const std::string wal = FindFile(CollectionDir(), "wal-");
+  ASSERT_TRUE(env_.FlipByte(wal, 100, 0x10).ok());
+  auto db = TryOpen();
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(db.status().message().find("wal-"), std::string::npos) << db.status().message();
+}
+
+TEST_F(DurabilityTest, FlippedByteInACheckpointIsReported) {
+  for (const char* prefix : {"points-", "index-"}) {
+    dir_ = tmp_.sub(prefix);  // a new database for each case
+    {
+      auto db = Open();
+      auto col = Create(*db);
+      for (size_t b = 0; b < 4; ++b) ASSERT_TRUE(col->Upsert(PointsFor(b * kBatch, kBatch, kDim)).ok());
+      ASSERT_TRUE(col->Checkpoint().ok());
+    }
+    const std::string file = FindFile(CollectionDir(), prefix);
+    ASSERT_FALSE(file.empty());
+    ASSERT_TRUE(env_.FlipByte(file, std::filesystem::file_size(file) / 2, 0x01).ok());
+    auto db = TryOpen();
+    ASSERT_FALSE(db.ok()) << prefix;
+    EXPECT_EQ(db.status().code(), StatusCode::kCorruption) << db.status().ToString();
+  }
+}
+
+TEST_F(DurabilityTest, FailedLogWriteStopsWritesButNotReads) {
+  auto db = Open();
+  auto col = Create(*db);
+  ASSERT_TRUE(col->Upsert(PointsFor(0, kBatch, kDim)).ok());
+  env_.SetWriteError(true);
+  auto failed = col->Upsert(PointsFor(kBatch, kBatch, kDim));
+  EXPECT_FALSE(failed.ok());
+  env_.SetWriteError(false);
+  auto refused = col->Upsert(PointsFor(kBatch, kBatch, kDim));
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("reopen"), std::string::npos);
+  EXPECT_EQ(*col->Count(), kBatch);  // reads still work, and see only acknowledged data
+  db.reset();
+  db = Open();
+  ExpectBatches(*db, 1);
+}
+
+// Kills `sextant upsert` with SIGKILL at random moments; every acknowledged batch must be there
+// after reopening, intact, and no batch may be visible in part.
+TEST(CrashTest, SigkillNeverLosesAcknowledgedWrites) {
+  ::signal(SIGPIPE, SIG_IGN);
+  std::mt19937 rng(12345);
+  const int rounds = 12;
+  size_t rounds_with_acks = 0;
+  for (int round = 0; round < rounds; ++round) {
+    TempDir tmp;
+    {
+      auto db = Database::Open(tmp.path());
+      ASSERT_TRUE(db.ok());
+      CollectionConfig c;
+      c.name = "c";
+      c.dimension = kDim;
+      ASSERT_TRUE((*db)->CreateCollection(c).ok());
+    }
+    int in_pipe[2], out_pipe[2];
+    ASSERT_EQ(::pipe(in_pipe), 0);
+    ASSERT_EQ(::pipe(out_pipe), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
+    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+    posix_spawn_file_actions_addclose(&actions, in_pipe[1]);
+    posix_spawn_file_actions_addclose(&actions, out_pipe[0]);
+    std::string batch = std::to_string(kBatch);
+    std::vector<std::string> args = {SEXTANT_CLI, "upsert", "--db", tmp.path(), "c", "--batch", batch};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid;
+    ASSERT_EQ(posix_spawn(&pid, SEXTANT_CLI, &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(in_pipe[0]);
+    ::close(out_pipe[1]);
+
+    std::thread feeder([fd = in_pipe[1]] {
+      for (size_t i = 0; i < 200000; ++i) {
+        nlohmann::json j = {{"id", "p" + std::to_string(i)}, {"vector", VectorFor(i, kDim)},
+                            {"metadata", {{"n", i}}}};
+        const std::string line = j.dump() + "\n";
+        if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) break;
+      }
+      ::close(fd);
+    });
+    size_t acked = 0;
+    std::thread reader([&acked, fd = out_pipe[0]] {
+      std::string buf;
+      char chunk[4096];
+      for (ssize_t n; (n = ::read(fd, chunk, sizeof chunk)) > 0;) {
+        buf.append(chunk, n);
+        for (size_t nl; (nl = buf.find('\n')) != std::string::npos; buf.erase(0, nl + 1)) {
+          auto j = nlohmann::json::parse(buf.substr(0, nl), nullptr, false);
+          if (j.is_object() && j.contains("acked")) acked = j["acked"].get<size_t>();
+        }
+      }
+      ::close(fd);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<>(50, 600)(rng)));
+    ::kill(pid, SIGKILL);
+    int status;
+    ::waitpid(pid, &status, 0);
+    reader.join();
+    feeder.join();
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the writer finished before it was killed";
+    rounds_with_acks += acked > 0;
+
+    auto db = Database::Open(tmp.path());
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    auto col = *(*db)->GetCollection("c");
+    const size_t n = *col->Count();
+    EXPECT_GE(n, acked) << "round " << round << ": acknowledged points lost";
+    EXPECT_EQ(n % kBatch, 0u) << "round " << round << ": a batch is visible in part";
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < n + kBatch; ++i) ids.push_back("p" + std::to_string(i));
+    auto got = *col->Get(ids);
+    ASSERT_EQ(got.size(), n) << "round " << round << ": points beyond the count, or holes";
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].id, "p" + std::to_string(i));
+      ASSERT_EQ(got[i].vector, VectorFor(i, kDim)) << got[i].id << " is damaged";
+    }
+  }
+  EXPECT_GT(rounds_with_acks, rounds / 2) << "the writer was killed too early to test anything";
+}
+
+}  // namespace
+}  // namespace sextant

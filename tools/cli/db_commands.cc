@@ -1,0 +1,354 @@
+// Database commands of the `sextant` tool: collection create|list|drop, upsert, query, get,
+// delete, count, scroll, snapshot create|restore. Input and output are JSON lines.
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <unordered_map>
+
+#include "args.h"
+#include "commands.h"
+#include "json_codec.h"
+#include "sextant/database.h"
+
+namespace sextant::cli {
+namespace {
+
+using nlohmann::json;
+
+void PrintJson(const json& j) {
+  const std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+// Splits "a,b,c" (empty pieces dropped).
+std::vector<std::string> SplitCommas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t comma = std::min(s.find(',', start), s.size());
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+Result<std::unique_ptr<Database>> OpenDb(const Args& args, bool create) {
+  SEXTANT_ASSIGN_OR_RETURN(std::string dir, args.Required("db"));
+  DatabaseOptions opt;
+  opt.create_if_missing = create;
+  if (args.Has("relaxed")) opt.durability = Durability::kRelaxed;
+  return Database::Open(dir, opt);
+}
+
+Result<std::string> OneName(const Args& args, const char* what = "collection name") {
+  if (args.positional().size() != 1) {
+    return Status::InvalidArgument(std::string("expected exactly one ") + what);
+  }
+  return args.positional()[0];
+}
+
+Result<json> ParseJsonFlag(const Args& args, const std::string& flag) {
+  auto j = json::parse(args.Get(flag), nullptr, false);
+  if (j.is_discarded()) return Status::InvalidArgument("--" + flag + " is not valid JSON");
+  return j;
+}
+
+json ConfigJson(const CollectionConfig& c) {
+  return {{"name", c.name}, {"dimension", c.dimension}, {"metric", MetricToString(c.metric)},
+          {"index", IndexTypeToString(c.index)},
+          {"hnsw", {{"M", c.hnsw.M}, {"ef_construction", c.hnsw.ef_construction},
+                    {"ef_search", c.hnsw.ef_search}}}};
+}
+
+Status CollectionCmd(const std::vector<std::string>& argv) {
+  if (argv.empty()) return Status::InvalidArgument("expected: collection create|list|drop ...");
+  const std::string sub = argv[0];
+  SEXTANT_ASSIGN_OR_RETURN(
+      Args args, Args::Parse({argv.begin() + 1, argv.end()},
+                             {"db", "dim", "metric", "index", "M", "ef-construction", "ef"}, {}));
+  if (sub == "create") {
+    SEXTANT_ASSIGN_OR_RETURN(std::string name, OneName(args));
+    CollectionConfig c;
+    c.name = name;
+    SEXTANT_RETURN_IF_ERROR(args.Required("dim").status());
+    SEXTANT_ASSIGN_OR_RETURN(int64_t d, args.GetPositiveInt("dim", 0));
+    c.dimension = static_cast<size_t>(d);
+    SEXTANT_ASSIGN_OR_RETURN(c.metric, MetricFromString(args.Get("metric", "l2")));
+    SEXTANT_ASSIGN_OR_RETURN(c.index, IndexTypeFromString(args.Get("index", "hnsw")));
+    SEXTANT_ASSIGN_OR_RETURN(int64_t M, args.GetPositiveInt("M", 16));
+    SEXTANT_ASSIGN_OR_RETURN(int64_t efc, args.GetPositiveInt("ef-construction", 200));
+    SEXTANT_ASSIGN_OR_RETURN(int64_t ef, args.GetPositiveInt("ef", 128));
+    c.hnsw = {static_cast<size_t>(M), static_cast<size_t>(efc), static_cast<size_t>(ef)};
+    SEXTANT_ASSIGN_OR_RETURN(auto db, OpenDb(args, true));
+    SEXTANT_ASSIGN_OR_RETURN(Collection * col, db->CreateCollection(c));
+    PrintJson({{"created", ConfigJson(col->config())}});
+    return Status::OK();
+  }
+  if (sub == "list") {
+    SEXTANT_ASSIGN_OR_RETURN(auto db, OpenDb(args, false));
+    for (const auto& c : db->ListCollections()) {
+      json j = ConfigJson(c);
+      auto col = db->GetCollection(c.name);
+      if (col.ok()) j["count"] = (*col)->Count().ok() ? *(*col)->Count() : 0;
+      PrintJson(j);
+    }
+    return Status::OK();
+  }
+  if (sub == "drop") {
+    SEXTANT_ASSIGN_OR_RETURN(std::string name, OneName(args));
+    SEXTANT_ASSIGN_OR_RETURN(auto db, OpenDb(args, false));
+    SEXTANT_RETURN_IF_ERROR(db->DropCollection(name));
+    PrintJson({{"dropped", name}});
+    return Status::OK();
+  }
+  return Status::InvalidArgument("unknown subcommand 'collection " + sub +
+                                 "' (expected create, list or drop)");
+}
+
+Result<Collection*> OpenCollection(const Args& args, std::unique_ptr<Database>& db) {
+  SEXTANT_ASSIGN_OR_RETURN(std::string name, OneName(args));
+  SEXTANT_ASSIGN_OR_RETURN(db, OpenDb(args, false));
+  return db->GetCollection(name);
+}
+
+Status UpsertCmd(const std::vector<std::string>& argv) {
+  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "batch"}, {"relaxed"}));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t batch_size, args.GetPositiveInt("batch", 1000));
+  std::unique_ptr<Database> db;
+  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  std::vector<Point> batch;
+  std::unordered_map<std::string, size_t> batch_ids;  // id -> line, to name duplicates
+  const size_t dim = col->config().dimension;
+  size_t acked = 0, line_no = 0, first_line = 1;
+  std::string line;
+  auto flush = [&]() -> Status {
+    if (batch.empty()) return Status::OK();
+    auto n = col->Upsert(batch);
+    if (!n.ok()) {
+      // Name the input line: the message starts "point i ..." within this batch.
+      return n.status().WithContext("lines " + std::to_string(first_line) + "-" +
+                                    std::to_string(line_no) + " (batch not applied)");
+    }
+    acked += *n;
+    batch.clear();
+    batch_ids.clear();
+    first_line = line_no + 1;
+    PrintJson({{"acked", acked}});
+    return Status::OK();
+  };
+  while (std::getline(std::cin, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_discarded()) {
+      return Status::InvalidArgument("line " + std::to_string(line_no) +
+                                     ": malformed JSON (batch not applied)");
+    }
+    auto p = PointFromJson(j);
+    if (!p.ok()) {
+      return p.status().WithContext("line " + std::to_string(line_no) + " (batch not applied)");
+    }
+    Status valid = ValidatePoint(*p, dim);
+    if (!valid.ok()) {
+      return valid.WithContext("line " + std::to_string(line_no) + " (batch not applied)");
+    }
+    if (auto [it, fresh] = batch_ids.emplace(p->id, line_no); !fresh) {
+      return Status::InvalidArgument("line " + std::to_string(line_no) + " (batch not applied): id '" +
+                                     p->id + "' appears twice in the batch (also on line " +
+                                     std::to_string(it->second) + ")");
+    }
+    batch.push_back(std::move(p).value());
+    if (batch.size() >= static_cast<size_t>(batch_size)) SEXTANT_RETURN_IF_ERROR(flush());
+  }
+  SEXTANT_RETURN_IF_ERROR(flush());
+  if (acked == 0) PrintJson({{"acked", 0}});
+  return Status::OK();
+}
+
+Result<std::vector<std::string>> IncludeList(const Args& args) {
+  auto list = SplitCommas(args.Get("include"));
+  for (const auto& s : list) {
+    if (s != "document" && s != "metadata" && s != "vector") {
+      return Status::InvalidArgument("--include: unknown field '" + s +
+                                     "' (expected document, metadata, vector)");
+    }
+  }
+  return list;
+}
+
+Status QueryCmd(const std::vector<std::string>& argv) {
+  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "k", "ef", "include"}, {}));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t k, args.GetPositiveInt("k", 10));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t ef, args.GetPositiveInt("ef", 1));
+  const bool ef_given = args.Has("ef");
+  SEXTANT_ASSIGN_OR_RETURN(auto include, IncludeList(args));
+  std::unique_ptr<Database> db;
+  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  std::string line;
+  size_t line_no = 0, failures = 0;
+  while (std::getline(std::cin, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto answer = [&]() -> Result<json> {
+      auto j = json::parse(line, nullptr, false);
+      if (j.is_discarded()) return Status::InvalidArgument("malformed JSON");
+      if (!j.is_object()) return Status::InvalidArgument("a query must be a JSON object");
+      for (const auto& [key, value] : j.items()) {
+        if (key != "vector" && key != "k" && key != "filter" && key != "ef" && key != "include") {
+          return Status::InvalidArgument("unknown field '" + key + "'");
+        }
+      }
+      QueryRequest q;
+      if (!j.contains("vector")) return Status::InvalidArgument("field 'vector' is missing");
+      SEXTANT_ASSIGN_OR_RETURN(q.vector, VectorFromJson(j["vector"], "vector"));
+      q.k = static_cast<size_t>(k);
+      if (j.contains("k")) {
+        if (!j["k"].is_number_integer() || j["k"].get<int64_t>() <= 0) {
+          return Status::InvalidArgument("field 'k' must be a positive integer");
+        }
+        q.k = j["k"].get<size_t>();
+      }
+      if (j.contains("ef")) {
+        if (!j["ef"].is_number_integer() || j["ef"].get<int64_t>() <= 0) {
+          return Status::InvalidArgument("field 'ef' must be a positive integer");
+        }
+        q.ef = j["ef"].get<size_t>();
+      } else if (ef_given) {
+        q.ef = static_cast<size_t>(ef);
+      }
+      if (j.contains("filter") && !j["filter"].is_null()) q.filter = j["filter"];
+      for (const auto& f : include) {
+        q.include_document |= f == "document";
+        q.include_metadata |= f == "metadata";
+        q.include_vector |= f == "vector";
+      }
+      SEXTANT_ASSIGN_OR_RETURN(auto hits, col->Query(q));
+      json results = json::array();
+      for (const auto& h : hits) results.push_back(HitToJson(h));
+      return json{{"results", results}};
+    }();
+    if (answer.ok()) {
+      PrintJson(*answer);
+    } else {
+      ++failures;
+      PrintError("query", "line " + std::to_string(line_no) + ": " + answer.status().message());
+      PrintJson({{"error", {{"code", StatusCodeName(answer.status().code())},
+                            {"message", "line " + std::to_string(line_no) + ": " +
+                                            answer.status().message()}}}});
+    }
+  }
+  if (failures > 0) {
+    return Status::InvalidArgument(std::to_string(failures) + " of " + std::to_string(line_no) +
+                                   " query lines failed");
+  }
+  return Status::OK();
+}
+
+Status GetCmd(const std::vector<std::string>& argv) {
+  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "ids"}, {"no-vector"}));
+  SEXTANT_ASSIGN_OR_RETURN(std::string ids_flag, args.Required("ids"));
+  std::unique_ptr<Database> db;
+  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  const auto ids = SplitCommas(ids_flag);
+  SEXTANT_ASSIGN_OR_RETURN(auto points, col->Get(ids, !args.Has("no-vector")));
+  for (const auto& p : points) PrintJson(PointToJson(p, !args.Has("no-vector")));
+  return Status::OK();
+}
+
+Status DeleteCmd(const std::vector<std::string>& argv) {
+  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "ids", "filter"}, {}));
+  if (args.Has("ids") == args.Has("filter")) {
+    return Status::InvalidArgument("give exactly one of --ids or --filter");
+  }
+  std::unique_ptr<Database> db;
+  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  size_t n;
+  if (args.Has("ids")) {
+    SEXTANT_ASSIGN_OR_RETURN(n, col->Delete(SplitCommas(args.Get("ids"))));
+  } else {
+    SEXTANT_ASSIGN_OR_RETURN(json f, ParseJsonFlag(args, "filter"));
+    SEXTANT_ASSIGN_OR_RETURN(n, col->DeleteByFilter(f));
+  }
+  PrintJson({{"deleted", n}});
+  return Status::OK();
+}
+
+Status CountCmd(const std::vector<std::string>& argv) {
+  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "filter"}, {}));
+  std::unique_ptr<Database> db;
+  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  std::optional<json> f;
+  if (args.Has("filter")) {
+    SEXTANT_ASSIGN_OR_RETURN(f, ParseJsonFlag(args, "filter"));
+  }
+  SEXTANT_ASSIGN_OR_RETURN(size_t n, col->Count(f));
+  PrintJson({{"count", n}});
+  return Status::OK();
+}
+
+Status ScrollCmd(const std::vector<std::string>& argv) {
+  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "limit", "after", "filter"}, {"vectors"}));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t limit, args.GetPositiveInt("limit", 100));
+  std::unique_ptr<Database> db;
+  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  std::optional<json> f;
+  if (args.Has("filter")) {
+    SEXTANT_ASSIGN_OR_RETURN(f, ParseJsonFlag(args, "filter"));
+  }
+  SEXTANT_ASSIGN_OR_RETURN(auto page, col->Scroll(args.Get("after"), limit, f, args.Has("vectors")));
+  json points = json::array();
+  for (const auto& p : page.points) points.push_back(PointToJson(p, args.Has("vectors")));
+  PrintJson({{"points", points}, {"next", page.next ? json(*page.next) : json()}});
+  return Status::OK();
+}
+
+Status SnapshotCmd(const std::vector<std::string>& argv) {
+  if (argv.empty()) return Status::InvalidArgument("expected: snapshot create|restore ...");
+  const std::string sub = argv[0];
+  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse({argv.begin() + 1, argv.end()}, {"db", "out", "from"}, {}));
+  if (sub == "create") {
+    SEXTANT_ASSIGN_OR_RETURN(std::string out, args.Required("out"));
+    std::unique_ptr<Database> db;
+    SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+    SEXTANT_RETURN_IF_ERROR(col->CreateSnapshot(out));
+    PrintJson({{"snapshot", out}, {"collection", col->config().name}});
+    return Status::OK();
+  }
+  if (sub == "restore") {
+    SEXTANT_ASSIGN_OR_RETURN(std::string from, args.Required("from"));
+    SEXTANT_ASSIGN_OR_RETURN(std::string name, OneName(args));
+    SEXTANT_ASSIGN_OR_RETURN(auto db, OpenDb(args, true));
+    SEXTANT_ASSIGN_OR_RETURN(Collection * col, db->RestoreSnapshot(from, name));
+    PrintJson({{"restored", name}, {"count", *col->Count()}});
+    return Status::OK();
+  }
+  return Status::InvalidArgument("unknown subcommand 'snapshot " + sub +
+                                 "' (expected create or restore)");
+}
+
+}  // namespace
+
+int RunDbCommand(const std::string& cmd, const std::vector<std::string>& argv) {
+  Status st;
+  if (cmd == "collection") st = CollectionCmd(argv);
+  else if (cmd == "upsert") st = UpsertCmd(argv);
+  else if (cmd == "query") st = QueryCmd(argv);
+  else if (cmd == "get") st = GetCmd(argv);
+  else if (cmd == "delete") st = DeleteCmd(argv);
+  else if (cmd == "count") st = CountCmd(argv);
+  else if (cmd == "scroll") st = ScrollCmd(argv);
+  else if (cmd == "snapshot") st = SnapshotCmd(argv);
+  else return -1;
+  if (!st.ok()) {
+    if (cmd != "query" || st.code() != StatusCode::kInvalidArgument ||
+        st.message().find("query lines failed") == std::string::npos) {
+      PrintError(cmd, st.message());
+    }
+    return st.code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
+}
+
+}  // namespace sextant::cli

@@ -1,0 +1,18 @@
+// JSON <-> API types for the command line (and, later, the server): points, query requests
+// and hits. Errors name the field ("field 'vector': element 3 is not a number").
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "sextant/database.h"
+
+namespace sextant::cli {
+
+// {"id": "...", "vector": [...], "document": "...", "metadata": {...}}; `vector` may be
+// omitted only when `allow_missing_vector`.
+Result<Point> PointFromJson(const nlohmann::json& j);
+nlohmann::json PointToJson(const Point& p, bool include_vector);
+Result<std::vector<float>> VectorFromJson(const nlohmann::json& j, const char* field);
+nlohmann::json HitToJson(const QueryHit& h);
+
+}  // namespace sextant::cli
