@@ -168,9 +168,11 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   ix->levels_.assign(section(kLevels), section(kLevels) + n);
   ix->live_.assign(section(kLive), section(kLive) + n);
   ix->labels_.resize(n);
-  std::memcpy(ix->labels_.data(), section(kLabels), n * sizeof(uint64_t));
+  // std::copy, not memcpy: these may be empty (memcpy on a null pointer is undefined).
+  std::copy_n(reinterpret_cast<const uint64_t*>(section(kLabels)), n, ix->labels_.begin());
   ix->free_slots_.resize(h.sections[kFree].size / 4);
-  std::memcpy(ix->free_slots_.data(), section(kFree), h.sections[kFree].size);
+  std::copy_n(reinterpret_cast<const uint32_t*>(section(kFree)), ix->free_slots_.size(),
+              ix->free_slots_.begin());
   ix->upper_.resize(n);
   ix->label_map_.Reserve(n);
 

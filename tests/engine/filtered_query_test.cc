@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <unordered_set>
 
 #include "dataset/vector_file.h"
@@ -88,6 +89,8 @@ TEST(FilteredQueryTest, RecallAtEverySelectivity) {
       recall += static_cast<double>(found) / truth.size();
     }
     recall /= nq;
+    std::printf("[ recall   ] selectivity %6.2f%%  recall@10 %.3f  filter %s\n", 100 * cs.selectivity,
+                recall, cs.filter.dump().c_str());
     EXPECT_GE(recall, 0.95) << "selectivity " << cs.selectivity << " filter " << cs.filter.dump();
   }
 }
