@@ -1,0 +1,222 @@
+// The `sextant` program end to end: bench ann and the database commands, including every
+// kind of bad input the issues list (clear message, non-zero exit, never a crash).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "dataset/vector_file.h"
+
+namespace {
+
+struct RunResult {
+  int code;
+  std::string out, err;
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = (std::filesystem::temp_directory_path() / ("sextant_cli_" + std::to_string(::getpid()))).string();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+  void Write(const std::string& name, const std::string& text) const {
+    std::ofstream(Path(name), std::ios::binary) << text;
+  }
+  static std::string Slurp(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+  }
+  RunResult Run(const std::string& args, const std::string& input = "") const {
+    Write("stdin.txt", input);
+    const std::string cmd = std::string(SEXTANT_CLI) + " " + args + " <" + Path("stdin.txt") + " >" +
+                            Path("stdout.txt") + " 2>" + Path("stderr.txt");
+    const int status = std::system(cmd.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), Slurp(Path("stdout.txt")),
+            Slurp(Path("stderr.txt"))};
+  }
+  // A small data set: base, queries and exact ground truth.
+  void MakeBenchFiles() {
+    auto base = sextant::dataset::GenerateClustered(500, 12, 5, 0.3f, 1);
+    auto query = sextant::dataset::GenerateClustered(20, 12, 5, 0.3f, 2);
+    ASSERT_TRUE(sextant::dataset::WriteFvecs(Path("base.fvecs"), base).ok());
+    ASSERT_TRUE(sextant::dataset::WriteFvecs(Path("query.fvecs"), query).ok());
+    sextant::dataset::IdMatrix gt;
+    gt.rows = query.rows;
+    gt.dim = 10;
+    for (size_t q = 0; q < query.rows; ++q) {
+      std::vector<std::pair<float, int>> d;
+      for (size_t i = 0; i < base.rows; ++i) {
+        float s = 0;
+        for (size_t j = 0; j < 12; ++j) s += (query.row(q)[j] - base.row(i)[j]) * (query.row(q)[j] - base.row(i)[j]);
+        d.push_back({s, static_cast<int>(i)});
+      }
+      std::sort(d.begin(), d.end());
+      for (size_t j = 0; j < 10; ++j) gt.data.push_back(d[j].second);
+    }
+    ASSERT_TRUE(sextant::dataset::WriteIvecs(Path("gt.ivecs"), gt).ok());
+  }
+  std::string BenchArgs() const {
+    return "bench ann --base " + Path("base.fvecs") + " --query " + Path("query.fvecs") +
+           " --groundtruth " + Path("gt.ivecs");
+  }
+
+  std::string dir_;
+};
+
+TEST_F(CliTest, BenchAnnPrintsBuildAndSearchLines) {
+  MakeBenchFiles();
+  for (const char* index : {"hnsw", "flat"}) {
+    auto r = Run(BenchArgs() + " --metric l2 --index " + index + " --ef 10,32 --k 10 --threads 1 --build-threads 2");
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::istringstream lines(r.out);
+    std::string line;
+    std::vector<std::string> all;
+    while (std::getline(lines, line)) all.push_back(line);
+    ASSERT_EQ(all.size(), 3u) << r.out;
+    EXPECT_NE(all[0].find("\"event\":\"build\""), std::string::npos);
+    EXPECT_NE(all[0].find("\"n\":500,\"dim\":12"), std::string::npos);
+    EXPECT_NE(all[0].find("\"memory_bytes\":"), std::string::npos);
+    EXPECT_NE(all[1].find("\"event\":\"search\",\"ef\":10,\"recall\":"), std::string::npos);
+    EXPECT_NE(all[2].find("\"ef\":32,\"recall\":"), std::string::npos);
+    EXPECT_NE(all[2].find("\"qps\":"), std::string::npos);
+    if (std::string(index) == "flat") EXPECT_NE(all[1].find("\"recall\":1.0000"), std::string::npos);
+  }
+}
+
+TEST_F(CliTest, BenchAnnBadInput) {
+  MakeBenchFiles();
+  auto expect_error = [&](const std::string& args, const std::string& words) {
+    auto r = Run(args);
+    EXPECT_NE(r.code, 0) << args;
+    EXPECT_LT(r.code, 128) << "crashed: " << args;
+    EXPECT_NE(r.err.find(words), std::string::npos) << args << "\nstderr: " << r.err;
+  };
+  expect_error(BenchArgs() + " --metric hamming", "unknown metric 'hamming'");
+  expect_error(BenchArgs() + " --index lsh", "unknown index 'lsh'");
+  expect_error(BenchArgs() + " --k 0", "--k must be a positive integer");
+  expect_error(BenchArgs() + " --k -3", "--k must be a positive integer");
+  expect_error(BenchArgs() + " --ef 10,x", "--ef must be a positive integer");
+  expect_error(BenchArgs() + " --k 50", "fewer than k=50");
+  expect_error(BenchArgs() + " --bogus 1", "unknown flag --bogus");
+  // Wrong format, inconsistent dimensions, query dimension, NaN.
+  Write("bad.txt", "hello");
+  expect_error("bench ann --base " + Path("bad.txt") + " --query " + Path("query.fvecs") +
+                   " --groundtruth " + Path("gt.ivecs"),
+               "expected .fvecs, .bvecs, .ivecs or .npy");
+  auto two = sextant::dataset::GenerateClustered(3, 4, 1, 0.1f, 1);
+  std::string bytes;
+  for (int row = 0; row < 3; ++row) {
+    const int d = row == 2 ? 5 : 4;  // the third row declares another dimension
+    bytes.append(reinterpret_cast<const char*>(&d), 4);
+    for (int j = 0; j < d; ++j) bytes.append(reinterpret_cast<const char*>(&two.data[0]), 4);
+  }
+  Write("ragged.fvecs", bytes);
+  expect_error("bench ann --base " + Path("ragged.fvecs") + " --query " + Path("query.fvecs") +
+                   " --groundtruth " + Path("gt.ivecs"),
+               "dimension");
+  auto small = sextant::dataset::GenerateClustered(20, 7, 2, 0.1f, 3);
+  ASSERT_TRUE(sextant::dataset::WriteFvecs(Path("q7.fvecs"), small).ok());
+  expect_error("bench ann --base " + Path("base.fvecs") + " --query " + Path("q7.fvecs") +
+                   " --groundtruth " + Path("gt.ivecs"),
+               "has dimension 7, base file has 12");
+  auto nan = sextant::dataset::GenerateClustered(500, 12, 5, 0.3f, 1);
+  nan.data[5 * 12 + 3] = NAN;
+  ASSERT_TRUE(sextant::dataset::WriteFvecs(Path("nan.fvecs"), nan).ok());
+  expect_error("bench ann --base " + Path("nan.fvecs") + " --query " + Path("query.fvecs") +
+                   " --groundtruth " + Path("gt.ivecs"),
+               "NaN");
+  expect_error("bench ann --base " + Path("missing.fvecs") + " --query " + Path("query.fvecs") +
+                   " --groundtruth " + Path("gt.ivecs"),
+               "missing.fvecs");
+}
+
+TEST_F(CliTest, DatabaseCommandsRoundTrip) {
+  const std::string db = " --db " + Path("db");
+  auto r = Run("collection create" + db + " docs --dim 3 --metric cosine");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"created\""), std::string::npos);
+  const std::string points =
+      R"({"id":"a","vector":[1,0,0],"document":"hello","metadata":{"lang":"en","n":1}})" "\n"
+      R"({"id":"b","vector":[0,1,0],"metadata":{"lang":"fr","n":2}})" "\n"
+      R"({"id":"c","vector":[0.9,0.1,0],"metadata":{"lang":"en","n":3}})" "\n";
+  r = Run("upsert" + db + " docs --batch 2", points);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"acked\":2}\n{\"acked\":3}\n");
+  r = Run("query" + db + " docs --include document,metadata",
+          R"({"vector":[1,0,0],"k":2,"filter":{"lang":"en"}})" "\n" R"({"vector":[0,1,0],"k":1})" "\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string first, second;
+  std::getline(lines, first);
+  std::getline(lines, second);
+  EXPECT_EQ(first.rfind("{\"results\":[{\"document\":\"hello\",\"id\":\"a\"", 0), 0u) << first;
+  EXPECT_NE(first.find("\"id\":\"c\""), std::string::npos);
+  EXPECT_NE(second.find("\"id\":\"b\""), std::string::npos);
+  r = Run("count" + db + " docs");
+  EXPECT_EQ(r.out, "{\"count\":3}\n");
+  r = Run("count" + db + " docs --filter '{\"n\":{\"$gte\":2}}'");
+  EXPECT_EQ(r.out, "{\"count\":2}\n");
+  r = Run("get" + db + " docs --ids a,zz");
+  EXPECT_NE(r.out.find("\"id\":\"a\""), std::string::npos);
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1);
+  r = Run("snapshot create" + db + " docs --out " + Path("snap"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Run("delete" + db + " docs --filter '{\"lang\":\"fr\"}'");
+  EXPECT_EQ(r.out, "{\"deleted\":1}\n");
+  r = Run("delete" + db + " docs --ids a");
+  EXPECT_EQ(r.out, "{\"deleted\":1}\n");
+  r = Run("snapshot restore" + db + " --from " + Path("snap") + " copy");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"count\":3"), std::string::npos);
+  r = Run("collection list" + db);
+  EXPECT_NE(r.out.find("\"name\":\"docs\""), std::string::npos);
+  EXPECT_NE(r.out.find("\"name\":\"copy\""), std::string::npos);
+  r = Run("collection drop" + db + " copy");
+  EXPECT_EQ(r.code, 0);
+}
+
+TEST_F(CliTest, DatabaseBadInputNamesLineAndField) {
+  const std::string db = " --db " + Path("db");
+  ASSERT_EQ(Run("collection create" + db + " c --dim 2").code, 0);
+  auto expect = [&](const std::string& args, const std::string& input, const std::string& words) {
+    auto r = Run(args, input);
+    EXPECT_NE(r.code, 0) << args;
+    EXPECT_LT(r.code, 128) << "crashed";
+    EXPECT_NE(r.err.find(words), std::string::npos) << "stderr: " << r.err;
+  };
+  const std::string ok = R"({"id":"x","vector":[1,2]})" "\n";
+  expect("upsert" + db + " c", ok + R"({"id":"y","vector":[1]})", "line 2 (batch not applied): vector has dimension 1");
+  expect("upsert" + db + " c", ok + R"({"id":"y","vector":[1,"a"]})", "line 2 (batch not applied): field 'vector': element 1");
+  expect("upsert" + db + " c", ok + R"({"id":"","vector":[1,2]})", "line 2 (batch not applied): id is empty");
+  expect("upsert" + db + " c", ok + ok, "id 'x' appears twice in the batch (also on line 1)");
+  expect("upsert" + db + " c", ok + "{not json", "line 2: malformed JSON");
+  expect("upsert" + db + " c", R"({"id":"x","vector":[1,2],"metadata":{"a":{"b":1}}})", "metadata field 'a'");
+  expect("upsert" + db + " c", R"({"id":"x","vector":[1e999,2]})", "line 1");
+  EXPECT_EQ(Run("count" + db + " c").out, "{\"count\":0}\n") << "nothing from a failing batch is applied";
+  expect("query" + db + " c", R"({"vector":[1,2],"filter":{"a":{"$regex":"x"}}})", "unknown filter operator '$regex' at 'a'");
+  expect("query" + db + " c", R"({"vector":[1,2],"filter":{"a":{"$gt":true}}})", "$gt");
+  expect("query" + db + " c", R"({"vector":[1,2,3]})", "line 1: query vector has dimension 3");
+  expect("query" + db + " c", R"({"vector":[1,2],"k":0})", "'k' must be a positive integer");
+  expect("collection create" + db + " d --dim 2 --metric manhattan", "", "unknown metric 'manhattan'");
+  expect("count" + db + " nope", "", "collection 'nope' not found");
+  // The database keeps working.
+  auto r = Run("upsert" + db + " c", ok);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Run("count" + db + " c").out, "{\"count\":1}\n");
+}
+
+}  // namespace
