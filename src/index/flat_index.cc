@@ -119,8 +119,9 @@ Status FlatIndex::ValidateQueries(std::span<const float> queries, size_t k) cons
   return Status::OK();
 }
 
-Result<std::vector<SearchHit>> FlatIndex::Search(std::span<const float> query, size_t k,
-                                                 const SearchFilter* filter) const {
+template <typename ForEachRow>
+Result<std::vector<SearchHit>> FlatIndex::ScanTopK(std::span<const float> query, size_t k,
+                                                   ForEachRow&& for_each_row) const {
   if (query.size() != dim_) {
     return Status::InvalidArgument("query has dimension " + std::to_string(query.size()) +
                                    ", index has " + std::to_string(dim_));
@@ -128,13 +129,21 @@ Result<std::vector<SearchHit>> FlatIndex::Search(std::span<const float> query, s
   SEXTANT_RETURN_IF_ERROR(ValidateQueries(query, k));
   std::vector<float> q(dim_);
   codec_.EncodeQuery(query.data(), reinterpret_cast<uint8_t*>(q.data()));
-  TopK top(k);
   const auto* qc = reinterpret_cast<const uint8_t*>(q.data());
-  for (size_t i = 0; i < labels_.size(); ++i) {
-    if (filter != nullptr && !filter->Accept(labels_[i])) continue;
+  TopK top(k);
+  for_each_row([&](size_t i) {
     top.Push(codec_.QueryDistance(qc, reinterpret_cast<const uint8_t*>(row(i))), labels_[i]);
-  }
+  });
   return top.Take();
+}
+
+Result<std::vector<SearchHit>> FlatIndex::Search(std::span<const float> query, size_t k,
+                                                 const SearchFilter* filter) const {
+  return ScanTopK(query, k, [&](auto&& visit) {
+    for (size_t i = 0; i < labels_.size(); ++i) {
+      if (filter == nullptr || filter->Accept(labels_[i])) visit(i);
+    }
+  });
 }
 
 Result<std::vector<std::vector<SearchHit>>> FlatIndex::SearchBatch(
@@ -185,21 +194,12 @@ Result<std::vector<std::vector<SearchHit>>> FlatIndex::SearchBatch(
 
 Result<std::vector<SearchHit>> FlatIndex::SearchSubset(std::span<const float> query, size_t k,
                                                        std::span<const uint64_t> labels) const {
-  if (query.size() != dim_) {
-    return Status::InvalidArgument("query has dimension " + std::to_string(query.size()) +
-                                   ", index has " + std::to_string(dim_));
-  }
-  SEXTANT_RETURN_IF_ERROR(ValidateQueries(query, k));
-  std::vector<float> q(dim_);
-  codec_.EncodeQuery(query.data(), reinterpret_cast<uint8_t*>(q.data()));
-  const auto* qc = reinterpret_cast<const uint8_t*>(q.data());
-  TopK top(k);
-  for (uint64_t label : labels) {
-    const uint32_t i = label_map_.Find(label);
-    if (i == LabelMap::kAbsent) continue;
-    top.Push(codec_.QueryDistance(qc, reinterpret_cast<const uint8_t*>(row(i))), label);
-  }
-  return top.Take();
+  return ScanTopK(query, k, [&](auto&& visit) {
+    for (uint64_t label : labels) {
+      const uint32_t i = label_map_.Find(label);
+      if (i != LabelMap::kAbsent) visit(i);
+    }
+  });
 }
 
 Result<std::vector<float>> FlatIndex::GetVector(uint64_t label) const {

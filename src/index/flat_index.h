@@ -54,6 +54,10 @@ class FlatIndex {
   FlatIndex(size_t dim, Metric metric, VectorCodec codec)
       : dim_(dim), metric_(metric), codec_(std::move(codec)) {}
   Status ValidateQueries(std::span<const float> queries, size_t k) const;
+  // Validates the query, then keeps the k best of the rows `for_each_row(visit)` visits.
+  template <typename ForEachRow>
+  Result<std::vector<SearchHit>> ScanTopK(std::span<const float> query, size_t k,
+                                          ForEachRow&& for_each_row) const;
   const float* row(size_t i) const { return data_.data() + i * dim_; }
 
   size_t dim_;

@@ -492,13 +492,17 @@ void HnswIndex::ReleaseVisited(std::unique_ptr<VisitedTable> v) const {
   visited_pool_.push_back(std::move(v));
 }
 
-Result<std::vector<SearchHit>> HnswIndex::Search(std::span<const float> query, size_t k,
-                                                 size_t ef, const SearchFilter* filter) const {
+Status HnswIndex::CheckQuery(std::span<const float> query, size_t k) const {
   if (query.size() != dim()) {
     return Status::InvalidArgument(DimensionError("query", query.size(), dim()));
   }
   if (k == 0) return Status::InvalidArgument("k must be at least 1");
-  SEXTANT_RETURN_IF_ERROR(codec_.ValidateQuery(query.data()));
+  return codec_.ValidateQuery(query.data());
+}
+
+Result<std::vector<SearchHit>> HnswIndex::Search(std::span<const float> query, size_t k,
+                                                 size_t ef, const SearchFilter* filter) const {
+  SEXTANT_RETURN_IF_ERROR(CheckQuery(query, k));
   std::vector<SearchHit> hits;
   if (max_level_ < 0 || live_count_ == 0) return hits;
 
@@ -533,11 +537,7 @@ Result<std::vector<SearchHit>> HnswIndex::Search(std::span<const float> query, s
 
 Result<std::vector<SearchHit>> HnswIndex::SearchSubset(std::span<const float> query, size_t k,
                                                        std::span<const uint64_t> labels) const {
-  if (query.size() != dim()) {
-    return Status::InvalidArgument(DimensionError("query", query.size(), dim()));
-  }
-  if (k == 0) return Status::InvalidArgument("k must be at least 1");
-  SEXTANT_RETURN_IF_ERROR(codec_.ValidateQuery(query.data()));
+  SEXTANT_RETURN_IF_ERROR(CheckQuery(query, k));
   std::vector<float> prepared(dim());
   codec_.PrepareExactQuery(query.data(), prepared.data());
   std::vector<SearchHit> all;

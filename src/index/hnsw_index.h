@@ -131,6 +131,8 @@ class HnswIndex {
   }
   const uint8_t* code(uint32_t id) const { return codes_ + static_cast<size_t>(id) * stride_; }
 
+  // Dimension, k >= 1 and finite values: the checks every search starts with.
+  Status CheckQuery(std::span<const float> query, size_t k) const;
   Status EnsureCapacity(size_t n);
   Status Materialize();  // copies mmap'd arrays into owned memory before a mutation
   int RandomLevel();
