@@ -28,7 +28,7 @@ asan-test: setup
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEXTANT_SANITIZE=address,undefined \
 	  -DSEXTANT_BUILD_BENCH=OFF >/dev/null
 	cmake --build build-asan -j$(JOBS) --target common_test simd_test dataset_test index_test \
-	  storage_test filter_test engine_test cli_test sextant
+	  storage_test filter_test text_test engine_test cli_test sextant
 	cd build-asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
 # Concurrent code under ThreadSanitizer.

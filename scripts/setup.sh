@@ -10,6 +10,7 @@ packages=(
   libopenblas-dev                    # sgemm for batched exact search
   nlohmann-json3-dev                 # JSON (points, filters, CLI lines)
   libroaring-dev                     # roaring bitmaps for payload indexes
+  libicu-dev libstemmer-dev          # text analysis: Unicode segmentation, Snowball stemming
   libgtest-dev libgmock-dev          # tests
   libbenchmark-dev                   # micro benchmarks
   clang libclang-rt-14-dev           # libFuzzer targets
