@@ -41,7 +41,7 @@ tsan-test: setup
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/storage/storage_test
 
 # The parsers under libFuzzer (clang), FUZZ_SECONDS each, starting from generated seeds.
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 10
 fuzz: setup
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEXTANT_FUZZ=ON \
 	  -DSEXTANT_SANITIZE=address,undefined -DSEXTANT_BUILD_TESTS=OFF -DSEXTANT_BUILD_BENCH=OFF >/dev/null
