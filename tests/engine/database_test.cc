@@ -48,7 +48,9 @@ TEST(DatabaseTest, CreateUpsertReopenGet) {
         auto n = (*col)->Upsert(PointsFor(0, 300, kDim));
         ASSERT_TRUE(n.ok()) << n.status().ToString();
         EXPECT_EQ(*n, 300u);
-        if (metric == Metric::kCosine) ASSERT_TRUE((*col)->Checkpoint().ok());  // both paths
+        if (metric == Metric::kCosine) {
+          ASSERT_TRUE((*col)->Checkpoint().ok());  // exercise both recovery paths
+        }
       }
       auto db = Database::Open(tmp.path());
       ASSERT_TRUE(db.ok()) << db.status().ToString();
