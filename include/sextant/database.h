@@ -55,10 +55,15 @@ struct HnswParams {
 
 struct CollectionConfig {
   std::string name;  // [A-Za-z0-9_-], 1..64 characters
-  size_t dimension = 0;
+  size_t dimension = 0;  // 0: a text-only collection (requires text = true)
   Metric metric = Metric::kL2;
   IndexType index = IndexType::kHnsw;
   HnswParams hnsw;
+  // Keyword search over each point's document (BM25), see docs/analyzers.md.
+  bool text = false;
+  std::string analyzer = "english";  // "standard" | "english" | "cjk"
+  float bm25_k1 = 0.9f;
+  float bm25_b = 0.4f;
 };
 
 struct Point {
@@ -69,22 +74,34 @@ struct Point {
 };
 
 struct QueryRequest {
-  std::vector<float> vector;
+  std::vector<float> vector;        // empty: no vector search
+  std::optional<std::string> text;  // keyword (BM25) search; needs a text collection
   size_t k = 10;
   std::optional<nlohmann::json> filter;
   size_t ef = 0;  // 0: the collection's ef_search
   bool include_document = false;
   bool include_metadata = false;
   bool include_vector = false;
+  // With both vector and text: "rrf" (default), "weighted" (min-max normalised scores,
+  // alpha weighting the vector side) or "dbsf" (distribution-based).
+  std::string fusion = "rrf";
+  std::optional<double> alpha;  // [0, 1]
+  double rrf_k = 60;
+  bool explain = false;  // fill QueryHit::explain
 };
 
 struct QueryHit {
   std::string id;
-  // Distance-like score, smaller is closer: squared L2, 1 - dot (ip), 1 - cosine similarity.
+  // Vector-only queries: a distance, smaller is closer (squared L2, 1 - dot, 1 - cosine
+  // similarity). Text-only queries: the BM25 score, larger is better. Hybrid queries: the
+  // fused score, larger is better.
   float score = 0;
   std::optional<std::string> document;
   std::optional<nlohmann::json> metadata;
   std::optional<std::vector<float>> vector;
+  // With QueryRequest::explain: {"bm25", "matched_terms", "text_rank", "vector_distance",
+  // "vector_rank", "fused_score", "fusion"} — the parts that apply.
+  std::optional<nlohmann::json> explain;
 };
 
 struct ScrollPage {

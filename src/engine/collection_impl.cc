@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <unordered_set>
 
 #include "storage/log_reader.h"
+#include "text/fusion.h"
 
 namespace sextant::engine {
 namespace {
@@ -29,7 +31,10 @@ nlohmann::json ConfigToJson(const CollectionConfig& c) {
           {"metric", MetricToString(c.metric)},
           {"index", IndexTypeToString(c.index)},
           {"hnsw", {{"M", c.hnsw.M}, {"ef_construction", c.hnsw.ef_construction},
-                    {"ef_search", c.hnsw.ef_search}}}};
+                    {"ef_search", c.hnsw.ef_search}}},
+          {"text", c.text},
+          {"analyzer", c.analyzer},
+          {"bm25", {{"k1", c.bm25_k1}, {"b", c.bm25_b}}}};
 }
 
 Result<CollectionConfig> ConfigFromJson(const nlohmann::json& j, const std::string& what) {
@@ -52,6 +57,17 @@ Result<CollectionConfig> ConfigFromJson(const nlohmann::json& j, const std::stri
   c.hnsw.M = h["M"].get<size_t>();
   c.hnsw.ef_construction = h["ef_construction"].get<size_t>();
   c.hnsw.ef_search = h["ef_search"].get<size_t>();
+  if (j.contains("text")) {  // absent in collections made before keyword search existed
+    if (!j["text"].is_boolean() || !j.contains("analyzer") || !j["analyzer"].is_string() ||
+        !j.contains("bm25") || !j["bm25"].is_object() || !j["bm25"].contains("k1") ||
+        !j["bm25"]["k1"].is_number() || !j["bm25"].contains("b") || !j["bm25"]["b"].is_number()) {
+      return bad();
+    }
+    c.text = j["text"].get<bool>();
+    c.analyzer = j["analyzer"].get<std::string>();
+    c.bm25_k1 = j["bm25"]["k1"].get<float>();
+    c.bm25_b = j["bm25"]["b"].get<float>();
+  }
   return c;
 }
 
@@ -65,6 +81,27 @@ std::string DescribeValue(float v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Inf" : "-Inf";
   return std::to_string(v);
+}
+
+// Offset of the first byte that breaks UTF-8, or npos.
+size_t InvalidUtf8At(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size() || (n == 2 && c < 0xc2)) return i;
+    uint32_t cp = n == 1 ? c : c & (0x7f >> n);
+    for (size_t k = 1; k < n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
+      return i;
+    }
+    i += n;
+  }
+  return std::string_view::npos;
 }
 
 bool IsScalar(const nlohmann::json& v) { return v.is_string() || v.is_number() || v.is_boolean(); }
@@ -109,6 +146,14 @@ Status CollectionImpl::ValidatePoint(const Point& p, size_t dimension, size_t i)
                                    " bytes");
   }
   const std::string named = where + " (id '" + p.id + "')";
+  if (dimension == 0 && !p.vector.empty()) {
+    return Status::InvalidArgument(named + ": this collection is text-only (dimension 0); omit the vector");
+  }
+  if (p.document) {
+    if (const size_t at = InvalidUtf8At(*p.document); at != std::string_view::npos) {
+      return Status::InvalidArgument(named + ": document is not valid UTF-8 at byte " + std::to_string(at));
+    }
+  }
   if (p.vector.size() != dimension) {
     return Status::InvalidArgument(named + ": vector has dimension " +
                                    std::to_string(p.vector.size()) + ", collection has " +
@@ -142,7 +187,10 @@ Result<std::unique_ptr<CollectionImpl>> CollectionImpl::Create(storage::Env* env
                                                                const CollectionConfig& config,
                                                                const DatabaseOptions& options) {
   std::unique_ptr<CollectionImpl> c(new CollectionImpl(env, dir, config, options));
-  SEXTANT_ASSIGN_OR_RETURN(c->vectors_, VectorStore::Create(config));
+  SEXTANT_RETURN_IF_ERROR(c->InitIndexes());
+  if (config.dimension > 0) {
+    SEXTANT_ASSIGN_OR_RETURN(c->vectors_, VectorStore::Create(config));
+  }
   SEXTANT_RETURN_IF_ERROR(env->CreateDirs(dir));
   SEXTANT_RETURN_IF_ERROR(
       env->WriteFileAtomically(dir + "/config.json", ConfigToJson(config).dump(2) + "\n"));
@@ -165,6 +213,24 @@ Result<std::unique_ptr<CollectionImpl>> CollectionImpl::Open(storage::Env* env,
   return c;
 }
 
+Status CollectionImpl::InitIndexes() {
+  if (!config_.text) return Status::OK();
+  SEXTANT_ASSIGN_OR_RETURN(analyzer_, text::MakeAnalyzer(config_.analyzer));
+  SEXTANT_ASSIGN_OR_RETURN(std::unique_ptr<text::Analyzer> for_index, text::MakeAnalyzer(config_.analyzer));
+  SEXTANT_ASSIGN_OR_RETURN(text_, text::InvertedIndex::Create(std::move(for_index),
+                                                              {config_.bm25_k1, config_.bm25_b}));
+  return Status::OK();
+}
+
+void CollectionImpl::TextAdd(uint32_t internal, const std::optional<std::string>& document) {
+  // Documents were validated (UTF-8) before they were logged, so this cannot fail.
+  if (text_ && document) (void)text_->Add(internal, *document);
+}
+
+void CollectionImpl::TextRemove(uint32_t internal) {
+  if (text_ && text_->Contains(internal)) (void)text_->Remove(internal);
+}
+
 Status CollectionImpl::OpenLog(const std::string& name, bool truncate) {
   SEXTANT_ASSIGN_OR_RETURN(wal_file_, env_->NewWritableFile(dir_ + "/" + name, !truncate));
   wal_ = std::make_unique<storage::LogWriter>(wal_file_.get());
@@ -185,7 +251,10 @@ Status CollectionImpl::Recover() {
   std::unordered_set<std::string> keep = {"config.json", "MANIFEST", "LOCK", wal_name_};
 
   // The checkpoint: points, then the index (loaded from its file, or rebuilt from vectors).
-  if (m.contains("index") && m["index"].is_string()) {
+  SEXTANT_RETURN_IF_ERROR(InitIndexes());
+  if (config_.dimension == 0) {
+    // Text-only: no vector index.
+  } else if (m.contains("index") && m["index"].is_string()) {
     const std::string name = m["index"].get<std::string>();
     keep.insert(name);
     SEXTANT_ASSIGN_OR_RETURN(vectors_, VectorStore::Load(config_, dir_ + "/" + name));
@@ -207,7 +276,8 @@ Status CollectionImpl::Recover() {
       if (records_[internal] || ids_.count(sp.point.id)) {
         return Status::Corruption(path + ": point '" + sp.point.id + "' appears twice");
       }
-      if (cp.has_vectors) SEXTANT_RETURN_IF_ERROR(vectors_->Add(internal, sp.point.vector));
+      if (cp.has_vectors && vectors_) SEXTANT_RETURN_IF_ERROR(vectors_->Add(internal, sp.point.vector));
+      TextAdd(internal, sp.point.document);
       ids_[sp.point.id] = internal;
       live_.add(internal);
       payload_.Insert(internal, sp.point.metadata);
@@ -218,11 +288,11 @@ Status CollectionImpl::Recover() {
     for (uint32_t i = 0; i < records_.size(); ++i) {
       if (!records_[i]) free_ids_.push_back(i);
     }
-    if (vectors_->size() != ids_.size()) {
+    if (vectors_ && vectors_->size() != ids_.size()) {
       return Status::Corruption(dir_ + ": index holds " + std::to_string(vectors_->size()) +
                                 " vectors for " + std::to_string(ids_.size()) + " points");
     }
-  } else if (vectors_->size() != 0) {
+  } else if (vectors_ && vectors_->size() != 0) {
     return Status::Corruption(dir_ + ": index without points");
   }
 
@@ -334,6 +404,7 @@ void CollectionImpl::ApplyUpsert(const std::vector<Point>& points) {
       replaced.push_back(it->second);
       slots[i] = it->second;
       payload_.Erase(it->second, records_[it->second]->metadata);
+      TextRemove(it->second);
     } else if (!free_ids_.empty()) {
       slots[i] = free_ids_.back();
       free_ids_.pop_back();
@@ -342,7 +413,7 @@ void CollectionImpl::ApplyUpsert(const std::vector<Point>& points) {
       records_.emplace_back();
     }
   }
-  (void)vectors_->Remove(replaced);
+  if (vectors_) (void)vectors_->Remove(replaced);
   for (size_t i = 0; i < points.size(); ++i) {
     const Point& p = points[i];
     const uint32_t internal = slots[i];
@@ -350,7 +421,8 @@ void CollectionImpl::ApplyUpsert(const std::vector<Point>& points) {
       const Record& old = *records_[internal];
       record_bytes_ -= old.id.size() + (old.document ? old.document->size() : 0) + 64;
     }
-    (void)vectors_->Add(internal, p.vector);
+    if (vectors_) (void)vectors_->Add(internal, p.vector);
+    TextAdd(internal, p.document);
     ids_[p.id] = internal;
     live_.add(internal);
     payload_.Insert(internal, p.metadata);
@@ -368,6 +440,7 @@ void CollectionImpl::ApplyDelete(const std::vector<std::string>& ids) {
     const uint32_t internal = it->second;
     const Record& r = *records_[internal];
     payload_.Erase(internal, r.metadata);
+    TextRemove(internal);
     record_bytes_ -= r.id.size() + (r.document ? r.document->size() : 0) + 64;
     records_[internal].reset();
     live_.remove(internal);
@@ -375,7 +448,7 @@ void CollectionImpl::ApplyDelete(const std::vector<std::string>& ids) {
     gone.push_back(internal);
     ids_.erase(it);
   }
-  (void)vectors_->Remove(gone);
+  if (vectors_) (void)vectors_->Remove(gone);
 }
 
 Result<size_t> CollectionImpl::Upsert(std::span<const Point> points) {
@@ -467,7 +540,7 @@ Point CollectionImpl::MakePoint(uint32_t internal, bool include_vector) const {
   p.id = r.id;
   p.document = r.document;
   p.metadata = r.metadata;
-  if (include_vector) {
+  if (include_vector && vectors_) {
     auto v = vectors_->GetVector(internal);
     if (v.ok()) {
       p.vector = std::move(v).value();
@@ -525,61 +598,67 @@ Result<ScrollPage> CollectionImpl::Scroll(const std::string& after, size_t limit
 }
 
 Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& q) const {
-  if (q.vector.size() != config_.dimension) {
-    return Status::InvalidArgument("query vector has dimension " + std::to_string(q.vector.size()) +
-                                   ", collection has " + std::to_string(config_.dimension));
+  const bool want_vector = !q.vector.empty();
+  const bool want_text = q.text.has_value();
+  if (!want_vector && !want_text) {
+    return Status::InvalidArgument("a query needs a vector, a text, or both");
   }
-  for (size_t d = 0; d < q.vector.size(); ++d) {
-    if (!std::isfinite(q.vector[d])) {
-      return Status::InvalidArgument("query vector value " + DescribeValue(q.vector[d]) +
-                                     " at dimension " + std::to_string(d) + " (must be finite)");
+  if (want_vector) {
+    if (config_.dimension == 0) {
+      return Status::InvalidArgument("collection '" + config_.name +
+                                     "' is text-only (dimension 0): query with text");
+    }
+    if (q.vector.size() != config_.dimension) {
+      return Status::InvalidArgument("query vector has dimension " + std::to_string(q.vector.size()) +
+                                     ", collection has " + std::to_string(config_.dimension));
+    }
+    for (size_t d = 0; d < q.vector.size(); ++d) {
+      if (!std::isfinite(q.vector[d])) {
+        return Status::InvalidArgument("query vector value " + DescribeValue(q.vector[d]) +
+                                       " at dimension " + std::to_string(d) + " (must be finite)");
+      }
+    }
+  }
+  if (want_text) {
+    if (!text_) {
+      return Status::InvalidArgument("collection '" + config_.name +
+                                     "' has no keyword index (create it with text enabled)");
+    }
+    if (q.text->find_first_not_of(" \t\r\n") == std::string::npos) {
+      return Status::InvalidArgument("text query is empty");
+    }
+    if (const size_t at = InvalidUtf8At(*q.text); at != std::string_view::npos) {
+      return Status::InvalidArgument("text query is not valid UTF-8 at byte " + std::to_string(at));
     }
   }
   if (q.k == 0 || q.k > kMaxK) {
     return Status::InvalidArgument("k must be in [1, " + std::to_string(kMaxK) + "], got " +
                                    std::to_string(q.k));
   }
+  SEXTANT_ASSIGN_OR_RETURN(text::FusionMethod fusion, text::ParseFusionMethod(q.fusion));
+  (void)fusion;
+  if (q.alpha && !(*q.alpha >= 0.0 && *q.alpha <= 1.0)) {
+    return Status::InvalidArgument("alpha must be in [0, 1], got " + std::to_string(*q.alpha));
+  }
   std::optional<filter::Filter> f;
   if (q.filter) {
     SEXTANT_ASSIGN_OR_RETURN(f, ParseFilter(*q.filter));
   }
-  const size_t ef = std::max(q.ef > 0 ? q.ef : config_.hnsw.ef_search, q.k);
 
   std::shared_lock<std::shared_mutex> r(state_mu_);
-  std::vector<index::SearchHit> hits;
-  const size_t n = ids_.size();
-  if (n == 0) return std::vector<QueryHit>{};
-  if (!f) {
-    SEXTANT_ASSIGN_OR_RETURN(hits, vectors_->Search(q.vector, q.k, ef, nullptr));
-  } else {
-    // The planner: count the points that pass, then scan them exactly when they are few, or
-    // walk the graph with the filter applied (a wider beam the rarer they are) when many.
-    const roaring::Roaring pass = Matching(*f);
-    const size_t passing = pass.cardinality();
-    if (passing == 0) return std::vector<QueryHit>{};
-    const bool exact = !vectors_->is_hnsw() ||
-                       passing <= std::max<size_t>(kExactScanMinPoints,
-                                                   static_cast<size_t>(kExactScanFraction * n));
-    if (exact && vectors_->is_hnsw()) {
-      std::vector<uint64_t> labels;
-      labels.reserve(passing);
-      for (uint32_t id : pass) labels.push_back(id);
-      SEXTANT_ASSIGN_OR_RETURN(hits, vectors_->SearchSubset(q.vector, q.k, labels));
-    } else {
-      index::BitsetFilter bits(records_.size());
-      for (uint32_t id : pass) bits.Set(id);
-      const double selectivity = static_cast<double>(passing) / static_cast<double>(n);
-      const size_t boost = static_cast<size_t>(std::ceil(std::min(8.0, 1.0 / selectivity)));
-      SEXTANT_ASSIGN_OR_RETURN(hits, vectors_->Search(q.vector, q.k, ef * boost, &bits));
-      if (hits.size() < std::min(q.k, passing)) {  // the walk came up short: scan instead
-        std::vector<uint64_t> labels(pass.begin(), pass.end());
-        SEXTANT_ASSIGN_OR_RETURN(hits, vectors_->SearchSubset(q.vector, q.k, labels));
-      }
-    }
+  if (ids_.empty()) return std::vector<QueryHit>{};
+  std::optional<roaring::Roaring> pass;
+  if (f) {
+    pass = Matching(*f);
+    if (pass->cardinality() == 0) return std::vector<QueryHit>{};
   }
+  if (want_text) return HybridQuery(q, pass ? &*pass : nullptr);
+
+  SEXTANT_ASSIGN_OR_RETURN(auto hits, VectorSearch(q, q.k, pass ? &*pass : nullptr));
   std::vector<QueryHit> out;
   out.reserve(hits.size());
-  for (const auto& h : hits) {
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const auto& h = hits[i];
     const Record& rec = *records_[h.label];
     QueryHit hit;
     hit.id = rec.id;
@@ -587,6 +666,110 @@ Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& q) const
     if (q.include_document) hit.document = rec.document;
     if (q.include_metadata) hit.metadata = rec.metadata;
     if (q.include_vector) hit.vector = MakePoint(static_cast<uint32_t>(h.label), true).vector;
+    if (q.explain) hit.explain = nlohmann::json{{"vector_distance", h.distance}, {"vector_rank", i + 1}};
+    out.push_back(std::move(hit));
+  }
+  return out;
+}
+
+Result<std::vector<index::SearchHit>> CollectionImpl::VectorSearch(
+    const QueryRequest& q, size_t k, const roaring::Roaring* pass) const {
+  const size_t ef = std::max(q.ef > 0 ? q.ef : config_.hnsw.ef_search, k);
+  const size_t n = ids_.size();
+  if (pass == nullptr) return vectors_->Search(q.vector, k, ef, nullptr);
+  // The planner: count the points that pass, then scan them exactly when they are few, or
+  // walk the graph with the filter applied (a wider beam the rarer they are) when many.
+  const size_t passing = pass->cardinality();
+  const bool exact = !vectors_->is_hnsw() ||
+                     passing <= std::max<size_t>(kExactScanMinPoints,
+                                                 static_cast<size_t>(kExactScanFraction * n));
+  if (exact && vectors_->is_hnsw()) {
+    std::vector<uint64_t> labels(pass->begin(), pass->end());
+    return vectors_->SearchSubset(q.vector, k, labels);
+  }
+  index::BitsetFilter bits(records_.size());
+  for (uint32_t id : *pass) bits.Set(id);
+  const double selectivity = static_cast<double>(passing) / static_cast<double>(n);
+  const size_t boost = static_cast<size_t>(std::ceil(std::min(8.0, 1.0 / selectivity)));
+  SEXTANT_ASSIGN_OR_RETURN(auto hits, vectors_->Search(q.vector, k, ef * boost, &bits));
+  if (hits.size() < std::min(k, passing)) {  // the walk came up short: scan instead
+    std::vector<uint64_t> labels(pass->begin(), pass->end());
+    return vectors_->SearchSubset(q.vector, k, labels);
+  }
+  return hits;
+}
+
+Result<std::vector<QueryHit>> CollectionImpl::HybridQuery(const QueryRequest& q,
+                                                          const roaring::Roaring* pass) const {
+  const bool hybrid = !q.vector.empty();
+  // Each side contributes more candidates than k, so fusion can promote what both agree on.
+  const size_t depth = hybrid ? std::max<size_t>(4 * q.k, 50) : q.k;
+  std::function<bool(uint32_t)> accept = [pass](uint32_t id) { return pass->contains(id); };
+  SEXTANT_ASSIGN_OR_RETURN(text::InvertedIndex::Hits text_hits,
+                           text_->Search(*q.text, depth, pass ? &accept : nullptr));
+  std::vector<text::RankedList> lists;
+  if (hybrid) {
+    SEXTANT_ASSIGN_OR_RETURN(auto vector_hits, VectorSearch(q, depth, pass));
+    text::RankedList v;
+    v.higher_is_better = false;
+    for (const auto& h : vector_hits) v.hits.push_back({static_cast<uint32_t>(h.label), h.distance});
+    lists.push_back(std::move(v));
+  }
+  text::RankedList t;
+  t.hits = std::move(text_hits);
+  lists.push_back(std::move(t));
+  SEXTANT_ASSIGN_OR_RETURN(text::FusionMethod method, text::ParseFusionMethod(q.fusion));
+  text::FusionOptions options{method, q.rrf_k, q.alpha};
+  SEXTANT_ASSIGN_OR_RETURN(auto fused, text::Fuse(lists, options, q.k));
+
+  std::vector<std::string> query_terms;
+  if (q.explain) {
+    auto tokens = analyzer_->Analyze(*q.text);
+    if (tokens.ok()) {
+      for (const auto& tok : *tokens) query_terms.push_back(tok.term);
+    }
+  }
+  const size_t text_list = lists.size() - 1;
+  std::vector<QueryHit> out;
+  for (const text::FusedHit& h : fused) {
+    const Record& rec = *records_[h.doc];
+    QueryHit hit;
+    hit.id = rec.id;
+    // Text-only: the BM25 score itself; hybrid: the fused score (both larger-is-better).
+    hit.score = hybrid ? static_cast<float>(h.score) : *h.scores[text_list];
+    if (q.include_document) hit.document = rec.document;
+    if (q.include_metadata) hit.metadata = rec.metadata;
+    if (q.include_vector && vectors_) hit.vector = MakePoint(h.doc, true).vector;
+    if (q.explain) {
+      nlohmann::json e = nlohmann::json::object();
+      if (h.ranks[text_list]) {
+        e["bm25"] = *h.scores[text_list];
+        e["text_rank"] = *h.ranks[text_list];
+      } else {
+        e["bm25"] = 0.0;
+        e["text_rank"] = nullptr;
+      }
+      nlohmann::json matched = nlohmann::json::array();
+      if (rec.document) {
+        auto doc_tokens = analyzer_->Analyze(*rec.document);
+        if (doc_tokens.ok()) {
+          std::unordered_set<std::string> in_doc;
+          for (const auto& tok : *doc_tokens) in_doc.insert(tok.term);
+          std::unordered_set<std::string> listed;
+          for (const auto& term : query_terms) {
+            if (in_doc.count(term) && listed.insert(term).second) matched.push_back(term);
+          }
+        }
+      }
+      e["matched_terms"] = matched;
+      if (hybrid) {
+        e["vector_distance"] = h.scores[0] ? nlohmann::json(*h.scores[0]) : nlohmann::json();
+        e["vector_rank"] = h.ranks[0] ? nlohmann::json(*h.ranks[0]) : nlohmann::json();
+        e["fused_score"] = h.score;
+        e["fusion"] = q.fusion;
+      }
+      hit.explain = std::move(e);
+    }
     out.push_back(std::move(hit));
   }
   return out;
@@ -610,7 +793,7 @@ Status CollectionImpl::CheckpointLocked() {
     engine::Checkpoint cp;
     cp.seq = seq;
     cp.dimension = config_.dimension;
-    cp.has_vectors = !vectors_->is_hnsw();
+    cp.has_vectors = vectors_ && !vectors_->is_hnsw();
     cp.points.reserve(ids_.size());
     for (const auto& [id, internal] : ids_) {
       StoredPoint sp;
@@ -622,7 +805,7 @@ Status CollectionImpl::CheckpointLocked() {
       cp.points.push_back(std::move(sp));
     }
     SEXTANT_RETURN_IF_ERROR(env_->WriteFileAtomically(dir_ + "/" + points_name, EncodeCheckpoint(cp)));
-    if (vectors_->is_hnsw()) SEXTANT_RETURN_IF_ERROR(vectors_->Save(dir_ + "/" + index_name));
+    if (vectors_ && vectors_->is_hnsw()) SEXTANT_RETURN_IF_ERROR(vectors_->Save(dir_ + "/" + index_name));
   }
   // A fresh log for the writes after `seq`; the manifest switch is the commit point.
   std::unique_ptr<storage::WritableFile> old_file = std::move(wal_file_);
@@ -630,7 +813,7 @@ Status CollectionImpl::CheckpointLocked() {
   Status st = OpenLog(wal_name, /*truncate=*/true);
   if (st.ok()) st = env_->SyncDir(dir_);
   nlohmann::json manifest = {{"checkpoint_seq", seq}, {"wal", wal_name}, {"points", points_name},
-                             {"index", vectors_->is_hnsw() ? nlohmann::json(index_name) : nlohmann::json()}};
+                             {"index", vectors_ && vectors_->is_hnsw() ? nlohmann::json(index_name) : nlohmann::json()}};
   if (st.ok()) st = env_->WriteFileAtomically(dir_ + "/MANIFEST", manifest.dump() + "\n");
   if (!st.ok()) {
     wal_file_ = std::move(old_file);
@@ -661,7 +844,7 @@ Status CollectionImpl::CreateSnapshot(const std::string& dir) {
   // where links are not possible, e.g. across file systems).
   std::vector<std::string> names = {"config.json", "MANIFEST", wal_name_,
                                     SeqName("points", checkpoint_seq_, ".dat")};
-  if (vectors_->is_hnsw()) names.push_back(SeqName("index", checkpoint_seq_, ".hnsw"));
+  if (vectors_ && vectors_->is_hnsw()) names.push_back(SeqName("index", checkpoint_seq_, ".hnsw"));
   for (const std::string& name : names) {
     const std::string from = dir_ + "/" + name, to = dir + "/" + name;
     if (!env_->FileExists(from)) continue;  // e.g. an empty collection has no points file yet
@@ -678,7 +861,7 @@ Status CollectionImpl::CreateSnapshot(const std::string& dir) {
 
 size_t CollectionImpl::MemoryUsage() const {
   std::shared_lock<std::shared_mutex> r(state_mu_);
-  return vectors_->MemoryUsage() + payload_.MemoryUsage() + record_bytes_ +
+  return (vectors_ ? vectors_->MemoryUsage() : 0) + payload_.MemoryUsage() + record_bytes_ +
          records_.capacity() * sizeof(std::optional<Record>) + ids_.size() * 64 +
          live_.getSizeInBytes();
 }

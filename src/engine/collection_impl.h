@@ -27,6 +27,8 @@
 #include "sextant/database.h"
 #include "storage/env.h"
 #include "storage/log_writer.h"
+#include "text/analyzer.h"
+#include "text/inverted_index.h"
 
 namespace sextant::engine {
 
@@ -85,6 +87,14 @@ class CollectionImpl final : public Collection {
   roaring::Roaring Matching(const filter::Filter& f) const;
   Result<filter::Filter> ParseFilter(const nlohmann::json& j) const;
   Status CheckWritable() const;
+  Status InitIndexes();  // text_ / analyzer_ from the config
+  void TextAdd(uint32_t internal, const std::optional<std::string>& document);
+  void TextRemove(uint32_t internal);
+  // The vector and text parts of Query (caller holds state_mu_ shared).
+  Result<std::vector<index::SearchHit>> VectorSearch(const QueryRequest& q, size_t k,
+                                                     const roaring::Roaring* pass) const;
+  Result<std::vector<QueryHit>> HybridQuery(const QueryRequest& q,
+                                            const roaring::Roaring* pass) const;
 
   storage::Env* env_;
   const std::string dir_;
@@ -100,7 +110,9 @@ class CollectionImpl final : public Collection {
   std::map<std::string, uint32_t> ids_;  // ordered: Scroll pages by id
   roaring::Roaring live_;
   filter::PayloadIndex payload_;
-  std::unique_ptr<VectorStore> vectors_;
+  std::unique_ptr<VectorStore> vectors_;      // null for text-only collections (dimension 0)
+  std::unique_ptr<text::InvertedIndex> text_;  // documents, when config_.text
+  std::unique_ptr<text::Analyzer> analyzer_;   // the same analyzer, for explain
   size_t record_bytes_ = 0;
 
   // Log and checkpoint state (guarded by write_mu_).

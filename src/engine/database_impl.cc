@@ -7,6 +7,7 @@
 #include "engine/collection_impl.h"
 #include "sextant/database.h"
 #include "storage/env.h"
+#include "text/analyzer.h"
 
 namespace sextant {
 
@@ -51,9 +52,15 @@ Status ValidateName(const std::string& name) {
 
 Status ValidateConfig(const CollectionConfig& c) {
   SEXTANT_RETURN_IF_ERROR(ValidateName(c.name));
-  if (c.dimension == 0 || c.dimension > 65536) {
-    return Status::InvalidArgument("dimension must be in [1, 65536], got " +
+  if (c.dimension > 65536 || (c.dimension == 0 && !c.text)) {
+    return Status::InvalidArgument("dimension must be in [1, 65536] (0 only for a text-only collection), got " +
                                    std::to_string(c.dimension));
+  }
+  if (c.text) {
+    SEXTANT_RETURN_IF_ERROR(text::MakeAnalyzer(c.analyzer).status());
+    if (!(c.bm25_k1 >= 0) || !(c.bm25_b >= 0 && c.bm25_b <= 1)) {
+      return Status::InvalidArgument("bm25 k1 must be >= 0 and b in [0, 1]");
+    }
   }
   if (c.hnsw.M < 2 || c.hnsw.M > 512) return Status::InvalidArgument("M must be in [2, 512]");
   if (c.hnsw.ef_construction < 1 || c.hnsw.ef_search < 1) {

@@ -189,6 +189,7 @@ TEST(CrashTest, SigkillNeverLosesAcknowledgedWrites) {
       CollectionConfig c;
       c.name = "c";
       c.dimension = kDim;
+      c.text = true;  // the keyword index must come back too
       ASSERT_TRUE((*db)->CreateCollection(c).ok());
     }
     int in_pipe[2], out_pipe[2];
@@ -214,6 +215,7 @@ TEST(CrashTest, SigkillNeverLosesAcknowledgedWrites) {
     std::thread feeder([fd = in_pipe[1]] {
       for (size_t i = 0; i < 200000; ++i) {
         nlohmann::json j = {{"id", "p" + std::to_string(i)}, {"vector", VectorFor(i, kDim)},
+                            {"document", "point w" + std::to_string(i) + "x"},
                             {"metadata", {{"n", i}}}};
         const std::string line = j.dump() + "\n";
         if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) break;
@@ -255,6 +257,17 @@ TEST(CrashTest, SigkillNeverLosesAcknowledgedWrites) {
     for (size_t i = 0; i < got.size(); ++i) {
       ASSERT_EQ(got[i].id, "p" + std::to_string(i));
       ASSERT_EQ(got[i].vector, VectorFor(i, kDim)) << got[i].id << " is damaged";
+    }
+    // The keyword index was rebuilt from the log: acknowledged documents are found by text.
+    for (size_t i : {size_t{0}, n / 2, n > 0 ? n - 1 : 0}) {
+      if (i >= n) continue;
+      QueryRequest q;
+      q.text = "w" + std::to_string(i) + "x";
+      q.k = 1;
+      auto hits = col->Query(q);
+      ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+      ASSERT_EQ(hits->size(), 1u) << "document of p" << i << " not found by text";
+      EXPECT_EQ((*hits)[0].id, "p" + std::to_string(i));
     }
   }
   EXPECT_GT(rounds_with_acks, rounds / 2) << "the writer was killed too early to test anything";

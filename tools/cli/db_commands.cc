@@ -1,6 +1,9 @@
 // Database commands of the `sextant` tool: collection create|list|drop, upsert, query, get,
 // delete, count, scroll, snapshot create|restore. Input and output are JSON lines.
+#include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <map>
 #include <iostream>
 #include <string>
 #include <unordered_map>
@@ -9,6 +12,7 @@
 #include "commands.h"
 #include "json_codec.h"
 #include "sextant/database.h"
+#include "text/ir_metrics.h"
 
 namespace sextant::cli {
 namespace {
@@ -59,7 +63,8 @@ json ConfigJson(const CollectionConfig& c) {
   return {{"name", c.name}, {"dimension", c.dimension}, {"metric", MetricToString(c.metric)},
           {"index", IndexTypeToString(c.index)},
           {"hnsw", {{"M", c.hnsw.M}, {"ef_construction", c.hnsw.ef_construction},
-                    {"ef_search", c.hnsw.ef_search}}}};
+                    {"ef_search", c.hnsw.ef_search}}},
+          {"text", c.text}, {"analyzer", c.text ? json(c.analyzer) : json()}};
 }
 
 Status CollectionCmd(const std::vector<std::string>& argv) {
@@ -67,14 +72,30 @@ Status CollectionCmd(const std::vector<std::string>& argv) {
   const std::string sub = argv[0];
   SEXTANT_ASSIGN_OR_RETURN(
       Args args, Args::Parse({argv.begin() + 1, argv.end()},
-                             {"db", "dim", "metric", "index", "M", "ef-construction", "ef"}, {}));
+                             {"db", "dim", "metric", "index", "M", "ef-construction", "ef", "analyzer",
+                              "k1", "b"},
+                             {"text"}));
   if (sub == "create") {
     SEXTANT_ASSIGN_OR_RETURN(std::string name, OneName(args));
     CollectionConfig c;
     c.name = name;
-    SEXTANT_RETURN_IF_ERROR(args.Required("dim").status());
-    SEXTANT_ASSIGN_OR_RETURN(int64_t d, args.GetPositiveInt("dim", 0));
+    SEXTANT_ASSIGN_OR_RETURN(std::string dim, args.Required("dim"));
+    char* end = nullptr;
+    const long long d = std::strtoll(dim.c_str(), &end, 10);
+    if (*end != '\0' || d < 0) {
+      return Status::InvalidArgument("--dim must be a non-negative integer, got '" + dim + "'");
+    }
     c.dimension = static_cast<size_t>(d);
+    c.text = args.Has("text");
+    if (args.Has("analyzer") && !c.text) return Status::InvalidArgument("--analyzer needs --text");
+    c.analyzer = args.Get("analyzer", "english");
+    for (auto [flag, field] : {std::pair{"k1", &c.bm25_k1}, std::pair{"b", &c.bm25_b}}) {
+      if (!args.Has(flag)) continue;
+      const std::string v = args.Get(flag);
+      char* e = nullptr;
+      *field = std::strtof(v.c_str(), &e);
+      if (v.empty() || *e != '\0') return Status::InvalidArgument(std::string("--") + flag + " must be a number");
+    }
     SEXTANT_ASSIGN_OR_RETURN(c.metric, MetricFromString(args.Get("metric", "l2")));
     SEXTANT_ASSIGN_OR_RETURN(c.index, IndexTypeFromString(args.Get("index", "hnsw")));
     SEXTANT_ASSIGN_OR_RETURN(int64_t M, args.GetPositiveInt("M", 16));
@@ -196,13 +217,39 @@ Status QueryCmd(const std::vector<std::string>& argv) {
       if (j.is_discarded()) return Status::InvalidArgument("malformed JSON");
       if (!j.is_object()) return Status::InvalidArgument("a query must be a JSON object");
       for (const auto& [key, value] : j.items()) {
-        if (key != "vector" && key != "k" && key != "filter" && key != "ef" && key != "include") {
+        if (key != "vector" && key != "k" && key != "filter" && key != "ef" && key != "include" &&
+            key != "text" && key != "fusion" && key != "alpha" && key != "explain" && key != "rrf_k") {
           return Status::InvalidArgument("unknown field '" + key + "'");
         }
       }
       QueryRequest q;
-      if (!j.contains("vector")) return Status::InvalidArgument("field 'vector' is missing");
-      SEXTANT_ASSIGN_OR_RETURN(q.vector, VectorFromJson(j["vector"], "vector"));
+      if (!j.contains("vector") && !j.contains("text")) {
+        return Status::InvalidArgument("a query needs 'vector', 'text' or both");
+      }
+      if (j.contains("vector")) {
+        SEXTANT_ASSIGN_OR_RETURN(q.vector, VectorFromJson(j["vector"], "vector"));
+        if (q.vector.empty()) return Status::InvalidArgument("field 'vector' is empty");
+      }
+      if (j.contains("text")) {
+        if (!j["text"].is_string()) return Status::InvalidArgument("field 'text' must be a string");
+        q.text = j["text"].get<std::string>();
+      }
+      if (j.contains("fusion")) {
+        if (!j["fusion"].is_string()) return Status::InvalidArgument("field 'fusion' must be a string");
+        q.fusion = j["fusion"].get<std::string>();
+      }
+      if (j.contains("alpha")) {
+        if (!j["alpha"].is_number()) return Status::InvalidArgument("field 'alpha' must be a number");
+        q.alpha = j["alpha"].get<double>();
+      }
+      if (j.contains("rrf_k")) {
+        if (!j["rrf_k"].is_number()) return Status::InvalidArgument("field 'rrf_k' must be a number");
+        q.rrf_k = j["rrf_k"].get<double>();
+      }
+      if (j.contains("explain")) {
+        if (!j["explain"].is_boolean()) return Status::InvalidArgument("field 'explain' must be true or false");
+        q.explain = j["explain"].get<bool>();
+      }
       q.k = static_cast<size_t>(k);
       if (j.contains("k")) {
         if (!j["k"].is_number_integer() || j["k"].get<int64_t>() <= 0) {
@@ -328,6 +375,56 @@ Status SnapshotCmd(const std::vector<std::string>& argv) {
                                  "' (expected create or restore)");
 }
 
+// `eval beir`: searches every query named in a BEIR qrels file by text and reports nDCG@10,
+// recall@100 and mean latency. The collection's point ids must be the corpus ids.
+Status EvalCmd(const std::vector<std::string>& argv) {
+  if (argv.empty() || argv[0] != "beir") return Status::InvalidArgument("expected: eval beir ...");
+  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse({argv.begin() + 1, argv.end()}, {"db", "queries", "qrels"}, {}));
+  SEXTANT_ASSIGN_OR_RETURN(std::string queries_path, args.Required("queries"));
+  SEXTANT_ASSIGN_OR_RETURN(std::string qrels_path, args.Required("qrels"));
+  SEXTANT_ASSIGN_OR_RETURN(text::Qrels qrels, text::ReadQrels(qrels_path));
+  std::unique_ptr<Database> db;
+  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  std::ifstream in(queries_path);
+  if (!in) return Status::NotFound("cannot open " + queries_path);
+  std::map<std::string, std::string> query_text;
+  std::string line;
+  for (size_t line_no = 1; std::getline(in, line); ++line_no) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("_id") || !j["_id"].is_string() ||
+        !j.contains("text") || !j["text"].is_string()) {
+      return Status::InvalidArgument(queries_path + " line " + std::to_string(line_no) +
+                                     ": expected {\"_id\": ..., \"text\": ...}");
+    }
+    query_text[j["_id"].get<std::string>()] = j["text"].get<std::string>();
+  }
+  double ndcg = 0, recall = 0, seconds = 0;
+  size_t n = 0;
+  for (const auto& [qid, rel] : qrels) {
+    auto it = query_text.find(qid);
+    if (it == query_text.end()) return Status::InvalidArgument("query '" + qid + "' of the qrels is not in " + queries_path);
+    QueryRequest q;
+    q.text = it->second;
+    q.k = 100;
+    const auto start = std::chrono::steady_clock::now();
+    auto hits = col->Query(q);
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::vector<std::string> ranked;
+    if (hits.ok()) {
+      for (const auto& h : *hits) ranked.push_back(h.id);
+    } else if (hits.status().message().find("no searchable terms") == std::string::npos) {
+      return hits.status().WithContext("query '" + qid + "'");
+    }
+    ndcg += text::NdcgAt(ranked, rel, 10);
+    recall += text::RecallAt(ranked, rel, 100);
+    ++n;
+  }
+  PrintJson({{"ndcg@10", n ? ndcg / n : 0.0}, {"recall@100", n ? recall / n : 0.0},
+             {"ms_per_query", n ? 1000 * seconds / n : 0.0}, {"queries", n}});
+  return Status::OK();
+}
+
 }  // namespace
 
 int RunDbCommand(const std::string& cmd, const std::vector<std::string>& argv) {
@@ -340,6 +437,7 @@ int RunDbCommand(const std::string& cmd, const std::vector<std::string>& argv) {
   else if (cmd == "count") st = CountCmd(argv);
   else if (cmd == "scroll") st = ScrollCmd(argv);
   else if (cmd == "snapshot") st = SnapshotCmd(argv);
+  else if (cmd == "eval") st = EvalCmd(argv);
   else return -1;
   if (!st.ok()) {
     if (cmd != "query" || st.code() != StatusCode::kInvalidArgument ||

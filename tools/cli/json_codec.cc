@@ -38,8 +38,10 @@ Result<Point> PointFromJson(const nlohmann::json& j) {
     return Status::InvalidArgument("field 'id' must be a string");
   }
   p.id = j["id"].get<std::string>();
-  if (!j.contains("vector")) return Status::InvalidArgument("field 'vector' is missing");
-  SEXTANT_ASSIGN_OR_RETURN(p.vector, VectorFromJson(j["vector"], "vector"));
+  // A missing vector is fine for text-only collections; others reject the empty vector.
+  if (j.contains("vector")) {
+    SEXTANT_ASSIGN_OR_RETURN(p.vector, VectorFromJson(j["vector"], "vector"));
+  }
   if (j.contains("document") && !j["document"].is_null()) {
     if (!j["document"].is_string()) return Status::InvalidArgument("field 'document' must be a string");
     p.document = j["document"].get<std::string>();
@@ -66,6 +68,7 @@ nlohmann::json HitToJson(const QueryHit& h) {
   if (h.document) j["document"] = *h.document;
   if (h.metadata) j["metadata"] = *h.metadata;
   if (h.vector) j["vector"] = *h.vector;
+  if (h.explain) j["explain"] = *h.explain;
   return j;
 }
 

@@ -8,8 +8,8 @@
 
 namespace sextant::cli {
 
-// {"id": "...", "vector": [...], "document": "...", "metadata": {...}}; `vector` may be
-// omitted only when `allow_missing_vector`.
+// {"id": "...", "vector": [...], "document": "...", "metadata": {...}}. A missing vector
+// becomes an empty one (accepted only by text-only collections).
 Result<Point> PointFromJson(const nlohmann::json& j);
 nlohmann::json PointToJson(const Point& p, bool include_vector);
 Result<std::vector<float>> VectorFromJson(const nlohmann::json& j, const char* field);
