@@ -16,7 +16,7 @@ packages=(
   clang libclang-rt-14-dev           # libFuzzer targets
 )
 if [[ "${1:-}" == "--peers" ]]; then
-  packages+=(libhnswlib-dev python3-faiss python3-hnswlib python3-numpy)
+  packages+=(libhnswlib-dev python3-faiss python3-hnswlib python3-numpy python3-xapian)
 fi
 
 missing=()

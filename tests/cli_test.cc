@@ -220,3 +220,38 @@ TEST_F(CliTest, DatabaseBadInputNamesLineAndField) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(CliTest, TextAndHybridQueries) {
+  const std::string db = " --db " + Path("db");
+  ASSERT_EQ(Run("collection create" + db + " notes --dim 0 --text --analyzer english").code, 0);
+  auto r = Run("upsert" + db + " notes",
+               R"({"id":"a","document":"Error 0x800403 when the printer overheats"})" "\n"
+               R"({"id":"b","document":"Resolve thermal faults in Project X-Alpha"})" "\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Run("query" + db + " notes", R"({"text":"0x800403","k":5})" "\n" R"({"text":"x-alpha","k":5,"explain":true})" "\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string first, second;
+  std::getline(lines, first);
+  std::getline(lines, second);
+  EXPECT_EQ(first.find("\"id\":\"a\""), first.rfind("\"id\":")) << first;  // only a
+  EXPECT_NE(second.find("\"matched_terms\":[\"x-alpha\""), std::string::npos) << second;
+  auto expect = [&](const std::string& input, const std::string& words) {
+    auto res = Run("query" + db + " notes", input);
+    EXPECT_NE(res.code, 0);
+    EXPECT_NE(res.err.find(words), std::string::npos) << res.err;
+  };
+  expect(R"({"text":"   "})", "text query is empty");
+  expect(R"({"text":"a","fusion":"borda"})", "unknown fusion 'borda'");
+  expect(R"({"text":"a","alpha":2})", "alpha must be in [0, 1]");
+  expect(R"({"vector":[1,2],"text":"a"})", "text-only");
+  r = Run("collection create" + db + " bad --dim 2 --text --analyzer klingon");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("klingon"), std::string::npos) << r.err;
+  r = Run("eval beir" + db + " notes --queries " + Path("missing.jsonl") + " --qrels " + Path("missing.tsv"));
+  EXPECT_NE(r.code, 0);
+}
+
+}  // namespace

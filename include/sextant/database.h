@@ -87,6 +87,9 @@ struct QueryRequest {
   std::string fusion = "rrf";
   std::optional<double> alpha;  // [0, 1]
   double rrf_k = 60;
+  // Per-list weights (RRF, and weighted/DBSF when alpha is not given); non-negative.
+  double vector_weight = 1.0;
+  double text_weight = 1.0;
   bool explain = false;  // fill QueryHit::explain
 };
 

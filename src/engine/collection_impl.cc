@@ -712,10 +712,12 @@ Result<std::vector<QueryHit>> CollectionImpl::HybridQuery(const QueryRequest& q,
     SEXTANT_ASSIGN_OR_RETURN(auto vector_hits, VectorSearch(q, depth, pass));
     text::RankedList v;
     v.higher_is_better = false;
+    v.weight = static_cast<float>(q.vector_weight);
     for (const auto& h : vector_hits) v.hits.push_back({static_cast<uint32_t>(h.label), h.distance});
     lists.push_back(std::move(v));
   }
   text::RankedList t;
+  t.weight = static_cast<float>(q.text_weight);
   t.hits = std::move(text_hits);
   lists.push_back(std::move(t));
   SEXTANT_ASSIGN_OR_RETURN(text::FusionMethod method, text::ParseFusionMethod(q.fusion));

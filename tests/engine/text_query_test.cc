@@ -115,6 +115,10 @@ TEST(TextQueryTest, HybridFindsWhatKeywordAndVectorEachMiss) {
   EXPECT_GT(e["bm25"].get<double>(), 0);
   EXPECT_NEAR(e["fused_score"].get<double>(), 2.0 / 62, 1e-6);  // RRF, k = 60: 1/62 + 1/62
   EXPECT_EQ(e["fusion"], "rrf");
+  // A weight per list: a heavy text side makes the keyword winner the hybrid winner.
+  q.explain = false;
+  q.text_weight = 5;
+  EXPECT_EQ(Ids(col->Query(q)), std::vector<std::string>{"words"});
 }
 
 TEST(TextQueryTest, BadInput) {

@@ -218,7 +218,8 @@ Status QueryCmd(const std::vector<std::string>& argv) {
       if (!j.is_object()) return Status::InvalidArgument("a query must be a JSON object");
       for (const auto& [key, value] : j.items()) {
         if (key != "vector" && key != "k" && key != "filter" && key != "ef" && key != "include" &&
-            key != "text" && key != "fusion" && key != "alpha" && key != "explain" && key != "rrf_k") {
+            key != "text" && key != "fusion" && key != "alpha" && key != "explain" && key != "rrf_k" &&
+            key != "vector_weight" && key != "text_weight") {
           return Status::InvalidArgument("unknown field '" + key + "'");
         }
       }
@@ -245,6 +246,13 @@ Status QueryCmd(const std::vector<std::string>& argv) {
       if (j.contains("rrf_k")) {
         if (!j["rrf_k"].is_number()) return Status::InvalidArgument("field 'rrf_k' must be a number");
         q.rrf_k = j["rrf_k"].get<double>();
+      }
+      for (auto [key, field] : {std::pair{"vector_weight", &q.vector_weight}, std::pair{"text_weight", &q.text_weight}}) {
+        if (!j.contains(key)) continue;
+        if (!j[key].is_number() || j[key].get<double>() < 0) {
+          return Status::InvalidArgument(std::string("field '") + key + "' must be a non-negative number");
+        }
+        *field = j[key].get<double>();
       }
       if (j.contains("explain")) {
         if (!j["explain"].is_boolean()) return Status::InvalidArgument("field 'explain' must be true or false");
