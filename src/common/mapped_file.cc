@@ -1,5 +1,7 @@
 #include "common/mapped_file.h"
 
+#include "common/posix_io.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -13,63 +15,11 @@
 namespace sextant {
 namespace {
 
-// strerror() may use a shared buffer; the category message is thread-safe.
-std::string ErrnoText(int err) { return std::system_category().message(err); }
-
-// "path: open: No such file or directory"
-Status ErrnoStatus(const std::string& path, const char* call, int err) {
-  std::string msg = path + ": " + call + ": " + ErrnoText(err);
-  if (err == ENOENT) return Status::NotFound(std::move(msg));
-  return Status::IOError(std::move(msg));
-}
-
-// Closes a file descriptor on scope exit unless released, so every error path closes it.
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-  int get() const { return fd_; }
-  int Release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
-int OpenRetryingEintr(const char* path, int flags, mode_t mode = 0) {
-  int fd;
-  do {
-    fd = ::open(path, flags, mode);
-  } while (fd < 0 && errno == EINTR);
-  return fd;
-}
-
-// Writes all of data[0, n): write() may write less than asked (signals, pipes, huge sizes).
-bool WriteFully(int fd, const void* data, size_t n) {
-  const auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    // Linux caps one write at ~2 GiB; asking for less keeps the count in ssize_t range.
-    const size_t chunk = std::min<size_t>(n, size_t{1} << 30);
-    const ssize_t written = ::write(fd, p, chunk);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += written;
-    n -= static_cast<size_t>(written);
-  }
-  return true;
-}
-
-std::string ParentDirectory(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
+using posix::ErrnoStatus;
+using posix::ErrnoText;
+using posix::FdCloser;
+using posix::OpenRetryingEintr;
+using posix::ParentDirectory;
 
 }  // namespace
 
@@ -105,7 +55,14 @@ Status WriteFileAtomically(const std::string& path, const std::vector<FilePiece>
     return Status::IOError(tmp + ": " + call + ": " + ErrnoText(err));
   };
   for (const FilePiece& piece : pieces) {
-    if (piece.size > 0 && !WriteFully(fd, piece.data, piece.size)) return fail("write", errno);
+    if (piece.size > 0) {
+      Status st = posix::WriteFully(fd, tmp, std::string_view(static_cast<const char*>(piece.data), piece.size));
+      if (!st.ok()) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return st;
+      }
+    }
   }
   if (::fsync(fd) != 0) return fail("fsync", errno);
   // close() can report a deferred write error (e.g. on NFS), so it is checked too.

@@ -14,65 +14,15 @@
 #include <utility>
 
 #include "common/mapped_file.h"
+#include "common/posix_io.h"
 
 namespace sextant::storage {
 namespace {
 
-// strerror() may share a buffer between threads; the category message does not.
-std::string ErrnoText(int err) { return std::system_category().message(err); }
-
-// "PATH: CALL: strerror", NotFound for ENOENT so callers can tell "missing" from "broken".
-Status ErrnoStatus(const std::string& path, const char* call, int err) {
-  std::string msg = path + ": " + call + ": " + ErrnoText(err);
-  if (err == ENOENT) return Status::NotFound(std::move(msg));
-  return Status::IOError(std::move(msg));
-}
-
-int OpenRetryingEintr(const std::string& path, int flags, mode_t mode = 0) {
-  int fd;
-  do {
-    fd = ::open(path.c_str(), flags, mode);
-  } while (fd < 0 && errno == EINTR);
-  return fd;
-}
-
-// Closes a descriptor on scope exit unless released, so every error path closes it.
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-  int get() const { return fd_; }
-  int Release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
-// Writes all of `data`: write() may write less than asked (signals, quotas, huge sizes).
-// Adds the bytes actually written to *written (if given), also on failure.
-Status WriteFully(int fd, const std::string& path, std::string_view data, uint64_t* written) {
-  const char* p = data.data();
-  size_t n = data.size();
-  while (n > 0) {
-    // Linux caps one write at ~2 GiB; asking for at most 1 GiB keeps the count in range.
-    const size_t chunk = std::min<size_t>(n, size_t{1} << 30);
-    const ssize_t w = ::write(fd, p, chunk);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(path, "write", errno);
-    }
-    // A regular file never legitimately accepts zero bytes; looping would spin forever.
-    if (w == 0) return Status::IOError(path + ": write: wrote 0 bytes");
-    p += w;
-    n -= static_cast<size_t>(w);
-    if (written != nullptr) *written += static_cast<uint64_t>(w);
-  }
-  return Status::OK();
-}
+using posix::ErrnoStatus;
+using posix::FdCloser;
+using posix::OpenRetryingEintr;
+using posix::WriteFully;
 
 // Closes `fd`, reporting a deferred write error. EINTR is not an error here: Linux has
 // already released the descriptor, and retrying could close someone else's.
@@ -362,16 +312,6 @@ Env* Env::Default() {
   return env;
 }
 
-std::string ParentDir(const std::string& path) {
-  if (path.empty()) return ".";
-  size_t end = path.size();
-  while (end > 1 && path[end - 1] == '/') --end;  // "a/b/" names the same thing as "a/b"
-  const size_t slash = path.find_last_of('/', end - 1);
-  if (slash == std::string::npos) return ".";
-  size_t dir_end = slash;
-  while (dir_end > 0 && path[dir_end - 1] == '/') --dir_end;  // "a//b" -> "a"
-  if (dir_end == 0) return "/";
-  return path.substr(0, dir_end);
-}
+std::string ParentDir(const std::string& path) { return posix::ParentDirectory(path); }
 
 }  // namespace sextant::storage
