@@ -59,6 +59,7 @@ class Decoder {
   }
   bool GetFloats(float* out, size_t n) {
     if (!ok_ || n > (in_.size() - pos_) / 4) return ok_ = false;
+    if (n == 0) return true;  // `out` may be null then, and memcpy must not see a null pointer
     std::memcpy(out, in_.data() + pos_, n * 4);
     pos_ += n * 4;
     return true;

@@ -18,7 +18,9 @@ void PutPoint(std::string* out, const Point& p, bool with_vector) {
   PutLengthPrefixed(out, p.metadata.dump());
   if (with_vector) {
     PutVarint64(out, p.vector.size());
-    out->append(reinterpret_cast<const char*>(p.vector.data()), p.vector.size() * sizeof(float));
+    if (!p.vector.empty()) {
+      out->append(reinterpret_cast<const char*>(p.vector.data()), p.vector.size() * sizeof(float));
+    }
   }
 }
 
