@@ -7,7 +7,6 @@
 #include <unordered_set>
 
 #include "storage/log_reader.h"
-#include "text/fusion.h"
 
 namespace sextant::engine {
 namespace {
@@ -636,7 +635,6 @@ Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& q) const
                                    std::to_string(q.k));
   }
   SEXTANT_ASSIGN_OR_RETURN(text::FusionMethod fusion, text::ParseFusionMethod(q.fusion));
-  (void)fusion;
   if (q.alpha && !(*q.alpha >= 0.0 && *q.alpha <= 1.0)) {
     return Status::InvalidArgument("alpha must be in [0, 1], got " + std::to_string(*q.alpha));
   }
@@ -652,7 +650,7 @@ Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& q) const
     pass = Matching(*f);
     if (pass->cardinality() == 0) return std::vector<QueryHit>{};
   }
-  if (want_text) return HybridQuery(q, pass ? &*pass : nullptr);
+  if (want_text) return HybridQuery(q, fusion, pass ? &*pass : nullptr);
 
   SEXTANT_ASSIGN_OR_RETURN(auto hits, VectorSearch(q, q.k, pass ? &*pass : nullptr));
   std::vector<QueryHit> out;
@@ -700,6 +698,7 @@ Result<std::vector<index::SearchHit>> CollectionImpl::VectorSearch(
 }
 
 Result<std::vector<QueryHit>> CollectionImpl::HybridQuery(const QueryRequest& q,
+                                                          text::FusionMethod method,
                                                           const roaring::Roaring* pass) const {
   const bool hybrid = !q.vector.empty();
   // Each side contributes more candidates than k, so fusion can promote what both agree on.
@@ -720,7 +719,6 @@ Result<std::vector<QueryHit>> CollectionImpl::HybridQuery(const QueryRequest& q,
   t.weight = static_cast<float>(q.text_weight);
   t.hits = std::move(text_hits);
   lists.push_back(std::move(t));
-  SEXTANT_ASSIGN_OR_RETURN(text::FusionMethod method, text::ParseFusionMethod(q.fusion));
   text::FusionOptions options{method, q.rrf_k, q.alpha};
   SEXTANT_ASSIGN_OR_RETURN(auto fused, text::Fuse(lists, options, q.k));
 

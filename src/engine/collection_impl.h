@@ -28,6 +28,7 @@
 #include "storage/env.h"
 #include "storage/log_writer.h"
 #include "text/analyzer.h"
+#include "text/fusion.h"
 #include "text/inverted_index.h"
 
 namespace sextant::engine {
@@ -93,7 +94,7 @@ class CollectionImpl final : public Collection {
   // The vector and text parts of Query (caller holds state_mu_ shared).
   Result<std::vector<index::SearchHit>> VectorSearch(const QueryRequest& q, size_t k,
                                                      const roaring::Roaring* pass) const;
-  Result<std::vector<QueryHit>> HybridQuery(const QueryRequest& q,
+  Result<std::vector<QueryHit>> HybridQuery(const QueryRequest& q, text::FusionMethod method,
                                             const roaring::Roaring* pass) const;
 
   storage::Env* env_;
