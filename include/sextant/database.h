@@ -107,6 +107,21 @@ struct QueryHit {
   std::optional<nlohmann::json> explain;
 };
 
+// A collection's vital signs (for monitoring): sizes now, and activity counters since open.
+struct CollectionStats {
+  size_t points = 0;           // live points
+  size_t memory_bytes = 0;     // as MemoryUsage()
+  size_t disk_bytes = 0;       // the collection directory's files
+  size_t segments = 0;         // vector segments: sealed, being built and the mutable one
+  size_t unindexed_points = 0; // points in mutable or sealing segments (answered by exact scan)
+  size_t deleted_pending = 0;  // deleted vectors still held by sealed segments until a merge
+  uint64_t wal_bytes = 0;      // size of the current log
+  uint64_t wal_records = 0;    // records appended since open
+  uint64_t checkpoints = 0;    // since open
+  uint64_t segments_sealed = 0;  // since open: mutable segments indexed in the background
+  uint64_t segments_merged = 0;  // since open: merges/compactions of sealed segments
+};
+
 struct ScrollPage {
   std::vector<Point> points;            // in id order
   std::optional<std::string> next;      // pass as `after` for the next page; absent at the end
@@ -167,6 +182,10 @@ class Collection {
   virtual Status CreateSnapshot(const std::string& dir) = 0;
   // Bytes of memory the collection holds (indexes, points, metadata).
   virtual size_t MemoryUsage() const = 0;
+  virtual CollectionStats Stats() const = 0;
+  // Seals the mutable segment and waits until background indexing and merging are done:
+  // afterwards every point is in an indexed segment and deleted points' space is reclaimed.
+  virtual Status Optimize() = 0;
 };
 
 class Database {

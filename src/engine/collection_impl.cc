@@ -866,4 +866,14 @@ size_t CollectionImpl::MemoryUsage() const {
          live_.getSizeInBytes();
 }
 
+CollectionStats CollectionImpl::Stats() const {
+  CollectionStats st;
+  st.memory_bytes = MemoryUsage();
+  std::shared_lock<std::shared_mutex> r(state_mu_);
+  st.points = ids_.size();
+  return st;
+}
+
+Status CollectionImpl::Optimize() { return Status::OK(); }
+
 }  // namespace sextant::engine

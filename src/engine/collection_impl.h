@@ -60,6 +60,8 @@ class CollectionImpl final : public Collection {
   Status Checkpoint() override;
   Status CreateSnapshot(const std::string& dir) override;
   size_t MemoryUsage() const override;
+  CollectionStats Stats() const override;
+  Status Optimize() override;
 
   const std::string& dir() const { return dir_; }
   // Validation shared with the CLI and the server: the messages name point `i` and the field.

@@ -561,6 +561,16 @@ bool HnswIndex::Contains(uint64_t label) const {
   return label_map_.Find(label) != LabelMap::kAbsent;
 }
 
+std::vector<uint64_t> HnswIndex::Labels() const {
+  std::lock_guard<std::mutex> l(meta_mu_);
+  std::vector<uint64_t> out;
+  out.reserve(live_count_);
+  for (size_t i = 0; i < slot_count_; ++i) {
+    if (live_[i]) out.push_back(labels_[i]);
+  }
+  return out;
+}
+
 Result<std::vector<float>> HnswIndex::GetVector(uint64_t label) const {
   uint32_t id;
   {

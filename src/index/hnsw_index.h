@@ -97,6 +97,8 @@ class HnswIndex {
   Status Remove(std::span<const uint64_t> labels);
 
   bool Contains(uint64_t label) const;
+  // The labels of every point in the index (slot order).
+  std::vector<uint64_t> Labels() const;
   // Decodes the stored vector of `label` (normalised for cosine). NotFound if absent.
   Result<std::vector<float>> GetVector(uint64_t label) const;
 
