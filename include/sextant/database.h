@@ -53,12 +53,23 @@ struct HnswParams {
   size_t ef_search = 128;  // default beam for queries that do not set one
 };
 
+// How a collection keeps its vectors in segments (docs/formats/collection.md): new vectors go
+// to a mutable segment searched exactly; at seal_points it is sealed and indexed (HNSW) in the
+// background; sealed segments are merged merge_factor at a time and compacted once
+// compact_deleted_fraction of their vectors are deleted.
+struct SegmentParams {
+  size_t seal_points = 0;  // 0: chosen from the dimension (about 16 MiB of floats, 2,048..50,000)
+  size_t merge_factor = 4;
+  double compact_deleted_fraction = 0.2;
+};
+
 struct CollectionConfig {
   std::string name;  // [A-Za-z0-9_-], 1..64 characters
   size_t dimension = 0;  // 0: a text-only collection (requires text = true)
   Metric metric = Metric::kL2;
   IndexType index = IndexType::kHnsw;
   HnswParams hnsw;
+  SegmentParams segments;
   // Keyword search over each point's document (BM25), see docs/analyzers.md.
   bool text = false;
   std::string analyzer = "english";  // "standard" | "english" | "cjk"

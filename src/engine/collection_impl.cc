@@ -13,14 +13,19 @@ namespace {
 
 constexpr size_t kMaxIdBytes = 1024;
 constexpr size_t kMaxK = 10000;
-// Filters that at most this many points pass (or this fraction of the collection) are answered
-// by an exact scan of the passing points; wider ones by filtered graph search.
-constexpr size_t kExactScanMinPoints = 2048;
-constexpr double kExactScanFraction = 0.03;
 
 std::string SeqName(const char* prefix, uint64_t seq, const char* ext) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%s-%012llu%s", prefix, static_cast<unsigned long long>(seq), ext);
+  return buf;
+}
+
+// Checkpoint files are never rewritten under the same name: a checkpoint at an unchanged
+// sequence number (after a segment swap) gets the next generation.
+std::string PointsName(uint64_t seq, uint64_t generation) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "points-%012llu-%06llu.dat", static_cast<unsigned long long>(seq),
+                static_cast<unsigned long long>(generation));
   return buf;
 }
 
@@ -31,6 +36,9 @@ nlohmann::json ConfigToJson(const CollectionConfig& c) {
           {"index", IndexTypeToString(c.index)},
           {"hnsw", {{"M", c.hnsw.M}, {"ef_construction", c.hnsw.ef_construction},
                     {"ef_search", c.hnsw.ef_search}}},
+          {"segments", {{"seal_points", c.segments.seal_points},
+                        {"merge_factor", c.segments.merge_factor},
+                        {"compact_deleted_fraction", c.segments.compact_deleted_fraction}}},
           {"text", c.text},
           {"analyzer", c.analyzer},
           {"bm25", {{"k1", c.bm25_k1}, {"b", c.bm25_b}}}};
@@ -56,6 +64,17 @@ Result<CollectionConfig> ConfigFromJson(const nlohmann::json& j, const std::stri
   c.hnsw.M = h["M"].get<size_t>();
   c.hnsw.ef_construction = h["ef_construction"].get<size_t>();
   c.hnsw.ef_search = h["ef_search"].get<size_t>();
+  if (j.contains("segments")) {  // absent in collections made before segments existed
+    const auto& sp = j["segments"];
+    if (!sp.is_object() || !sp.contains("seal_points") || !sp["seal_points"].is_number_unsigned() ||
+        !sp.contains("merge_factor") || !sp["merge_factor"].is_number_unsigned() ||
+        !sp.contains("compact_deleted_fraction") || !sp["compact_deleted_fraction"].is_number()) {
+      return bad();
+    }
+    c.segments.seal_points = sp["seal_points"].get<size_t>();
+    c.segments.merge_factor = sp["merge_factor"].get<size_t>();
+    c.segments.compact_deleted_fraction = sp["compact_deleted_fraction"].get<double>();
+  }
   if (j.contains("text")) {  // absent in collections made before keyword search existed
     if (!j["text"].is_boolean() || !j.contains("analyzer") || !j["analyzer"].is_string() ||
         !j.contains("bm25") || !j["bm25"].is_object() || !j["bm25"].contains("k1") ||
@@ -119,7 +138,29 @@ CollectionImpl::CollectionImpl(storage::Env* env, std::string dir, CollectionCon
     : env_(env), dir_(std::move(dir)), config_(std::move(config)), options_(options) {}
 
 CollectionImpl::~CollectionImpl() {
+  vectors_.reset();  // stops the segment thread first: it calls back into this object
   if (wal_file_) (void)wal_file_->Close();
+}
+
+Result<std::unique_ptr<SegmentedIndex>> CollectionImpl::MakeVectorIndex() const {
+  SegmentedIndex::Options o;
+  o.dim = config_.dimension;
+  o.metric = ToIndexMetric(config_.metric);
+  o.hnsw = config_.index == IndexType::kHnsw;
+  o.hnsw_options.metric = o.metric;
+  o.hnsw_options.M = config_.hnsw.M;
+  o.hnsw_options.ef_construction = config_.hnsw.ef_construction;
+  o.params = config_.segments;
+  if (o.params.seal_points == 0) o.params.seal_points = SegmentedIndex::AutoSealPoints(o.dim);
+  o.dir = dir_;
+  return SegmentedIndex::Create(o);
+}
+
+void CollectionImpl::OnSegmentsChanged() {
+  std::lock_guard<std::mutex> w(write_mu_);
+  if (!broken_.ok()) return;
+  // Failure only delays the switch to the new files: the old checkpoint stays valid.
+  (void)CheckpointLocked(/*force=*/true);
 }
 
 }  // namespace sextant::engine
@@ -188,7 +229,7 @@ Result<std::unique_ptr<CollectionImpl>> CollectionImpl::Create(storage::Env* env
   std::unique_ptr<CollectionImpl> c(new CollectionImpl(env, dir, config, options));
   SEXTANT_RETURN_IF_ERROR(c->InitIndexes());
   if (config.dimension > 0) {
-    SEXTANT_ASSIGN_OR_RETURN(c->vectors_, VectorStore::Create(config));
+    SEXTANT_ASSIGN_OR_RETURN(c->vectors_, c->MakeVectorIndex());
   }
   SEXTANT_RETURN_IF_ERROR(env->CreateDirs(dir));
   SEXTANT_RETURN_IF_ERROR(
@@ -197,8 +238,9 @@ Result<std::unique_ptr<CollectionImpl>> CollectionImpl::Create(storage::Env* env
   SEXTANT_RETURN_IF_ERROR(c->OpenLog(c->wal_name_, /*truncate=*/true));
   SEXTANT_RETURN_IF_ERROR(env->SyncDir(dir));
   const nlohmann::json manifest = {{"checkpoint_seq", 0}, {"wal", c->wal_name_},
-                                   {"points", nullptr}, {"index", nullptr}};
+                                   {"points", nullptr}, {"segments", nlohmann::json::array()}};
   SEXTANT_RETURN_IF_ERROR(env->WriteFileAtomically(dir + "/MANIFEST", manifest.dump() + "\n"));
+  if (c->vectors_) c->vectors_->Start([raw = c.get()] { raw->OnSegmentsChanged(); });
   return c;
 }
 
@@ -209,6 +251,7 @@ Result<std::unique_ptr<CollectionImpl>> CollectionImpl::Open(storage::Env* env,
   SEXTANT_ASSIGN_OR_RETURN(CollectionConfig config, ConfigFromJson(cj, dir + "/config.json"));
   std::unique_ptr<CollectionImpl> c(new CollectionImpl(env, dir, config, options));
   SEXTANT_RETURN_IF_ERROR(c->Recover());
+  if (c->vectors_) c->vectors_->Start([raw = c.get()] { raw->OnSegmentsChanged(); });
   return c;
 }
 
@@ -249,20 +292,37 @@ Status CollectionImpl::Recover() {
   wal_name_ = m["wal"].get<std::string>();
   std::unordered_set<std::string> keep = {"config.json", "MANIFEST", "LOCK", wal_name_};
 
-  // The checkpoint: points, then the index (loaded from its file, or rebuilt from vectors).
+  // The checkpoint: the points, then the sealed segments they live in. The vectors of the
+  // others (mutable and frozen segments) are in the points file and go to a new mutable one.
   SEXTANT_RETURN_IF_ERROR(InitIndexes());
-  if (config_.dimension == 0) {
-    // Text-only: no vector index.
-  } else if (m.contains("index") && m["index"].is_string()) {
-    const std::string name = m["index"].get<std::string>();
-    keep.insert(name);
-    SEXTANT_ASSIGN_OR_RETURN(vectors_, VectorStore::Load(config_, dir_ + "/" + name));
-  } else {
-    SEXTANT_ASSIGN_OR_RETURN(vectors_, VectorStore::Create(config_));
+  std::map<uint64_t, std::string> segment_files;
+  if (m.contains("segments")) {
+    if (!m["segments"].is_array()) return Status::Corruption(manifest_path + ": malformed manifest");
+    for (const auto& e : m["segments"]) {
+      if (!e.is_object() || !e.contains("id") || !e["id"].is_number_unsigned() || !e.contains("file") ||
+          !e["file"].is_string() || e["id"].get<uint64_t>() == 0) {
+        return Status::Corruption(manifest_path + ": malformed segment entry");
+      }
+      segment_files[e["id"].get<uint64_t>()] = e["file"].get<std::string>();
+    }
+  } else if (m.contains("index") && m["index"].is_string()) {  // a version-1 checkpoint
+    segment_files[kLegacyIndexSegment] = m["index"].get<std::string>();
+  }
+  for (const auto& [id, file] : segment_files) {
+    keep.insert(file);
+    manifest_segments_.push_back(file);
+  }
+  if (config_.dimension > 0) {
+    SEXTANT_ASSIGN_OR_RETURN(vectors_, MakeVectorIndex());
+  }
+  std::map<uint64_t, roaring::Roaring> segment_live;
+  if (m.contains("generation") && m["generation"].is_number_unsigned()) {
+    checkpoint_gen_ = m["generation"].get<uint64_t>();
   }
   if (m.contains("points") && m["points"].is_string()) {
     const std::string name = m["points"].get<std::string>();
     keep.insert(name);
+    points_name_ = name;
     const std::string path = dir_ + "/" + name;
     SEXTANT_ASSIGN_OR_RETURN(std::string bytes, env_->ReadFile(path));
     SEXTANT_ASSIGN_OR_RETURN(engine::Checkpoint cp, DecodeCheckpoint(bytes, path));
@@ -275,7 +335,16 @@ Status CollectionImpl::Recover() {
       if (records_[internal] || ids_.count(sp.point.id)) {
         return Status::Corruption(path + ": point '" + sp.point.id + "' appears twice");
       }
-      if (cp.has_vectors && vectors_) SEXTANT_RETURN_IF_ERROR(vectors_->Add(internal, sp.point.vector));
+      if (vectors_) {
+        if (sp.segment == 0) {
+          SEXTANT_RETURN_IF_ERROR(vectors_->Add(internal, sp.point.vector).WithContext(path));
+        } else if (!segment_files.count(sp.segment)) {
+          return Status::Corruption(path + ": point '" + sp.point.id + "' is in segment " +
+                                    std::to_string(sp.segment) + ", which the manifest does not name");
+        } else {
+          segment_live[sp.segment].add(internal);
+        }
+      }
       TextAdd(internal, sp.point.document);
       ids_[sp.point.id] = internal;
       live_.add(internal);
@@ -287,12 +356,15 @@ Status CollectionImpl::Recover() {
     for (uint32_t i = 0; i < records_.size(); ++i) {
       if (!records_[i]) free_ids_.push_back(i);
     }
-    if (vectors_ && vectors_->size() != ids_.size()) {
-      return Status::Corruption(dir_ + ": index holds " + std::to_string(vectors_->size()) +
+  }
+  if (vectors_) {
+    for (const auto& [id, file] : segment_files) {
+      SEXTANT_RETURN_IF_ERROR(vectors_->AttachSealed(id, file, segment_live[id]));
+    }
+    if (vectors_->size() != ids_.size()) {
+      return Status::Corruption(dir_ + ": segments hold " + std::to_string(vectors_->size()) +
                                 " vectors for " + std::to_string(ids_.size()) + " points");
     }
-  } else if (vectors_ && vectors_->size() != 0) {
-    return Status::Corruption(dir_ + ": index without points");
   }
 
   // The log: replay every record after the checkpoint; cut a torn tail, refuse corruption.
@@ -327,7 +399,8 @@ Status CollectionImpl::Recover() {
   if (entries.ok()) {
     for (const std::string& name : *entries) {
       if (!keep.count(name) && (name.rfind("points-", 0) == 0 || name.rfind("index-", 0) == 0 ||
-                                name.rfind("wal-", 0) == 0 || name.find(".tmp") != std::string::npos)) {
+                                name.rfind("seg-", 0) == 0 || name.rfind("wal-", 0) == 0 ||
+                                name.find(".tmp") != std::string::npos)) {
         (void)env_->RemoveFile(dir_ + "/" + name);
       }
     }
@@ -362,6 +435,7 @@ Status CollectionImpl::Commit(Op& op) {
     last_seq_ = op.seq;
   }
   wal_bytes_ += payload.size() + 9;
+  ++wal_records_;
   if (wal_bytes_ > options_.checkpoint_log_bytes) {
     // The write itself is durable; a failed checkpoint only leaves the log longer.
     (void)CheckpointLocked();
@@ -672,29 +746,9 @@ Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& q) const
 
 Result<std::vector<index::SearchHit>> CollectionImpl::VectorSearch(
     const QueryRequest& q, size_t k, const roaring::Roaring* pass) const {
+  // The filter planner runs per segment (SegmentedIndex::Search).
   const size_t ef = std::max(q.ef > 0 ? q.ef : config_.hnsw.ef_search, k);
-  const size_t n = ids_.size();
-  if (pass == nullptr) return vectors_->Search(q.vector, k, ef, nullptr);
-  // The planner: count the points that pass, then scan them exactly when they are few, or
-  // walk the graph with the filter applied (a wider beam the rarer they are) when many.
-  const size_t passing = pass->cardinality();
-  const bool exact = !vectors_->is_hnsw() ||
-                     passing <= std::max<size_t>(kExactScanMinPoints,
-                                                 static_cast<size_t>(kExactScanFraction * n));
-  if (exact && vectors_->is_hnsw()) {
-    std::vector<uint64_t> labels(pass->begin(), pass->end());
-    return vectors_->SearchSubset(q.vector, k, labels);
-  }
-  index::BitsetFilter bits(records_.size());
-  for (uint32_t id : *pass) bits.Set(id);
-  const double selectivity = static_cast<double>(passing) / static_cast<double>(n);
-  const size_t boost = static_cast<size_t>(std::ceil(std::min(8.0, 1.0 / selectivity)));
-  SEXTANT_ASSIGN_OR_RETURN(auto hits, vectors_->Search(q.vector, k, ef * boost, &bits));
-  if (hits.size() < std::min(k, passing)) {  // the walk came up short: scan instead
-    std::vector<uint64_t> labels(pass->begin(), pass->end());
-    return vectors_->SearchSubset(q.vector, k, labels);
-  }
-  return hits;
+  return vectors_->Search(q.vector, k, ef, pass);
 }
 
 Result<std::vector<QueryHit>> CollectionImpl::HybridQuery(const QueryRequest& q,
@@ -781,55 +835,88 @@ Status CollectionImpl::Checkpoint() {
   return CheckpointLocked();
 }
 
-Status CollectionImpl::CheckpointLocked() {
+Status CollectionImpl::CheckpointLocked(bool force) {
   const uint64_t seq = last_seq_;
-  const std::string points_name = SeqName("points", seq, ".dat");
-  const std::string index_name = SeqName("index", seq, ".hnsw");
+  if (!force && seq == checkpoint_seq_ && wal_bytes_ == 0) return Status::OK();  // nothing new
+  const uint64_t generation = checkpoint_gen_ + 1;
+  const std::string points_name = PointsName(seq, generation);
   const std::string wal_name = SeqName("wal", seq, ".log");
-  if (seq == checkpoint_seq_ && wal_bytes_ == 0) return Status::OK();  // nothing new
+  std::vector<std::string> segment_names;
+  nlohmann::json segments = nlohmann::json::array();
   {
     // Writers are held off by write_mu_; readers may go on.
     std::shared_lock<std::shared_mutex> r(state_mu_);
+    std::vector<SegmentedIndex::SealedView> sealed;
+    if (vectors_) sealed = vectors_->Sealed();
+    for (const auto& sv : sealed) {
+      segments.push_back({{"id", sv.id}, {"file", sv.file}});
+      segment_names.push_back(sv.file);
+    }
     engine::Checkpoint cp;
     cp.seq = seq;
     cp.dimension = config_.dimension;
-    cp.has_vectors = vectors_ && !vectors_->is_hnsw();
     cp.points.reserve(ids_.size());
     for (const auto& [id, internal] : ids_) {
       StoredPoint sp;
       sp.internal_id = internal;
-      // Flat collections keep vectors here, at their original scale (the index normalises
-      // cosine vectors again when they are loaded).
-      sp.point = MakePoint(internal, cp.has_vectors);
+      for (const auto& sv : sealed) {
+        if (sv.live.contains(internal)) {
+          sp.segment = sv.id;
+          break;
+        }
+      }
+      // Vectors not in a sealed segment are kept here, at their original scale (cosine
+      // vectors are normalised again when they are loaded).
+      sp.point = MakePoint(internal, sp.segment == 0);
       sp.norm = records_[internal]->norm;
       cp.points.push_back(std::move(sp));
     }
     SEXTANT_RETURN_IF_ERROR(env_->WriteFileAtomically(dir_ + "/" + points_name, EncodeCheckpoint(cp)));
-    if (vectors_ && vectors_->is_hnsw()) SEXTANT_RETURN_IF_ERROR(vectors_->Save(dir_ + "/" + index_name));
   }
   // A fresh log for the writes after `seq`; the manifest switch is the commit point.
-  std::unique_ptr<storage::WritableFile> old_file = std::move(wal_file_);
-  std::unique_ptr<storage::LogWriter> old_wal = std::move(wal_);
-  Status st = OpenLog(wal_name, /*truncate=*/true);
+  const bool new_log = wal_name != wal_name_;
+  std::unique_ptr<storage::WritableFile> old_file;
+  std::unique_ptr<storage::LogWriter> old_wal;
+  Status st;
+  if (new_log) {
+    old_file = std::move(wal_file_);
+    old_wal = std::move(wal_);
+    st = OpenLog(wal_name, /*truncate=*/true);
+  }
   if (st.ok()) st = env_->SyncDir(dir_);
-  nlohmann::json manifest = {{"checkpoint_seq", seq}, {"wal", wal_name}, {"points", points_name},
-                             {"index", vectors_ && vectors_->is_hnsw() ? nlohmann::json(index_name) : nlohmann::json()}};
+  const nlohmann::json manifest = {{"checkpoint_seq", seq}, {"generation", generation},
+                                   {"wal", wal_name}, {"points", points_name}, {"segments", segments}};
   if (st.ok()) st = env_->WriteFileAtomically(dir_ + "/MANIFEST", manifest.dump() + "\n");
   if (!st.ok()) {
-    wal_file_ = std::move(old_file);
-    wal_ = std::move(old_wal);
-    wal_bytes_ = wal_file_->Size();
+    if (new_log) {
+      wal_file_ = std::move(old_file);
+      wal_ = std::move(old_wal);
+      wal_bytes_ = wal_file_->Size();
+    }
     return st;
   }
-  (void)old_file->Close();
-  const std::string old_wal_name = wal_name_;
-  const uint64_t old_seq = checkpoint_seq_;
+  ++checkpoints_;
+  if (new_log) {
+    (void)old_file->Close();
+    (void)env_->RemoveFile(dir_ + "/" + wal_name_);
+  }
+  if (!points_name_.empty()) (void)env_->RemoveFile(dir_ + "/" + points_name_);
+  points_name_ = points_name;
+  checkpoint_gen_ = generation;
   wal_name_ = wal_name;
   checkpoint_seq_ = seq;
-  if (old_wal_name != wal_name) (void)env_->RemoveFile(dir_ + "/" + old_wal_name);
-  if (old_seq != seq) {
-    (void)env_->RemoveFile(dir_ + "/" + SeqName("points", old_seq, ".dat"));
-    (void)env_->RemoveFile(dir_ + "/" + SeqName("index", old_seq, ".hnsw"));
+  manifest_segments_ = segment_names;
+  // Segment files replaced by merges go once no committed manifest names them.
+  if (vectors_) {
+    std::vector<std::string> later;
+    for (std::string& f : vectors_->TakeObsoleteFiles()) {
+      if (std::find(segment_names.begin(), segment_names.end(), f) != segment_names.end()) {
+        later.push_back(std::move(f));
+      } else {
+        (void)env_->RemoveFile(dir_ + "/" + f);
+      }
+    }
+    if (!later.empty()) vectors_->ReturnObsoleteFiles(std::move(later));
   }
   return Status::OK();
 }
@@ -842,9 +929,8 @@ Status CollectionImpl::CreateSnapshot(const std::string& dir) {
   SEXTANT_RETURN_IF_ERROR(env_->CreateDirs(dir));
   // Checkpoint files are immutable once written: hard links make the copy instant (a copy
   // where links are not possible, e.g. across file systems).
-  std::vector<std::string> names = {"config.json", "MANIFEST", wal_name_,
-                                    SeqName("points", checkpoint_seq_, ".dat")};
-  if (vectors_ && vectors_->is_hnsw()) names.push_back(SeqName("index", checkpoint_seq_, ".hnsw"));
+  std::vector<std::string> names = {"config.json", "MANIFEST", wal_name_, points_name_};
+  names.insert(names.end(), manifest_segments_.begin(), manifest_segments_.end());
   for (const std::string& name : names) {
     const std::string from = dir_ + "/" + name, to = dir + "/" + name;
     if (!env_->FileExists(from)) continue;  // e.g. an empty collection has no points file yet
@@ -869,11 +955,36 @@ size_t CollectionImpl::MemoryUsage() const {
 CollectionStats CollectionImpl::Stats() const {
   CollectionStats st;
   st.memory_bytes = MemoryUsage();
-  std::shared_lock<std::shared_mutex> r(state_mu_);
-  st.points = ids_.size();
+  {
+    std::shared_lock<std::shared_mutex> r(state_mu_);
+    st.points = ids_.size();
+  }
+  if (vectors_) {
+    const SegmentedIndex::Stats s = vectors_->GetStats();
+    st.segments = s.segments;
+    st.unindexed_points = s.unindexed;
+    st.deleted_pending = s.deleted_pending;
+    st.segments_sealed = s.sealed;
+    st.segments_merged = s.merged;
+  }
+  st.wal_records = wal_records_.load();
+  st.checkpoints = checkpoints_.load();
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+    std::error_code fe;
+    if (e.is_regular_file(fe)) {
+      const auto size = e.file_size(fe);
+      if (!fe) st.disk_bytes += size;
+      if (e.path().filename().string().rfind("wal-", 0) == 0 && !fe) st.wal_bytes = size;
+    }
+  }
   return st;
 }
 
-Status CollectionImpl::Optimize() { return Status::OK(); }
+Status CollectionImpl::Optimize() {
+  if (!vectors_) return Status::OK();
+  SEXTANT_RETURN_IF_ERROR(vectors_->Optimize(/*full=*/false));
+  return Status::OK();
+}
 
 }  // namespace sextant::engine

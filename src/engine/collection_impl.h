@@ -3,14 +3,15 @@
 //
 // On disk (docs/formats/collection.md), in the collection's directory:
 //   config.json          the CollectionConfig
-//   MANIFEST             JSON naming the live checkpoint files and log; replaced atomically,
-//                        it is the commit point of a checkpoint
-//   points-SEQ.dat       every point at log sequence SEQ (ids, documents, metadata, and the
-//                        vectors for flat collections)
-//   index-SEQ.hnsw       the HNSW graph at SEQ (hnsw collections)
+//   MANIFEST             JSON naming the live checkpoint files, segments and log; replaced
+//                        atomically, it is the commit point of a checkpoint
+//   points-SEQ.dat       every point at log sequence SEQ (ids, documents, metadata, its
+//                        segment, and the vectors not yet in a sealed segment)
+//   seg-ID.hnsw          a sealed segment: an immutable HNSW graph (engine/segmented_index.h)
 //   wal-SEQ.log          writes after SEQ, one record per write
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,7 +22,7 @@
 #include <roaring/roaring.hh>
 
 #include "engine/op_codec.h"
-#include "engine/vector_store.h"
+#include "engine/segmented_index.h"
 #include "filter/filter.h"
 #include "filter/payload_index.h"
 #include "sextant/database.h"
@@ -84,7 +85,11 @@ class CollectionImpl final : public Collection {
   void Apply(const Op& op);  // caller holds state_mu_ exclusively
   void ApplyUpsert(const std::vector<Point>& points);
   void ApplyDelete(const std::vector<std::string>& ids);
-  Status CheckpointLocked();  // caller holds write_mu_
+  // Writes a checkpoint when there is something new (always with `force`). Caller holds write_mu_.
+  Status CheckpointLocked(bool force = false);
+  // Runs on the segment thread after a segment swap: a checkpoint names the new files.
+  void OnSegmentsChanged();
+  Result<std::unique_ptr<SegmentedIndex>> MakeVectorIndex() const;
   Point MakePoint(uint32_t internal, bool include_vector) const;
   // Internal ids of live points passing `f`. Caller holds state_mu_.
   roaring::Roaring Matching(const filter::Filter& f) const;
@@ -113,7 +118,7 @@ class CollectionImpl final : public Collection {
   std::map<std::string, uint32_t> ids_;  // ordered: Scroll pages by id
   roaring::Roaring live_;
   filter::PayloadIndex payload_;
-  std::unique_ptr<VectorStore> vectors_;      // null for text-only collections (dimension 0)
+  std::unique_ptr<SegmentedIndex> vectors_;   // null for text-only collections (dimension 0)
   std::unique_ptr<text::InvertedIndex> text_;  // documents, when config_.text
   std::unique_ptr<text::Analyzer> analyzer_;   // the same analyzer, for explain
   size_t record_bytes_ = 0;
@@ -125,6 +130,11 @@ class CollectionImpl final : public Collection {
   std::unique_ptr<storage::WritableFile> wal_file_;
   std::unique_ptr<storage::LogWriter> wal_;
   uint64_t wal_bytes_ = 0;
+  uint64_t checkpoint_gen_ = 0;                 // checkpoints written (names the points file)
+  std::string points_name_;                     // the current manifest's points file, if any
+  std::vector<std::string> manifest_segments_;  // segment files the current manifest names
+  std::atomic<uint64_t> wal_records_{0};
+  std::atomic<uint64_t> checkpoints_{0};
   Status broken_;  // after a failed log write the collection refuses writes until reopened
 };
 

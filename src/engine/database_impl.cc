@@ -66,6 +66,16 @@ Status ValidateConfig(const CollectionConfig& c) {
   if (c.hnsw.ef_construction < 1 || c.hnsw.ef_search < 1) {
     return Status::InvalidArgument("ef_construction and ef_search must be at least 1");
   }
+  if (c.segments.seal_points != 0 && c.segments.seal_points < 16) {
+    return Status::InvalidArgument("segments.seal_points must be 0 (automatic) or at least 16, got " +
+                                   std::to_string(c.segments.seal_points));
+  }
+  if (c.segments.merge_factor < 2) {
+    return Status::InvalidArgument("segments.merge_factor must be at least 2");
+  }
+  if (!(c.segments.compact_deleted_fraction > 0 && c.segments.compact_deleted_fraction <= 1)) {
+    return Status::InvalidArgument("segments.compact_deleted_fraction must be in (0, 1]");
+  }
   return Status::OK();
 }
 

@@ -9,7 +9,9 @@ namespace sextant::engine {
 namespace {
 
 constexpr char kCheckpointMagic[8] = {'S', 'X', 'P', 'O', 'I', 'N', 'T', 'S'};
-constexpr uint32_t kCheckpointVersion = 1;
+// Version 1 had one flag for all points (vectors in the file, or all in one index file);
+// version 2 names each point's segment. Both are read; version 2 is written.
+constexpr uint32_t kCheckpointVersion = 2;
 
 void PutPoint(std::string* out, const Point& p, bool with_vector) {
   PutLengthPrefixed(out, p.id);
@@ -123,14 +125,15 @@ Result<Op> DecodeOp(std::string_view bytes, size_t dimension) {
 std::string EncodeCheckpoint(const Checkpoint& cp) {
   std::string out(kCheckpointMagic, sizeof kCheckpointMagic);
   PutFixed32(&out, kCheckpointVersion);
-  PutFixed32(&out, cp.has_vectors ? 1 : 0);
+  PutFixed32(&out, 0);  // flags: none defined
   PutFixed64(&out, cp.seq);
   PutFixed64(&out, cp.points.size());
   PutFixed32(&out, static_cast<uint32_t>(cp.dimension));
   for (const StoredPoint& sp : cp.points) {
     PutVarint64(&out, sp.internal_id);
+    PutVarint64(&out, sp.segment);
     PutFloat(&out, sp.norm);
-    PutPoint(&out, sp.point, cp.has_vectors);
+    PutPoint(&out, sp.point, sp.segment == 0 && cp.dimension > 0);
   }
   PutFixed32(&out, Crc32c(out.data(), out.size()));
   return out;
@@ -153,18 +156,22 @@ Result<Checkpoint> DecodeCheckpoint(std::string_view bytes, const std::string& w
       !d.GetFixed64(&count) || !d.GetFixed32(&dim)) {
     return bad("truncated header");
   }
-  if (version != kCheckpointVersion) {
+  if (version != 1 && version != kCheckpointVersion) {
     return Status::InvalidArgument(what + ": checkpoint format version " + std::to_string(version) +
                                    " is not supported");
   }
   if (count > bytes.size()) return bad("bad point count");
-  cp.has_vectors = flags & 1;
   cp.dimension = dim;
   cp.points.resize(count);
   for (StoredPoint& sp : cp.points) {
     uint64_t internal;
-    if (!d.GetVarint64(&internal) || internal > 0xffffffffu || !d.GetFloat(&sp.norm) ||
-        !GetPoint(d, &sp.point, cp.has_vectors, dim)) {
+    if (!d.GetVarint64(&internal) || internal > 0xffffffffu) return bad("malformed point record");
+    if (version == 1) {
+      sp.segment = (flags & 1) || dim == 0 ? 0 : kLegacyIndexSegment;
+    } else if (!d.GetVarint64(&sp.segment)) {
+      return bad("malformed point record");
+    }
+    if (!d.GetFloat(&sp.norm) || !GetPoint(d, &sp.point, sp.segment == 0 && dim > 0, dim)) {
       return bad("malformed point record");
     }
     sp.internal_id = static_cast<uint32_t>(internal);

@@ -32,13 +32,19 @@ Result<Op> DecodeOp(std::string_view bytes, size_t dimension);
 // One point as kept in a checkpoint.
 struct StoredPoint {
   uint32_t internal_id = 0;
-  Point point;      // vector empty when the checkpoint leaves vectors to the index file
+  // The sealed segment holding the vector, or 0: the vector is in this file (mutable and
+  // frozen segments, flat collections).
+  uint64_t segment = 0;
+  Point point;      // vector empty when a segment file holds it
   float norm = 1;   // cosine collections: the original length of the vector
 };
 
+// Version-1 checkpoints kept every vector of an HNSW collection in one index file; it is read
+// as this sealed segment.
+constexpr uint64_t kLegacyIndexSegment = 1;
+
 struct Checkpoint {
   uint64_t seq = 0;
-  bool has_vectors = false;
   size_t dimension = 0;
   std::vector<StoredPoint> points;
 };

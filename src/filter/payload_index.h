@@ -20,19 +20,8 @@
 #include <string_view>
 
 #include <nlohmann/json.hpp>
-#include <roaring/roaring.hh>
-
 #include "filter/filter.h"
-
-// CRoaring before 0.3 (Debian bookworm ships 0.2.66) declares the C++ class as ::Roaring;
-// later versions as roaring::Roaring. src/filter/CMakeLists.txt detects the old spelling and
-// defines SEXTANT_ROARING_GLOBAL_CLASS so that `roaring::Roaring` works for every user of
-// this header.
-#if defined(SEXTANT_ROARING_GLOBAL_CLASS)
-namespace roaring {
-using Roaring = ::Roaring;
-}  // namespace roaring
-#endif
+#include "filter/roaring.h"
 
 // Declaring the namespace (a no-op where it exists) and importing it makes plain `Roaring`
 // name whichever class this CRoaring version has, even without the CMake definition.

@@ -51,11 +51,11 @@ class DurabilityTest : public ::testing::Test {
     opt.env = &env_;
     return Database::Open(dir_, opt);
   }
-  Collection* Create(Database& db, IndexType index = IndexType::kHnsw) {
+  Collection* Create(Database& db, size_t seal_points = 0) {
     CollectionConfig c;
     c.name = "c";
     c.dimension = kDim;
-    c.index = index;
+    c.segments.seal_points = seal_points;
     return *db.CreateCollection(c);
   }
   std::string CollectionDir() const { return dir_ + "/collections/c"; }
@@ -140,12 +140,13 @@ TEST_F(DurabilityTest, FlippedByteInTheLogIsReportedNotServed) {
 }
 
 TEST_F(DurabilityTest, FlippedByteInACheckpointIsReported) {
-  for (const char* prefix : {"points-", "index-"}) {
+  for (const char* prefix : {"points-", "seg-"}) {
     dir_ = tmp_.sub(prefix);  // a new database for each case
     {
       auto db = Open();
-      auto col = Create(*db);
+      auto col = Create(*db, /*seal_points=*/64);
       for (size_t b = 0; b < 4; ++b) ASSERT_TRUE(col->Upsert(PointsFor(b * kBatch, kBatch, kDim)).ok());
+      ASSERT_TRUE(col->Optimize().ok());
       ASSERT_TRUE(col->Checkpoint().ok());
     }
     const std::string file = FindFile(CollectionDir(), prefix);

@@ -15,7 +15,14 @@ namespace {
 
 using nlohmann::json;
 
-TEST(FilteredQueryTest, RecallAtEverySelectivity) {
+// The segment layouts the planner must handle: everything exact in the mutable segment; one
+// sealed HNSW segment made by merging four; several sealed segments holding tombstones of
+// replaced points next to a mutable segment holding their new versions.
+enum class Layout { kMutable, kOneSealed, kManySegments };
+
+class FilteredQueryTest : public ::testing::TestWithParam<Layout> {};
+
+TEST_P(FilteredQueryTest, RecallAtEverySelectivity) {
   testing::TempDir tmp;
   const size_t n = 10000, dim = 16, nq = 40, k = 10;
   auto data = dataset::GenerateClustered(n, dim, 30, 0.25f, 7);
@@ -27,6 +34,13 @@ TEST(FilteredQueryTest, RecallAtEverySelectivity) {
   c.dimension = dim;
   c.hnsw.M = 12;
   c.hnsw.ef_construction = 100;
+  const Layout layout = GetParam();
+  if (layout == Layout::kOneSealed) c.segments.seal_points = 2500;
+  if (layout == Layout::kManySegments) {
+    c.segments.seal_points = 2000;
+    c.segments.merge_factor = 100;
+    c.segments.compact_deleted_fraction = 1.0;
+  }
   auto col = *(*db)->CreateCollection(c);
   std::vector<Point> points;
   for (size_t i = 0; i < n; ++i) {
@@ -39,6 +53,31 @@ TEST(FilteredQueryTest, RecallAtEverySelectivity) {
   }
   for (size_t b = 0; b < n; b += 1000) {
     ASSERT_TRUE(col->Upsert(std::span(points).subspan(b, 1000)).ok());
+  }
+  if (layout != Layout::kMutable) ASSERT_TRUE(col->Optimize().ok());
+  if (layout == Layout::kManySegments) {
+    std::vector<Point> again;  // same vectors and metadata: the ground truth does not change
+    for (size_t i = 0; i < n; i += 7) again.push_back(points[i]);
+    ASSERT_TRUE(col->Upsert(again).ok());
+  }
+  const CollectionStats stats = col->Stats();
+  std::printf("[ layout   ] %zu segments, %zu unindexed, %zu deleted pending\n", stats.segments,
+              stats.unindexed_points, stats.deleted_pending);
+  switch (layout) {
+    case Layout::kMutable:
+      EXPECT_EQ(stats.segments, 1u);
+      EXPECT_EQ(stats.unindexed_points, n);
+      break;
+    case Layout::kOneSealed:
+      EXPECT_EQ(stats.segments, 1u);
+      EXPECT_EQ(stats.unindexed_points, 0u);
+      EXPECT_GE(stats.segments_merged, 1u);
+      break;
+    case Layout::kManySegments:
+      EXPECT_EQ(stats.segments, 6u);
+      EXPECT_EQ(stats.deleted_pending, (n + 6) / 7);
+      EXPECT_EQ(stats.unindexed_points, (n + 6) / 7);
+      break;
   }
   struct Case {
     json filter;
@@ -94,6 +133,17 @@ TEST(FilteredQueryTest, RecallAtEverySelectivity) {
     EXPECT_GE(recall, 0.95) << "selectivity " << cs.selectivity << " filter " << cs.filter.dump();
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Layouts, FilteredQueryTest,
+                         ::testing::Values(Layout::kMutable, Layout::kOneSealed, Layout::kManySegments),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case Layout::kMutable: return "Mutable";
+                             case Layout::kOneSealed: return "OneSealed";
+                             case Layout::kManySegments: return "ManySegments";
+                           }
+                           return "";
+                         });
 
 }  // namespace
 }  // namespace sextant

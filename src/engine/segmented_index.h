@@ -1,0 +1,154 @@
+// SegmentedIndex: one collection's vectors, kept in segments (docs/formats/collection.md).
+//
+// Fresh writes go to the *mutable* segment, a flat index searched exactly, so a write costs
+// a copy, not a graph insertion. When it holds `seal_points` vectors it is *frozen*: it stays
+// searchable (exactly) while a background thread builds an HNSW graph over it, writes it to
+// an immutable segment file and swaps it in as a *sealed* segment. Sealed segments never
+// change in place: deleting or replacing one of their points marks the vector deleted (a
+// tombstone bitmap the search skips). The same thread merges sealed segments — merge_factor
+// segments of a similar size at a time, so their number stays logarithmic in the collection
+// size — and compacts a segment once compact_deleted_fraction of its vectors are deleted.
+// A merge copies the largest input's graph, really removes its deleted vectors (repairing the
+// links) and inserts the other inputs' live vectors, which costs far less than a rebuild.
+// Each merge writes a new segment file; the old ones are removed after the next checkpoint
+// no longer names them. So deleted vectors' memory and disk are reclaimed.
+//
+// Labels are the collection's internal point numbers; a live label is in exactly one segment
+// (a label freed by a delete may be reused while a sealed segment still holds its tombstone).
+//
+// A query searches every segment and merges the top k. The filter planner runs per segment:
+// an exact scan of the points that pass when few do, a filtered graph walk otherwise.
+//
+// Thread-safety: every public method may be called from any thread. Searches run
+// concurrently with each other; Add/Remove take the internal lock exclusively for the moment
+// they change a segment; the background thread builds without the lock and takes it only to
+// swap segments in.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "filter/roaring.h"
+#include "index/flat_index.h"
+#include "index/hnsw_index.h"
+#include "sextant/database.h"
+
+namespace sextant::engine {
+
+index::Metric ToIndexMetric(Metric m);
+
+class SegmentedIndex {
+ public:
+  struct Options {
+    size_t dim = 0;
+    index::Metric metric = index::Metric::kL2;
+    bool hnsw = true;  // false: one flat segment that is never sealed (IndexType::kFlat)
+    index::HnswOptions hnsw_options;
+    SegmentParams params;  // seal_points already resolved (non-zero)
+    std::string dir;       // where segment files are written
+  };
+
+  // Segment sizes chosen for a dimension when SegmentParams::seal_points is 0.
+  static size_t AutoSealPoints(size_t dim);
+  static std::string SegmentFileName(uint64_t id);
+
+  static Result<std::unique_ptr<SegmentedIndex>> Create(const Options& options);
+  // Stops the background thread; a build in progress is abandoned (its file, if written, is
+  // not named by any manifest and is removed at the next open).
+  ~SegmentedIndex();
+
+  // While opening, before Start: adds sealed segment `id` from `file`, with `live` the labels
+  // that are live in it (the rest of its vectors are deleted). Errors: Corruption (damaged
+  // file, dimension/metric mismatch, a live label the file lacks).
+  Status AttachSealed(uint64_t id, const std::string& file, const roaring::Roaring& live);
+  // Starts the background thread. `on_change` runs on it, with no lock held, after every
+  // segment swap (the collection writes a checkpoint naming the new segment files).
+  void Start(std::function<void()> on_change);
+
+  // Adds a vector to the mutable segment (the label must not be live anywhere).
+  Status Add(uint64_t label, std::span<const float> vector);
+  // Removes live labels wherever they are (absent ones are ignored).
+  void Remove(std::span<const uint64_t> labels);
+
+  // The k nearest live vectors among `pass` (all live ones when null), ascending distance.
+  Result<std::vector<index::SearchHit>> Search(std::span<const float> query, size_t k, size_t ef,
+                                               const roaring::Roaring* pass) const;
+  // The stored vector (normalised for cosine). NotFound if the label is not live.
+  Result<std::vector<float>> GetVector(uint64_t label) const;
+
+  // The sealed segments whose files a checkpoint names, each with its live labels; every
+  // other live label is in the mutable or a frozen segment and needs its vector checkpointed.
+  struct SealedView {
+    uint64_t id;
+    std::string file;
+    roaring::Roaring live;
+  };
+  std::vector<SealedView> Sealed() const;
+  // Segment files replaced by merges; the caller deletes each one once a committed manifest
+  // no longer names it, and gives back the ones it could not delete yet.
+  std::vector<std::string> TakeObsoleteFiles();
+  void ReturnObsoleteFiles(std::vector<std::string> files);
+
+  // Freezes the mutable segment and waits until the background thread is idle: every vector
+  // is then in a sealed segment and merges and compactions are done. With `full`, also merges
+  // all sealed segments into one. Returns the background thread's error if a build failed.
+  Status Optimize(bool full);
+
+  struct Stats {
+    size_t segments = 0;
+    size_t unindexed = 0;        // live vectors in mutable and frozen segments
+    size_t deleted_pending = 0;  // tombstones in frozen and sealed segments
+    uint64_t sealed = 0;         // since open
+    uint64_t merged = 0;         // since open
+  };
+  Stats GetStats() const;
+  size_t size() const;  // live vectors
+  size_t MemoryUsage() const;
+
+ private:
+  struct Segment;
+  struct Job;
+
+  explicit SegmentedIndex(const Options& options) : options_(options) {}
+  std::shared_ptr<Segment> NewMutableLocked();
+  void FreezeMutableLocked();
+  bool PickJobLocked(Job* job);
+  Status RunJob(Job& job);
+  void Loop();
+  void Kick();  // wakes the background thread
+  // Top-k of one segment for the planner (caller holds mu_ shared).
+  Result<std::vector<index::SearchHit>> SearchSegment(const Segment& s, std::span<const float> q,
+                                                      size_t k, size_t ef,
+                                                      const roaring::Roaring* pass) const;
+
+  const Options options_;
+
+  mutable std::shared_mutex mu_;  // segments_ and each segment's bitmaps / mutable index
+  std::vector<std::shared_ptr<Segment>> segments_;  // sealed..., frozen..., mutable (last)
+  uint64_t next_id_ = 1;
+  std::vector<std::string> obsolete_files_;
+  uint64_t sealed_count_ = 0, merged_count_ = 0;
+
+  // Background thread (state under job_mu_).
+  std::mutex job_mu_;
+  std::condition_variable job_cv_;   // work arrived, or stop
+  std::condition_variable idle_cv_;  // the thread went idle
+  std::atomic<bool> stop_{false};
+  uint64_t kick_gen_ = 0;  // bumped by every Kick
+  uint64_t idle_gen_ = 0;  // the last kick_gen_ the thread saw before finding nothing to do
+  bool full_merge_ = false;
+  Status bg_error_;
+  std::function<void()> on_change_;
+  std::thread thread_;
+};
+
+}  // namespace sextant::engine
