@@ -191,6 +191,8 @@ TEST(CrashTest, SigkillNeverLosesAcknowledgedWrites) {
       c.name = "c";
       c.dimension = kDim;
       c.text = true;  // the keyword index must come back too
+      // Small segments: the writer is killed while segments are sealed, merged and checkpointed.
+      c.segments.seal_points = 64;
       ASSERT_TRUE((*db)->CreateCollection(c).ok());
     }
     int in_pipe[2], out_pipe[2];

@@ -64,6 +64,9 @@ json ConfigJson(const CollectionConfig& c) {
           {"index", IndexTypeToString(c.index)},
           {"hnsw", {{"M", c.hnsw.M}, {"ef_construction", c.hnsw.ef_construction},
                     {"ef_search", c.hnsw.ef_search}}},
+          {"segments", {{"seal_points", c.segments.seal_points},
+                        {"merge_factor", c.segments.merge_factor},
+                        {"compact_deleted_fraction", c.segments.compact_deleted_fraction}}},
           {"text", c.text}, {"analyzer", c.text ? json(c.analyzer) : json()}};
 }
 
@@ -73,7 +76,7 @@ Status CollectionCmd(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(
       Args args, Args::Parse({argv.begin() + 1, argv.end()},
                              {"db", "dim", "metric", "index", "M", "ef-construction", "ef", "analyzer",
-                              "k1", "b"},
+                              "k1", "b", "seal-points"},
                              {"text"}));
   if (sub == "create") {
     SEXTANT_ASSIGN_OR_RETURN(std::string name, OneName(args));
@@ -102,6 +105,10 @@ Status CollectionCmd(const std::vector<std::string>& argv) {
     SEXTANT_ASSIGN_OR_RETURN(int64_t efc, args.GetPositiveInt("ef-construction", 200));
     SEXTANT_ASSIGN_OR_RETURN(int64_t ef, args.GetPositiveInt("ef", 128));
     c.hnsw = {static_cast<size_t>(M), static_cast<size_t>(efc), static_cast<size_t>(ef)};
+    if (args.Has("seal-points")) {
+      SEXTANT_ASSIGN_OR_RETURN(int64_t seal, args.GetPositiveInt("seal-points", 0));
+      c.segments.seal_points = static_cast<size_t>(seal);
+    }
     SEXTANT_ASSIGN_OR_RETURN(auto db, OpenDb(args, true));
     SEXTANT_ASSIGN_OR_RETURN(Collection * col, db->CreateCollection(c));
     PrintJson({{"created", ConfigJson(col->config())}});
@@ -112,7 +119,13 @@ Status CollectionCmd(const std::vector<std::string>& argv) {
     for (const auto& c : db->ListCollections()) {
       json j = ConfigJson(c);
       auto col = db->GetCollection(c.name);
-      if (col.ok()) j["count"] = (*col)->Count().ok() ? *(*col)->Count() : 0;
+      if (col.ok()) {
+        const CollectionStats st = (*col)->Stats();
+        j["count"] = st.points;
+        j["stats"] = {{"segments", st.segments}, {"unindexed_points", st.unindexed_points},
+                      {"deleted_pending", st.deleted_pending}, {"memory_bytes", st.memory_bytes},
+                      {"disk_bytes", st.disk_bytes}};
+      }
       PrintJson(j);
     }
     return Status::OK();
@@ -135,7 +148,7 @@ Result<Collection*> OpenCollection(const Args& args, std::unique_ptr<Database>& 
 }
 
 Status UpsertCmd(const std::vector<std::string>& argv) {
-  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "batch"}, {"relaxed"}));
+  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "batch"}, {"relaxed", "no-index"}));
   SEXTANT_ASSIGN_OR_RETURN(int64_t batch_size, args.GetPositiveInt("batch", 1000));
   std::unique_ptr<Database> db;
   SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
@@ -185,6 +198,15 @@ Status UpsertCmd(const std::vector<std::string>& argv) {
   }
   SEXTANT_RETURN_IF_ERROR(flush());
   if (acked == 0) PrintJson({{"acked", 0}});
+  // Everything is durable already; index what is left before exiting, so that the next
+  // process finds sealed segments instead of rebuilding them.
+  if (!args.Has("no-index")) {
+    const CollectionStats st = col->Stats();
+    if (st.unindexed_points > 0 && col->config().index == IndexType::kHnsw) {
+      std::fprintf(stderr, "sextant upsert: indexing %zu points...\n", st.unindexed_points);
+    }
+    SEXTANT_RETURN_IF_ERROR(col->Optimize());
+  }
   return Status::OK();
 }
 

@@ -1,0 +1,289 @@
+// Segments: background sealing, merging and compaction, tombstones, recovery of sealed
+// segments, bounded space under churn, and queries while the background thread works.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <thread>
+#include <unordered_set>
+
+#include "engine_test_util.h"
+#include "sextant/database.h"
+
+namespace sextant {
+namespace {
+
+using testing::PointsFor;
+using testing::TempDir;
+using testing::VectorFor;
+
+constexpr size_t kDim = 16;
+
+CollectionConfig SegConfig(size_t seal_points, size_t merge_factor = 4,
+                           double compact_fraction = 0.2) {
+  CollectionConfig c;
+  c.name = "c";
+  c.dimension = kDim;
+  c.hnsw.M = 12;
+  c.hnsw.ef_construction = 80;
+  c.segments.seal_points = seal_points;
+  c.segments.merge_factor = merge_factor;
+  c.segments.compact_deleted_fraction = compact_fraction;
+  return c;
+}
+
+float L2(const std::vector<float>& a, const std::vector<float>& b) {
+  float d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d += (a[i] - b[i]) * (a[i] - b[i]);
+  return d;
+}
+
+// recall@k of the collection against brute force over the points numbered in `present`.
+double Recall(Collection& col, const std::map<size_t, std::vector<float>>& present, size_t nq,
+              size_t k) {
+  double total = 0;
+  for (size_t q = 0; q < nq; ++q) {
+    const std::vector<float> query = VectorFor(100000 + q * 13, kDim);
+    std::vector<std::pair<float, size_t>> all;
+    for (const auto& [i, v] : present) all.push_back({L2(query, v), i});
+    const size_t take = std::min(k, all.size());
+    std::partial_sort(all.begin(), all.begin() + take, all.end());
+    std::unordered_set<std::string> truth;
+    for (size_t j = 0; j < take; ++j) truth.insert("p" + std::to_string(all[j].second));
+    QueryRequest req;
+    req.vector = query;
+    req.k = k;
+    auto hits = col.Query(req);
+    EXPECT_TRUE(hits.ok()) << hits.status().ToString();
+    if (!hits.ok()) return 0;
+    size_t found = 0;
+    for (const auto& h : *hits) {
+      EXPECT_TRUE(present.count(std::stoul(h.id.substr(1)))) << h.id << " was deleted";
+      found += truth.count(h.id);
+    }
+    total += truth.empty() ? 1.0 : static_cast<double>(found) / truth.size();
+  }
+  return total / nq;
+}
+
+size_t SegmentFiles(const std::string& dir) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    n += e.path().filename().string().rfind("seg-", 0) == 0;
+  }
+  return n;
+}
+
+uint64_t DirBytes(const std::string& dir) {
+  uint64_t total = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) total += e.file_size();
+  }
+  return total;
+}
+
+TEST(SegmentTest, WritesAreSearchableWhileSegmentsAreBuilt) {
+  TempDir tmp;
+  auto db = std::move(Database::Open(tmp.path())).value();
+  auto col = *db->CreateCollection(SegConfig(300));
+  std::map<size_t, std::vector<float>> present;
+  for (size_t b = 0; b < 20; ++b) {
+    ASSERT_TRUE(col->Upsert(PointsFor(b * 150, 150, kDim)).ok());
+    for (size_t i = b * 150; i < (b + 1) * 150; ++i) present[i] = VectorFor(i, kDim);
+    // Whatever the background thread is doing, the newest batch is already found.
+    EXPECT_EQ(*col->Count(), present.size());
+    QueryRequest req;
+    req.vector = VectorFor(b * 150 + 77, kDim);
+    req.k = 1;
+    auto hits = *col->Query(req);
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_EQ(hits[0].id, "p" + std::to_string(b * 150 + 77));
+  }
+  EXPECT_GE(Recall(*col, present, 30, 10), 0.95);
+  ASSERT_TRUE(col->Optimize().ok());
+  const CollectionStats st = col->Stats();
+  EXPECT_EQ(st.unindexed_points, 0u);
+  EXPECT_GE(st.segments_sealed, 10u);
+  EXPECT_GE(st.segments_merged, 1u);
+  // Tiered merging keeps the number of segments small: fewer than merge_factor per tier.
+  EXPECT_LE(st.segments, 6u) << "segments were not merged";
+  EXPECT_GE(Recall(*col, present, 30, 10), 0.95);
+  for (size_t i = 0; i < 3000; i += 101) {
+    auto got = *col->Get(std::vector<std::string>{"p" + std::to_string(i)});
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].vector, VectorFor(i, kDim));
+  }
+}
+
+TEST(SegmentTest, ReopenKeepsSealedSegmentsAndTombstones) {
+  for (bool checkpoint_last : {true, false}) {
+    SCOPED_TRACE(checkpoint_last ? "after a checkpoint" : "log replayed over sealed segments");
+    TempDir dir;
+    // Deleted: every 9th point. Then replaced with new vectors: every 10th from 4 (those that
+    // were deleted come back as new points).
+    auto deleted = [](size_t i) { return i % 9 == 0; };
+    auto changed = [](size_t i) { return i % 10 == 4; };
+    std::map<size_t, std::vector<float>> present;
+    size_t tombstones = 0;
+    for (size_t i = 0; i < 1000; ++i) {
+      if (changed(i)) {
+        present[i] = VectorFor(i + 5000, kDim);
+        tombstones += 1;  // either deleted or replaced: its sealed vector is dead
+      } else if (!deleted(i)) {
+        present[i] = VectorFor(i, kDim);
+      } else {
+        tombstones += 1;
+      }
+    }
+    CollectionStats before;
+    {
+      auto db = std::move(Database::Open(dir.path())).value();
+      // No merges, no compaction: five sealed segments keep their tombstones.
+      auto col = *db->CreateCollection(SegConfig(200, 100, 1.0));
+      ASSERT_TRUE(col->Upsert(PointsFor(0, 1000, kDim)).ok());
+      ASSERT_TRUE(col->Optimize().ok());
+      ASSERT_EQ(col->Stats().segments, 5u);
+      std::vector<std::string> gone;
+      for (size_t i = 0; i < 1000; ++i) {
+        if (deleted(i)) gone.push_back("p" + std::to_string(i));
+      }
+      ASSERT_EQ(*col->Delete(gone), gone.size());
+      std::vector<Point> updates;
+      for (size_t i = 0; i < 1000; ++i) {
+        if (!changed(i)) continue;
+        Point p = testing::PointFor(i, kDim);
+        p.vector = VectorFor(i + 5000, kDim);
+        updates.push_back(p);
+      }
+      ASSERT_TRUE(col->Upsert(updates).ok());
+      if (checkpoint_last) ASSERT_TRUE(col->Checkpoint().ok());
+      before = col->Stats();
+      EXPECT_EQ(before.points, present.size());
+      EXPECT_EQ(before.deleted_pending, tombstones);
+      EXPECT_EQ(before.segments, 6u);  // five sealed, and the mutable one with the updates
+    }
+    auto db = std::move(Database::Open(dir.path())).value();
+    auto col = *db->GetCollection("c");
+    const CollectionStats after = col->Stats();
+    EXPECT_EQ(after.points, present.size());
+    EXPECT_EQ(after.segments, before.segments);
+    EXPECT_EQ(after.deleted_pending, before.deleted_pending);
+    for (const auto& [i, v] : present) {
+      auto got = *col->Get(std::vector<std::string>{"p" + std::to_string(i)});
+      ASSERT_EQ(got.size(), 1u) << i;
+      ASSERT_EQ(got[0].vector, v) << i;
+    }
+    EXPECT_GE(Recall(*col, present, 30, 10), 0.95);
+  }
+}
+
+TEST(SegmentTest, ChurnIsCompactedAndSpaceStaysBounded) {
+  TempDir tmp;
+  DatabaseOptions opt;
+  opt.checkpoint_log_bytes = 256 << 10;
+  auto db = std::move(Database::Open(tmp.path(), opt)).value();
+  auto col = *db->CreateCollection(SegConfig(250));
+  const std::string dir = tmp.path() + "/collections/c";
+  ASSERT_TRUE(col->Upsert(PointsFor(0, 2000, kDim)).ok());
+  uint64_t disk_first = 0;
+  size_t memory_first = 0;
+  for (int cycle = 0; cycle < 16; ++cycle) {
+    // Delete a quarter of the points and add them back with the same ids.
+    std::vector<std::string> ids;
+    const size_t from = 500 * (cycle % 4);
+    for (size_t i = from; i < from + 500; ++i) ids.push_back("p" + std::to_string(i));
+    ASSERT_EQ(*col->Delete(ids), 500u);
+    ASSERT_TRUE(col->Upsert(PointsFor(from, 500, kDim)).ok());
+    ASSERT_TRUE(col->Optimize().ok());
+    if (cycle == 3) {
+      ASSERT_TRUE(col->Checkpoint().ok());
+      disk_first = DirBytes(tmp.path());
+      memory_first = col->MemoryUsage();
+    }
+  }
+  ASSERT_TRUE(col->Checkpoint().ok());
+  const CollectionStats st = col->Stats();
+  EXPECT_EQ(st.points, 2000u);
+  EXPECT_GE(st.segments_merged, 4u);
+  // Compaction bounds the deleted vectors a segment may keep.
+  EXPECT_LE(st.deleted_pending, 2000u * 0.2 + 1);
+  EXPECT_EQ(SegmentFiles(dir), st.segments) << "a merged segment's file was left behind";
+  EXPECT_LE(DirBytes(tmp.path()), disk_first * 3 / 2) << "disk grew across cycles";
+  EXPECT_LE(col->MemoryUsage(), memory_first * 3 / 2) << "memory grew across cycles";
+  std::map<size_t, std::vector<float>> present;
+  for (size_t i = 0; i < 2000; ++i) present[i] = VectorFor(i, kDim);
+  EXPECT_GE(Recall(*col, present, 30, 10), 0.95);
+}
+
+TEST(SegmentTest, FlatCollectionsKeepOneExactSegment) {
+  TempDir tmp;
+  auto db = std::move(Database::Open(tmp.path())).value();
+  CollectionConfig c = SegConfig(100);
+  c.index = IndexType::kFlat;
+  auto col = *db->CreateCollection(c);
+  ASSERT_TRUE(col->Upsert(PointsFor(0, 1000, kDim)).ok());
+  ASSERT_TRUE(col->Optimize().ok());
+  const CollectionStats st = col->Stats();
+  EXPECT_EQ(st.segments, 1u);
+  EXPECT_EQ(st.unindexed_points, 1000u);
+  std::map<size_t, std::vector<float>> present;
+  for (size_t i = 0; i < 1000; ++i) present[i] = VectorFor(i, kDim);
+  EXPECT_EQ(Recall(*col, present, 20, 10), 1.0);
+}
+
+TEST(SegmentTest, BadSegmentSettingsAreRejected) {
+  TempDir tmp;
+  auto db = std::move(Database::Open(tmp.path())).value();
+  CollectionConfig c = SegConfig(8);
+  EXPECT_EQ(db->CreateCollection(c).status().code(), StatusCode::kInvalidArgument);
+  c = SegConfig(100, 1);
+  EXPECT_EQ(db->CreateCollection(c).status().code(), StatusCode::kInvalidArgument);
+  c = SegConfig(100, 4, 0.0);
+  EXPECT_EQ(db->CreateCollection(c).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Readers query and read while a writer upserts and deletes and the background thread seals
+// and merges (ThreadSanitizer runs this test in CI).
+TEST(SegmentTest, ConcurrentQueriesDuringBackgroundMerges) {
+  TempDir tmp;
+  auto db = std::move(Database::Open(tmp.path())).value();
+  auto col = *db->CreateCollection(SegConfig(100));
+  ASSERT_TRUE(col->Upsert(PointsFor(0, 400, kDim)).ok());  // p0..p399 are never touched again
+  std::atomic<bool> stop{false};
+  std::atomic<size_t> reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&, t] {
+      while (!stop) {
+        const size_t i = (reads++ * 31 + t) % 400;
+        QueryRequest req;
+        req.vector = VectorFor(i, kDim);
+        req.k = 3;
+        if (i % 3 == 0) req.filter = nlohmann::json{{"even", i % 2 == 0}};
+        auto hits = col->Query(req);
+        ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+        ASSERT_FALSE(hits->empty());
+        auto got = col->Get(std::vector<std::string>{"p" + std::to_string(i)});
+        ASSERT_TRUE(got.ok());
+        ASSERT_EQ(got->size(), 1u) << "p" << i;
+        ASSERT_EQ((*got)[0].vector, VectorFor(i, kDim));
+      }
+    });
+  }
+  for (size_t round = 0; round < 12; ++round) {
+    ASSERT_TRUE(col->Upsert(PointsFor(400 + (round % 4) * 100, 100, kDim)).ok());
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < 60; ++i) ids.push_back("p" + std::to_string(400 + ((round + 1) % 4) * 100 + i));
+    ASSERT_TRUE(col->Delete(ids).ok());
+  }
+  ASSERT_TRUE(col->Optimize().ok());
+  stop = true;
+  for (auto& r : readers) r.join();
+  EXPECT_GT(reads.load(), 0u);
+  EXPECT_GE(col->Stats().segments_sealed, 1u);
+}
+
+}  // namespace
+}  // namespace sextant
