@@ -39,9 +39,19 @@ class Env;
 }
 
 enum class Metric { kL2, kInnerProduct, kCosine };
-enum class IndexType { kHnsw, kFlat };
+// How sealed segments index their vectors (the mutable segment is always exact):
+//   kHnsw     graph over float32 vectors (default)
+//   kFlat     no sealing: one exact segment
+//   kIvfFlat  k-means inverted lists of full vectors (nlist, nprobe)
+//   kIvfPq    inverted lists of product-quantized residuals (nlist, nprobe, m, nbits)
+//   kPq       product quantization without lists (m, nbits)
+//   kSq8      scalar quantization, one byte per dimension
+//   kHnswSq8  graph over SQ8 codes
+// The quantized kinds keep each sealed segment's full vectors in a memory-mapped file beside
+// it, for exact re-ranking (QueryRequest::rerank), Get and merges.
+enum class IndexType { kHnsw, kFlat, kIvfFlat, kIvfPq, kPq, kSq8, kHnswSq8 };
 
-// "l2" | "ip" | "cosine"; "hnsw" | "flat".
+// "l2" | "ip" | "cosine"; "hnsw" | "flat" | "ivf-flat" | "ivf-pq" | "pq" | "sq8" | "hnsw-sq8".
 const char* MetricToString(Metric m);
 Result<Metric> MetricFromString(const std::string& s);
 const char* IndexTypeToString(IndexType t);
@@ -63,12 +73,22 @@ struct SegmentParams {
   double compact_deleted_fraction = 0.2;
 };
 
+// Parameters of the quantized index kinds (IndexType kIvfFlat .. kHnswSq8).
+struct QuantizationParams {
+  size_t nlist = 256;  // ivf-*: inverted lists (a segment too small to train them uses fewer)
+  size_t nprobe = 8;   // ivf-*: lists scanned by a query that does not say
+  size_t m = 0;        // pq, ivf-pq: sub-quantizers; must divide the dimension (0: about dim/4)
+  size_t nbits = 8;    // pq, ivf-pq: bits per code, 4 (fast scan) or 8
+  size_t rerank = 0;   // candidates re-ranked exactly by a query that does not say (0: none)
+};
+
 struct CollectionConfig {
   std::string name;  // [A-Za-z0-9_-], 1..64 characters
   size_t dimension = 0;  // 0: a text-only collection (requires text = true)
   Metric metric = Metric::kL2;
   IndexType index = IndexType::kHnsw;
-  HnswParams hnsw;
+  HnswParams hnsw;  // hnsw and hnsw-sq8
+  QuantizationParams quantization;
   SegmentParams segments;
   // Keyword search over each point's document (BM25), see docs/analyzers.md.
   bool text = false;
@@ -90,6 +110,10 @@ struct QueryRequest {
   size_t k = 10;
   std::optional<nlohmann::json> filter;
   size_t ef = 0;  // 0: the collection's ef_search
+  size_t nprobe = 0;  // ivf-* collections; 0: the collection's nprobe
+  // Quantized collections: candidates re-ranked with exact distances from the full vectors
+  // (unset: the collection's default).
+  std::optional<size_t> rerank;
   bool include_document = false;
   bool include_metadata = false;
   bool include_vector = false;

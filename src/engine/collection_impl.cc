@@ -36,6 +36,9 @@ nlohmann::json ConfigToJson(const CollectionConfig& c) {
           {"index", IndexTypeToString(c.index)},
           {"hnsw", {{"M", c.hnsw.M}, {"ef_construction", c.hnsw.ef_construction},
                     {"ef_search", c.hnsw.ef_search}}},
+          {"quantization", {{"nlist", c.quantization.nlist}, {"nprobe", c.quantization.nprobe},
+                            {"m", c.quantization.m}, {"nbits", c.quantization.nbits},
+                            {"rerank", c.quantization.rerank}}},
           {"segments", {{"seal_points", c.segments.seal_points},
                         {"merge_factor", c.segments.merge_factor},
                         {"compact_deleted_fraction", c.segments.compact_deleted_fraction}}},
@@ -64,6 +67,18 @@ Result<CollectionConfig> ConfigFromJson(const nlohmann::json& j, const std::stri
   c.hnsw.M = h["M"].get<size_t>();
   c.hnsw.ef_construction = h["ef_construction"].get<size_t>();
   c.hnsw.ef_search = h["ef_search"].get<size_t>();
+  if (j.contains("quantization")) {  // absent in collections made before quantized indexes
+    const auto& q = j["quantization"];
+    if (!q.is_object()) return bad();
+    for (const char* key : {"nlist", "nprobe", "m", "nbits", "rerank"}) {
+      if (!q.contains(key) || !q[key].is_number_unsigned()) return bad();
+    }
+    c.quantization.nlist = q["nlist"].get<size_t>();
+    c.quantization.nprobe = q["nprobe"].get<size_t>();
+    c.quantization.m = q["m"].get<size_t>();
+    c.quantization.nbits = q["nbits"].get<size_t>();
+    c.quantization.rerank = q["rerank"].get<size_t>();
+  }
   if (j.contains("segments")) {  // absent in collections made before segments existed
     const auto& sp = j["segments"];
     if (!sp.is_object() || !sp.contains("seal_points") || !sp["seal_points"].is_number_unsigned() ||
@@ -142,14 +157,40 @@ CollectionImpl::~CollectionImpl() {
   if (wal_file_) (void)wal_file_->Close();
 }
 
+size_t DefaultPqM(size_t dim) {
+  // The divisor of the dimension closest to dim / 4 (sub-vectors of about 4 dimensions).
+  size_t best = 1;
+  for (size_t m = 1; m <= dim; ++m) {
+    if (dim % m == 0 && std::abs(static_cast<double>(m) - dim / 4.0) < std::abs(static_cast<double>(best) - dim / 4.0)) {
+      best = m;
+    }
+  }
+  return best;
+}
+
+index::IndexSpec TrainedSpec(const CollectionConfig& c) {
+  index::IndexSpec spec;
+  spec.type = IndexTypeToString(c.index);
+  spec.metric = ToIndexMetric(c.metric);
+  spec.nlist = c.quantization.nlist;
+  spec.m = c.quantization.m != 0 ? c.quantization.m : DefaultPqM(c.dimension);
+  spec.nbits = c.quantization.nbits;
+  spec.hnsw_M = c.hnsw.M;
+  spec.ef_construction = c.hnsw.ef_construction;
+  return spec;
+}
+
 Result<std::unique_ptr<SegmentedIndex>> CollectionImpl::MakeVectorIndex() const {
   SegmentedIndex::Options o;
   o.dim = config_.dimension;
   o.metric = ToIndexMetric(config_.metric);
-  o.hnsw = config_.index == IndexType::kHnsw;
+  o.kind = config_.index == IndexType::kHnsw   ? SegmentedIndex::Kind::kHnsw
+           : config_.index == IndexType::kFlat ? SegmentedIndex::Kind::kFlat
+                                               : SegmentedIndex::Kind::kTrained;
   o.hnsw_options.metric = o.metric;
   o.hnsw_options.M = config_.hnsw.M;
   o.hnsw_options.ef_construction = config_.hnsw.ef_construction;
+  o.trained = TrainedSpec(config_);
   o.params = config_.segments;
   if (o.params.seal_points == 0) o.params.seal_points = SegmentedIndex::AutoSealPoints(o.dim);
   o.dir = dir_;
@@ -295,22 +336,27 @@ Status CollectionImpl::Recover() {
   // The checkpoint: the points, then the sealed segments they live in. The vectors of the
   // others (mutable and frozen segments) are in the points file and go to a new mutable one.
   SEXTANT_RETURN_IF_ERROR(InitIndexes());
-  std::map<uint64_t, std::string> segment_files;
+  std::map<uint64_t, std::pair<std::string, std::string>> segment_files;  // index, vectors
   if (m.contains("segments")) {
     if (!m["segments"].is_array()) return Status::Corruption(manifest_path + ": malformed manifest");
     for (const auto& e : m["segments"]) {
       if (!e.is_object() || !e.contains("id") || !e["id"].is_number_unsigned() || !e.contains("file") ||
-          !e["file"].is_string() || e["id"].get<uint64_t>() == 0) {
+          !e["file"].is_string() || e["id"].get<uint64_t>() == 0 ||
+          (e.contains("vectors") && !e["vectors"].is_string())) {
         return Status::Corruption(manifest_path + ": malformed segment entry");
       }
-      segment_files[e["id"].get<uint64_t>()] = e["file"].get<std::string>();
+      segment_files[e["id"].get<uint64_t>()] = {e["file"].get<std::string>(),
+                                                e.value("vectors", std::string())};
     }
   } else if (m.contains("index") && m["index"].is_string()) {  // a version-1 checkpoint
-    segment_files[kLegacyIndexSegment] = m["index"].get<std::string>();
+    segment_files[kLegacyIndexSegment] = {m["index"].get<std::string>(), ""};
   }
-  for (const auto& [id, file] : segment_files) {
-    keep.insert(file);
-    manifest_segments_.push_back(file);
+  for (const auto& [id, files] : segment_files) {
+    for (const std::string& f : {files.first, files.second}) {
+      if (f.empty()) continue;
+      keep.insert(f);
+      manifest_segments_.push_back(f);
+    }
   }
   if (config_.dimension > 0) {
     SEXTANT_ASSIGN_OR_RETURN(vectors_, MakeVectorIndex());
@@ -358,8 +404,8 @@ Status CollectionImpl::Recover() {
     }
   }
   if (vectors_) {
-    for (const auto& [id, file] : segment_files) {
-      SEXTANT_RETURN_IF_ERROR(vectors_->AttachSealed(id, file, segment_live[id]));
+    for (const auto& [id, files] : segment_files) {
+      SEXTANT_RETURN_IF_ERROR(vectors_->AttachSealed(id, files.first, files.second, segment_live[id]));
     }
     if (vectors_->size() != ids_.size()) {
       return Status::Corruption(dir_ + ": segments hold " + std::to_string(vectors_->size()) +
@@ -747,8 +793,11 @@ Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& q) const
 Result<std::vector<index::SearchHit>> CollectionImpl::VectorSearch(
     const QueryRequest& q, size_t k, const roaring::Roaring* pass) const {
   // The filter planner runs per segment (SegmentedIndex::Search).
-  const size_t ef = std::max(q.ef > 0 ? q.ef : config_.hnsw.ef_search, k);
-  return vectors_->Search(q.vector, k, ef, pass);
+  SegmentedIndex::QueryParams p;
+  p.ef = std::max(q.ef > 0 ? q.ef : config_.hnsw.ef_search, k);
+  p.nprobe = q.nprobe > 0 ? q.nprobe : config_.quantization.nprobe;
+  p.rerank = q.rerank.value_or(config_.quantization.rerank);
+  return vectors_->Search(q.vector, k, p, pass);
 }
 
 Result<std::vector<QueryHit>> CollectionImpl::HybridQuery(const QueryRequest& q,
@@ -849,8 +898,13 @@ Status CollectionImpl::CheckpointLocked(bool force) {
     std::vector<SegmentedIndex::SealedView> sealed;
     if (vectors_) sealed = vectors_->Sealed();
     for (const auto& sv : sealed) {
-      segments.push_back({{"id", sv.id}, {"file", sv.file}});
+      nlohmann::json e = {{"id", sv.id}, {"file", sv.file}};
       segment_names.push_back(sv.file);
+      if (!sv.vectors_file.empty()) {
+        e["vectors"] = sv.vectors_file;
+        segment_names.push_back(sv.vectors_file);
+      }
+      segments.push_back(std::move(e));
     }
     engine::Checkpoint cp;
     cp.seq = seq;

@@ -34,6 +34,11 @@
 
 namespace sextant::engine {
 
+// The quantized index a collection's sealed segments use (IndexType kIvfFlat .. kHnswSq8).
+index::IndexSpec TrainedSpec(const CollectionConfig& config);
+// Sub-quantizers when QuantizationParams::m is 0: the divisor of `dim` closest to dim / 4.
+size_t DefaultPqM(size_t dim);
+
 class CollectionImpl final : public Collection {
  public:
   // Makes a new collection in `dir` (which must not exist).

@@ -27,12 +27,27 @@ Result<Metric> MetricFromString(const std::string& s) {
   return Status::InvalidArgument("unknown metric '" + s + "' (expected l2, ip or cosine)");
 }
 
-const char* IndexTypeToString(IndexType t) { return t == IndexType::kHnsw ? "hnsw" : "flat"; }
+namespace {
+constexpr std::pair<IndexType, const char*> kIndexNames[] = {
+    {IndexType::kHnsw, "hnsw"},     {IndexType::kFlat, "flat"}, {IndexType::kIvfFlat, "ivf-flat"},
+    {IndexType::kIvfPq, "ivf-pq"},  {IndexType::kPq, "pq"},     {IndexType::kSq8, "sq8"},
+    {IndexType::kHnswSq8, "hnsw-sq8"}};
+}  // namespace
+
+const char* IndexTypeToString(IndexType t) {
+  for (const auto& [type, name] : kIndexNames) {
+    if (type == t) return name;
+  }
+  return "hnsw";
+}
 
 Result<IndexType> IndexTypeFromString(const std::string& s) {
-  if (s == "hnsw") return IndexType::kHnsw;
-  if (s == "flat") return IndexType::kFlat;
-  return Status::InvalidArgument("unknown index '" + s + "' (expected hnsw or flat)");
+  std::string known;
+  for (const auto& [type, name] : kIndexNames) {
+    if (s == name) return type;
+    known += known.empty() ? name : std::string(", ") + name;
+  }
+  return Status::InvalidArgument("unknown index '" + s + "' (expected one of " + known + ")");
 }
 
 namespace {
@@ -69,6 +84,12 @@ Status ValidateConfig(const CollectionConfig& c) {
   if (c.segments.seal_points != 0 && c.segments.seal_points < 16) {
     return Status::InvalidArgument("segments.seal_points must be 0 (automatic) or at least 16, got " +
                                    std::to_string(c.segments.seal_points));
+  }
+  if (c.index != IndexType::kHnsw && c.index != IndexType::kFlat) {
+    if (c.dimension == 0) return Status::InvalidArgument("a text-only collection has no vector index");
+    if (c.quantization.nprobe < 1) return Status::InvalidArgument("nprobe must be at least 1");
+    Status st = engine::SegmentedIndex::CheckTrainedSpec(c.dimension, engine::TrainedSpec(c));
+    if (!st.ok()) return st.WithContext(std::string("index ") + IndexTypeToString(c.index));
   }
   if (c.segments.merge_factor < 2) {
     return Status::InvalidArgument("segments.merge_factor must be at least 2");

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "simd/distance.h"
+
 namespace sextant::engine {
 namespace {
 
@@ -19,6 +21,13 @@ std::vector<uint64_t> ToLabels(const roaring::Roaring& r) {
   out.reserve(r.cardinality());
   for (uint32_t x : r) out.push_back(x);
   return out;
+}
+
+// Exact distance between a prepared query (normalised for cosine) and a stored row.
+float ExactDistance(index::Metric metric, const float* q, const float* row, size_t dim) {
+  const auto& k = simd::Best();
+  if (metric == index::Metric::kL2) return k.l2sq_f32(q, row, dim);
+  return 1.0f - k.ip_f32(q, row, dim);
 }
 
 void KeepBest(std::vector<index::SearchHit>& hits, size_t k) {
@@ -49,16 +58,25 @@ struct SegmentedIndex::Segment {
   std::unique_ptr<index::HnswIndex> hnsw;  // sealed segments
   roaring::Roaring live;
   roaring::Roaring deleted;  // vectors the index still holds whose points are gone
+  std::unique_ptr<index::VectorIndex> trained;  // sealed, quantized
+  std::unique_ptr<RawVectors> raw;              // sealed, quantized: the full vectors
   std::string file;          // sealed: the segment file's name
+  std::string vectors_file;  // sealed, quantized: the full vectors' file
 
   size_t live_count() const { return live.cardinality(); }
   size_t deleted_count() const { return deleted.cardinality(); }
   size_t MemoryUsage() const {
     return (flat ? flat->MemoryUsage() : 0) + (hnsw ? hnsw->MemoryUsage() : 0) +
+           (trained ? trained->MemoryUsage() : 0) + (raw ? raw->MemoryUsage() : 0) +
            live.getSizeInBytes() + deleted.getSizeInBytes();
   }
+  size_t held() const { return hnsw ? hnsw->size() : trained ? trained->size() : flat->size(); }
   Result<std::vector<float>> GetVector(uint64_t label) const {
-    return flat ? flat->GetVector(label) : hnsw->GetVector(label);
+    if (flat) return flat->GetVector(label);
+    if (hnsw) return hnsw->GetVector(label);
+    const float* row = raw->Find(label);
+    if (row == nullptr) return Status::NotFound("label " + std::to_string(label) + " is not in the segment");
+    return std::vector<float>(row, row + raw->dim());
   }
 };
 
@@ -82,6 +100,18 @@ std::string SegmentedIndex::SegmentFileName(uint64_t id) {
   char buf[48];
   std::snprintf(buf, sizeof buf, "seg-%012llu.hnsw", static_cast<unsigned long long>(id));
   return buf;
+}
+
+namespace {
+std::string TrainedFileName(uint64_t id, const char* ext) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "seg-%012llu.%s", static_cast<unsigned long long>(id), ext);
+  return buf;
+}
+}  // namespace
+
+Status SegmentedIndex::CheckTrainedSpec(size_t dim, const index::IndexSpec& spec) {
+  return index::CreateVectorIndex(dim, spec).status();
 }
 
 Result<std::unique_ptr<SegmentedIndex>> SegmentedIndex::Create(const Options& options) {
@@ -114,7 +144,7 @@ std::shared_ptr<SegmentedIndex::Segment> SegmentedIndex::NewMutableLocked() {
 }
 
 void SegmentedIndex::FreezeMutableLocked() {
-  if (!options_.hnsw) return;  // flat collections keep one exact segment
+  if (options_.kind == Kind::kFlat) return;  // flat collections keep one exact segment
   Segment& m = *segments_.back();
   if (m.live_count() == 0) return;
   m.kind = Segment::kFrozen;
@@ -122,27 +152,41 @@ void SegmentedIndex::FreezeMutableLocked() {
 }
 
 Status SegmentedIndex::AttachSealed(uint64_t id, const std::string& file,
-                                    const roaring::Roaring& live) {
+                                    const std::string& vectors_file, const roaring::Roaring& live) {
   const std::string path = options_.dir + "/" + file;
-  SEXTANT_ASSIGN_OR_RETURN(std::unique_ptr<index::HnswIndex> hnsw, index::HnswIndex::Load(path));
-  if (hnsw->dim() != options_.dim || hnsw->options().metric != options_.metric) {
-    return Status::Corruption(path + ": segment dimension or metric differs from the collection's");
+  auto seg = std::make_shared<Segment>();
+  std::vector<uint64_t> labels;
+  if (vectors_file.empty()) {
+    SEXTANT_ASSIGN_OR_RETURN(seg->hnsw, index::HnswIndex::Load(path));
+    if (seg->hnsw->dim() != options_.dim || seg->hnsw->options().metric != options_.metric) {
+      return Status::Corruption(path + ": segment dimension or metric differs from the collection's");
+    }
+    labels = seg->hnsw->Labels();
+  } else {
+    SEXTANT_ASSIGN_OR_RETURN(seg->trained, index::LoadVectorIndex(path));
+    SEXTANT_ASSIGN_OR_RETURN(seg->raw, RawVectors::Open(options_.dir + "/" + vectors_file));
+    if (seg->trained->dim() != options_.dim || seg->trained->metric() != options_.metric ||
+        seg->raw->dim() != options_.dim || seg->raw->size() != seg->trained->size()) {
+      return Status::Corruption(path + ": segment dimension, metric or size differs from the collection's");
+    }
+  }
+  if (seg->raw) {
+    for (size_t i = 0; i < seg->raw->size(); ++i) labels.push_back(seg->raw->LabelAt(i));
   }
   roaring::Roaring held;
-  for (uint64_t label : hnsw->Labels()) {
+  for (uint64_t label : labels) {
     if (label > 0xffffffffu) return Status::Corruption(path + ": label out of range");
     held.add(static_cast<uint32_t>(label));
   }
   if (!live.isSubset(held)) {
     return Status::Corruption(path + ": the checkpoint places points in this segment that it lacks");
   }
-  auto seg = std::make_shared<Segment>();
+  seg->deleted = held - live;
   seg->id = id;
   seg->kind = Segment::kSealed;
-  seg->hnsw = std::move(hnsw);
   seg->live = live;
-  seg->deleted = held - live;
   seg->file = file;
+  seg->vectors_file = vectors_file;
   std::unique_lock<std::shared_mutex> l(mu_);
   segments_.insert(segments_.begin(), std::move(seg));
   next_id_ = std::max(next_id_, id + 1);
@@ -151,7 +195,7 @@ Status SegmentedIndex::AttachSealed(uint64_t id, const std::string& file,
 
 void SegmentedIndex::Start(std::function<void()> on_change) {
   on_change_ = std::move(on_change);
-  if (options_.hnsw) thread_ = std::thread([this] { Loop(); });
+  if (options_.kind != Kind::kFlat) thread_ = std::thread([this] { Loop(); });
   Kick();  // a recovered mutable segment may already be due
 }
 
@@ -170,7 +214,7 @@ Status SegmentedIndex::Add(uint64_t label, std::span<const float> vector) {
     Segment& m = *segments_.back();
     SEXTANT_RETURN_IF_ERROR(m.flat->Add(label, vector));
     m.live.add(static_cast<uint32_t>(label));
-    if (options_.hnsw && m.live_count() >= options_.params.seal_points) {
+    if (options_.kind != Kind::kFlat && m.live_count() >= options_.params.seal_points) {
       FreezeMutableLocked();
       froze = true;
     }
@@ -208,8 +252,8 @@ void SegmentedIndex::Remove(std::span<const uint64_t> labels) {
 }
 
 Result<std::vector<index::SearchHit>> SegmentedIndex::SearchSegment(
-    const Segment& s, std::span<const float> q, size_t k, size_t ef,
-    const roaring::Roaring* pass) const {
+    const Segment& s, std::span<const float> q, std::span<const float> q_exact, size_t k,
+    const QueryParams& params, const roaring::Roaring* pass) const {
   const size_t live_n = s.live_count();
   if (live_n == 0) return std::vector<index::SearchHit>{};
   roaring::Roaring subset;
@@ -226,30 +270,74 @@ Result<std::vector<index::SearchHit>> SegmentedIndex::SearchSegment(
     const auto labels = ToLabels(cand ? *cand : s.live);
     return s.flat->SearchSubset(q, k, labels);
   }
-  const size_t held = s.hnsw->size();
-  if (cand == nullptr && s.deleted.isEmpty()) return s.hnsw->Search(q, k, ef, nullptr);
   const roaring::Roaring& accept = cand ? *cand : s.live;
-  // Few points pass: score them exactly. Many: walk the graph with the filter applied, with a
-  // wider beam the rarer they are, and scan instead if the walk comes up short.
-  if (m <= std::max(kExactScanMinPoints, static_cast<size_t>(kExactScanFraction * held))) {
-    return s.hnsw->SearchSubset(q, k, ToLabels(accept));
+  const bool restricted = cand != nullptr || !s.deleted.isEmpty();
+  const size_t held = s.held();
+  // Exact distances from a quantized segment's full vectors.
+  auto exact_over = [&](const roaring::Roaring& labels) {
+    std::vector<index::SearchHit> hits;
+    hits.reserve(labels.cardinality());
+    for (uint32_t x : labels) {
+      const float* row = s.raw->Find(x);
+      if (row != nullptr) hits.push_back({x, ExactDistance(options_.metric, q_exact.data(), row, options_.dim)});
+    }
+    KeepBest(hits, k);
+    return hits;
+  };
+  // Few points pass: score them exactly. Many: search the index with the filter applied (a
+  // graph walk gets a wider beam the rarer they are), and scan instead if it comes up short.
+  const bool few = m <= std::max(kExactScanMinPoints, static_cast<size_t>(kExactScanFraction * held));
+  std::unique_ptr<index::BitsetFilter> bits;
+  if (restricted && !few) {
+    bits = std::make_unique<index::BitsetFilter>(static_cast<size_t>(accept.maximum()) + 1);
+    for (uint32_t x : accept) bits->Set(x);
   }
-  index::BitsetFilter bits(static_cast<size_t>(accept.maximum()) + 1);
-  for (uint32_t x : accept) bits.Set(x);
-  const double share = static_cast<double>(m) / static_cast<double>(held);
+  const double share = static_cast<double>(m) / static_cast<double>(std::max<size_t>(held, 1));
   const size_t boost = static_cast<size_t>(std::ceil(std::min(8.0, 1.0 / share)));
-  SEXTANT_ASSIGN_OR_RETURN(auto hits, s.hnsw->Search(q, k, ef * boost, &bits));
-  if (hits.size() < std::min(k, m)) return s.hnsw->SearchSubset(q, k, ToLabels(accept));
+  if (s.hnsw) {
+    if (!restricted) return s.hnsw->Search(q, k, params.ef, nullptr);
+    if (few) return s.hnsw->SearchSubset(q, k, ToLabels(accept));
+    SEXTANT_ASSIGN_OR_RETURN(auto hits, s.hnsw->Search(q, k, params.ef * boost, bits.get()));
+    if (hits.size() < std::min(k, m)) return s.hnsw->SearchSubset(q, k, ToLabels(accept));
+    return hits;
+  }
+  // A quantized segment.
+  if (restricted && few) return exact_over(accept);
+  index::SearchParams sp;
+  sp.nprobe = params.nprobe;
+  sp.ef = restricted ? params.ef * boost : params.ef;
+  const size_t fetch = std::max(k, params.rerank);
+  SEXTANT_ASSIGN_OR_RETURN(auto hits, s.trained->Search(q, fetch, sp, bits.get()));
+  if (hits.size() < std::min(k, m) && restricted) return exact_over(accept);
+  if (params.rerank > 0) {
+    for (auto& h : hits) {
+      const float* row = s.raw->Find(h.label);
+      if (row != nullptr) h.distance = ExactDistance(options_.metric, q_exact.data(), row, options_.dim);
+    }
+    KeepBest(hits, k);
+  } else if (hits.size() > k) {
+    hits.resize(k);
+  }
   return hits;
 }
 
 Result<std::vector<index::SearchHit>> SegmentedIndex::Search(std::span<const float> query,
-                                                             size_t k, size_t ef,
+                                                             size_t k, const QueryParams& params,
                                                              const roaring::Roaring* pass) const {
+  // The query as exact distances need it (normalised for cosine, as stored vectors are).
+  std::vector<float> q_exact(query.begin(), query.end());
+  if (options_.metric == index::Metric::kCosine) {
+    double norm = 0;
+    for (float x : q_exact) norm += static_cast<double>(x) * x;
+    if (norm > 0) {
+      const float inv = static_cast<float>(1.0 / std::sqrt(norm));
+      for (float& x : q_exact) x *= inv;
+    }
+  }
   std::shared_lock<std::shared_mutex> l(mu_);
   std::vector<index::SearchHit> all;
   for (const auto& s : segments_) {
-    SEXTANT_ASSIGN_OR_RETURN(auto hits, SearchSegment(*s, query, k, ef, pass));
+    SEXTANT_ASSIGN_OR_RETURN(auto hits, SearchSegment(*s, query, q_exact, k, params, pass));
     all.insert(all.end(), hits.begin(), hits.end());
   }
   KeepBest(all, k);
@@ -268,7 +356,7 @@ std::vector<SegmentedIndex::SealedView> SegmentedIndex::Sealed() const {
   std::shared_lock<std::shared_mutex> l(mu_);
   std::vector<SealedView> out;
   for (const auto& s : segments_) {
-    if (s->kind == Segment::kSealed) out.push_back({s->id, s->file, s->live});
+    if (s->kind == Segment::kSealed) out.push_back({s->id, s->file, s->vectors_file, s->live});
   }
   return out;
 }
@@ -378,16 +466,39 @@ bool SegmentedIndex::PickJobLocked(Job* job) {
     job->labels.push_back(ToLabels(s->live));
   }
   const Segment& first = *chosen[0];
-  job->reuse_first = first.live_count() > 0 && first.deleted_count() <= first.live_count();
+  job->reuse_first = first.hnsw != nullptr && options_.kind == Kind::kHnsw &&
+                     first.live_count() > 0 && first.deleted_count() <= first.live_count();
   job->remove_from_first = job->reuse_first ? ToLabels(first.deleted) : std::vector<uint64_t>{};
   job->new_id = next_id_++;
   return true;
 }
 
+Status SegmentedIndex::BuildTrained(uint64_t id, std::span<const float> rows,
+                                    std::span<const uint64_t> labels, Segment* out) {
+  index::IndexSpec spec = options_.trained;
+  const size_t n = labels.size();
+  // A segment too small for the configured lists trains fewer (k-means wants ~39 per list).
+  if (spec.type.rfind("ivf", 0) == 0) spec.nlist = std::clamp<size_t>(n / 39, 1, spec.nlist);
+  SEXTANT_ASSIGN_OR_RETURN(out->trained, index::CreateVectorIndex(options_.dim, spec));
+  Status st = out->trained->Train(rows);
+  if (!st.ok()) {
+    out->trained.reset();  // too few vectors to train: the caller indexes it as a graph
+    return Status::OK();
+  }
+  SEXTANT_RETURN_IF_ERROR(out->trained->Add(rows, labels));
+  out->file = TrainedFileName(id, "idx");
+  out->vectors_file = TrainedFileName(id, "vec");
+  SEXTANT_RETURN_IF_ERROR(out->trained->Save(options_.dir + "/" + out->file));
+  SEXTANT_RETURN_IF_ERROR(RawVectors::Write(options_.dir + "/" + out->vectors_file, options_.dim, labels, rows));
+  SEXTANT_ASSIGN_OR_RETURN(out->raw, RawVectors::Open(options_.dir + "/" + out->vectors_file));
+  return Status::OK();
+}
+
 Status SegmentedIndex::RunJob(Job& job) {
   auto stopped = [&] { return Status::FailedPrecondition("segment build stopped: the collection is closing"); };
-  // Build (or extend) the new graph without holding mu_: the inputs' indexes are immutable.
+  // Build (or extend) the new index without holding mu_: the inputs' indexes are immutable.
   std::unique_ptr<index::HnswIndex> graph;
+  auto built = std::make_shared<Segment>();
   size_t first_to_add = 0;
   if (job.kind == Job::kMerge && job.reuse_first) {
     SEXTANT_ASSIGN_OR_RETURN(graph, index::HnswIndex::Load(options_.dir + "/" + job.inputs[0]->file));
@@ -396,14 +507,30 @@ Status SegmentedIndex::RunJob(Job& job) {
   }
   size_t total = 0;
   for (size_t i = first_to_add; i < job.labels.size(); ++i) total += job.labels[i].size();
-  if (!graph && total > 0) {
+  if (options_.kind == Kind::kTrained && total > 0) {
+    // Quantized: train on every live vector of the inputs, then add them.
+    std::vector<float> rows;
+    std::vector<uint64_t> labels;
+    rows.reserve(total * options_.dim);
+    labels.reserve(total);
+    for (size_t i = 0; i < job.labels.size(); ++i) {
+      for (uint64_t label : job.labels[i]) {
+        SEXTANT_ASSIGN_OR_RETURN(std::vector<float> v, job.inputs[i]->GetVector(label));
+        rows.insert(rows.end(), v.begin(), v.end());
+        labels.push_back(label);
+      }
+      if (stop_) return stopped();
+    }
+    SEXTANT_RETURN_IF_ERROR(BuildTrained(job.new_id, rows, labels, built.get()));
+  }
+  if (!built->trained && !graph && total > 0) {
     index::HnswOptions o = options_.hnsw_options;
     o.initial_capacity = total;
     SEXTANT_ASSIGN_OR_RETURN(graph, index::HnswIndex::Create(options_.dim, o));
   }
   std::vector<float> rows;
   std::vector<uint64_t> chunk;
-  for (size_t i = first_to_add; i < job.labels.size(); ++i) {
+  for (size_t i = first_to_add; graph && i < job.labels.size(); ++i) {
     const Segment& src = *job.inputs[i];
     const auto& labels = job.labels[i];
     for (size_t start = 0; start < labels.size(); start += kBuildChunk) {
@@ -420,12 +547,14 @@ Status SegmentedIndex::RunJob(Job& job) {
     }
   }
   if (stop_) return stopped();
-  std::string file;
   roaring::Roaring held;
   if (graph) {
-    file = SegmentFileName(job.new_id);
-    SEXTANT_RETURN_IF_ERROR(graph->Save(options_.dir + "/" + file));
+    built->file = SegmentFileName(job.new_id);
+    SEXTANT_RETURN_IF_ERROR(graph->Save(options_.dir + "/" + built->file));
     for (uint64_t label : graph->Labels()) held.add(static_cast<uint32_t>(label));
+    built->hnsw = std::move(graph);
+  } else if (built->trained) {
+    for (size_t i = 0; i < built->raw->size(); ++i) held.add(static_cast<uint32_t>(built->raw->LabelAt(i)));
   }
 
   // Swap: the new segment replaces its inputs, with the deletes that happened meanwhile.
@@ -433,22 +562,24 @@ Status SegmentedIndex::RunJob(Job& job) {
   roaring::Roaring live;
   for (const auto& in : job.inputs) live |= in->live;
   std::shared_ptr<Segment> out;
-  if (graph && !live.isEmpty()) {
-    out = std::make_shared<Segment>();
+  const bool have_index = built->hnsw || built->trained;
+  if (have_index && !live.isEmpty()) {
+    out = built;
     out->id = job.new_id;
     out->kind = Segment::kSealed;
-    out->hnsw = std::move(graph);
     out->live = live;
     out->deleted = held - live;
-    out->file = file;
-  } else if (!file.empty()) {
-    obsolete_files_.push_back(file);  // everything was deleted while it was built
+  } else if (have_index) {
+    // Everything was deleted while it was built.
+    obsolete_files_.push_back(built->file);
+    if (!built->vectors_file.empty()) obsolete_files_.push_back(built->vectors_file);
   }
   std::vector<std::shared_ptr<Segment>> next;
   if (out) next.push_back(out);
   for (const auto& s : segments_) {
     if (std::find(job.inputs.begin(), job.inputs.end(), s) != job.inputs.end()) {
       if (!s->file.empty()) obsolete_files_.push_back(s->file);
+      if (!s->vectors_file.empty()) obsolete_files_.push_back(s->vectors_file);
       continue;
     }
     next.push_back(s);

@@ -39,7 +39,9 @@
 
 #include "filter/roaring.h"
 #include "index/flat_index.h"
+#include "engine/raw_vectors.h"
 #include "index/hnsw_index.h"
+#include "index/vector_index.h"
 #include "sextant/database.h"
 
 namespace sextant::engine {
@@ -48,11 +50,16 @@ index::Metric ToIndexMetric(Metric m);
 
 class SegmentedIndex {
  public:
+  // How sealed segments are indexed: an HNSW graph; nothing (kFlat: one exact segment that is
+  // never sealed); or a trained VectorIndex (IVF, PQ, SQ8, HNSW over SQ8) with the segment's
+  // full vectors in a RawVectors file beside it.
+  enum class Kind { kFlat, kHnsw, kTrained };
   struct Options {
     size_t dim = 0;
     index::Metric metric = index::Metric::kL2;
-    bool hnsw = true;  // false: one flat segment that is never sealed (IndexType::kFlat)
+    Kind kind = Kind::kHnsw;
     index::HnswOptions hnsw_options;
+    index::IndexSpec trained;  // kTrained
     SegmentParams params;  // seal_points already resolved (non-zero)
     std::string dir;       // where segment files are written
   };
@@ -62,14 +69,18 @@ class SegmentedIndex {
   static std::string SegmentFileName(uint64_t id);
 
   static Result<std::unique_ptr<SegmentedIndex>> Create(const Options& options);
+  // Checks a kTrained configuration (m dividing the dimension, nbits 4 or 8, ...).
+  static Status CheckTrainedSpec(size_t dim, const index::IndexSpec& spec);
   // Stops the background thread; a build in progress is abandoned (its file, if written, is
   // not named by any manifest and is removed at the next open).
   ~SegmentedIndex();
 
-  // While opening, before Start: adds sealed segment `id` from `file`, with `live` the labels
-  // that are live in it (the rest of its vectors are deleted). Errors: Corruption (damaged
-  // file, dimension/metric mismatch, a live label the file lacks).
-  Status AttachSealed(uint64_t id, const std::string& file, const roaring::Roaring& live);
+  // While opening, before Start: adds sealed segment `id` from `file` (and `vectors_file` for a
+  // quantized one), with `live` the labels that are live in it (the rest of its vectors are
+  // deleted). Errors: Corruption (damaged file, dimension/metric mismatch, a live label the
+  // file lacks).
+  Status AttachSealed(uint64_t id, const std::string& file, const std::string& vectors_file,
+                      const roaring::Roaring& live);
   // Starts the background thread. `on_change` runs on it, with no lock held, after every
   // segment swap (the collection writes a checkpoint naming the new segment files).
   void Start(std::function<void()> on_change);
@@ -79,8 +90,14 @@ class SegmentedIndex {
   // Removes live labels wherever they are (absent ones are ignored).
   void Remove(std::span<const uint64_t> labels);
 
+  struct QueryParams {
+    size_t ef = 64;      // HNSW beam
+    size_t nprobe = 8;   // IVF lists
+    size_t rerank = 0;   // quantized segments: candidates re-ranked exactly (0: none)
+  };
   // The k nearest live vectors among `pass` (all live ones when null), ascending distance.
-  Result<std::vector<index::SearchHit>> Search(std::span<const float> query, size_t k, size_t ef,
+  Result<std::vector<index::SearchHit>> Search(std::span<const float> query, size_t k,
+                                               const QueryParams& params,
                                                const roaring::Roaring* pass) const;
   // The stored vector (normalised for cosine). NotFound if the label is not live.
   Result<std::vector<float>> GetVector(uint64_t label) const;
@@ -90,6 +107,7 @@ class SegmentedIndex {
   struct SealedView {
     uint64_t id;
     std::string file;
+    std::string vectors_file;  // quantized segments: the full vectors
     roaring::Roaring live;
   };
   std::vector<SealedView> Sealed() const;
@@ -127,8 +145,12 @@ class SegmentedIndex {
   void Kick();  // wakes the background thread
   // Top-k of one segment for the planner (caller holds mu_ shared).
   Result<std::vector<index::SearchHit>> SearchSegment(const Segment& s, std::span<const float> q,
-                                                      size_t k, size_t ef,
+                                                      std::span<const float> q_exact, size_t k,
+                                                      const QueryParams& params,
                                                       const roaring::Roaring* pass) const;
+  // Builds a quantized segment's index and vectors file from rows (null if too few to train).
+  Status BuildTrained(uint64_t id, std::span<const float> rows, std::span<const uint64_t> labels,
+                      Segment* out);
 
   const Options options_;
 

@@ -64,6 +64,9 @@ json ConfigJson(const CollectionConfig& c) {
           {"index", IndexTypeToString(c.index)},
           {"hnsw", {{"M", c.hnsw.M}, {"ef_construction", c.hnsw.ef_construction},
                     {"ef_search", c.hnsw.ef_search}}},
+          {"quantization", {{"nlist", c.quantization.nlist}, {"nprobe", c.quantization.nprobe},
+                            {"m", c.quantization.m}, {"nbits", c.quantization.nbits},
+                            {"rerank", c.quantization.rerank}}},
           {"segments", {{"seal_points", c.segments.seal_points},
                         {"merge_factor", c.segments.merge_factor},
                         {"compact_deleted_fraction", c.segments.compact_deleted_fraction}}},
@@ -76,7 +79,7 @@ Status CollectionCmd(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(
       Args args, Args::Parse({argv.begin() + 1, argv.end()},
                              {"db", "dim", "metric", "index", "M", "ef-construction", "ef", "analyzer",
-                              "k1", "b", "seal-points"},
+                              "k1", "b", "seal-points", "nlist", "nprobe", "m", "nbits", "rerank"},
                              {"text"}));
   if (sub == "create") {
     SEXTANT_ASSIGN_OR_RETURN(std::string name, OneName(args));
@@ -105,6 +108,16 @@ Status CollectionCmd(const std::vector<std::string>& argv) {
     SEXTANT_ASSIGN_OR_RETURN(int64_t efc, args.GetPositiveInt("ef-construction", 200));
     SEXTANT_ASSIGN_OR_RETURN(int64_t ef, args.GetPositiveInt("ef", 128));
     c.hnsw = {static_cast<size_t>(M), static_cast<size_t>(efc), static_cast<size_t>(ef)};
+    for (auto [flag, field] : {std::pair{"nlist", &c.quantization.nlist}, std::pair{"nprobe", &c.quantization.nprobe},
+                               std::pair{"m", &c.quantization.m}, std::pair{"nbits", &c.quantization.nbits}}) {
+      if (!args.Has(flag)) continue;
+      SEXTANT_ASSIGN_OR_RETURN(int64_t v, args.GetPositiveInt(flag, 1));
+      *field = static_cast<size_t>(v);
+    }
+    if (args.Has("rerank")) {
+      SEXTANT_ASSIGN_OR_RETURN(int64_t v, args.GetPositiveInt("rerank", 1));
+      c.quantization.rerank = static_cast<size_t>(v);
+    }
     if (args.Has("seal-points")) {
       SEXTANT_ASSIGN_OR_RETURN(int64_t seal, args.GetPositiveInt("seal-points", 0));
       c.segments.seal_points = static_cast<size_t>(seal);
@@ -202,7 +215,7 @@ Status UpsertCmd(const std::vector<std::string>& argv) {
   // process finds sealed segments instead of rebuilding them.
   if (!args.Has("no-index")) {
     const CollectionStats st = col->Stats();
-    if (st.unindexed_points > 0 && col->config().index == IndexType::kHnsw) {
+    if (st.unindexed_points > 0 && col->config().index != IndexType::kFlat) {
       std::fprintf(stderr, "sextant upsert: indexing %zu points...\n", st.unindexed_points);
     }
     SEXTANT_RETURN_IF_ERROR(col->Optimize());
@@ -222,8 +235,17 @@ Result<std::vector<std::string>> IncludeList(const Args& args) {
 }
 
 Status QueryCmd(const std::vector<std::string>& argv) {
-  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "k", "ef", "include"}, {}));
+  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "k", "ef", "nprobe", "rerank", "include"}, {}));
   SEXTANT_ASSIGN_OR_RETURN(int64_t k, args.GetPositiveInt("k", 10));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t nprobe, args.GetPositiveInt("nprobe", 0));
+  std::optional<size_t> rerank;
+  if (args.Has("rerank")) {
+    const std::string v = args.Get("rerank");
+    char* end = nullptr;
+    const long long r = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || r < 0) return Status::InvalidArgument("--rerank must be a non-negative integer");
+    rerank = static_cast<size_t>(r);
+  }
   SEXTANT_ASSIGN_OR_RETURN(int64_t ef, args.GetPositiveInt("ef", 1));
   const bool ef_given = args.Has("ef");
   SEXTANT_ASSIGN_OR_RETURN(auto include, IncludeList(args));
@@ -241,7 +263,7 @@ Status QueryCmd(const std::vector<std::string>& argv) {
       for (const auto& [key, value] : j.items()) {
         if (key != "vector" && key != "k" && key != "filter" && key != "ef" && key != "include" &&
             key != "text" && key != "fusion" && key != "alpha" && key != "explain" && key != "rrf_k" &&
-            key != "vector_weight" && key != "text_weight") {
+            key != "vector_weight" && key != "text_weight" && key != "nprobe" && key != "rerank") {
           return Status::InvalidArgument("unknown field '" + key + "'");
         }
       }
@@ -294,6 +316,20 @@ Status QueryCmd(const std::vector<std::string>& argv) {
         q.ef = j["ef"].get<size_t>();
       } else if (ef_given) {
         q.ef = static_cast<size_t>(ef);
+      }
+      q.nprobe = static_cast<size_t>(nprobe);
+      if (j.contains("nprobe")) {
+        if (!j["nprobe"].is_number_integer() || j["nprobe"].get<int64_t>() <= 0) {
+          return Status::InvalidArgument("field 'nprobe' must be a positive integer");
+        }
+        q.nprobe = j["nprobe"].get<size_t>();
+      }
+      q.rerank = rerank;
+      if (j.contains("rerank")) {
+        if (!j["rerank"].is_number_integer() || j["rerank"].get<int64_t>() < 0) {
+          return Status::InvalidArgument("field 'rerank' must be a non-negative integer");
+        }
+        q.rerank = j["rerank"].get<size_t>();
       }
       if (j.contains("filter") && !j["filter"].is_null()) q.filter = j["filter"];
       for (const auto& f : include) {
