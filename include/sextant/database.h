@@ -220,7 +220,9 @@ class Collection {
   virtual CollectionStats Stats() const = 0;
   // Seals the mutable segment and waits until background indexing and merging are done:
   // afterwards every point is in an indexed segment and deleted points' space is reclaimed.
-  virtual Status Optimize() = 0;
+  // With merge_all, also merges every sealed segment into one (the fastest queries; costs a
+  // merge of the whole collection).
+  virtual Status Optimize(bool merge_all = false) = 0;
 };
 
 class Database {

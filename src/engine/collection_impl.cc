@@ -1035,10 +1035,9 @@ CollectionStats CollectionImpl::Stats() const {
   return st;
 }
 
-Status CollectionImpl::Optimize() {
+Status CollectionImpl::Optimize(bool merge_all) {
   if (!vectors_) return Status::OK();
-  SEXTANT_RETURN_IF_ERROR(vectors_->Optimize(/*full=*/false));
-  return Status::OK();
+  return vectors_->Optimize(merge_all);
 }
 
 }  // namespace sextant::engine

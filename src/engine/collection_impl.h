@@ -67,7 +67,7 @@ class CollectionImpl final : public Collection {
   Status CreateSnapshot(const std::string& dir) override;
   size_t MemoryUsage() const override;
   CollectionStats Stats() const override;
-  Status Optimize() override;
+  Status Optimize(bool merge_all) override;
 
   const std::string& dir() const { return dir_; }
   // Validation shared with the CLI and the server: the messages name point `i` and the field.

@@ -493,6 +493,20 @@ Status EvalCmd(const std::vector<std::string>& argv) {
 
 }  // namespace
 
+// Indexes the mutable segment and waits for background work; --merge-all merges every segment.
+Status OptimizeCmd(const std::vector<std::string>& argv) {
+  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db"}, {"merge-all"}));
+  std::unique_ptr<Database> db;
+  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  std::fprintf(stderr, "sextant optimize: indexing%s...\n", args.Has("merge-all") ? " and merging all segments" : "");
+  SEXTANT_RETURN_IF_ERROR(col->Optimize(args.Has("merge-all")));
+  const CollectionStats st = col->Stats();
+  PrintJson({{"points", st.points}, {"segments", st.segments}, {"unindexed_points", st.unindexed_points},
+             {"deleted_pending", st.deleted_pending}, {"memory_bytes", st.memory_bytes},
+             {"disk_bytes", st.disk_bytes}});
+  return Status::OK();
+}
+
 int RunDbCommand(const std::string& cmd, const std::vector<std::string>& argv) {
   Status st;
   if (cmd == "collection") st = CollectionCmd(argv);
@@ -504,6 +518,7 @@ int RunDbCommand(const std::string& cmd, const std::vector<std::string>& argv) {
   else if (cmd == "scroll") st = ScrollCmd(argv);
   else if (cmd == "snapshot") st = SnapshotCmd(argv);
   else if (cmd == "eval") st = EvalCmd(argv);
+  else if (cmd == "optimize") st = OptimizeCmd(argv);
   else return -1;
   if (!st.ok()) {
     if (cmd != "query" || st.code() != StatusCode::kInvalidArgument ||

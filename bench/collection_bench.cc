@@ -1,0 +1,153 @@
+// A collection end to end on a real data set: ingest through the embedded API (batches of
+// 1,000, relaxed and synced durability), time until background indexing is done, then
+// single-thread k-NN QPS and recall@10 per ef — with the segments the background thread left,
+// after merging them into one, and for the bare HnswIndex on the same data (the cost of the
+// database layer).
+//
+//   build/bench/sextant_collection_bench [--data ../shared/data/fashion-mnist] [--nq 2000]
+//
+// Prints one JSON line per measurement.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "dataset/vector_file.h"
+#include "index/hnsw_index.h"
+#include "sextant/database.h"
+
+using namespace sextant;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double Seconds(Clock::time_point from) {
+  return std::chrono::duration<double>(Clock::now() - from).count();
+}
+
+void Print(const nlohmann::json& j) {
+  std::printf("%s\n", j.dump().c_str());
+  std::fflush(stdout);
+}
+
+double RecallAt10(const std::vector<std::vector<uint64_t>>& got, const dataset::IdMatrix& gt) {
+  double total = 0;
+  for (size_t q = 0; q < got.size(); ++q) {
+    std::unordered_set<int64_t> truth(gt.row(q), gt.row(q) + 10);
+    size_t found = 0;
+    for (uint64_t id : got[q]) found += truth.count(static_cast<int64_t>(id));
+    total += found / 10.0;
+  }
+  return total / got.size();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string data = "../shared/data/fashion-mnist";
+  size_t nq = 2000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--data") data = argv[i + 1];
+    else if (flag == "--nq") nq = std::stoul(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  auto base = dataset::ReadVectors(data + "/base.bvecs");
+  auto queries = dataset::ReadVectors(data + "/query.bvecs", nq);
+  auto gt = dataset::ReadIds(data + "/groundtruth_l2.ivecs", nq);
+  if (!base.ok() || !queries.ok() || !gt.ok()) {
+    std::fprintf(stderr, "cannot read %s (base.bvecs, query.bvecs, groundtruth_l2.ivecs)\n", data.c_str());
+    return 1;
+  }
+  nq = queries->rows;
+  const size_t n = base->rows, dim = base->dim;
+  const std::vector<size_t> efs = {16, 32, 64, 128};
+  const std::string dir = (std::filesystem::temp_directory_path() / "sextant_collection_bench").string();
+
+  for (Durability durability : {Durability::kRelaxed, Durability::kSync}) {
+    std::filesystem::remove_all(dir);
+    DatabaseOptions options;
+    options.durability = durability;
+    auto db = std::move(Database::Open(dir, options)).value();
+    CollectionConfig config;
+    config.name = "fmnist";
+    config.dimension = dim;
+    Collection* col = *db->CreateCollection(config);
+    std::vector<Point> batch;
+    auto start = Clock::now();
+    for (size_t i = 0; i < n; ++i) {
+      Point p;
+      p.id = std::to_string(i);
+      p.vector.assign(base->row(i), base->row(i) + dim);
+      batch.push_back(std::move(p));
+      if (batch.size() == 1000 || i + 1 == n) {
+        if (!col->Upsert(batch).ok()) return 1;
+        batch.clear();
+      }
+    }
+    const double ingest = Seconds(start);
+    Status st = col->Optimize();
+    const double indexed = Seconds(start);
+    if (!st.ok()) return 1;
+    const CollectionStats stats = col->Stats();
+    Print({{"phase", "ingest"}, {"durability", durability == Durability::kSync ? "sync" : "relaxed"},
+           {"points", n}, {"batch", 1000}, {"ingest_s", ingest}, {"points_per_s", n / ingest},
+           {"indexed_s", indexed}, {"segments", stats.segments}, {"memory_bytes", stats.memory_bytes},
+           {"disk_bytes", stats.disk_bytes}});
+    if (durability == Durability::kSync) break;  // queries measured once, on the relaxed load
+
+    for (bool merged : {false, true}) {
+      if (merged) {
+        start = Clock::now();
+        if (!col->Optimize(/*merge_all=*/true).ok()) return 1;
+        Print({{"phase", "merge_all"}, {"seconds", Seconds(start)}, {"segments", col->Stats().segments}});
+      }
+      for (size_t ef : efs) {
+        std::vector<std::vector<uint64_t>> got(nq);
+        QueryRequest q;
+        q.k = 10;
+        q.ef = ef;
+        start = Clock::now();
+        for (size_t i = 0; i < nq; ++i) {
+          q.vector.assign(queries->row(i), queries->row(i) + dim);
+          auto hits = col->Query(q);
+          if (!hits.ok()) return 1;
+          for (const auto& h : *hits) got[i].push_back(std::stoull(h.id));
+        }
+        const double secs = Seconds(start);
+        Print({{"phase", "query"}, {"api", "collection"}, {"segments", col->Stats().segments},
+               {"ef", ef}, {"qps", nq / secs}, {"recall@10", RecallAt10(got, *gt)}});
+      }
+    }
+  }
+
+  // The bare index, for the cost of the database layer.
+  index::HnswOptions o;
+  auto hnsw = std::move(index::HnswIndex::Create(dim, o)).value();
+  std::vector<uint64_t> labels(n);
+  for (size_t i = 0; i < n; ++i) labels[i] = i;
+  auto start = Clock::now();
+  if (!hnsw->AddBatch(base->data, labels, 2).ok()) return 1;
+  Print({{"phase", "build"}, {"api", "hnsw_index"}, {"threads", 2}, {"seconds", Seconds(start)}});
+  for (size_t ef : efs) {
+    std::vector<std::vector<uint64_t>> got(nq);
+    start = Clock::now();
+    for (size_t i = 0; i < nq; ++i) {
+      auto hits = hnsw->Search({queries->row(i), dim}, 10, ef);
+      if (!hits.ok()) return 1;
+      for (const auto& h : *hits) got[i].push_back(h.label);
+    }
+    const double secs = Seconds(start);
+    Print({{"phase", "query"}, {"api", "hnsw_index"}, {"ef", ef}, {"qps", nq / secs},
+           {"recall@10", RecallAt10(got, *gt)}});
+  }
+  std::filesystem::remove_all(dir);
+  return 0;
+}
