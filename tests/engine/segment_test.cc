@@ -244,6 +244,35 @@ TEST(SegmentTest, BadSegmentSettingsAreRejected) {
   EXPECT_EQ(db->CreateCollection(c).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(SegmentTest, SnapshotWhileSegmentsAreBuiltAndMerged) {
+  TempDir tmp;
+  auto db = std::move(Database::Open(tmp.sub("db"))).value();
+  auto col = *db->CreateCollection(SegConfig(100));
+  ASSERT_TRUE(col->Upsert(PointsFor(0, 500, kDim)).ok());
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (size_t b = 5; !stop && b < 60; ++b) ASSERT_TRUE(col->Upsert(PointsFor(b * 100, 100, kDim)).ok());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  ASSERT_TRUE(col->CreateSnapshot(tmp.sub("snap")).ok());
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(col->Optimize().ok());  // merges delete segment files the snapshot links to
+  auto restored = db->RestoreSnapshot(tmp.sub("snap"), "copy");
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  const size_t n = *(*restored)->Count();
+  EXPECT_GE(n, 500u);
+  EXPECT_EQ(n % 100, 0u) << "a snapshot holds whole batches";
+  std::map<size_t, std::vector<float>> present;
+  for (size_t i = 0; i < n; ++i) {
+    present[i] = VectorFor(i, kDim);
+    auto got = *(*restored)->Get(std::vector<std::string>{"p" + std::to_string(i)});
+    ASSERT_EQ(got.size(), 1u) << i;
+    ASSERT_EQ(got[0].vector, VectorFor(i, kDim));
+  }
+  EXPECT_GE(Recall(**restored, present, 20, 10), 0.95);
+}
+
 // Readers query and read while a writer upserts and deletes and the background thread seals
 // and merges (ThreadSanitizer runs this test in CI).
 TEST(SegmentTest, ConcurrentQueriesDuringBackgroundMerges) {
