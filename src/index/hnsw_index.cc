@@ -78,8 +78,11 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Create(size_t dim, const HnswOptio
   if (options.ef_construction < 1) {
     return Status::InvalidArgument("ef_construction must be at least 1");
   }
-  SEXTANT_ASSIGN_OR_RETURN(VectorCodec codec,
-                           VectorCodec::Create(dim, options.metric, options.storage));
+  Result<VectorCodec> made = options.storage == StorageType::kSq8
+                                 ? VectorCodec::CreateSq8(dim, options.metric, options.sq8_lower,
+                                                          options.sq8_step)
+                                 : VectorCodec::Create(dim, options.metric, options.storage);
+  SEXTANT_ASSIGN_OR_RETURN(VectorCodec codec, std::move(made));
   std::unique_ptr<HnswIndex> index(new HnswIndex(std::move(codec), options));
   if (options.initial_capacity > 0) {
     SEXTANT_RETURN_IF_ERROR(index->EnsureCapacity(options.initial_capacity));

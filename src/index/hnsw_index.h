@@ -48,6 +48,8 @@ struct HnswOptions {
   size_t ef_construction = 200;  // candidate list size while inserting
   uint64_t seed = 100;           // level generator seed
   size_t initial_capacity = 0;   // slots reserved up front (grows on demand)
+  // kSq8 storage: the trained per-dimension parameters (VectorCodec::TrainSq8).
+  std::vector<float> sq8_lower, sq8_step;
 };
 
 // Called from AddBatch after every `done` points (from one thread at a time).
@@ -55,8 +57,8 @@ using ProgressFn = std::function<void(size_t done, size_t total)>;
 
 class HnswIndex {
  public:
-  // Errors: InvalidArgument for a bad dimension, M < 2 or M > 512, ef_construction < 1, or a
-  // metric the storage type cannot serve.
+  // Errors: InvalidArgument for a bad dimension, M < 2 or M > 512, ef_construction < 1, a
+  // metric the storage type cannot serve, or kSq8 storage without (valid) sq8 parameters.
   static Result<std::unique_ptr<HnswIndex>> Create(size_t dim, const HnswOptions& options);
 
   // Opens an index written by Save. The large arrays are used in place from a read-only

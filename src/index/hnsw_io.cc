@@ -12,11 +12,14 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "the index format is little-endian");
 
 constexpr char kMagic[8] = {'S', 'X', 'H', 'N', 'S', 'W', 0, 0};
-constexpr uint32_t kVersion = 1;
+// Version 2 added the "sq8" section (SQ8 parameters: lower then step floats; empty for other
+// storage types). Version 1 files (seven sections, a header 24 bytes shorter) still load.
+constexpr uint32_t kVersion = 2;
+constexpr uint32_t kOldestVersion = 1;
 
-enum SectionId { kCodes, kLinks0, kLevels, kLabels, kLive, kUpper, kFree, kNumSections };
+enum SectionId { kCodes, kLinks0, kLevels, kLabels, kLive, kUpper, kFree, kSq8, kNumSections };
 const char* const kSectionNames[kNumSections] = {"codes", "links0", "levels", "labels",
-                                                 "live",  "upper",  "free"};
+                                                 "live",  "upper",  "free",   "sq8"};
 
 struct Section {
   uint64_t offset;
@@ -45,6 +48,8 @@ struct FileHeader {
   uint32_t header_crc;  // CRC-32C of every byte above
 };
 static_assert(sizeof(FileHeader) % 8 == 0);
+constexpr size_t kV1Sections = 7;
+constexpr size_t kV1HeaderSize = sizeof(FileHeader) - sizeof(Section);
 
 constexpr size_t kAlign = 64;
 size_t AlignUp(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
@@ -60,15 +65,22 @@ Status HnswIndex::Save(const std::string& path) const {
       upper.insert(upper.end(), p, p + static_cast<size_t>(levels_[i]) * (options_.M + 1));
     }
   }
-  const void* data[kNumSections] = {codes_, links0_, levels_.data(), labels_.data(),
-                                    live_.data(), upper.data(), free_slots_.data()};
+  std::vector<float> sq8;
+  if (options_.storage == StorageType::kSq8) {
+    sq8 = codec_.sq8_lower();
+    sq8.insert(sq8.end(), codec_.sq8_step().begin(), codec_.sq8_step().end());
+  }
+  const void* data[kNumSections] = {codes_,       links0_,      levels_.data(),
+                                    labels_.data(), live_.data(), upper.data(),
+                                    free_slots_.data(), sq8.data()};
   const size_t sizes[kNumSections] = {n * stride_,
                                       n * (m0_ + 1) * sizeof(uint32_t),
                                       n,
                                       n * sizeof(uint64_t),
                                       n,
                                       upper.size() * sizeof(uint32_t),
-                                      free_slots_.size() * sizeof(uint32_t)};
+                                      free_slots_.size() * sizeof(uint32_t),
+                                      sq8.size() * sizeof(float)};
   FileHeader h{};
   std::memcpy(h.magic, kMagic, sizeof kMagic);
   h.version = kVersion;
@@ -105,26 +117,44 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   auto corrupt = [&](const std::string& why) {
     return Status::Corruption(path + ": " + why);
   };
-  if (file->size() < sizeof(FileHeader)) return corrupt("too short to be an HNSW index file");
-  FileHeader h;
-  std::memcpy(&h, file->data(), sizeof h);
+  if (file->size() < kV1HeaderSize) return corrupt("too short to be an HNSW index file");
+  FileHeader h{};
+  std::memcpy(&h, file->data(), offsetof(FileHeader, sections));
   if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) return corrupt("not an HNSW index file");
-  if (h.version != kVersion) {
+  if (h.version < kOldestVersion || h.version > kVersion) {
     return Status::InvalidArgument(path + ": index format version " + std::to_string(h.version) +
-                                   " is not supported (this build reads version " +
+                                   " is not supported (this build reads versions " +
+                                   std::to_string(kOldestVersion) + " to " +
                                    std::to_string(kVersion) + ")");
   }
-  if (h.header_size != sizeof h) return corrupt("unexpected header size");
-  if (Crc32c(&h, offsetof(FileHeader, header_crc)) != h.header_crc) {
+  const size_t num_sections = h.version == 1 ? kV1Sections : size_t{kNumSections};
+  const size_t header_size = h.version == 1 ? kV1HeaderSize : sizeof(FileHeader);
+  if (file->size() < header_size) return corrupt("too short to be an HNSW index file");
+  if (h.header_size != header_size) return corrupt("unexpected header size");
+  // A version 1 header lacks the last section entry; the sq8 section is then empty.
+  std::memcpy(&h.sections, file->data() + offsetof(FileHeader, sections),
+              num_sections * sizeof(Section));
+  std::memcpy(&h.reserved, file->data() + header_size - 8, 8);
+  if (Crc32c(file->data(), header_size - 4) != h.header_crc) {
     return corrupt("header checksum mismatch");
   }
-  if (h.metric > 3 || h.storage > 2) return corrupt("unknown metric or storage type");
+  if (h.metric > 3 || h.storage > 3) return corrupt("unknown metric or storage type");
   HnswOptions opt;
   opt.metric = static_cast<Metric>(h.metric);
   opt.storage = static_cast<StorageType>(h.storage);
   opt.M = h.m;
   opt.ef_construction = h.ef_construction;
   opt.seed = h.seed;
+  if (opt.storage == StorageType::kSq8) {
+    const Section& sec = h.sections[kSq8];
+    if (num_sections <= kSq8 || sec.size != 2 * size_t{h.dim} * sizeof(float) ||
+        sec.offset > file->size() || sec.size > file->size() - sec.offset) {
+      return corrupt("section 'sq8' is out of bounds");
+    }
+    const float* p = reinterpret_cast<const float*>(file->data() + sec.offset);
+    opt.sq8_lower.assign(p, p + h.dim);
+    opt.sq8_step.assign(p + h.dim, p + 2 * size_t{h.dim});
+  }
   auto created = Create(h.dim, opt);
   if (!created.ok()) return created.status().WithContext(path);
   std::unique_ptr<HnswIndex> ix = std::move(created).value();
@@ -133,9 +163,10 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
     return corrupt("inconsistent header");
   }
   const size_t expect[kNumSections] = {n * ix->stride_, n * (ix->m0_ + 1) * sizeof(uint32_t),
-                                       n, n * sizeof(uint64_t), n, SIZE_MAX, SIZE_MAX};
+                                       n, n * sizeof(uint64_t), n, SIZE_MAX, SIZE_MAX,
+                                       opt.storage == StorageType::kSq8 ? 2 * size_t{h.dim} * 4 : 0};
   const uint8_t* base = file->data();
-  for (int s = 0; s < kNumSections; ++s) {
+  for (size_t s = 0; s < num_sections; ++s) {
     const Section& sec = h.sections[s];
     if (sec.offset % kAlign != 0 || sec.offset > file->size() ||
         sec.size > file->size() - sec.offset || (expect[s] != SIZE_MAX && sec.size != expect[s]) ||
@@ -148,8 +179,8 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   }
   // Padding between sections must be zero and nothing may follow the last section, so that
   // every byte of the file is covered by a check.
-  size_t end = sizeof(FileHeader);
-  for (int s = 0; s < kNumSections; ++s) {
+  size_t end = header_size;
+  for (size_t s = 0; s < num_sections; ++s) {
     const Section& sec = h.sections[s];
     if (sec.offset < end) return corrupt("sections overlap");
     for (size_t i = end; i < sec.offset; ++i) {

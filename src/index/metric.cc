@@ -26,6 +26,7 @@ const char* StorageTypeName(StorageType s) {
     case StorageType::kFloat32: return "f32";
     case StorageType::kFloat16: return "f16";
     case StorageType::kUint8: return "u8";
+    case StorageType::kSq8: return "sq8";
   }
   return "unknown";
 }
@@ -34,8 +35,9 @@ Result<StorageType> ParseStorageType(std::string_view name) {
   if (name == "f32" || name == "float32") return StorageType::kFloat32;
   if (name == "f16" || name == "float16") return StorageType::kFloat16;
   if (name == "u8" || name == "uint8") return StorageType::kUint8;
+  if (name == "sq8") return StorageType::kSq8;
   return Status::InvalidArgument("unknown storage type '" + std::string(name) +
-                                 "' (expected f32, f16 or u8)");
+                                 "' (expected f32, f16, u8 or sq8)");
 }
 
 }  // namespace sextant::index

@@ -24,13 +24,17 @@ enum class Metric : uint32_t { kL2 = 0, kInnerProduct = 1, kCosine = 2, kL1 = 3 
 //             image descriptors such as .bvecs files): stored losslessly in one byte per
 //             dimension and compared with exact integer arithmetic. Inserting any other
 //             value is an error.
-enum class StorageType : uint32_t { kFloat32 = 0, kFloat16 = 1, kUint8 = 2 };
+//   kSq8:     scalar quantization: one byte per dimension, value = lower[d] + step[d] * byte,
+//             with lower/step trained per dimension from the data's min/max
+//             (VectorCodec::TrainSq8 / CreateSq8). Lossy; values outside the trained range are
+//             clamped.
+enum class StorageType : uint32_t { kFloat32 = 0, kFloat16 = 1, kUint8 = 2, kSq8 = 3 };
 
 // "l2", "ip", "cosine", "l1". Parse accepts these and "euclidean", "inner_product", "dot".
 const char* MetricName(Metric m);
 Result<Metric> ParseMetric(std::string_view name);
 
-// "f32", "f16", "u8". Parse also accepts "float32", "float16", "uint8".
+// "f32", "f16", "u8", "sq8". Parse also accepts "float32", "float16", "uint8".
 const char* StorageTypeName(StorageType s);
 Result<StorageType> ParseStorageType(std::string_view name);
 

@@ -1,5 +1,6 @@
 #include "index/vector_codec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -30,6 +31,66 @@ float InverseNorm(const uint8_t* v, size_t n) {
 }
 
 }  // namespace
+
+Result<VectorCodec> VectorCodec::CreateSq8(size_t dim, Metric metric, std::vector<float> lower,
+                                           std::vector<float> step) {
+  if (metric == Metric::kL1) return Status::InvalidArgument("metric l1 needs f32 storage, not sq8");
+  if (lower.size() != dim || step.size() != dim) {
+    return Status::InvalidArgument("sq8 parameters have " + std::to_string(lower.size()) + "/" +
+                                   std::to_string(step.size()) + " values for dimension " +
+                                   std::to_string(dim));
+  }
+  for (size_t d = 0; d < dim; ++d) {
+    if (!std::isfinite(lower[d]) || !std::isfinite(step[d]) || step[d] < 0) {
+      return Status::InvalidArgument("bad sq8 parameters at dimension " + std::to_string(d));
+    }
+  }
+  SEXTANT_ASSIGN_OR_RETURN(VectorCodec c, Create(dim, metric, StorageType::kFloat32));
+  c.storage_ = StorageType::kSq8;
+  c.qk_ = &simd::QuantBest();
+  c.norm_offset_ = RoundUp(dim, 4);
+  c.code_size_ = c.norm_offset_ + sizeof(float);
+  c.query_size_ = (dim + 1) * sizeof(float);
+  c.kind_ = metric == Metric::kL2 ? Kind::kSq8L2 : Kind::kSq8Ip;
+  auto params = std::make_shared<Sq8Params>();
+  params->step_sq.resize(dim);
+  for (size_t d = 0; d < dim; ++d) params->step_sq[d] = step[d] * step[d];
+  params->lower = std::move(lower);
+  params->step = std::move(step);
+  c.sq8_ = std::move(params);
+  return c;
+}
+
+Status VectorCodec::TrainSq8(std::span<const float> data, size_t dim, Metric metric,
+                             std::vector<float>* lower, std::vector<float>* step) {
+  if (dim == 0 || data.size() % dim != 0) {
+    return Status::InvalidArgument("sq8 training data is not a whole number of rows");
+  }
+  const size_t n = data.size() / dim;
+  if (n == 0) return Status::InvalidArgument("sq8 needs at least 1 training vector, got 0");
+  std::vector<float> lo(dim, INFINITY), hi(dim, -INFINITY), row(dim);
+  for (size_t i = 0; i < n; ++i) {
+    const float* v = data.data() + i * dim;
+    for (size_t d = 0; d < dim; ++d) {
+      if (!std::isfinite(v[d])) {
+        return Status::InvalidArgument("training row " + std::to_string(i) + ": value " +
+                                       DescribeValue(v[d]) + " at dimension " + std::to_string(d));
+      }
+    }
+    if (metric == Metric::kCosine) {
+      Normalize(v, row.data(), dim);
+      v = row.data();
+    }
+    for (size_t d = 0; d < dim; ++d) {
+      lo[d] = std::min(lo[d], v[d]);
+      hi[d] = std::max(hi[d], v[d]);
+    }
+  }
+  step->resize(dim);
+  for (size_t d = 0; d < dim; ++d) (*step)[d] = (hi[d] - lo[d]) / 255.0f;
+  *lower = std::move(lo);
+  return Status::OK();
+}
 
 Result<VectorCodec> VectorCodec::Create(size_t dim, Metric metric, StorageType storage) {
   if (dim == 0 || dim > kMaxDim) {
@@ -68,6 +129,8 @@ Result<VectorCodec> VectorCodec::Create(size_t dim, Metric metric, StorageType s
       }
       c.query_size_ = c.code_size_;
       break;
+    case StorageType::kSq8:
+      return Status::InvalidArgument("sq8 storage needs trained parameters (VectorCodec::CreateSq8)");
   }
   return c;
 }
@@ -118,6 +181,28 @@ Status VectorCodec::Encode(const float* v, uint8_t* code) const {
         std::memcpy(code + norm_offset_, &inv, sizeof inv);
       }
       return Status::OK();
+    case StorageType::kSq8: {
+      thread_local std::vector<float> tmp;
+      if (metric_ == Metric::kCosine) {
+        tmp.resize(dim_);
+        Normalize(v, tmp.data(), dim_);
+        v = tmp.data();
+      }
+      const Sq8Params& p = *sq8_;
+      float term = 0;
+      for (size_t i = 0; i < dim_; ++i) {
+        float c = 0;
+        if (p.step[i] > 0) {
+          c = std::nearbyint((v[i] - p.lower[i]) / p.step[i]);
+          c = std::fmin(std::fmax(c, 0.0f), 255.0f);
+        }
+        code[i] = static_cast<uint8_t>(c);
+        const float y = p.step[i] * c;
+        term += y * y;
+      }
+      std::memcpy(code + norm_offset_, &term, sizeof term);
+      return Status::OK();
+    }
   }
   return Status::Internal("unknown storage type");
 }
@@ -146,6 +231,29 @@ bool VectorCodec::EncodeQuery(const float* q, uint8_t* out) const {
       }
       return exact;
     }
+    case StorageType::kSq8: {
+      thread_local std::vector<float> tmp;
+      if (metric_ == Metric::kCosine) {
+        tmp.resize(dim_);
+        Normalize(q, tmp.data(), dim_);
+        q = tmp.data();
+      }
+      const Sq8Params& p = *sq8_;
+      float* w = reinterpret_cast<float*>(out);
+      float base = 0;
+      for (size_t i = 0; i < dim_; ++i) {
+        if (kind_ == Kind::kSq8L2) {
+          const float a = q[i] - p.lower[i];
+          w[i] = a * p.step[i];
+          base += a * a;
+        } else {
+          w[i] = q[i] * p.step[i];
+          base += q[i] * p.lower[i];
+        }
+      }
+      std::memcpy(out + dim_ * sizeof(float), &base, sizeof base);
+      return true;
+    }
   }
   return true;
 }
@@ -167,6 +275,16 @@ float VectorCodec::CodeDistance(const uint8_t* a, const uint8_t* b) const {
     case Kind::kF16Ip:
       return 1.0f - k_->ip_f16(reinterpret_cast<const uint16_t*>(a),
                                reinterpret_cast<const uint16_t*>(b), n);
+    case Kind::kSq8L2:
+      return qk_->wl2_u8(a, b, sq8_->step_sq.data(), n);
+    case Kind::kSq8Ip: {
+      thread_local std::vector<float> da, db;
+      da.resize(n);
+      db.resize(n);
+      Decode(a, da.data());
+      Decode(b, db.data());
+      return 1.0f - k_->ip_f32(da.data(), db.data(), n);
+    }
     default:
       // Every other kind stores codes in the same layout as its encoded queries.
       return QueryDistance(a, b);
@@ -188,6 +306,9 @@ void VectorCodec::Decode(const uint8_t* code, float* out) const {
       } else {
         for (size_t i = 0; i < dim_; ++i) out[i] = code[i];
       }
+      return;
+    case StorageType::kSq8:
+      for (size_t i = 0; i < dim_; ++i) out[i] = sq8_->lower[i] + sq8_->step[i] * code[i];
       return;
   }
 }

@@ -11,17 +11,34 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <span>
+#include <vector>
 
 #include "index/metric.h"
 #include "sextant/status.h"
 #include "simd/distance.h"
+#include "simd/quant.h"
 
 namespace sextant::index {
 
 class VectorCodec {
  public:
-  // Errors: InvalidArgument for dim == 0 or dim > kMaxDim, or kL1 with non-float32 storage.
+  // Errors: InvalidArgument for dim == 0 or dim > kMaxDim, kL1 with non-float32 storage, or
+  // kSq8 (which needs trained parameters: use CreateSq8).
   static Result<VectorCodec> Create(size_t dim, Metric metric, StorageType storage);
+
+  // SQ8 storage with per-dimension parameters: value = lower[d] + step[d] * byte. A code is the
+  // dim bytes (padded to 4) followed by a float, sum_d (step[d] * byte[d])^2, that makes L2
+  // distances one dot product per code. Errors: as Create, lower/step of the wrong size, a
+  // non-finite or negative step, kL1.
+  static Result<VectorCodec> CreateSq8(size_t dim, Metric metric, std::vector<float> lower,
+                                       std::vector<float> step);
+  // Learns SQ8 parameters from n = data.size() / dim rows: the per-dimension min and max (of
+  // the normalised rows for cosine), step = (max - min) / 255. Errors: InvalidArgument for no
+  // rows, a size that is not whole rows, or a non-finite value.
+  static Status TrainSq8(std::span<const float> data, size_t dim, Metric metric,
+                         std::vector<float>* lower, std::vector<float>* step);
 
   static constexpr size_t kMaxDim = simd::kMaxIntegerKernelDim;
 
@@ -38,8 +55,9 @@ class VectorCodec {
   // Checks a query: every value finite. Errors name the dimension.
   Status ValidateQuery(const float* q) const;
 
-  // Encodes a (validated) query. Returns true when QueryDistance is exact for this query, so
-  // no re-ranking is needed.
+  // Encodes a (validated) query. Returns true when re-ranking with ExactDistance would not
+  // change anything: QueryDistance is exact for this query (f32, f16, integer queries against
+  // u8), or, for SQ8, ExactDistance would decode the same lossy codes.
   bool EncodeQuery(const float* q, uint8_t* out) const;
 
   // Writes the float vector used by ExactDistance (normalised for cosine) into `out` (dim floats).
@@ -71,6 +89,12 @@ class VectorCodec {
       case Kind::kU8Cos:
         return 1.0f - static_cast<float>(k_->ip_u8(query, code, n)) * TailNorm(query) *
                           TailNorm(code);
+      case Kind::kSq8L2:  // |a|^2 - 2 a.(step*c) + |step*c|^2 with a = q - lower
+        return TailFloat(query, n) + TailNorm(code) -
+               2.0f * qk_->dot_f32_u8(reinterpret_cast<const float*>(query), code, n);
+      case Kind::kSq8Ip:  // 1 - q.lower - (q*step).c
+        return 1.0f - TailFloat(query, n) -
+               qk_->dot_f32_u8(reinterpret_cast<const float*>(query), code, n);
     }
     return 0.0f;
   }
@@ -84,12 +108,25 @@ class VectorCodec {
   // Reconstructs the stored vector (normalised for cosine).
   void Decode(const uint8_t* code, float* out) const;
 
+  // SQ8 parameters (kSq8 only).
+  const std::vector<float>& sq8_lower() const { return sq8_->lower; }
+  const std::vector<float>& sq8_step() const { return sq8_->step; }
+
  private:
-  enum class Kind { kF32L2, kF32Ip, kF32L1, kF16L2, kF16Ip, kU8L2, kU8Ip, kU8Cos };
+  enum class Kind { kF32L2, kF32Ip, kF32L1, kF16L2, kF16Ip, kU8L2, kU8Ip, kU8Cos, kSq8L2, kSq8Ip };
+  struct Sq8Params {
+    std::vector<float> lower, step, step_sq;
+  };
   VectorCodec() = default;
   float TailNorm(const uint8_t* code) const {
     float f;
     std::memcpy(&f, code + norm_offset_, sizeof f);
+    return f;
+  }
+  // The float after `n` floats of an encoded SQ8 query.
+  static float TailFloat(const uint8_t* query, size_t n) {
+    float f;
+    std::memcpy(&f, query + n * sizeof(float), sizeof f);
     return f;
   }
 
@@ -99,8 +136,10 @@ class VectorCodec {
   Kind kind_ = Kind::kF32L2;
   size_t code_size_ = 0;
   size_t query_size_ = 0;
-  size_t norm_offset_ = 0;  // kU8Cos: where the float inverse norm sits in a code
+  size_t norm_offset_ = 0;  // kU8Cos: the float inverse norm; kSq8L2: |step*c|^2
   const simd::Kernels* k_ = nullptr;
+  const simd::QuantKernels* qk_ = nullptr;
+  std::shared_ptr<const Sq8Params> sq8_;
 };
 
 }  // namespace sextant::index

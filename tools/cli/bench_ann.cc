@@ -14,6 +14,7 @@
 #include "dataset/vector_file.h"
 #include "index/flat_index.h"
 #include "index/hnsw_index.h"
+#include "index/vector_index.h"
 
 namespace sextant::cli {
 namespace {
@@ -28,6 +29,9 @@ constexpr const char* kUsage =
     "         [--metric l2|ip|cosine] [--index flat|hnsw] [--M 16] [--ef-construction 200]\n"
     "         [--ef 10,16,32,64] [--k 10] [--threads 1] [--build-threads 2] [--queries N]\n"
     "         [--storage auto|f32|f16|u8] [--batch]\n"
+    "       sextant bench ann ... --index ivf-flat|ivf-pq|ivf-sq8|pq|sq8|hnsw-sq8 [--nlist 256]\n"
+    "         [--nprobe 1,2,4,8,16,32,64] [--m 8] [--nbits 4|8] [--rerank N] [--dims D]\n"
+    "         [--kmeans-iters 25] [--kmeans-points 256]\n"
     "Files: .fvecs, .bvecs, .ivecs or .npy. Prints JSON lines on stdout.\n";
 
 struct Setup {
@@ -37,6 +41,11 @@ struct Setup {
   size_t k, threads, build_threads, M, ef_construction;
   std::vector<int64_t> efs;
   bool batch;
+  // Trained indexes (index::VectorIndex).
+  bool trained_index = false;
+  index::IndexSpec spec;
+  std::vector<int64_t> nprobes;
+  size_t rerank = 0;
 };
 
 // Searches every query with `threads` threads; returns (results, seconds).
@@ -80,6 +89,68 @@ double Recall(const std::vector<std::vector<uint64_t>>& results, const dataset::
   return static_cast<double>(hits) / static_cast<double>(results.size() * k);
 }
 
+// The trained indexes: train on the base set, add it, then search at each nprobe (ef for
+// hnsw-sq8).
+Status RunTrained(const Setup& s, const dataset::FloatMatrix& base,
+                  const dataset::FloatMatrix& queries, const dataset::IdMatrix& gt, size_t nq) {
+  std::vector<uint64_t> labels(base.rows);
+  for (size_t i = 0; i < base.rows; ++i) labels[i] = i;
+  SEXTANT_ASSIGN_OR_RETURN(std::unique_ptr<index::VectorIndex> ix,
+                           index::CreateVectorIndex(base.dim, s.spec));
+  const auto t0 = Clock::now();
+  SEXTANT_RETURN_IF_ERROR(ix->Train(base.data));
+  const double train_s = Seconds(t0);
+  const auto t1 = Clock::now();
+  SEXTANT_RETURN_IF_ERROR(ix->Add(base.data, labels));
+  const double add_s = Seconds(t1);
+  const size_t memory = ix->MemoryUsage();
+  const bool hnsw = s.index_name == "hnsw-sq8";
+  std::string codes = s.index_name == "ivf-flat" ? index::StorageTypeName(s.storage)
+                      : s.index_name.find("pq") != std::string::npos
+                          ? "pq" + std::to_string(s.spec.nbits)
+                          : "sq8";
+  std::printf(
+      "{\"event\":\"build\",\"index\":\"%s\",\"n\":%zu,\"dim\":%zu,\"build_s\":%.3f,"
+      "\"memory_bytes\":%zu,\"bytes_per_vector\":%.1f,\"metric\":\"%s\",\"storage\":\"%s\","
+      "\"train_s\":%.3f,\"add_s\":%.3f,\"rerank_bytes\":%zu",
+      s.index_name.c_str(), base.rows, base.dim, train_s + add_s, memory,
+      static_cast<double>(memory) / static_cast<double>(base.rows), index::MetricName(s.metric),
+      codes.c_str(), train_s, add_s, ix->RerankMemoryUsage());
+  if (hnsw) {
+    std::printf(",\"M\":%zu,\"ef_construction\":%zu,\"build_threads\":%zu", s.M,
+                s.ef_construction, s.build_threads);
+  } else {
+    if (s.index_name.rfind("ivf-", 0) == 0) std::printf(",\"nlist\":%zu", s.spec.nlist);
+    if (s.index_name.find("pq") != std::string::npos) {
+      std::printf(",\"m\":%zu,\"nbits\":%zu", s.spec.m, s.spec.nbits);
+    }
+  }
+  if (s.rerank > 0) std::printf(",\"rerank\":%zu", s.rerank);
+  if (s.spec.search_dims > 0) std::printf(",\"dims\":%zu", s.spec.search_dims);
+  std::printf("}\n");
+  std::fflush(stdout);
+
+  for (int64_t sweep : hnsw ? s.efs : s.nprobes) {
+    index::SearchParams params;
+    params.nprobe = static_cast<size_t>(sweep);
+    params.ef = static_cast<size_t>(sweep);
+    params.rerank = s.rerank;
+    auto search = [&](std::span<const float> q) { return ix->Search(q, s.k, params); };
+    const size_t warm = std::min<size_t>(nq, 50);
+    SEXTANT_RETURN_IF_ERROR(RunQueries(queries, warm, s.threads, search).status());
+    SEXTANT_ASSIGN_OR_RETURN(auto run, RunQueries(queries, nq, s.threads, search));
+    std::printf(
+        "{\"event\":\"search\",\"%s\":%lld,\"recall\":%.4f,\"qps\":%.1f,\"threads\":%zu,"
+        "\"k\":%zu,\"queries\":%zu",
+        hnsw ? "ef" : "nprobe", static_cast<long long>(sweep), Recall(run.first, gt, s.k),
+        static_cast<double>(nq) / run.second, s.threads, s.k, nq);
+    if (s.rerank > 0) std::printf(",\"rerank\":%zu", s.rerank);
+    std::printf("}\n");
+    std::fflush(stdout);
+  }
+  return Status::OK();
+}
+
 Status Run(const Args& args) {
   Setup s;
   SEXTANT_ASSIGN_OR_RETURN(std::string base_path, args.Required("base"));
@@ -87,8 +158,48 @@ Status Run(const Args& args) {
   SEXTANT_ASSIGN_OR_RETURN(std::string gt_path, args.Required("groundtruth"));
   SEXTANT_ASSIGN_OR_RETURN(s.metric, index::ParseMetric(args.Get("metric", "l2")));
   s.index_name = args.Get("index", "hnsw");
-  if (s.index_name != "flat" && s.index_name != "hnsw") {
-    return Status::InvalidArgument("unknown index '" + s.index_name + "' (expected flat or hnsw)");
+  static const char* const kTrained[] = {"ivf-flat", "ivf-pq", "ivf-sq8", "pq", "sq8", "hnsw-sq8"};
+  for (const char* t : kTrained) s.trained_index |= s.index_name == t;
+  if (s.index_name != "flat" && s.index_name != "hnsw" && !s.trained_index) {
+    return Status::InvalidArgument("unknown index '" + s.index_name +
+                                   "' (expected flat, hnsw, ivf-flat, ivf-pq, ivf-sq8, pq, sq8 or "
+                                   "hnsw-sq8)");
+  }
+  if (!s.trained_index) {
+    for (const char* f : {"nlist", "nprobe", "m", "nbits", "rerank", "dims", "kmeans-iters",
+                          "kmeans-points"}) {
+      if (args.Has(f)) {
+        return Status::InvalidArgument("--" + std::string(f) + " applies to ivf-flat, ivf-pq, "
+                                       "ivf-sq8, pq, sq8 and hnsw-sq8, not " + s.index_name);
+      }
+    }
+  }
+  {
+    const bool coarse = s.index_name.rfind("ivf-", 0) == 0;
+    SEXTANT_ASSIGN_OR_RETURN(int64_t nlist, args.GetPositiveInt("nlist", 256));
+    SEXTANT_ASSIGN_OR_RETURN(int64_t m, args.GetPositiveInt("m", 8));
+    SEXTANT_ASSIGN_OR_RETURN(int64_t nbits, args.GetPositiveInt("nbits", 8));
+    SEXTANT_ASSIGN_OR_RETURN(int64_t iters, args.GetPositiveInt("kmeans-iters", 25));
+    SEXTANT_ASSIGN_OR_RETURN(int64_t points, args.GetPositiveInt("kmeans-points", 256));
+    SEXTANT_ASSIGN_OR_RETURN(s.nprobes, args.GetIntList("nprobe", coarse
+                                                                      ? std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64}
+                                                                      : std::vector<int64_t>{1}));
+    int64_t rerank = 0, dims = 0;
+    if (args.Has("rerank")) {
+      SEXTANT_ASSIGN_OR_RETURN(rerank, args.GetPositiveInt("rerank", 0));
+    }
+    if (args.Has("dims")) {
+      SEXTANT_ASSIGN_OR_RETURN(dims, args.GetPositiveInt("dims", 0));
+    }
+    s.spec.type = s.index_name;
+    s.spec.nlist = nlist;
+    s.spec.m = m;
+    s.spec.nbits = nbits;
+    s.spec.search_dims = dims;
+    s.spec.keep_originals = rerank > 0 || dims > 0;
+    s.spec.kmeans.iterations = iters;
+    s.spec.kmeans.max_points_per_centroid = points;
+    s.rerank = rerank;
   }
   SEXTANT_ASSIGN_OR_RETURN(int64_t k, args.GetPositiveInt("k", 10));
   SEXTANT_ASSIGN_OR_RETURN(int64_t threads, args.GetPositiveInt("threads", 1));
@@ -103,6 +214,10 @@ Status Run(const Args& args) {
   s.M = M;
   s.ef_construction = efc;
   s.batch = args.Has("batch");
+  s.spec.metric = s.metric;
+  s.spec.hnsw_M = s.M;
+  s.spec.ef_construction = s.ef_construction;
+  s.spec.build_threads = s.build_threads;
 
   SEXTANT_ASSIGN_OR_RETURN(dataset::FloatMatrix base, dataset::ReadVectors(base_path));
   SEXTANT_ASSIGN_OR_RETURN(dataset::FloatMatrix queries, dataset::ReadVectors(query_path));
@@ -135,14 +250,26 @@ Status Run(const Args& args) {
   }
 
   const std::string storage_flag = args.Get("storage", "auto");
+  const bool byte_data = base.source_type == dataset::ElementType::kUint8 &&
+                         queries.source_type == dataset::ElementType::kUint8;
   if (storage_flag == "auto") {
     // uint8 data is stored losslessly as bytes; everything else as float32.
-    const bool u8 = base.source_type == dataset::ElementType::kUint8 &&
-                    queries.source_type == dataset::ElementType::kUint8 &&
-                    s.index_name == "hnsw";
+    const bool u8 = byte_data && s.metric != index::Metric::kCosine &&
+                    (s.index_name == "hnsw" || s.index_name == "ivf-flat");
     s.storage = u8 ? index::StorageType::kUint8 : index::StorageType::kFloat32;
   } else {
     SEXTANT_ASSIGN_OR_RETURN(s.storage, index::ParseStorageType(storage_flag));
+  }
+  if (s.trained_index) {
+    if (s.storage == index::StorageType::kSq8) {
+      return Status::InvalidArgument("--storage sq8: use --index sq8, ivf-sq8 or hnsw-sq8");
+    }
+    s.spec.storage = s.storage;
+    // Re-rank vectors: byte data losslessly as u8.
+    s.spec.original_storage = byte_data && s.metric != index::Metric::kCosine
+                                  ? index::StorageType::kUint8
+                                  : index::StorageType::kFloat32;
+    return RunTrained(s, base, queries, gt, nq);
   }
 
   std::vector<uint64_t> labels(base.rows);
@@ -228,7 +355,8 @@ int RunBenchAnn(const std::vector<std::string>& argv) {
   auto args = Args::Parse(argv,
                           {"base", "query", "groundtruth", "metric", "index", "M",
                            "ef-construction", "ef", "k", "threads", "build-threads", "queries",
-                           "storage"},
+                           "storage", "nlist", "nprobe", "m", "nbits", "rerank", "dims",
+                           "kmeans-iters", "kmeans-points"},
                           {"batch", "help"});
   if (!args.ok()) {
     PrintError("bench ann", args.status().message());

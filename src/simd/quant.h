@@ -1,0 +1,51 @@
+// Kernels for quantized codes: SQ8 (one byte per dimension with per-dimension scales) and
+// 4-bit PQ "fast scan" (a 16-entry byte lookup table per sub-quantizer, looked up in registers).
+//
+// Like distance.h, every ISA variant fills one QuantKernels table and QuantReference() is the
+// plain scalar twin that tests compare each variant with; results are bit-identical for the
+// integer kernel (pq4_scan) and equal up to float summation order for the others.
+// Thread-safety: pure functions; tables immutable after first use.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace sextant::simd {
+
+// Vectors per fast-scan block.
+inline constexpr size_t kPq4BlockSize = 32;
+
+struct QuantKernels {
+  const char* isa;  // "reference", "avx2"
+
+  // sum_i w[i] * c[i]: a float query (pre-scaled) against one byte code.
+  float (*dot_f32_u8)(const float* w, const uint8_t* c, size_t n);
+  // sum_i w[i] * (a[i] - b[i])^2: two byte codes with per-dimension weights (SQ8 steps^2).
+  float (*wl2_u8)(const uint8_t* a, const uint8_t* b, const float* w, size_t n);
+  // 4-bit fast scan. `blocks` holds `nblocks` blocks of 32 codes with m sub-quantizers each,
+  // laid out as m groups of 16 bytes: byte b of group j holds sub-code j of vector b in its low
+  // nibble and of vector b+16 in its high nibble. `luts` holds m tables of 16 bytes. Writes
+  // out[32*block + i] = sum_j luts[16*j + code_j(i)], exact for m <= 256.
+  void (*pq4_scan)(const uint8_t* blocks, size_t nblocks, size_t m, const uint8_t* luts,
+                   uint16_t* out);
+  // The first i < n (n >= 1) minimising a[i] + alpha * b[i], and that value in *min_value:
+  // k-means assignment from sgemm dot products (a = |c|^2, alpha = -2). Bit-identical across
+  // variants when alpha is a power of two (the product is then exact).
+  uint32_t (*argmin_affine)(const float* a, const float* b, float alpha, size_t n,
+                            float* min_value);
+  // out[c] = sum_r x[r] * mt[r * cols + c] for c < cols: a transposed matrix times a vector
+  // (PQ distance tables from transposed codebooks).
+  void (*matvec_t)(const float* mt, const float* x, size_t rows, size_t cols, float* out);
+  // out[i] = a[i] + b[i].
+  void (*add_f32)(const float* a, const float* b, size_t n, float* out);
+};
+
+// The scalar reference, compiled without ISA flags.
+const QuantKernels& QuantReference();
+// The table matching simd::Best()'s choice (so SEXTANT_ISA=reference forces the reference).
+const QuantKernels& QuantBest();
+// Every table this CPU runs, reference first.
+std::vector<const QuantKernels*> QuantAvailable();
+
+}  // namespace sextant::simd

@@ -1,0 +1,177 @@
+// AVX2 + FMA quant kernels (this file is compiled with -mavx2 -mfma). Internal linkage except
+// Avx2QuantKernels(), for the reason given in simd/internal.h.
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "simd/quant.h"
+
+namespace sextant::simd {
+namespace {
+
+inline float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline __m256 LoadU8AsF32(const uint8_t* p) {
+  const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+}
+
+float DotF32U8(const float* w, const uint8_t* c, size_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), LoadU8AsF32(c + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), LoadU8AsF32(c + i + 8), acc1);
+  }
+  for (; i + 8 <= n; i += 8) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), LoadU8AsF32(c + i), acc0);
+  }
+  float s = HorizontalSum(_mm256_add_ps(acc0, acc1));
+  for (; i < n; ++i) s += w[i] * static_cast<float>(c[i]);
+  return s;
+}
+
+float Wl2U8(const uint8_t* a, const uint8_t* b, const float* w, size_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 d = _mm256_sub_ps(LoadU8AsF32(a + i), LoadU8AsF32(b + i));
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(d, d), _mm256_loadu_ps(w + i), acc);
+  }
+  float s = HorizontalSum(acc);
+  for (; i < n; ++i) {
+    const float d = static_cast<float>(static_cast<int>(a[i]) - static_cast<int>(b[i]));
+    s += w[i] * d * d;
+  }
+  return s;
+}
+
+// One block: the low 128-bit lane looks up vectors 0..15 (low nibbles), the high lane vectors
+// 16..31 (high nibbles), both with the same 16-byte table. Byte sums are widened to 16 bits.
+void Pq4Scan(const uint8_t* blocks, size_t nblocks, size_t m, const uint8_t* luts,
+             uint16_t* out) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i zero = _mm256_setzero_si256();
+  for (size_t b = 0; b < nblocks; ++b) {
+    const uint8_t* block = blocks + b * m * 16;
+    __m256i acc_lo = _mm256_setzero_si256();  // lane 0: vectors 0-7, lane 1: 16-23
+    __m256i acc_hi = _mm256_setzero_si256();  // lane 0: vectors 8-15, lane 1: 24-31
+    for (size_t j = 0; j < m; ++j) {
+      const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + j * 16));
+      const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(c),
+                                                   _mm_srli_epi16(c, 4), 1);
+      const __m256i idx = _mm256_and_si256(both, low4);
+      const __m256i lut = _mm256_broadcastsi128_si256(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(luts + j * 16)));
+      const __m256i r = _mm256_shuffle_epi8(lut, idx);
+      acc_lo = _mm256_add_epi16(acc_lo, _mm256_unpacklo_epi8(r, zero));
+      acc_hi = _mm256_add_epi16(acc_hi, _mm256_unpackhi_epi8(r, zero));
+    }
+    uint16_t* o = out + b * kPq4BlockSize;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm256_castsi256_si128(acc_lo));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 8), _mm256_castsi256_si128(acc_hi));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 16), _mm256_extracti128_si256(acc_lo, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 24), _mm256_extracti128_si256(acc_hi, 1));
+  }
+}
+
+// Per-lane running minimum and its index (the earliest in the lane: strict <), then the
+// smallest index among the lanes holding the overall minimum, then the scalar tail.
+uint32_t ArgminAffine(const float* a, const float* b, float alpha, size_t n, float* min_value) {
+  size_t i = 0;
+  uint32_t best = 0;
+  float best_v = a[0] + alpha * b[0];
+  if (n >= 8) {
+    const __m256 va = _mm256_set1_ps(alpha);
+    __m256 vmin = _mm256_add_ps(_mm256_loadu_ps(a), _mm256_mul_ps(va, _mm256_loadu_ps(b)));
+    __m256i vidx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i cur = vidx;
+    const __m256i eight = _mm256_set1_epi32(8);
+    for (i = 8; i + 8 <= n; i += 8) {
+      cur = _mm256_add_epi32(cur, eight);
+      const __m256 v = _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_mul_ps(va, _mm256_loadu_ps(b + i)));
+      const __m256 lt = _mm256_cmp_ps(v, vmin, _CMP_LT_OQ);
+      vmin = _mm256_blendv_ps(vmin, v, lt);
+      vidx = _mm256_castps_si256(
+          _mm256_blendv_ps(_mm256_castsi256_ps(vidx), _mm256_castsi256_ps(cur), lt));
+    }
+    alignas(32) float mins[8];
+    alignas(32) uint32_t idx[8];
+    _mm256_store_ps(mins, vmin);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(idx), vidx);
+    best_v = mins[0];
+    best = idx[0];
+    for (int l = 1; l < 8; ++l) {
+      if (mins[l] < best_v || (mins[l] == best_v && idx[l] < best)) {
+        best_v = mins[l];
+        best = idx[l];
+      }
+    }
+  } else {
+    i = 1;
+  }
+  for (; i < n; ++i) {
+    const float v = a[i] + alpha * b[i];
+    if (v < best_v) {
+      best_v = v;
+      best = static_cast<uint32_t>(i);
+    }
+  }
+  *min_value = best_v;
+  return best;
+}
+
+void MatvecT(const float* mt, const float* x, size_t rows, size_t cols, float* out) {
+  size_t c = 0;
+  for (; c + 32 <= cols; c += 32) {  // four accumulators per row sweep
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t r = 0; r < rows; ++r) {
+      const __m256 xr = _mm256_set1_ps(x[r]);
+      const float* m = mt + r * cols + c;
+      a0 = _mm256_fmadd_ps(xr, _mm256_loadu_ps(m), a0);
+      a1 = _mm256_fmadd_ps(xr, _mm256_loadu_ps(m + 8), a1);
+      a2 = _mm256_fmadd_ps(xr, _mm256_loadu_ps(m + 16), a2);
+      a3 = _mm256_fmadd_ps(xr, _mm256_loadu_ps(m + 24), a3);
+    }
+    _mm256_storeu_ps(out + c, a0);
+    _mm256_storeu_ps(out + c + 8, a1);
+    _mm256_storeu_ps(out + c + 16, a2);
+    _mm256_storeu_ps(out + c + 24, a3);
+  }
+  for (; c + 8 <= cols; c += 8) {
+    __m256 a0 = _mm256_setzero_ps();
+    for (size_t r = 0; r < rows; ++r) {
+      a0 = _mm256_fmadd_ps(_mm256_set1_ps(x[r]), _mm256_loadu_ps(mt + r * cols + c), a0);
+    }
+    _mm256_storeu_ps(out + c, a0);
+  }
+  for (; c < cols; ++c) {
+    float s = 0;
+    for (size_t r = 0; r < rows; ++r) s += x[r] * mt[r * cols + c];
+    out[c] = s;
+  }
+}
+
+void AddF32(const float* a, const float* b, size_t n, float* out) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    _mm256_storeu_ps(out + i + 8, _mm256_add_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8)));
+  }
+  for (; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+}  // namespace
+
+const QuantKernels& Avx2QuantKernels() {
+  static const QuantKernels k = {"avx2", DotF32U8, Wl2U8, Pq4Scan, ArgminAffine, MatvecT, AddF32};
+  return k;
+}
+
+}  // namespace sextant::simd

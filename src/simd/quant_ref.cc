@@ -1,0 +1,102 @@
+// Scalar reference quant kernels and the dispatcher (compiled without ISA flags).
+#include <cstring>
+
+#include "simd/distance.h"
+#include "simd/quant.h"
+
+namespace sextant::simd {
+
+#if defined(__x86_64__) || defined(_M_X64)
+const QuantKernels& Avx2QuantKernels();  // quant_avx2.cc
+#define SEXTANT_QUANT_X86 1
+#endif
+
+namespace {
+
+float DotF32U8(const float* w, const uint8_t* c, size_t n) {
+  float s = 0;
+  for (size_t i = 0; i < n; ++i) s += w[i] * static_cast<float>(c[i]);
+  return s;
+}
+
+float Wl2U8(const uint8_t* a, const uint8_t* b, const float* w, size_t n) {
+  float s = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float d = static_cast<float>(static_cast<int>(a[i]) - static_cast<int>(b[i]));
+    s += w[i] * d * d;
+  }
+  return s;
+}
+
+void Pq4Scan(const uint8_t* blocks, size_t nblocks, size_t m, const uint8_t* luts,
+             uint16_t* out) {
+  for (size_t b = 0; b < nblocks; ++b) {
+    const uint8_t* block = blocks + b * m * 16;
+    for (size_t i = 0; i < kPq4BlockSize; ++i) {
+      uint32_t sum = 0;
+      for (size_t j = 0; j < m; ++j) {
+        const uint8_t byte = block[j * 16 + (i & 15)];
+        const uint8_t code = i < 16 ? (byte & 15) : (byte >> 4);
+        sum += luts[j * 16 + code];
+      }
+      out[b * kPq4BlockSize + i] = static_cast<uint16_t>(sum);
+    }
+  }
+}
+
+uint32_t ArgminAffine(const float* a, const float* b, float alpha, size_t n, float* min_value) {
+  uint32_t best = 0;
+  float best_v = a[0] + alpha * b[0];
+  for (size_t i = 1; i < n; ++i) {
+    const float v = a[i] + alpha * b[i];
+    if (v < best_v) {
+      best_v = v;
+      best = static_cast<uint32_t>(i);
+    }
+  }
+  *min_value = best_v;
+  return best;
+}
+
+void MatvecT(const float* mt, const float* x, size_t rows, size_t cols, float* out) {
+  for (size_t c = 0; c < cols; ++c) out[c] = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t c = 0; c < cols; ++c) out[c] += x[r] * mt[r * cols + c];
+  }
+}
+
+void AddF32(const float* a, const float* b, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+bool HasAvx2Table() {
+  for (const Kernels* k : Available()) {
+    if (std::strcmp(k->isa, "avx2") == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+const QuantKernels& QuantReference() {
+  static const QuantKernels k = {"reference", DotF32U8, Wl2U8, Pq4Scan, ArgminAffine, MatvecT, AddF32};
+  return k;
+}
+
+std::vector<const QuantKernels*> QuantAvailable() {
+  std::vector<const QuantKernels*> out = {&QuantReference()};
+#if defined(SEXTANT_QUANT_X86)
+  if (HasAvx2Table()) out.push_back(&Avx2QuantKernels());
+#endif
+  return out;
+}
+
+const QuantKernels& QuantBest() {
+  static const QuantKernels& best = [&]() -> const QuantKernels& {
+    if (std::strcmp(Best().isa, "reference") == 0) return QuantReference();
+    return *QuantAvailable().back();
+  }();
+  return best;
+}
+
+}  // namespace sextant::simd

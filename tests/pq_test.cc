@@ -1,0 +1,322 @@
+// K-means, product quantization, SQ8 codes and the quant kernels, each against a slow twin.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "index/kmeans.h"
+#include "index/pq.h"
+#include "index/vector_codec.h"
+#include "simd/quant.h"
+#include "test_util.h"
+
+namespace sextant::index {
+namespace {
+
+using sextant::testing::RandomVectors;
+
+double L2(const float* a, const float* b, size_t d) {
+  double s = 0;
+  for (size_t i = 0; i < d; ++i) s += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+  return s;
+}
+
+// k well-separated centres (coordinates in {-10, +10}) with 50 points each, noise 0.1.
+std::vector<float> SeparableClusters(size_t k, size_t dim, std::vector<float>* centres) {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<float> noise(0, 0.1f);
+  centres->assign(k * dim, 0);
+  for (size_t c = 0; c < k; ++c) {
+    for (size_t d = 0; d < dim; ++d) (*centres)[c * dim + d] = ((c >> (d % 4)) & 1) ? 10.0f : -10.0f;
+    (*centres)[c * dim + (c % dim)] += 20.0f * static_cast<float>(c);  // distinct centres
+  }
+  std::vector<float> data;
+  for (size_t i = 0; i < 50; ++i) {
+    for (size_t c = 0; c < k; ++c) {
+      for (size_t d = 0; d < dim; ++d) data.push_back((*centres)[c * dim + d] + noise(rng));
+    }
+  }
+  return data;
+}
+
+TEST(KMeansTest, FindsSeparableClusters) {
+  const size_t k = 8, dim = 16;
+  std::vector<float> centres;
+  const std::vector<float> data = SeparableClusters(k, dim, &centres);
+  KMeansOptions opt;
+  opt.plus_plus = true;
+  opt.iterations = 10;
+  auto got = TrainKMeans(data, dim, k, opt);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  // Every true centre has a learned centroid within the noise, and vice versa.
+  for (size_t c = 0; c < k; ++c) {
+    double best = 1e30;
+    for (size_t g = 0; g < k; ++g) best = std::min(best, L2(&centres[c * dim], &(*got)[g * dim], dim));
+    EXPECT_LT(best, 0.05) << "centre " << c;
+  }
+}
+
+// Lloyd iterations never increase the objective (sum of squared distances to the nearest
+// centroid) of the sampled start.
+TEST(KMeansTest, IterationsDoNotIncreaseTheObjective) {
+  const size_t k = 20, dim = 8, n = 2000;
+  const auto data = RandomVectors(n, dim, 21);
+  auto objective = [&](const std::vector<float>& c) {
+    std::vector<uint32_t> a(n);
+    std::vector<float> d(n);
+    AssignNearestReference(data.data(), n, c.data(), k, dim, a.data(), d.data());
+    double s = 0;
+    for (float x : d) s += x;
+    return s;
+  };
+  double last = 1e30;
+  for (size_t iters : {0, 1, 4, 16}) {
+    KMeansOptions opt;
+    opt.iterations = iters;
+    auto c = TrainKMeans(data, dim, k, opt);
+    ASSERT_TRUE(c.ok());
+    const double obj = objective(*c);
+    EXPECT_LE(obj, last * (1 + 1e-6)) << iters << " iterations";
+    last = obj;
+  }
+}
+
+TEST(KMeansTest, AssignNearestMatchesReference) {
+  const size_t n = 3000, k = 37, dim = 13;
+  const auto x = RandomVectors(n, dim, 1), c = RandomVectors(k, dim, 2);
+  std::vector<uint32_t> a(n), b(n);
+  std::vector<float> da(n), db(n);
+  AssignNearest(x.data(), n, c.data(), k, dim, a.data(), da.data());
+  AssignNearestReference(x.data(), n, c.data(), k, dim, b.data(), db.data());
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_NEAR(da[i], db[i], 1e-4 * (1 + db[i]));
+    if (a[i] != b[i]) {  // only a near-tie may differ
+      EXPECT_NEAR(L2(&x[i * dim], &c[a[i] * dim], dim), db[i], 1e-4);
+    }
+  }
+}
+
+TEST(KMeansTest, Errors) {
+  const auto x = RandomVectors(10, 4, 1);
+  auto r = TrainKMeans(x, 4, 11, {});
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("at least 11 training vectors, got 10"), std::string::npos);
+  EXPECT_FALSE(TrainKMeans(x, 0, 2, {}).ok());
+  EXPECT_FALSE(TrainKMeans(x, 3, 2, {}).ok());  // 40 floats are not whole rows of 3
+}
+
+TEST(ProductQuantizerTest, BadParameters) {
+  EXPECT_EQ(ProductQuantizer::Create(10, 3, 8).status().code(), StatusCode::kInvalidArgument);
+  auto r = ProductQuantizer::Create(16, 4, 5);
+  EXPECT_NE(r.status().message().find("nbits must be 4 or 8"), std::string::npos);
+  EXPECT_FALSE(ProductQuantizer::Create(16, 0, 8).ok());
+  auto pq = ProductQuantizer::Create(16, 4, 8);
+  ASSERT_TRUE(pq.ok());
+  Status st = pq->Train(RandomVectors(100, 16, 1), {});
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("at least 256 training vectors, got 100"), std::string::npos);
+}
+
+// Data whose every sub-vector is one of 16 points (plus tiny noise): 4-bit PQ recovers it.
+TEST(ProductQuantizerTest, ReconstructsStructuredData) {
+  const size_t dim = 24, m = 6, ds = 4, n = 2000;
+  std::mt19937_64 rng(5);
+  const auto atoms = RandomVectors(m * 16, ds, 9, -5, 5);
+  std::normal_distribution<float> noise(0, 0.01f);
+  std::vector<float> x(n * dim);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < m; ++j) {
+      const size_t a = rng() % 16;
+      for (size_t d = 0; d < ds; ++d) x[i * dim + j * ds + d] = atoms[(j * 16 + a) * ds + d] + noise(rng);
+    }
+  }
+  for (size_t nbits : {4, 8}) {
+    auto pq = ProductQuantizer::Create(dim, m, nbits);
+    ASSERT_TRUE(pq.ok());
+    KMeansOptions opt;
+    opt.plus_plus = true;
+    opt.iterations = 10;
+    ASSERT_TRUE(pq->Train(x, opt).ok());
+    std::vector<uint8_t> codes(n * m);
+    pq->Encode(x.data(), n, codes.data());
+    double err = 0, norm = 0;
+    std::vector<float> y(dim);
+    for (size_t i = 0; i < n; ++i) {
+      pq->Decode(&codes[i * m], y.data());
+      err += L2(&x[i * dim], y.data(), dim);
+      norm += L2(&x[i * dim], std::vector<float>(dim, 0).data(), dim);
+    }
+    EXPECT_LT(err / n, 0.01) << "nbits " << nbits;  // noise alone: 24 * 1e-4
+    EXPECT_LT(err / norm, 1e-3);
+  }
+}
+
+TEST(ProductQuantizerTest, CodesRoundTripAndAdcMatchesDecode) {
+  const size_t dim = 32, m = 8, n = 1500;
+  const auto x = RandomVectors(n, dim, 11);
+  for (size_t nbits : {4, 8}) {
+    auto pq = ProductQuantizer::Create(dim, m, nbits);
+    ASSERT_TRUE(pq.ok());
+    ASSERT_TRUE(pq->Train(x, {}).ok());
+    std::vector<uint8_t> codes(n * m), again(n * m), ref(m);
+    pq->Encode(x.data(), n, codes.data());
+    std::vector<float> decoded(n * dim);
+    for (size_t i = 0; i < n; ++i) pq->Decode(&codes[i * m], &decoded[i * dim]);
+    pq->Encode(decoded.data(), n, again.data());
+    EXPECT_EQ(codes, again) << "decode then encode must give the same codes";
+    size_t differ = 0;
+    for (size_t i = 0; i < n; ++i) {
+      pq->EncodeReference(&x[i * dim], ref.data());
+      for (size_t j = 0; j < m; ++j) differ += ref[j] != codes[i * m + j];
+      for (size_t j = 0; j < m; ++j) EXPECT_LT(codes[i * m + j], pq->ksub());
+    }
+    EXPECT_LE(differ, n * m / 1000) << "sgemm encoding disagrees with the reference too often";
+
+    const auto q = RandomVectors(1, dim, 12);
+    std::vector<float> table(m * pq->ksub()), ip(m * pq->ksub());
+    pq->L2Table(q.data(), table.data());
+    pq->InnerProductTable(q.data(), ip.data());
+    std::vector<float> scan(n);
+    if (nbits == 8) pq->AdcScan(table.data(), codes.data(), n, 0.5f, scan.data());
+    for (size_t i = 0; i < n; ++i) {
+      const double want = L2(q.data(), &decoded[i * dim], dim);
+      EXPECT_NEAR(pq->Adc(table.data(), &codes[i * m]), want, 1e-4 * (1 + want));
+      double dot = 0;
+      for (size_t d = 0; d < dim; ++d) dot += double(q[d]) * decoded[i * dim + d];
+      EXPECT_NEAR(pq->Adc(ip.data(), &codes[i * m]), dot, 1e-4 * (1 + std::fabs(dot)));
+      if (nbits == 8) {
+        EXPECT_NEAR(scan[i], 0.5 + want, 1e-4 * (1 + want));
+      }
+    }
+  }
+}
+
+TEST(ProductQuantizerTest, Pq4PackingRoundTrips) {
+  const size_t m = 7;
+  std::vector<uint8_t> block(m * 16, 0), codes(32 * m), back(m);
+  std::mt19937_64 rng(1);
+  for (auto& c : codes) c = rng() % 16;
+  for (size_t i = 0; i < 32; ++i) PackPq4(&codes[i * m], m, i, block.data());
+  for (size_t i = 0; i < 32; ++i) {
+    UnpackPq4(block.data(), m, i, back.data());
+    EXPECT_EQ(std::vector<uint8_t>(codes.begin() + i * m, codes.begin() + (i + 1) * m), back);
+  }
+}
+
+// Every quant kernel variant the CPU runs against the scalar reference.
+TEST(QuantKernelsTest, FastScanMatchesScalarTwin) {
+  std::mt19937_64 rng(2);
+  const simd::QuantKernels& ref = simd::QuantReference();
+  for (const simd::QuantKernels* k : simd::QuantAvailable()) {
+    for (size_t m : {1, 2, 3, 8, 16, 56, 255, 256}) {
+      for (size_t nblocks : {1, 3}) {
+        std::vector<uint8_t> blocks(nblocks * m * 16), luts(m * 16);
+        for (auto& b : blocks) b = static_cast<uint8_t>(rng());
+        for (auto& l : luts) l = static_cast<uint8_t>(rng());
+        if (m == 256) std::fill(luts.begin(), luts.end(), 255);  // the largest sum
+        std::vector<uint16_t> want(nblocks * 32), got(nblocks * 32);
+        ref.pq4_scan(blocks.data(), nblocks, m, luts.data(), want.data());
+        k->pq4_scan(blocks.data(), nblocks, m, luts.data(), got.data());
+        EXPECT_EQ(want, got) << k->isa << " m=" << m;
+        // The reference itself against unpacking by hand.
+        for (size_t i = 0; i < nblocks * 32; ++i) {
+          std::vector<uint8_t> code(m);
+          UnpackPq4(blocks.data() + (i / 32) * m * 16, m, i % 32, code.data());
+          uint32_t s = 0;
+          for (size_t j = 0; j < m; ++j) s += luts[j * 16 + code[j]];
+          ASSERT_EQ(want[i], s);
+        }
+      }
+    }
+    for (size_t rows : {1, 3, 14}) {
+      for (size_t cols : {1, 7, 16, 40, 256}) {
+        const auto mt = RandomVectors(rows, cols, rows * 1000 + cols), x = RandomVectors(1, rows, 5);
+        std::vector<float> want(cols), got(cols), sum(cols), sum_ref(cols);
+        ref.matvec_t(mt.data(), x.data(), rows, cols, want.data());
+        k->matvec_t(mt.data(), x.data(), rows, cols, got.data());
+        for (size_t c = 0; c < cols; ++c) EXPECT_NEAR(got[c], want[c], 1e-5 * (1 + std::fabs(want[c])));
+        ref.add_f32(mt.data(), want.data(), cols, sum_ref.data());
+        k->add_f32(mt.data(), want.data(), cols, sum.data());
+        EXPECT_EQ(sum, sum_ref);
+      }
+    }
+    for (size_t n = 1; n <= 80; ++n) {
+      auto a = RandomVectors(1, n, 100 + n), b = RandomVectors(1, n, 200 + n);
+      if (n > 20) a[n / 3] = a[n / 2] = -5;  // a tie: the first index wins
+      if (n > 20) b[n / 3] = b[n / 2] = 1;
+      for (float alpha : {-2.0f, -1.0f, 1.0f}) {
+        float vr, vk;
+        const uint32_t ir = ref.argmin_affine(a.data(), b.data(), alpha, n, &vr);
+        const uint32_t ik = k->argmin_affine(a.data(), b.data(), alpha, n, &vk);
+        EXPECT_EQ(ir, ik) << k->isa << " n=" << n;
+        EXPECT_EQ(vr, vk);
+      }
+    }
+    for (size_t n = 0; n <= 70; ++n) {
+      const auto w = RandomVectors(1, n + 1, n);
+      std::vector<uint8_t> a(n + 1), b(n + 1);
+      for (auto& x : a) x = static_cast<uint8_t>(rng());
+      for (auto& x : b) x = static_cast<uint8_t>(rng());
+      const float want = ref.dot_f32_u8(w.data(), a.data(), n);
+      EXPECT_NEAR(k->dot_f32_u8(w.data(), a.data(), n), want, 1e-4 * (1 + std::fabs(want)));
+      const float want2 = ref.wl2_u8(a.data(), b.data(), w.data(), n);
+      EXPECT_NEAR(k->wl2_u8(a.data(), b.data(), w.data(), n), want2, 1e-4 * (1 + std::fabs(want2)));
+    }
+  }
+}
+
+TEST(Sq8CodecTest, EncodesWithinHalfAStepAndDistancesMatchDecoded) {
+  const size_t dim = 37, n = 500;
+  const auto x = RandomVectors(n, dim, 4, -3, 7);
+  for (Metric metric : {Metric::kL2, Metric::kInnerProduct, Metric::kCosine}) {
+    std::vector<float> lower, step;
+    ASSERT_TRUE(VectorCodec::TrainSq8(x, dim, metric, &lower, &step).ok());
+    auto codec = VectorCodec::CreateSq8(dim, metric, lower, step);
+    ASSERT_TRUE(codec.ok()) << codec.status().ToString();
+    std::vector<uint8_t> code(codec->code_size()), code2(codec->code_size()),
+        q(codec->query_size());
+    std::vector<float> y(dim), y2(dim), prepared(dim);
+    const auto query = RandomVectors(1, dim, 5, -3, 7);
+    ASSERT_TRUE(codec->EncodeQuery(query.data(), q.data()));
+    codec->PrepareExactQuery(query.data(), prepared.data());
+    for (size_t i = 0; i + 1 < n; ++i) {
+      ASSERT_TRUE(codec->Encode(&x[i * dim], code.data()).ok());
+      ASSERT_TRUE(codec->Encode(&x[(i + 1) * dim], code2.data()).ok());
+      codec->Decode(code.data(), y.data());
+      codec->Decode(code2.data(), y2.data());
+      if (metric == Metric::kL2) {
+        for (size_t d = 0; d < dim; ++d) ASSERT_LE(std::fabs(y[d] - x[i * dim + d]), step[d] / 2 + 1e-5);
+      }
+      const float exact = codec->ExactDistance(prepared.data(), code.data());
+      EXPECT_NEAR(codec->QueryDistance(q.data(), code.data()), exact, 1e-3 * (1 + std::fabs(exact)));
+      double want = metric == Metric::kL2 ? L2(y.data(), y2.data(), dim) : 0;
+      if (metric != Metric::kL2) {
+        for (size_t d = 0; d < dim; ++d) want += double(y[d]) * y2[d];
+        want = 1 - want;
+      }
+      EXPECT_NEAR(codec->CodeDistance(code.data(), code2.data()), want, 1e-3 * (1 + std::fabs(want)));
+    }
+  }
+}
+
+TEST(Sq8CodecTest, Errors) {
+  EXPECT_EQ(VectorCodec::Create(8, Metric::kL2, StorageType::kSq8).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_FALSE(VectorCodec::CreateSq8(8, Metric::kL2, std::vector<float>(7), std::vector<float>(8)).ok());
+  EXPECT_FALSE(VectorCodec::CreateSq8(2, Metric::kL2, {0, 0}, {1, -1}).ok());
+  EXPECT_FALSE(VectorCodec::CreateSq8(2, Metric::kL1, {0, 0}, {1, 1}).ok());
+  std::vector<float> lower, step;
+  EXPECT_FALSE(VectorCodec::TrainSq8({}, 4, Metric::kL2, &lower, &step).ok());
+  auto c = VectorCodec::CreateSq8(2, Metric::kL2, {0, 0}, {1, 0});
+  ASSERT_TRUE(c.ok());
+  std::vector<uint8_t> code(c->code_size());
+  const float nan[2] = {NAN, 1};
+  EXPECT_EQ(c->Encode(nan, code.data()).code(), StatusCode::kInvalidArgument);
+  const float big[2] = {1000, 5};  // clamped to the trained range; zero step encodes 0
+  ASSERT_TRUE(c->Encode(big, code.data()).ok());
+  EXPECT_EQ(code[0], 255);
+  EXPECT_EQ(code[1], 0);
+}
+
+}  // namespace
+}  // namespace sextant::index
