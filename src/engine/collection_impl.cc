@@ -153,7 +153,9 @@ CollectionImpl::CollectionImpl(storage::Env* env, std::string dir, CollectionCon
     : env_(env), dir_(std::move(dir)), config_(std::move(config)), options_(options) {}
 
 CollectionImpl::~CollectionImpl() {
-  vectors_.reset();  // stops the segment thread first: it calls back into this object
+  // Stop the segment thread first, while vectors_ is still set: it calls back into this
+  // object (a checkpoint), which reads the segments.
+  if (vectors_) vectors_->Stop();
   if (wal_file_) (void)wal_file_->Close();
 }
 
@@ -887,6 +889,7 @@ Status CollectionImpl::Checkpoint() {
 Status CollectionImpl::CheckpointLocked(bool force) {
   const uint64_t seq = last_seq_;
   if (!force && seq == checkpoint_seq_ && wal_bytes_ == 0) return Status::OK();  // nothing new
+  if (config_.dimension > 0 && !vectors_) return Status::Internal("checkpoint without a vector index");
   const uint64_t generation = checkpoint_gen_ + 1;
   const std::string points_name = PointsName(seq, generation);
   const std::string wal_name = SeqName("wal", seq, ".log");
@@ -922,6 +925,9 @@ Status CollectionImpl::CheckpointLocked(bool force) {
       // Vectors not in a sealed segment are kept here, at their original scale (cosine
       // vectors are normalised again when they are loaded).
       sp.point = MakePoint(internal, sp.segment == 0);
+      if (sp.segment == 0 && sp.point.vector.size() != config_.dimension) {
+        return Status::Internal("checkpoint: no vector for point '" + id + "'");
+      }
       sp.norm = records_[internal]->norm;
       cp.points.push_back(std::move(sp));
     }

@@ -122,7 +122,9 @@ Result<std::unique_ptr<SegmentedIndex>> SegmentedIndex::Create(const Options& op
   return s;
 }
 
-SegmentedIndex::~SegmentedIndex() {
+SegmentedIndex::~SegmentedIndex() { Stop(); }
+
+void SegmentedIndex::Stop() {
   {
     std::lock_guard<std::mutex> jl(job_mu_);
     stop_ = true;

@@ -71,8 +71,10 @@ class SegmentedIndex {
   static Result<std::unique_ptr<SegmentedIndex>> Create(const Options& options);
   // Checks a kTrained configuration (m dividing the dimension, nbits 4 or 8, ...).
   static Status CheckTrainedSpec(size_t dim, const index::IndexSpec& spec);
-  // Stops the background thread; a build in progress is abandoned (its file, if written, is
-  // not named by any manifest and is removed at the next open).
+  // Stops the background thread (waiting for a running on_change to return); a build in
+  // progress is abandoned (its file, if written, is not named by any manifest and is removed
+  // at the next open). Idempotent; the destructor calls it.
+  void Stop();
   ~SegmentedIndex();
 
   // While opening, before Start: adds sealed segment `id` from `file` (and `vectors_file` for a

@@ -273,6 +273,32 @@ TEST(SegmentTest, SnapshotWhileSegmentsAreBuiltAndMerged) {
   EXPECT_GE(Recall(**restored, present, 20, 10), 0.95);
 }
 
+// Closing the database while the background thread seals, merges or checkpoints must leave a
+// collection that opens with every point intact (the thread's checkpoint once ran after the
+// collection had let go of its segments and wrote vectorless points).
+TEST(SegmentTest, CloseWhileSegmentsAreBuiltLeavesAValidCollection) {
+  TempDir tmp;
+  for (int round = 0; round < 8; ++round) {
+    {
+      auto db = std::move(Database::Open(tmp.path())).value();
+      auto col = round == 0 ? *db->CreateCollection(SegConfig(64)) : *db->GetCollection("c");
+      ASSERT_TRUE(col->Upsert(PointsFor(round * 200, 200, kDim)).ok());
+      std::vector<std::string> ids;
+      for (size_t i = 0; i < 40; ++i) ids.push_back("p" + std::to_string(round * 200 + i));
+      ASSERT_TRUE(col->Delete(ids).ok());  // tombstones trigger compactions too
+    }
+    auto db = Database::Open(tmp.path());
+    ASSERT_TRUE(db.ok()) << "round " << round << ": " << db.status().ToString();
+    auto col = *(*db)->GetCollection("c");
+    ASSERT_EQ(*col->Count(), (round + 1) * 160u);
+    for (size_t i = round * 200 + 40; i < (round + 1) * 200; i += 7) {
+      auto got = *col->Get(std::vector<std::string>{"p" + std::to_string(i)});
+      ASSERT_EQ(got.size(), 1u);
+      ASSERT_EQ(got[0].vector, VectorFor(i, kDim));
+    }
+  }
+}
+
 // Readers query and read while a writer upserts and deletes and the background thread seals
 // and merges (ThreadSanitizer runs this test in CI).
 TEST(SegmentTest, ConcurrentQueriesDuringBackgroundMerges) {
