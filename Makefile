@@ -28,7 +28,7 @@ asan-test: setup
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEXTANT_SANITIZE=address,undefined \
 	  -DSEXTANT_BUILD_BENCH=OFF >/dev/null
 	cmake --build build-asan -j$(JOBS) --target common_test simd_test dataset_test index_test \
-	  storage_test filter_test text_test engine_test cli_test sextant
+	  storage_test filter_test text_test engine_test cli_test server_test sextant
 	cd build-asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
 # Concurrent code under ThreadSanitizer.
@@ -46,12 +46,13 @@ fuzz: setup
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEXTANT_FUZZ=ON \
 	  -DSEXTANT_SANITIZE=address,undefined -DSEXTANT_BUILD_TESTS=OFF -DSEXTANT_BUILD_BENCH=OFF >/dev/null
 	cmake --build build-fuzz -j$(JOBS) --target vector_file_fuzz hnsw_load_fuzz wal_reader_fuzz \
-	  filter_parse_fuzz fuzz_make_seeds
+	  filter_parse_fuzz server_request_fuzz fuzz_make_seeds
 	rm -rf build-fuzz/seeds && mkdir -p build-fuzz/seeds build-fuzz/corpus-vf build-fuzz/corpus-hnsw \
-	  build-fuzz/corpus-wal build-fuzz/corpus-filter
+	  build-fuzz/corpus-wal build-fuzz/corpus-filter build-fuzz/corpus-server
 	./build-fuzz/tests/fuzz/fuzz_make_seeds build-fuzz/seeds
 	@for t in vector_file_fuzz:corpus-vf:4096 hnsw_load_fuzz:corpus-hnsw:16384 \
-	    wal_reader_fuzz:corpus-wal:4096 filter_parse_fuzz:corpus-filter:1024; do \
+	    wal_reader_fuzz:corpus-wal:4096 filter_parse_fuzz:corpus-filter:1024 \
+	    server_request_fuzz:corpus-server:4096; do \
 	  set -- $$(echo $$t | tr : ' '); \
 	  echo "fuzz: $$1 for $(FUZZ_SECONDS) s"; \
 	  ./build-fuzz/tests/fuzz/$$1 -max_total_time=$(FUZZ_SECONDS) -max_len=$$3 \

@@ -14,6 +14,8 @@ packages=(
   libgtest-dev libgmock-dev          # tests
   libbenchmark-dev                   # micro benchmarks
   clang libclang-rt-14-dev           # libFuzzer targets
+  libcpp-httplib-dev libssl-dev      # the HTTP server (sextant serve): HTTP/1.1, TLS via OpenSSL
+  curl openssl                       # server tests: the README's curl examples, a TLS certificate
 )
 if [[ "${1:-}" == "--peers" ]]; then
   packages+=(libhnswlib-dev python3-faiss python3-hnswlib python3-numpy python3-xapian)

@@ -7,6 +7,11 @@
 #include "commands.h"
 #include "simd/distance.h"
 
+namespace sextant::cli {
+// `sextant serve` (serve.cc): runs the HTTP server until SIGTERM; returns the exit code.
+int RunServe(const std::vector<std::string>& args);
+}  // namespace sextant::cli
+
 namespace {
 
 constexpr const char* kUsage =
@@ -20,6 +25,8 @@ constexpr const char* kUsage =
     "  bench ann --base F --query F --groundtruth F [...]\n"
     "                              ANN benchmark: build, then recall@k and QPS per ef (JSON lines)\n"
     "  version                     version and the SIMD kernels this CPU uses\n"
+    "  serve --data DIR [--port 8080] [--admin-key-file F] [--tls-cert F --tls-key F]\n"
+    "                              the HTTP/JSON server (see `sextant serve --help`)\n"
     "\n"
     "database (a data directory, --db DIR; JSON lines in and out):\n"
     "  collection create --db DIR NAME --dim D [--metric l2|ip|cosine] [--index hnsw|flat]\n"
@@ -57,6 +64,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (int rc = sextant::cli::RunDbCommand(cmd, {args.begin() + 1, args.end()}); rc >= 0) return rc;
+  if (cmd == "serve") return sextant::cli::RunServe({args.begin() + 1, args.end()});
   if (cmd == "demo") return sextant::cli::RunDemo({args.begin() + 1, args.end()});
   if (cmd == "bench") {
     if (args.size() >= 2 && args[1] == "ann") {

@@ -1,0 +1,219 @@
+#include "server/key_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+namespace sextant::server {
+namespace {
+
+using nlohmann::json;
+
+std::string ToHex(const unsigned char* p, size_t n) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out(2 * n, '0');
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = kDigits[p[i] >> 4];
+    out[2 * i + 1] = kDigits[p[i] & 15];
+  }
+  return out;
+}
+
+Status Errno(const std::string& what) { return Status::IOError(what + ": " + std::strerror(errno)); }
+
+json RecordToJson(const KeyRecord& r) {
+  return {{"id", r.id}, {"sha256", r.sha256_hex}, {"role", RoleName(r.role)},
+          {"tenant", r.tenant ? json(*r.tenant) : json()},
+          {"database", r.database ? json(*r.database) : json()}, {"created", r.created_unix}};
+}
+
+}  // namespace
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kReader: return "reader";
+    case Role::kWriter: return "writer";
+    case Role::kAdmin: return "admin";
+  }
+  return "reader";
+}
+
+std::optional<Role> RoleFromName(const std::string& name) {
+  if (name == "reader") return Role::kReader;
+  if (name == "writer") return Role::kWriter;
+  if (name == "admin") return Role::kAdmin;
+  return std::nullopt;
+}
+
+std::string Sha256Hex(const std::string& data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1) return "";
+  return ToHex(digest, len);
+}
+
+std::string RandomHex(size_t bytes) {
+  std::vector<unsigned char> buf(bytes);
+  if (RAND_bytes(buf.data(), static_cast<int>(bytes)) != 1) return "";
+  return ToHex(buf.data(), bytes);
+}
+
+Status WriteFileAtomic(const std::string& path, const std::string& contents) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Errno("open " + tmp);
+  size_t done = 0;
+  while (done < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status st = Errno("write " + tmp);
+      ::close(fd);
+      return st;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    Status st = Errno("fsync " + tmp);
+    ::close(fd);
+    return st;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("rename " + tmp);
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return Errno("open " + dir);
+  const int rc = ::fsync(dfd);
+  ::close(dfd);
+  if (rc != 0) return Errno("fsync " + dir);
+  return Status::OK();
+}
+
+Result<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path,
+                                                 std::optional<std::string> admin_secret) {
+  std::unique_ptr<KeyStore> store(new KeyStore(path));
+  if (admin_secret) {
+    KeyRecord admin;
+    admin.id = "admin";
+    admin.sha256_hex = Sha256Hex(*admin_secret);
+    admin.role = Role::kAdmin;
+    store->admin_ = admin;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return store;  // no keys yet
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const json j = json::parse(ss.str(), nullptr, false);
+  auto bad = [&](const std::string& why) { return Status::Corruption(path + ": " + why); };
+  if (j.is_discarded() || !j.is_object() || !j.contains("keys") || !j["keys"].is_array()) {
+    return bad("not a key file (expected {\"keys\": [...]})");
+  }
+  for (const json& k : j["keys"]) {
+    if (!k.is_object() || !k.contains("id") || !k["id"].is_string() || !k.contains("sha256") ||
+        !k["sha256"].is_string() || !k.contains("role") || !k["role"].is_string()) {
+      return bad("a key entry lacks id, sha256 or role");
+    }
+    KeyRecord r;
+    r.id = k["id"].get<std::string>();
+    r.sha256_hex = k["sha256"].get<std::string>();
+    auto role = RoleFromName(k["role"].get<std::string>());
+    if (!role || r.sha256_hex.size() != 64) return bad("key '" + r.id + "' has a bad role or hash");
+    r.role = *role;
+    if (k.contains("tenant") && k["tenant"].is_string()) r.tenant = k["tenant"].get<std::string>();
+    if (k.contains("database") && k["database"].is_string()) r.database = k["database"].get<std::string>();
+    if (k.contains("created") && k["created"].is_number_integer()) r.created_unix = k["created"].get<int64_t>();
+    store->by_hash_[r.sha256_hex] = std::move(r);
+  }
+  return store;
+}
+
+Status KeyStore::SaveLocked() const {
+  std::vector<const KeyRecord*> records;
+  for (const auto& [hash, r] : by_hash_) records.push_back(&r);
+  std::sort(records.begin(), records.end(), [](auto* a, auto* b) { return a->id < b->id; });
+  json keys = json::array();
+  for (const KeyRecord* r : records) keys.push_back(RecordToJson(*r));
+  return WriteFileAtomic(path_, json{{"version", 1}, {"keys", keys}}.dump(2) + "\n");
+}
+
+Result<std::pair<KeyRecord, std::string>> KeyStore::Create(Role role, std::optional<std::string> tenant,
+                                                           std::optional<std::string> database) {
+  const std::string secret_hex = RandomHex(32);
+  const std::string id_hex = RandomHex(8);
+  if (secret_hex.empty() || id_hex.empty()) return Status::Internal("the random generator failed");
+  KeyRecord r;
+  r.id = "key_" + id_hex;
+  const std::string secret = "sxt_" + secret_hex;
+  r.sha256_hex = Sha256Hex(secret);
+  r.role = role;
+  r.tenant = std::move(tenant);
+  r.database = std::move(database);
+  r.created_unix = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  std::unique_lock lock(mu_);
+  by_hash_[r.sha256_hex] = r;
+  Status st = SaveLocked();
+  if (!st.ok()) {
+    by_hash_.erase(r.sha256_hex);
+    return st;
+  }
+  return std::pair{r, secret};
+}
+
+Status KeyStore::Revoke(const std::string& id) {
+  if (id == "admin") return Status::FailedPrecondition("the bootstrap admin key cannot be revoked (change the admin key file)");
+  std::unique_lock lock(mu_);
+  for (auto it = by_hash_.begin(); it != by_hash_.end(); ++it) {
+    if (it->second.id != id) continue;
+    KeyRecord saved = it->second;
+    by_hash_.erase(it);
+    Status st = SaveLocked();
+    if (!st.ok()) by_hash_[saved.sha256_hex] = saved;
+    return st;
+  }
+  return Status::NotFound("no key with id '" + id + "'");
+}
+
+std::optional<Principal> KeyStore::Authenticate(const std::string& secret) const {
+  const std::string hash = Sha256Hex(secret);
+  std::shared_lock lock(mu_);
+  const KeyRecord* r = nullptr;
+  if (admin_ && admin_->sha256_hex == hash) {
+    r = &*admin_;
+  } else if (auto it = by_hash_.find(hash); it != by_hash_.end()) {
+    r = &it->second;
+  }
+  if (r == nullptr) return std::nullopt;
+  return Principal{r->id, r->role, r->tenant, r->database};
+}
+
+std::optional<KeyRecord> KeyStore::Find(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  for (const auto& [hash, r] : by_hash_) {
+    if (r.id == id) return r;
+  }
+  return std::nullopt;
+}
+
+std::vector<KeyRecord> KeyStore::List() const {
+  std::shared_lock lock(mu_);
+  std::vector<KeyRecord> out;
+  for (const auto& [hash, r] : by_hash_) out.push_back(r);
+  std::sort(out.begin(), out.end(), [](const KeyRecord& a, const KeyRecord& b) { return a.id < b.id; });
+  return out;
+}
+
+}  // namespace sextant::server

@@ -1,0 +1,131 @@
+// `sextant serve`: runs the HTTP server (src/server) until SIGTERM or SIGINT, then drains
+// in-flight requests and exits 0.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <thread>
+
+#include "args.h"
+#include "commands.h"
+#include "server/server.h"
+
+namespace sextant::cli {
+namespace {
+
+constexpr const char* kServeUsage =
+    "usage: sextant serve --data DIR [--port 8080] [--host 127.0.0.1] [--admin-key-file F]\n"
+    "                     [--tls-cert F --tls-key F] [--max-body-bytes N] [--max-batch N]\n"
+    "                     [--max-k N] [--max-dimension N] [--threads N] [--max-inflight N]\n"
+    "                     [--max-queue N] [--queue-timeout-ms N] [--request-timeout-s N]\n"
+    "                     [--log-level info|warn|error|off]\n"
+    "Without --admin-key-file there is no authentication and only 127.0.0.1 is allowed.\n"
+    "The admin key file is created with a new random key when it does not exist.\n";
+
+int g_signal_pipe[2] = {-1, -1};
+
+void OnSignal(int) {
+  const int saved = errno;
+  const char c = 's';
+  (void)!::write(g_signal_pipe[1], &c, 1);
+  errno = saved;
+}
+
+Result<server::LogLevel> ParseLogLevel(const std::string& s) {
+  if (s == "info") return server::LogLevel::kInfo;
+  if (s == "warn") return server::LogLevel::kWarn;
+  if (s == "error") return server::LogLevel::kError;
+  if (s == "off") return server::LogLevel::kOff;
+  return Status::InvalidArgument("--log-level must be info, warn, error or off, got '" + s + "'");
+}
+
+Status Serve(const std::vector<std::string>& argv) {
+  SEXTANT_ASSIGN_OR_RETURN(
+      Args args, Args::Parse(argv,
+                             {"data", "port", "host", "admin-key-file", "tls-cert", "tls-key", "max-body-bytes",
+                              "max-batch", "max-k", "max-dimension", "threads", "max-inflight", "max-queue",
+                              "queue-timeout-ms", "request-timeout-s", "log-level"},
+                             {}));
+  if (!args.positional().empty()) return Status::InvalidArgument("unexpected argument '" + args.positional()[0] + "'");
+  server::ServerOptions opt;
+  SEXTANT_ASSIGN_OR_RETURN(opt.data_dir, args.Required("data"));
+  opt.host = args.Get("host", "127.0.0.1");
+  if (args.Has("port") && args.Get("port") == "0") {
+    opt.port = 0;
+  } else {
+    SEXTANT_ASSIGN_OR_RETURN(int64_t port, args.GetPositiveInt("port", 8080));
+    if (port > 65535) return Status::InvalidArgument("--port must be at most 65535");
+    opt.port = static_cast<int>(port);
+  }
+  if (args.Has("admin-key-file")) opt.admin_key_file = args.Get("admin-key-file");
+  opt.tls_cert = args.Get("tls-cert");
+  opt.tls_key = args.Get("tls-key");
+  SEXTANT_ASSIGN_OR_RETURN(int64_t body, args.GetPositiveInt("max-body-bytes", opt.limits.max_body_bytes));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t batch, args.GetPositiveInt("max-batch", opt.limits.max_batch));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t k, args.GetPositiveInt("max-k", opt.limits.max_k));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t dim, args.GetPositiveInt("max-dimension", opt.limits.max_dimension));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t threads, args.GetPositiveInt("threads", opt.threads));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t inflight, args.GetPositiveInt("max-inflight", 1));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t queue, args.GetPositiveInt("max-queue", opt.max_queue));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t queue_ms, args.GetPositiveInt("queue-timeout-ms", opt.queue_timeout_ms));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t timeout_s, args.GetPositiveInt("request-timeout-s", opt.read_timeout_s));
+  opt.limits.max_body_bytes = static_cast<size_t>(body);
+  opt.limits.max_batch = static_cast<size_t>(batch);
+  opt.limits.max_k = static_cast<size_t>(k);
+  opt.limits.max_dimension = static_cast<size_t>(dim);
+  opt.threads = static_cast<size_t>(threads);
+  if (args.Has("max-inflight")) opt.max_inflight = static_cast<size_t>(inflight);
+  opt.max_queue = static_cast<size_t>(queue);
+  opt.queue_timeout_ms = static_cast<int>(queue_ms);
+  opt.read_timeout_s = opt.write_timeout_s = static_cast<int>(timeout_s);
+  SEXTANT_ASSIGN_OR_RETURN(opt.log_level, ParseLogLevel(args.Get("log-level", "info")));
+
+  // SIGTERM/SIGINT: the handler only writes a byte to a pipe (async-signal-safe); a thread
+  // reading the pipe starts the drain. (Blocking the signals and sigwait-ing is not enough:
+  // threads started before main, e.g. OpenBLAS's, would still take them.)
+  if (::pipe(g_signal_pipe) != 0) return Status::IOError("pipe failed");
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  SEXTANT_ASSIGN_OR_RETURN(auto srv, server::Server::Create(opt));
+  std::printf("{\"event\":\"listening\",\"host\":\"%s\",\"port\":%d,\"tls\":%s}\n", opt.host.c_str(), srv->port(),
+              opt.tls_cert.empty() ? "false" : "true");
+  std::fflush(stdout);
+  std::thread signals([&] {
+    char c = 0;
+    while (::read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    if (c == 's') srv->Shutdown();  // 'q': Run returned by itself
+  });
+  Status st = srv->Run();
+  const char quit = 'q';
+  (void)!::write(g_signal_pipe[1], &quit, 1);
+  signals.join();
+  srv.reset();  // closes the databases
+  return st;
+}
+
+}  // namespace
+
+int RunServe(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::fputs(kServeUsage, stdout);
+      return 0;
+    }
+  }
+  Status st = Serve(args);
+  if (!st.ok()) {
+    PrintError("serve", st.message());
+    if (st.code() == StatusCode::kInvalidArgument) std::fputs(kServeUsage, stderr);
+    return st.code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
+}
+
+}  // namespace sextant::cli
