@@ -239,6 +239,54 @@ struct PendingLog {
 };
 thread_local PendingLog pending_log;
 
+// Writes log lines on its own thread, so a request's thread (which on a keep-alive
+// connection serves the next request) only hands the fields over; formatting and the write
+// to stderr happen off the request path. The destructor writes what is queued.
+class AsyncLog {
+ public:
+  AsyncLog() : thread_([this] { Loop(); }) {}
+  ~AsyncLog() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  void Push(json line) {
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back(std::move(line));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty() && stop_) return;
+      std::vector<json> batch(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+      queue_.clear();
+      lock.unlock();
+      std::string text;
+      for (const json& line : batch) {
+        text += line.dump(-1, ' ', false, json::error_handler_t::replace);
+        text += '\n';
+      }
+      std::fwrite(text.data(), 1, text.size(), stderr);
+      std::fflush(stderr);
+      lock.lock();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<json> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 class ServerImpl {
  public:
   using Handler = Reply (ServerImpl::*)(RequestContext&);
@@ -349,7 +397,7 @@ class ServerImpl {
   std::mutex catalog_mu_;  // guards dbs_ and tenant directory changes
   std::map<std::pair<std::string, std::string>, std::shared_ptr<DbEntry>> dbs_;
 
-  std::mutex log_mu_;
+  AsyncLog log_;
   std::string request_id_prefix_;
   std::atomic<uint64_t> request_counter_{0};
 };
@@ -415,9 +463,7 @@ void ServerImpl::Log(LogLevel level, json fields) {
   static const char* kNames[] = {"info", "warn", "error", "off"};
   json line = {{"ts", NowIso8601()}, {"level", kNames[static_cast<int>(level)]}};
   line.update(fields);
-  const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  std::lock_guard lock(log_mu_);
-  std::fwrite(text.data(), 1, text.size(), stderr);
+  log_.Push(std::move(line));
 }
 
 std::string ServerImpl::NewRequestId() {
