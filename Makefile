@@ -45,10 +45,11 @@ asan-test: asan-configure
 # Concurrent code under ThreadSanitizer (the tests that run threads against each other).
 tsan-test: setup
 	cmake -S . -B build-tsan $(SAN_FLAGS) -DSEXTANT_SANITIZE=thread -DSEXTANT_TEST_CLI=OFF >/dev/null
-	cmake --build build-tsan -j$(JOBS) --target index_test engine_test storage_test
+	cmake --build build-tsan -j$(JOBS) --target index_test engine_test storage_test server_test
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/index_test --gtest_filter='*Concurrent*'
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/engine/engine_test --gtest_filter='*Concurrent*:*Snapshot*'
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/storage/storage_test
+	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/server/server_test --gtest_filter='ServerTest.*:CodecTest.*'
 
 # The parsers under libFuzzer (clang, ASan+UBSan), FUZZ_SECONDS each, from generated seeds.
 FUZZ_SECONDS ?= 10
