@@ -215,7 +215,7 @@ Status UpsertCmd(const std::vector<std::string>& argv) {
   // process finds sealed segments instead of rebuilding them.
   if (!args.Has("no-index")) {
     const CollectionStats st = col->Stats();
-    if (st.unindexed_points > 0 && col->config().index != IndexType::kFlat) {
+    if (st.unindexed_points >= 10000 && col->config().index != IndexType::kFlat) {  // a long wait
       std::fprintf(stderr, "sextant upsert: indexing %zu points...\n", st.unindexed_points);
     }
     SEXTANT_RETURN_IF_ERROR(col->Optimize());
