@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 
-#include "simd/distance.h"
 
 namespace sextant::engine {
 namespace {
@@ -21,13 +20,6 @@ std::vector<uint64_t> ToLabels(const roaring::Roaring& r) {
   out.reserve(r.cardinality());
   for (uint32_t x : r) out.push_back(x);
   return out;
-}
-
-// Exact distance between a prepared query (normalised for cosine) and a stored row.
-float ExactDistance(index::Metric metric, const float* q, const float* row, size_t dim) {
-  const auto& k = simd::Best();
-  if (metric == index::Metric::kL2) return k.l2sq_f32(q, row, dim);
-  return 1.0f - k.ip_f32(q, row, dim);
 }
 
 void KeepBest(std::vector<index::SearchHit>& hits, size_t k) {
@@ -115,7 +107,10 @@ Status SegmentedIndex::CheckTrainedSpec(size_t dim, const index::IndexSpec& spec
 }
 
 Result<std::unique_ptr<SegmentedIndex>> SegmentedIndex::Create(const Options& options) {
-  std::unique_ptr<SegmentedIndex> s(new SegmentedIndex(options));
+  // Full vectors are float32 rows, which is what a float32 codec's code is.
+  SEXTANT_ASSIGN_OR_RETURN(index::VectorCodec exact,
+                           index::VectorCodec::Create(options.dim, options.metric, index::StorageType::kFloat32));
+  std::unique_ptr<SegmentedIndex> s(new SegmentedIndex(options, std::move(exact)));
   std::unique_lock<std::shared_mutex> l(s->mu_);
   auto seg = s->NewMutableLocked();
   if (!seg) return Status::InvalidArgument("cannot create a flat index of dimension " + std::to_string(options.dim));
@@ -281,7 +276,7 @@ Result<std::vector<index::SearchHit>> SegmentedIndex::SearchSegment(
     hits.reserve(labels.cardinality());
     for (uint32_t x : labels) {
       const float* row = s.raw->Find(x);
-      if (row != nullptr) hits.push_back({x, ExactDistance(options_.metric, q_exact.data(), row, options_.dim)});
+      if (row != nullptr) hits.push_back({x, ExactDistance(q_exact, row)});
     }
     KeepBest(hits, k);
     return hits;
@@ -314,7 +309,7 @@ Result<std::vector<index::SearchHit>> SegmentedIndex::SearchSegment(
   if (params.rerank > 0) {
     for (auto& h : hits) {
       const float* row = s.raw->Find(h.label);
-      if (row != nullptr) h.distance = ExactDistance(options_.metric, q_exact.data(), row, options_.dim);
+      if (row != nullptr) h.distance = ExactDistance(q_exact, row);
     }
     KeepBest(hits, k);
   } else if (hits.size() > k) {
@@ -327,15 +322,8 @@ Result<std::vector<index::SearchHit>> SegmentedIndex::Search(std::span<const flo
                                                              size_t k, const QueryParams& params,
                                                              const roaring::Roaring* pass) const {
   // The query as exact distances need it (normalised for cosine, as stored vectors are).
-  std::vector<float> q_exact(query.begin(), query.end());
-  if (options_.metric == index::Metric::kCosine) {
-    double norm = 0;
-    for (float x : q_exact) norm += static_cast<double>(x) * x;
-    if (norm > 0) {
-      const float inv = static_cast<float>(1.0 / std::sqrt(norm));
-      for (float& x : q_exact) x *= inv;
-    }
-  }
+  std::vector<float> q_exact(query.size());
+  if (query.size() == options_.dim) exact_.PrepareExactQuery(query.data(), q_exact.data());
   std::shared_lock<std::shared_mutex> l(mu_);
   std::vector<index::SearchHit> all;
   for (const auto& s : segments_) {

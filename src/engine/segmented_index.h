@@ -41,6 +41,7 @@
 #include "index/flat_index.h"
 #include "engine/raw_vectors.h"
 #include "index/hnsw_index.h"
+#include "index/vector_codec.h"
 #include "index/vector_index.h"
 #include "sextant/database.h"
 
@@ -138,7 +139,12 @@ class SegmentedIndex {
   struct Segment;
   struct Job;
 
-  explicit SegmentedIndex(const Options& options) : options_(options) {}
+  SegmentedIndex(const Options& options, index::VectorCodec exact)
+      : options_(options), exact_(std::move(exact)) {}
+  // Exact distance between a query prepared by exact_ and a full float32 row.
+  float ExactDistance(std::span<const float> prepared_query, const float* row) const {
+    return exact_.ExactDistance(prepared_query.data(), reinterpret_cast<const uint8_t*>(row));
+  }
   std::shared_ptr<Segment> NewMutableLocked();
   void FreezeMutableLocked();
   bool PickJobLocked(Job* job);
@@ -155,6 +161,7 @@ class SegmentedIndex {
                       Segment* out);
 
   const Options options_;
+  const index::VectorCodec exact_;  // float32: prepares queries, scores full vectors
 
   mutable std::shared_mutex mu_;  // segments_ and each segment's bitmaps / mutable index
   std::vector<std::shared_ptr<Segment>> segments_;  // sealed..., frozen..., mutable (last)
