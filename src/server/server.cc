@@ -107,13 +107,10 @@ json ConfigToJson(const CollectionConfig& c) {
             {"text", c.text}};
   if (c.segments.seal_points != 0 || c.segments.merge_factor != SegmentParams{}.merge_factor ||
       c.segments.compact_deleted_fraction != SegmentParams{}.compact_deleted_fraction) {
-    j["segments"] = {{"seal_points", c.segments.seal_points}, {"merge_factor", c.segments.merge_factor},
-                     {"compact_deleted_fraction", c.segments.compact_deleted_fraction}};
+    j["segments"] = cli::SegmentParamsToJson(c.segments);
   }
   if (c.index != IndexType::kHnsw && c.index != IndexType::kFlat) {
-    j["quantization"] = {{"nlist", c.quantization.nlist}, {"nprobe", c.quantization.nprobe},
-                         {"m", c.quantization.m}, {"nbits", c.quantization.nbits},
-                         {"rerank", c.quantization.rerank}};
+    j["quantization"] = cli::QuantizationToJson(c.quantization);
   }
   if (c.text) {
     j["analyzer"] = c.analyzer;

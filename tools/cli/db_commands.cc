@@ -64,12 +64,8 @@ json ConfigJson(const CollectionConfig& c) {
           {"index", IndexTypeToString(c.index)},
           {"hnsw", {{"M", c.hnsw.M}, {"ef_construction", c.hnsw.ef_construction},
                     {"ef_search", c.hnsw.ef_search}}},
-          {"quantization", {{"nlist", c.quantization.nlist}, {"nprobe", c.quantization.nprobe},
-                            {"m", c.quantization.m}, {"nbits", c.quantization.nbits},
-                            {"rerank", c.quantization.rerank}}},
-          {"segments", {{"seal_points", c.segments.seal_points},
-                        {"merge_factor", c.segments.merge_factor},
-                        {"compact_deleted_fraction", c.segments.compact_deleted_fraction}}},
+          {"quantization", QuantizationToJson(c.quantization)},
+          {"segments", SegmentParamsToJson(c.segments)},
           {"text", c.text}, {"analyzer", c.text ? json(c.analyzer) : json()}};
 }
 

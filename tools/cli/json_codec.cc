@@ -72,4 +72,13 @@ nlohmann::json HitToJson(const QueryHit& h) {
   return j;
 }
 
+nlohmann::json QuantizationToJson(const QuantizationParams& q) {
+  return {{"nlist", q.nlist}, {"nprobe", q.nprobe}, {"m", q.m}, {"nbits", q.nbits}, {"rerank", q.rerank}};
+}
+
+nlohmann::json SegmentParamsToJson(const SegmentParams& s) {
+  return {{"seal_points", s.seal_points}, {"merge_factor", s.merge_factor},
+          {"compact_deleted_fraction", s.compact_deleted_fraction}};
+}
+
 }  // namespace sextant::cli
