@@ -109,15 +109,23 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(HnswIndexTest, ConcurrentInsertionBuildsAGoodGraph) {
   const size_t dim = 16, n = 4000;
   auto base = Clustered(n, dim, 3);
-  auto queries = Clustered(40, dim, 4);
+  auto queries = Clustered(200, dim, 4);
   HnswOptions opt;
   opt.M = 8;
   opt.ef_construction = 80;
+  auto serial = Build(base, dim, opt, /*threads=*/1);
   auto ix = Build(base, dim, opt, /*threads=*/4);
   EXPECT_EQ(ix->size(), n);
   ASSERT_TRUE(ix->CheckIntegrity().ok()) << ix->CheckIntegrity().ToString();
-  EXPECT_LE(ix->CountUnreachable(), n / 200);
-  EXPECT_GE(MeasureRecall(*ix, Metric::kL2, base, queries, dim, 10, 80, kAll), 0.95);
+  // Concurrent inserts can orphan points or whole clusters; the batch ends by reconnecting them.
+  EXPECT_EQ(ix->CountUnreachable(), 0u);
+  // Thread timing changes the graph, so the bound is relative: as good as a serial build,
+  // within a margin (300 runs on 2 cores: mean 0.004 below it, worst 0.023 below).
+  const double want = MeasureRecall(*serial, Metric::kL2, base, queries, dim, 10, 80, kAll);
+  const double got = MeasureRecall(*ix, Metric::kL2, base, queries, dim, 10, 80, kAll);
+  EXPECT_GE(want, 0.93);
+  EXPECT_GE(got, want - 0.04);
+  if (getenv("SEXTANT_DEBUG_RECALL")) fprintf(stderr, "R %.4f %.4f\n", want, got);
 }
 
 TEST(HnswIndexTest, ConcurrentAddFromCallerThreadsGrowsCapacity) {
@@ -169,7 +177,7 @@ TEST(HnswIndexTest, RemoveRepairsLinksAndReusesSlots) {
   EXPECT_EQ(ix->size(), n - gone.size());
   Status integrity = ix->CheckIntegrity();  // includes: no link points at a removed slot
   ASSERT_TRUE(integrity.ok()) << integrity.ToString();
-  EXPECT_LE(ix->CountUnreachable(), n / 100);
+  EXPECT_EQ(ix->CountUnreachable(), 0u);
   auto alive = [](size_t l) { return l % 3 != 0; };
   EXPECT_GE(MeasureRecall(*ix, Metric::kL2, base, queries, dim, 10, 100, alive), 0.93);
   EXPECT_EQ(ix->free_slots(), gone.size());

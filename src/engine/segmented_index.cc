@@ -537,6 +537,7 @@ Status SegmentedIndex::RunJob(Job& job) {
     }
   }
   if (stop_) return stopped();
+  if (graph) graph->ConnectUnreachable();
   roaring::Roaring held;
   if (graph) {
     built->file = SegmentFileName(job.new_id);

@@ -257,49 +257,76 @@ Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const uint6
   for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
-  if (threads > 1) {
-    std::unique_lock<std::shared_mutex> g(grow_mu_);
-    LinkOrphans();
-  }
+  if (threads > 1) ConnectUnreachable();  // serial callers repair once, after their last batch
   return first_error;
 }
 
-// Two points inserted at the same moment cannot see each other; when the heuristic then
-// drops one of them from a shared neighbour's list because the other "covers" it, the first
-// may end with no in-link at all. Give every such orphan an in-link from one of its own
-// neighbours: a free slot if one has room, else in place of a link whose target keeps
-// another in-link.
-void HnswIndex::LinkOrphans() {
+// Concurrent inserts cannot see each other, and the pruning heuristic (and link repair after
+// removals) may drop the only link into a point or into a whole small cluster; such points are
+// never found again. After a batch or a removal, find everything level-0 search cannot reach
+// from the entry point and give each unreachable component one in-link from the nearest
+// reachable point: a free slot if it has room, else in place of its farthest link whose
+// target keeps another in-link. Exclusive (grow_mu_ held). Returns the number of links added.
+size_t HnswIndex::ConnectUnreachableLocked() {
+  if (max_level_ < 0) return 0;
+  size_t added = 0;
+  std::vector<uint8_t> reached(slot_count_, 0);
   std::vector<uint32_t> in_degree(slot_count_, 0);
   for (size_t u = 0; u < slot_count_; ++u) {
     if (!live_[u]) continue;
     const uint32_t* list = links(static_cast<uint32_t>(u), 0);
     for (uint32_t i = 1; i <= list[0]; ++i) ++in_degree[list[i]];
   }
-  for (size_t v = 0; v < slot_count_; ++v) {
-    if (!live_[v] || in_degree[v] > 0 || v == entry_point_) continue;
-    const uint32_t* own = links(static_cast<uint32_t>(v), 0);
-    std::vector<Candidate> near;
-    for (uint32_t i = 1; i <= own[0]; ++i) {
-      near.push_back({codec_.CodeDistance(code(static_cast<uint32_t>(v)), code(own[i])), own[i]});
+  std::vector<uint32_t> stack;
+  auto flood = [&](uint32_t from) {
+    if (reached[from]) return;
+    reached[from] = 1;
+    stack.push_back(from);
+    while (!stack.empty()) {
+      const uint32_t u = stack.back();
+      stack.pop_back();
+      const uint32_t* list = links(u, 0);
+      for (uint32_t i = 1; i <= list[0]; ++i) {
+        if (!reached[list[i]]) {
+          reached[list[i]] = 1;
+          stack.push_back(list[i]);
+        }
+      }
     }
-    std::sort(near.begin(), near.end(), FartherFirst());
+  };
+  flood(entry_point_);
+
+  std::unique_ptr<VisitedTable> visited;
+  std::vector<uint8_t> qbuf(codec_.query_size() + 64);
+  std::vector<float> decoded(dim());
+  std::vector<Candidate> found;
+  for (size_t vi = 0; vi < slot_count_; ++vi) {
+    const auto v = static_cast<uint32_t>(vi);
+    if (!live_[v] || reached[v]) continue;
+    if (!visited) visited = AcquireVisited();
+    codec_.Decode(code(v), decoded.data());
+    codec_.EncodeQuery(decoded.data(), qbuf.data());
+    Candidate cur{codec_.QueryDistance(qbuf.data(), code(entry_point_)), entry_point_};
+    for (int l = max_level_; l > 0; --l) cur = GreedyClosest(qbuf.data(), cur, l, false);
+    SearchLayer(qbuf.data(), cur, 0, options_.ef_construction, false, nullptr, *visited, found);
+    std::erase_if(found, [&](const Candidate& c) { return c.id == v || !reached[c.id]; });
+    std::sort(found.begin(), found.end(), FartherFirst());  // nearest first
     bool linked = false;
-    for (const Candidate& nb : near) {  // a neighbour with room
+    for (const Candidate& nb : found) {  // the nearest reachable point with room
       uint32_t* list = links(nb.id, 0);
       if (list[0] < m0_) {
-        list[++list[0]] = static_cast<uint32_t>(v);
+        list[++list[0]] = v;
         linked = true;
         break;
       }
     }
-    for (size_t j = 0; j < near.size() && !linked; ++j) {  // replace a redundant link
-      uint32_t* list = links(near[j].id, 0);
+    for (size_t j = 0; j < found.size() && !linked; ++j) {  // or a redundant link to replace
+      uint32_t* list = links(found[j].id, 0);
       float worst = -1;
       uint32_t at = 0;
       for (uint32_t i = 1; i <= list[0]; ++i) {
         if (in_degree[list[i]] < 2) continue;
-        const float d = codec_.CodeDistance(code(near[j].id), code(list[i]));
+        const float d = codec_.CodeDistance(code(found[j].id), code(list[i]));
         if (d > worst) {
           worst = d;
           at = i;
@@ -307,12 +334,24 @@ void HnswIndex::LinkOrphans() {
       }
       if (at > 0) {
         --in_degree[list[at]];
-        list[at] = static_cast<uint32_t>(v);
+        list[at] = v;
         linked = true;
       }
     }
-    if (linked) ++in_degree[v];
+    if (!linked) continue;
+    ++added;
+    ++in_degree[v];
+    flood(v);
   }
+  if (visited) ReleaseVisited(std::move(visited));
+  return added;
+}
+
+size_t HnswIndex::ConnectUnreachable() {
+  std::unique_lock<std::shared_mutex> g(grow_mu_);
+  if (mapped_ && CountUnreachable() == 0) return 0;  // don't copy a mapped file for nothing
+  if (Status st = Materialize(); !st.ok()) return 0;
+  return ConnectUnreachableLocked();
 }
 
 void HnswIndex::Insert(uint32_t id, const uint8_t* query, int level) {
@@ -674,6 +713,7 @@ Status HnswIndex::Remove(std::span<const uint64_t> labels) {
     --live_count_;
   }
   if (live_count_ == 0) max_level_ = -1;
+  ConnectUnreachableLocked();
   return Status::OK();
 }
 

@@ -116,6 +116,11 @@ class HnswIndex {
   // Live points that no level-0 path from the entry point reaches (the heuristic can prune
   // every in-link of a point; a healthy graph has almost none).
   size_t CountUnreachable() const;
+  // Gives every point that level-0 search cannot reach from the entry point an in-link from
+  // its nearest reachable point (one per unreachable component); returns the links added.
+  // Multi-threaded AddBatch and Remove do this themselves; call it after a series of serial
+  // batches. Exclusive: waits for concurrent inserts.
+  size_t ConnectUnreachable();
   size_t free_slots() const { return free_slots_.size(); }
   size_t slot_count() const { return slot_count_; }
 
@@ -152,8 +157,7 @@ class HnswIndex {
   // Paper's heuristic: keeps at most `m` of `cands` (any order) in place.
   void SelectNeighbors(std::vector<Candidate>& cands, size_t m) const;
   void ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int level);
-  // Gives level-0 in-links to points that concurrent inserts left without any. Exclusive.
-  void LinkOrphans();
+  size_t ConnectUnreachableLocked();
 
   std::unique_ptr<VisitedTable> AcquireVisited() const;
   void ReleaseVisited(std::unique_ptr<VisitedTable> v) const;
