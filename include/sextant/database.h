@@ -20,6 +20,7 @@
 // written to disk.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -126,6 +127,10 @@ struct QueryRequest {
   double vector_weight = 1.0;
   double text_weight = 1.0;
   bool explain = false;  // fill QueryHit::explain
+  // Give up with DeadlineExceeded once this time has passed. Checked before the search
+  // starts (after waiting for a writer), between segments and between the keyword and vector
+  // halves of a hybrid query; a segment's own search is not interrupted.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 struct QueryHit {

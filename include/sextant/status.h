@@ -24,6 +24,7 @@ enum class StatusCode {
   kIOError,           // the operating system refused a read/write/open
   kResourceExhausted, // out of capacity or memory
   kInternal,          // a bug: an invariant did not hold
+  kDeadlineExceeded,  // the caller's deadline passed before the work finished (nothing applied)
 };
 
 // Returns a stable lower-case name for `code` ("invalid_argument").
@@ -48,6 +49,9 @@ class [[nodiscard]] Status {
     return {StatusCode::kResourceExhausted, std::move(m)};
   }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status DeadlineExceeded(std::string m) {
+    return {StatusCode::kDeadlineExceeded, std::move(m)};
+  }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

@@ -718,6 +718,17 @@ Result<ScrollPage> CollectionImpl::Scroll(const std::string& after, size_t limit
   return page;
 }
 
+namespace {
+
+Status CheckDeadline(const QueryRequest& q, const char* when) {
+  if (q.deadline && std::chrono::steady_clock::now() > *q.deadline) {
+    return Status::DeadlineExceeded(std::string("the query's deadline passed ") + when);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& q) const {
   const bool want_vector = !q.vector.empty();
   const bool want_text = q.text.has_value();
@@ -766,11 +777,13 @@ Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& q) const
   }
 
   std::shared_lock<std::shared_mutex> r(state_mu_);
+  SEXTANT_RETURN_IF_ERROR(CheckDeadline(q, "before the search started"));
   if (ids_.empty()) return std::vector<QueryHit>{};
   std::optional<roaring::Roaring> pass;
   if (f) {
     pass = Matching(*f);
     if (pass->cardinality() == 0) return std::vector<QueryHit>{};
+    SEXTANT_RETURN_IF_ERROR(CheckDeadline(q, "after evaluating the filter"));
   }
   if (want_text) return HybridQuery(q, fusion, pass ? &*pass : nullptr);
 
@@ -799,6 +812,7 @@ Result<std::vector<index::SearchHit>> CollectionImpl::VectorSearch(
   p.ef = std::max(q.ef > 0 ? q.ef : config_.hnsw.ef_search, k);
   p.nprobe = q.nprobe > 0 ? q.nprobe : config_.quantization.nprobe;
   p.rerank = q.rerank.value_or(config_.quantization.rerank);
+  p.deadline = q.deadline;
   return vectors_->Search(q.vector, k, p, pass);
 }
 
@@ -813,6 +827,7 @@ Result<std::vector<QueryHit>> CollectionImpl::HybridQuery(const QueryRequest& q,
                            text_->Search(*q.text, depth, pass ? &accept : nullptr));
   std::vector<text::RankedList> lists;
   if (hybrid) {
+    SEXTANT_RETURN_IF_ERROR(CheckDeadline(q, "after the keyword search"));
     SEXTANT_ASSIGN_OR_RETURN(auto vector_hits, VectorSearch(q, depth, pass));
     text::RankedList v;
     v.higher_is_better = false;

@@ -327,6 +327,11 @@ Result<std::vector<index::SearchHit>> SegmentedIndex::Search(std::span<const flo
   std::shared_lock<std::shared_mutex> l(mu_);
   std::vector<index::SearchHit> all;
   for (const auto& s : segments_) {
+    if (params.deadline && std::chrono::steady_clock::now() > *params.deadline) {
+      return Status::DeadlineExceeded("the query's deadline passed (" + std::to_string(all.size()) +
+                                      " candidates from " + std::to_string(segments_.size()) +
+                                      " segments so far)");
+    }
     SEXTANT_ASSIGN_OR_RETURN(auto hits, SearchSegment(*s, query, q_exact, k, params, pass));
     all.insert(all.end(), hits.begin(), hits.end());
   }

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -97,6 +98,8 @@ class SegmentedIndex {
     size_t ef = 64;      // HNSW beam
     size_t nprobe = 8;   // IVF lists
     size_t rerank = 0;   // quantized segments: candidates re-ranked exactly (0: none)
+    // Checked before each segment: DeadlineExceeded once passed.
+    std::optional<std::chrono::steady_clock::time_point> deadline;
   };
   // The k nearest live vectors among `pass` (all live ones when null), ascending distance.
   Result<std::vector<index::SearchHit>> Search(std::span<const float> query, size_t k,

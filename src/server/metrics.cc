@@ -98,10 +98,10 @@ std::string HttpMetrics::Render() const {
   AppendFamily(&out, "sextant_http_requests_in_flight", "gauge", "Requests being handled now.");
   AppendSample(&out, "sextant_http_requests_in_flight", "", static_cast<double>(in_flight_.load()));
   AppendFamily(&out, "sextant_http_requests_rejected_total", "counter",
-               "Requests turned away before their handler ran, by reason.");
+               "Requests turned away (overload, queue_timeout, draining) or stopped by their deadline, by reason.");
   {
     std::lock_guard lock(reject_mu_);
-    for (const char* reason : {"overload", "queue_timeout", "draining"}) {
+    for (const char* reason : {"overload", "queue_timeout", "draining", "deadline"}) {
       auto it = rejected_.find(reason);
       AppendSample(&out, "sextant_http_requests_rejected_total", std::string("reason=\"") + reason + "\"",
                    it == rejected_.end() ? 0.0 : static_cast<double>(it->second));

@@ -443,7 +443,7 @@ Result<std::vector<Point>> ParseUpsert(const json& body, const Limits& limits) {
 Result<QueryRequest> ParseQuery(const json& body, const Limits& limits) {
   SEXTANT_RETURN_IF_ERROR(OnlyFields(body, {"vector", "text", "k", "ef", "nprobe", "rerank", "filter", "fusion",
                                             "alpha", "rrf_k", "vector_weight", "text_weight", "explain",
-                                            "include"}));
+                                            "include", "timeout_ms"}));
   QueryRequest q;
   if (!body.contains("vector") && !body.contains("text")) return Bad("a query needs 'vector', 'text' or both");
   if (body.contains("vector")) {
@@ -478,6 +478,11 @@ Result<QueryRequest> ParseQuery(const json& body, const Limits& limits) {
   SEXTANT_RETURN_IF_ERROR(NumberField(body, "vector_weight", &q.vector_weight));
   SEXTANT_RETURN_IF_ERROR(NumberField(body, "text_weight", &q.text_weight));
   SEXTANT_RETURN_IF_ERROR(BoolField(body, "explain", &q.explain));
+  if (body.contains("timeout_ms")) {
+    size_t ms = 0;
+    SEXTANT_RETURN_IF_ERROR(IntField(body, "timeout_ms", 1, 3600 * 1000, &ms, StatusCode::kOutOfRange));
+    q.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  }
   q.include_document = q.include_metadata = true;
   if (body.contains("include")) {
     const json& inc = body["include"];

@@ -63,7 +63,8 @@ Result<CollectionSpec> ParseCollectionSpec(const nlohmann::json& body, const Lim
 Result<std::vector<Point>> ParseUpsert(const nlohmann::json& body, const Limits& limits);
 
 // POST query: the QueryRequest fields plus "include": ["document", "metadata", "vector"]
-// (default: document and metadata).
+// (default: document and metadata) and "timeout_ms" (1..3,600,000: the deadline, counted
+// from the parse; the server's own limit still applies).
 Result<QueryRequest> ParseQuery(const nlohmann::json& body, const Limits& limits);
 
 // The same two parsers straight from the body text, with a fast path for the vectors: the

@@ -57,6 +57,13 @@ Reply Error(int status, const std::string& code, const std::string& message) {
 }
 
 // An error of the database, mapped by HttpStatusFor.
+Reply DeadlineError(const std::string& detail = "") {
+  Reply r = Error(503, "deadline_exceeded",
+                  "the request did not finish within its time limit" + (detail.empty() ? "" : " (" + detail + ")"));
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
 Reply FromStatus(const Status& st) {
   return Error(HttpStatusFor(st.code()), StatusCodeName(st.code()), st.message());
 }
@@ -196,6 +203,7 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kAlreadyExists: return 409;
     case StatusCode::kFailedPrecondition: return 409;
     case StatusCode::kResourceExhausted: return 503;
+    case StatusCode::kDeadlineExceeded: return 503;
     case StatusCode::kCorruption:
     case StatusCode::kIOError:
     case StatusCode::kInternal: return 500;
@@ -223,6 +231,7 @@ struct RequestContext {
   std::string tenant, database;  // for kTenant/kDatabase routes
   std::shared_ptr<DbEntry> entry;  // for kDatabase routes
   std::shared_lock<std::shared_mutex> collections_lock;
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // handler_timeout_ms
 };
 
 // What Handle leaves for the log line, written once the response is out (same thread).
@@ -777,14 +786,24 @@ void ServerImpl::Handle(const httplib::Request& req, std::string_view body, bool
       }
     }
 
+    if (options_.handler_timeout_ms > 0) {
+      ctx.deadline = start + std::chrono::milliseconds(options_.handler_timeout_ms);
+    }
     if (route.limited) {
-      const Limiter::Outcome outcome =
-          limiter_->Acquire(std::chrono::milliseconds(options_.queue_timeout_ms));
+      auto wait = std::chrono::milliseconds(options_.queue_timeout_ms);
+      if (ctx.deadline) {
+        wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(*ctx.deadline - Clock::now()));
+      }
+      const Limiter::Outcome outcome = limiter_->Acquire(std::max(wait, std::chrono::milliseconds(0)));
       if (outcome == Limiter::Outcome::kQueueFull) {
         metrics_->Reject("overload");
         Reply r = Error(429, "too_many_requests", "the server is at its limit of concurrent requests; retry later");
         r.headers.emplace_back("Retry-After", "1");
         return r;
+      }
+      if (outcome == Limiter::Outcome::kTimeout && ctx.deadline && Clock::now() >= *ctx.deadline) {
+        metrics_->Reject("deadline");
+        return DeadlineError();
       }
       if (outcome == Limiter::Outcome::kTimeout) {
         metrics_->Reject("queue_timeout");
@@ -794,6 +813,14 @@ void ServerImpl::Handle(const httplib::Request& req, std::string_view body, bool
         return r;
       }
       admitted = true;
+      if (options_.test_handler_delay_ms > 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(options_.test_handler_delay_ms));
+      }
+    }
+    // Nothing has been applied yet: a request whose time ran out in the queue stops here.
+    if (ctx.deadline && Clock::now() > *ctx.deadline) {
+      metrics_->Reject("deadline");
+      return DeadlineError();
     }
     ctx.raw_body = body;
     const bool parses_itself = route.handler == &ServerImpl::Query || route.handler == &ServerImpl::Upsert;
@@ -1210,7 +1237,13 @@ Reply ServerImpl::Scroll(RequestContext& ctx) {
 Reply ServerImpl::Query(RequestContext& ctx) {
   SX_TRY(Collection * col, GetCollection(ctx));
   SX_PARSE(QueryRequest q, ParseQueryBody(ctx.raw_body, options_.limits));
-  SX_TRY(std::vector<QueryHit> hits, col->Query(q));
+  if (ctx.deadline && (!q.deadline || *ctx.deadline < *q.deadline)) q.deadline = ctx.deadline;
+  auto found = col->Query(q);
+  if (!found.ok() && found.status().code() == StatusCode::kDeadlineExceeded) {
+    metrics_->Reject("deadline");
+    return DeadlineError(found.status().message());
+  }
+  SX_TRY(std::vector<QueryHit> hits, std::move(found));
   json results = json::array();
   for (const QueryHit& h : hits) results.push_back(cli::HitToJson(h));
   return Reply{200, {{"results", std::move(results)}}};

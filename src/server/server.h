@@ -44,6 +44,11 @@ struct ServerOptions {
   int queue_timeout_ms = 10000;      // longest wait for a slot; then 503
   int read_timeout_s = 30;           // per request: reading the request / writing the reply
   int write_timeout_s = 30;
+  // Per request, from the moment its body has been read: the wait for a slot and the work.
+  // Past it the server answers 503 deadline_exceeded; a query is abandoned between segments,
+  // a write that has not started is not applied (one that has started completes). 0: none.
+  int handler_timeout_ms = 30000;
+  int test_handler_delay_ms = 0;     // tests only: each admitted request first sleeps this long
   int keep_alive_timeout_s = 5;
   LogLevel log_level = LogLevel::kInfo;  // JSON lines on stderr
   Durability durability = Durability::kSync;
@@ -51,7 +56,7 @@ struct ServerOptions {
 
 // HTTP status for an error of the database (the one place this mapping lives):
 // invalid_argument/out_of_range 422, not_found 404, already_exists and failed_precondition
-// 409, resource_exhausted 503, corruption/io_error/internal 500.
+// 409, resource_exhausted and deadline_exceeded 503, corruption/io_error/internal 500.
 int HttpStatusFor(StatusCode code);
 
 class ServerImpl;

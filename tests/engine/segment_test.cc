@@ -117,6 +117,47 @@ TEST(SegmentTest, WritesAreSearchableWhileSegmentsAreBuilt) {
   }
 }
 
+TEST(SegmentTest, QueryDeadline) {
+  TempDir tmp;
+  auto db = std::move(Database::Open(tmp.path())).value();
+  CollectionConfig c = SegConfig(200, 100, 1.0);
+  c.text = true;
+  auto col = *db->CreateCollection(c);
+  std::vector<Point> points = PointsFor(0, 1000, kDim);
+  for (size_t i = 0; i < points.size(); ++i) points[i].document = i % 2 ? "red fox" : "blue whale";
+  ASSERT_TRUE(col->Upsert(points).ok());
+  ASSERT_TRUE(col->Optimize().ok());
+  ASSERT_EQ(col->Stats().segments, 5u);
+
+  QueryRequest q;
+  q.vector = VectorFor(123, kDim);
+  q.k = 5;
+  const auto plain = *col->Query(q);
+  ASSERT_EQ(plain.size(), 5u);
+  // A deadline that has passed: nothing is searched, whatever the query's shape.
+  q.deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
+  auto late = col->Query(q);
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().code(), StatusCode::kDeadlineExceeded) << late.status().ToString();
+  q.filter = nlohmann::json{{"n", {{"$lt", 50}}}};
+  EXPECT_EQ(col->Query(q).status().code(), StatusCode::kDeadlineExceeded);
+  q.filter.reset();
+  q.text = "fox";
+  EXPECT_EQ(col->Query(q).status().code(), StatusCode::kDeadlineExceeded);
+  q.text.reset();
+  // One far away changes nothing.
+  q.deadline = std::chrono::steady_clock::now() + std::chrono::hours(1);
+  auto in_time = col->Query(q);
+  ASSERT_TRUE(in_time.ok()) << in_time.status().ToString();
+  ASSERT_EQ(in_time->size(), plain.size());
+  for (size_t i = 0; i < plain.size(); ++i) {
+    EXPECT_EQ((*in_time)[i].id, plain[i].id);
+    EXPECT_EQ((*in_time)[i].score, plain[i].score);
+  }
+  // The collection keeps working after a query gave up.
+  EXPECT_EQ(*col->Count(), 1000u);
+}
+
 TEST(SegmentTest, ReopenKeepsSealedSegmentsAndTombstones) {
   for (bool checkpoint_last : {true, false}) {
     SCOPED_TRACE(checkpoint_last ? "after a checkpoint" : "log replayed over sealed segments");

@@ -549,6 +549,48 @@ TEST_F(ServerTest, OverloadIsRejectedWith429) {
             std::string::npos);
 }
 
+TEST_F(ServerTest, RequestsPastTheirDeadlineGet503AndApplyNothing) {
+  Start();
+  ASSERT_EQ(Call("PUT", "/v1/collections/docs", json{{"dimension", 3}}).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/collections/docs/points", ThreePoints()).status, 200);
+  // A query may set its own, shorter limit; it must be a positive integer.
+  const json q = {{"vector", {1, 0, 0}}, {"k", 2}};
+  json timed = q;
+  timed["timeout_ms"] = 60000;
+  Resp r = Call("POST", "/v1/collections/docs/query", timed);
+  EXPECT_EQ(r.status, 200) << r.raw;
+  timed["timeout_ms"] = 0;
+  ExpectError(Call("POST", "/v1/collections/docs/query", timed), 422, "out_of_range");
+  timed["timeout_ms"] = "soon";
+  ExpectError(Call("POST", "/v1/collections/docs/query", timed), 400, "bad_request");
+  Stop();
+
+  // Every admitted request now takes longer than the server's limit.
+  ServerOptions o = Options();
+  o.handler_timeout_ms = 50;
+  o.test_handler_delay_ms = 150;
+  Start(o);
+  r = Call("POST", "/v1/collections/docs/query", q);
+  ExpectError(r, 503, "deadline_exceeded");
+  EXPECT_TRUE(r.headers.count("Retry-After")) << r.raw;
+  json more = {{"points", {{{"id", "late"}, {"vector", {0, 0, 1}}}}}};
+  ExpectError(Call("POST", "/v1/collections/docs/points", more), 503, "deadline_exceeded");
+  ExpectError(Call("DELETE", "/v1/collections/docs/points", json{{"ids", {"a"}}}), 503, "deadline_exceeded");
+  EXPECT_EQ(Call("GET", "/healthz").status, 200);  // unlimited routes are not delayed
+  Resp metrics = Call("GET", "/metrics");
+  EXPECT_NE(metrics.raw.find("sextant_http_requests_rejected_total{reason=\"deadline\"} 3"), std::string::npos)
+      << metrics.raw.substr(0, 2000);
+  Stop();
+
+  // Nothing of the late writes was applied.
+  Start();
+  r = Call("GET", "/v1/collections/docs/count");
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body.value("count", 0), 3);
+  EXPECT_EQ(Call("GET", "/v1/collections/docs/points/late").status, 404);
+  EXPECT_EQ(Call("GET", "/v1/collections/docs/points/a").status, 200);
+}
+
 TEST_F(ServerTest, LoopbackOnlyWithoutAnAdminKey) {
   ServerOptions o = Options();
   o.admin_key_file.reset();

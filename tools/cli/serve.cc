@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <thread>
@@ -79,6 +80,7 @@ Status Serve(const std::vector<std::string>& argv) {
   opt.max_queue = static_cast<size_t>(queue);
   opt.queue_timeout_ms = static_cast<int>(queue_ms);
   opt.read_timeout_s = opt.write_timeout_s = static_cast<int>(timeout_s);
+  opt.handler_timeout_ms = static_cast<int>(std::min<int64_t>(timeout_s, 1 << 20) * 1000);
   SEXTANT_ASSIGN_OR_RETURN(opt.log_level, ParseLogLevel(args.Get("log-level", "info")));
 
   // SIGTERM/SIGINT: the handler only writes a byte to a pipe (async-signal-safe); a thread
