@@ -1146,8 +1146,7 @@ Reply ServerImpl::PutCollection(RequestContext& ctx) {
     auto existing = ctx.entry->db->GetCollection(spec.config.name);
     if (existing.ok()) {
       const CollectionConfig& c = (*existing)->config();
-      if (c.dimension == spec.config.dimension && c.metric == spec.config.metric &&
-          c.index == spec.config.index && c.text == spec.config.text) {
+      if (ConfigToJson(c) == ConfigToJson(spec.config)) {  // every setting, defaults included
         json j = ConfigToJson(c);
         j["created"] = false;
         return Reply{200, j};

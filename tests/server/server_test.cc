@@ -324,6 +324,18 @@ TEST_F(ServerTest, QuantizedCollectionWithNprobeAndRerank) {
   EXPECT_EQ(created.body["index"], "ivf-pq");
   EXPECT_EQ(created.body["quantization"]["nlist"], 4);
   EXPECT_EQ(created.body["segments"]["seal_points"], 300);
+  // PUT is idempotent for the same definition; any other setting is a conflict.
+  const json same = {{"dimension", 4}, {"index", "ivf-pq"},
+                     {"quantization", {{"nlist", 4}, {"m", 2}, {"nbits", 8}, {"rerank", 20}}},
+                     {"segments", {{"seal_points", 300}}}};
+  EXPECT_EQ(Call("PUT", "/v1/collections/q", same).status, 200);
+  for (const auto& [path, value] : std::vector<std::pair<std::string, json>>{
+           {"/quantization/nbits", 4}, {"/quantization/nlist", 8}, {"/segments/seal_points", 400},
+           {"/hnsw", json{{"M", 32}}}}) {
+    json other = same;
+    other[json::json_pointer(path)] = value;
+    ExpectError(Call("PUT", "/v1/collections/q", other), 409, "already_exists");
+  }
   json points = json::array();
   for (int i = 0; i < 1200; ++i) {
     points.push_back({{"id", std::to_string(i)},
