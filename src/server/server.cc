@@ -1057,10 +1057,27 @@ Reply ServerImpl::GetTenant(RequestContext& ctx) {
 Reply ServerImpl::DeleteTenant(RequestContext& ctx) {
   const std::string& t = ctx.params["tenant"];
   if (t == kDefault) return Error(409, "failed_precondition", "the default tenant cannot be deleted");
+  const bool cascade = ctx.query["cascade"] == "true";
   std::lock_guard lock(catalog_mu_);
   if (!TenantExists(t)) return Error(404, "not_found", "no tenant '" + t + "'");
   if (!ListDir(TenantPath(t) + "/databases").empty()) {
-    return Error(409, "failed_precondition", "tenant '" + t + "' still has databases; delete them first");
+    if (!cascade) {
+      return Error(409, "failed_precondition",
+                   "tenant '" + t + "' still has databases; delete them first or add ?cascade=true");
+    }
+    // Requests find a database under catalog_mu_, which this holds: no new user can appear,
+    // and one still running keeps its entry's use count above one.
+    for (const auto& [key, entry] : dbs_) {
+      if (key.first == t && entry.use_count() > 1) {
+        Reply r = Error(409, "failed_precondition", "database '" + key.second + "' of tenant '" + t +
+                                                        "' is in use by a request; retry");
+        r.headers.emplace_back("Retry-After", "1");
+        return r;
+      }
+    }
+    for (auto it = dbs_.begin(); it != dbs_.end();) {
+      it = it->first.first == t ? dbs_.erase(it) : std::next(it);  // closes the database
+    }
   }
   std::error_code ec;
   fs::remove_all(TenantPath(t), ec);
@@ -1104,9 +1121,9 @@ Reply ServerImpl::DeleteDatabase(RequestContext& ctx) {
   std::lock_guard lock(catalog_mu_);
   auto it = dbs_.find({ctx.tenant, ctx.database});
   if (it == dbs_.end()) return Error(404, "not_found", "no database '" + ctx.database + "'");
-  if (!it->second->db->ListCollections().empty()) {
+  if (!it->second->db->ListCollections().empty() && ctx.query["cascade"] != "true") {
     return Error(409, "failed_precondition",
-                 "database '" + ctx.database + "' still has collections; drop them first");
+                 "database '" + ctx.database + "' still has collections; drop them first or add ?cascade=true");
   }
   it->second->drop_on_close = true;  // the directory goes with the last user
   dbs_.erase(it);

@@ -64,10 +64,34 @@ int main(int argc, char** argv) {
       R"({"$or":[{"a":{"$in":[1,2,"x"]}},{"$not":{"b":{"$exists":true}}}]})",
       R"({"$and":[{"c":{"$ne":true}},{"d":{"$nin":["p","q"]}},{"e.f":{"$lt":"m"}}]})",
   };
+  // Request bodies of each kind the server parses (server_request_fuzz), so the fuzzer starts
+  // from inside every parser rather than from JSON it has to discover.
+  const char* const requests[] = {
+      R"({"points":[{"id":"a","vector":[1,0,0.5],"document":"hello","metadata":{"lang":"en","n":1}},)"
+      R"({"id":"b","vector":[-1e-3,2.5e2,3]}]})",
+      R"({"vector":[0.1,-0.2,3e-1],"k":5,"filter":{"lang":"en"},"include":["document","vector"]})",
+      R"({"vector":[1,2,3],"text":"fox","fusion":"weighted","alpha":0.3,"explain":true,"timeout_ms":50})",
+      R"({"text":"hello world","k":3,"fusion":"dbsf","rrf_k":60,"vector_weight":1,"text_weight":2})",
+      R"({"vector":[1,2,3,4],"nprobe":4,"rerank":20,"ef":64})",
+      R"({"dimension":4,"metric":"cosine","index":"ivf-pq","text":true,"analyzer":"standard",)"
+      R"("hnsw":{"M":16,"ef_construction":200,"ef_search":64},"quantization":{"nlist":16,"m":2,"nbits":4},)"
+      R"("segments":{"seal_points":1000,"merge_factor":4,"compact_deleted_fraction":0.2},"bm25":{"k1":1.2,"b":0.75}})",
+      R"({"ids":["a","b"]})",
+      R"({"filter":{"n":{"$gte":2}}})",
+      R"({"role":"reader","tenant":"acme","database":"prod"})",
+      R"({"limit":10,"offset":"p5","filter":{"lang":"fr"}})",
+      R"({"snapshot":"nightly"})",
+  };
   int i = 0;
   for (const char* f : filters) {
     FILE* out2 = std::fopen((dir + "/filter_" + std::to_string(i++) + ".json").c_str(), "wb");
     std::fputs(f, out2);
+    std::fclose(out2);
+  }
+  i = 0;
+  for (const char* r : requests) {
+    FILE* out2 = std::fopen((dir + "/request_" + std::to_string(i++) + ".json").c_str(), "wb");
+    std::fputs(r, out2);
     std::fclose(out2);
   }
   return 0;

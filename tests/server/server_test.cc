@@ -286,6 +286,27 @@ TEST_F(ServerTest, EveryRouteAnswersAndIsCounted) {
   EXPECT_EQ(Call("DELETE", "/v1/tenants/acme").status, 200);
   ExpectError(Call("GET", "/v1/tenants/acme"), 404, "not_found");
 
+  // ?cascade=true deletes what is inside too: a database with its collections, a tenant with
+  // its databases. Nothing of them is found afterwards, even under the same names.
+  for (const std::string t : {"c1", "c2"}) {
+    ASSERT_EQ(Call("PUT", "/v1/tenants/" + t).status, 201);
+    ASSERT_EQ(Call("PUT", "/v1/tenants/" + t + "/databases/d").status, 201);
+    ASSERT_EQ(Call("PUT", "/v1/tenants/" + t + "/databases/d/collections/x", json{{"dimension", 3}}).status, 201);
+    ASSERT_EQ(Call("POST", "/v1/tenants/" + t + "/databases/d/collections/x/points", ThreePoints()).status, 200);
+  }
+  ExpectError(Call("DELETE", "/v1/tenants/c1/databases/d?cascade=false"), 409, "failed_precondition");
+  EXPECT_EQ(Call("DELETE", "/v1/tenants/c1/databases/d?cascade=true").status, 200);
+  ExpectError(Call("GET", "/v1/tenants/c1/databases/d"), 404, "not_found");
+  EXPECT_EQ(Call("DELETE", "/v1/tenants/c2?cascade=true").status, 200);
+  ExpectError(Call("GET", "/v1/tenants/c2"), 404, "not_found");
+  ASSERT_EQ(Call("PUT", "/v1/tenants/c2").status, 201);
+  ASSERT_EQ(Call("PUT", "/v1/tenants/c2/databases/d").status, 201);
+  EXPECT_EQ(Call("GET", "/v1/tenants/c2/databases/d").body["collections"], json::array());
+  EXPECT_EQ(Call("DELETE", "/v1/tenants/c1?cascade=true").status, 200);
+  EXPECT_EQ(Call("DELETE", "/v1/tenants/c2?cascade=true").status, 200);
+  EXPECT_FALSE(fs::exists(dir_ + "/data/tenants/c1"));
+  EXPECT_FALSE(fs::exists(dir_ + "/data/tenants/c2"));
+
   // Keys.
   Resp key = Call("POST", "/v1/keys", json{{"role", "reader"}, {"tenant", "default"}});
   ASSERT_EQ(key.status, 201) << key.raw;
