@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/json_codec.h"
+#include "server/http_transport.h"
 #include "server/key_store.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -582,7 +583,7 @@ Status ServerImpl::Init() {
     }
     http_ = std::move(ssl);
   } else {
-    http_ = std::make_unique<httplib::Server>();
+    http_ = std::make_unique<PollingHttpServer>(options_.busy_poll_us);
   }
   const size_t threads = std::max<size_t>(options_.threads, 2);
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };

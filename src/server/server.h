@@ -48,6 +48,10 @@ struct ServerOptions {
   // Past it the server answers 503 deadline_exceeded; a query is abandoned between segments,
   // a write that has not started is not applied (one that has started completes). 0: none.
   int handler_timeout_ms = 30000;
+  // Plain HTTP: after a response the connection's thread spins this long for the client's
+  // next request before sleeping (http_transport.h); at most half the hardware threads spin.
+  // 0: sleep at once. Costs up to this much CPU per request when clients are slower.
+  int busy_poll_us = 200;
   int test_handler_delay_ms = 0;     // tests only: each admitted request first sleeps this long
   int keep_alive_timeout_s = 5;
   LogLevel log_level = LogLevel::kInfo;  // JSON lines on stderr

@@ -20,7 +20,7 @@ constexpr const char* kServeUsage =
     "                     [--tls-cert F --tls-key F] [--max-body-bytes N] [--max-batch N]\n"
     "                     [--max-k N] [--max-dimension N] [--threads N] [--max-inflight N]\n"
     "                     [--max-queue N] [--queue-timeout-ms N] [--request-timeout-s N]\n"
-    "                     [--log-level info|warn|error|off]\n"
+    "                     [--busy-poll-us 200] [--log-level info|warn|error|off]\n"
     "Without --admin-key-file there is no authentication and only 127.0.0.1 is allowed.\n"
     "The admin key file is created with a new random key when it does not exist.\n";
 
@@ -46,7 +46,7 @@ Status Serve(const std::vector<std::string>& argv) {
       Args args, Args::Parse(argv,
                              {"data", "port", "host", "admin-key-file", "tls-cert", "tls-key", "max-body-bytes",
                               "max-batch", "max-k", "max-dimension", "threads", "max-inflight", "max-queue",
-                              "queue-timeout-ms", "request-timeout-s", "log-level"},
+                              "queue-timeout-ms", "request-timeout-s", "busy-poll-us", "log-level"},
                              {}));
   if (!args.positional().empty()) return Status::InvalidArgument("unexpected argument '" + args.positional()[0] + "'");
   server::ServerOptions opt;
@@ -80,6 +80,14 @@ Status Serve(const std::vector<std::string>& argv) {
   opt.max_queue = static_cast<size_t>(queue);
   opt.queue_timeout_ms = static_cast<int>(queue_ms);
   opt.read_timeout_s = opt.write_timeout_s = static_cast<int>(timeout_s);
+  if (args.Has("busy-poll-us")) {
+    int64_t spin = 0;
+    if (args.Get("busy-poll-us") != "0") {
+      SEXTANT_ASSIGN_OR_RETURN(spin, args.GetPositiveInt("busy-poll-us", opt.busy_poll_us));
+    }
+    if (spin > 100000) return Status::InvalidArgument("--busy-poll-us must be at most 100000");
+    opt.busy_poll_us = static_cast<int>(spin);
+  }
   opt.handler_timeout_ms = static_cast<int>(std::min<int64_t>(timeout_s, 1 << 20) * 1000);
   SEXTANT_ASSIGN_OR_RETURN(opt.log_level, ParseLogLevel(args.Get("log-level", "info")));
 
