@@ -118,11 +118,11 @@ struct RunningServer {
   }
 };
 
-int g_busy_poll_us = 0;  // --busy-poll-us
+int g_busy_poll_us = -1;  // --busy-poll-us; -1: the server's default
 
 std::unique_ptr<RunningServer> StartServer(const std::string& data, bool log) {
   ServerOptions o;
-  o.busy_poll_us = g_busy_poll_us;
+  if (g_busy_poll_us >= 0) o.busy_poll_us = g_busy_poll_us;
   o.data_dir = data;
   o.port = 0;
   o.log_level = log ? sextant::server::LogLevel::kInfo : sextant::server::LogLevel::kOff;
@@ -429,7 +429,7 @@ int Load(const std::map<std::string, std::string>& f) {
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   const auto flags = ParseFlags(argc, argv, 2);
-  g_busy_poll_us = static_cast<int>(Flag(flags, "busy-poll-us", 0));
+  if (flags.count("busy-poll-us")) g_busy_poll_us = static_cast<int>(Flag(flags, "busy-poll-us", 0));
   if (mode == "latency") return Latency(flags);
   if (mode == "bulk") return Bulk(flags);
   if (mode == "load") return Load(flags);

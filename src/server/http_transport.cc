@@ -172,8 +172,9 @@ PollingHttpServer::PollingHttpServer(int busy_poll_us, int max_spinners)
   }
 }
 
-bool PollingHttpServer::WaitForRequest(socket_t sock) {
-  if (busy_poll_us_ > 0 && spinners_.fetch_add(1, std::memory_order_relaxed) < max_spinners_) {
+bool PollingHttpServer::WaitForRequest(socket_t sock, bool spin, bool* caught) {
+  *caught = false;
+  if (spin && busy_poll_us_ > 0 && spinners_.fetch_add(1, std::memory_order_relaxed) < max_spinners_) {
     const auto until = Clock::now() + std::chrono::microseconds(busy_poll_us_);
     int result = -1;  // -1: keep waiting
     do {
@@ -188,9 +189,12 @@ bool PollingHttpServer::WaitForRequest(socket_t sock) {
       }
     } while (result < 0 && Clock::now() < until);
     spinners_.fetch_sub(1, std::memory_order_relaxed);
-    if (result == 1) caught_.fetch_add(1, std::memory_order_relaxed);
+    if (result == 1) {
+      caught_.fetch_add(1, std::memory_order_relaxed);
+      *caught = true;
+    }
     if (result >= 0) return result == 1;
-  } else if (busy_poll_us_ > 0) {
+  } else if (spin && busy_poll_us_ > 0) {
     spinners_.fetch_sub(1, std::memory_order_relaxed);
   }
   // Sleep until the next request, in slices so that a stopping server is noticed.
@@ -208,8 +212,23 @@ bool PollingHttpServer::process_and_close_socket(socket_t sock) {
   ConnectionStream stream(sock, ToMillis(read_timeout_sec_, read_timeout_usec_),
                           ToMillis(write_timeout_sec_, write_timeout_usec_));
   bool ok = false;
+  // A client that is not back within the spin time (a slow or busy one) is not waited for
+  // again for a while: after two misses in a row, the next 32 waits sleep at once.
+  int misses = 0, rest = 0;
   for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
-    if (!stream.buffered() && !WaitForRequest(sock)) break;
+    if (!stream.buffered()) {
+      const bool spin = rest == 0;
+      if (rest > 0) --rest;
+      bool caught = false;
+      if (!WaitForRequest(sock, spin, &caught)) break;
+      if (spin) {
+        misses = caught ? 0 : misses + 1;
+        if (misses >= 2) {
+          misses = 0;
+          rest = 32;
+        }
+      }
+    }
     bool closed = false;
     ok = process_request(stream, /*close_connection=*/left == 1, closed, nullptr);
     if (!stream.Flush()) ok = false;

@@ -8,7 +8,9 @@
 //   poll(2). A client that sends its next request quickly finds the thread awake: no wake-up
 //   (on a VM, an inter-processor interrupt and a vCPU wake, ~35 µs each way here) between
 //   the bytes arriving and the handler running. At most `max_spinners` threads spin at once
-//   (default: half the hardware threads), so under load the spinning never takes every core.
+//   (default: half the hardware threads), so under load the spinning never takes every core,
+//   and a connection whose client twice in a row is not back within the spin time sleeps at
+//   once for its next 32 waits (a busy or slow client gains nothing from it).
 // - One send per response: what httplib writes (status line and headers, then the body) is
 //   collected and sent together when the request is done, or before the connection's next
 //   read (an interim "100 Continue" must reach the client before its body can arrive).
@@ -37,8 +39,9 @@ class PollingHttpServer : public httplib::Server {
  private:
   bool process_and_close_socket(socket_t sock) override;
   // Waits until the connection has bytes to read (true), or the keep-alive time runs out, the
-  // peer closes or the server stops (false).
-  bool WaitForRequest(socket_t sock);
+  // peer closes or the server stops (false); spinning first if `spin`. *caught: the bytes
+  // came while spinning.
+  bool WaitForRequest(socket_t sock, bool spin, bool* caught);
 
   const int busy_poll_us_;
   int max_spinners_;
