@@ -11,6 +11,8 @@
 //   (default: half the hardware threads), so under load the spinning never takes every core,
 //   and a connection whose client twice in a row is not back within the spin time sleeps at
 //   once for its next 32 waits (a busy or slow client gains nothing from it).
+// - Mid-request, when the rest of a request has not arrived yet (a body sent apart from its
+//   headers), the thread also spins up to 50 µs (at most busy_poll_us) before sleeping.
 // - One send per response: what httplib writes (status line and headers, then the body) is
 //   collected and sent together when the request is done, or before the connection's next
 //   read (an interim "100 Continue" must reach the client before its body can arrive).
