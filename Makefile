@@ -49,7 +49,7 @@ tsan-test: setup
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/index_test --gtest_filter='*Concurrent*'
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/engine/engine_test --gtest_filter='*Concurrent*:*Snapshot*'
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/storage/storage_test
-	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/server/server_test --gtest_filter='ServerTest.*:CodecTest.*'
+	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/server/server_test --gtest_filter='ServerTest.*:CodecTest.*:*TransportTest.*'
 
 # The parsers under libFuzzer (clang, ASan+UBSan), FUZZ_SECONDS each, from generated seeds.
 FUZZ_SECONDS ?= 10
