@@ -33,11 +33,11 @@ bool IsFieldOperator(const std::string& key) {
 // 'price'"); `ordered` restricts to the types that have an order (numbers, strings).
 Result<Scalar> ToScalar(const json& j, bool ordered, const std::string& what) {
   if (j.is_number()) {
-    const double d = j.get<double>();
+    const Number n = Number::FromJson(j);
     // JSON text cannot hold NaN/Inf, but a json built in code can; they would not survive
     // ToString (dumped as null), so they are refused here.
-    if (!std::isfinite(d)) return Status::InvalidArgument(what + " needs a finite number");
-    return Scalar(std::in_place_type<double>, d);
+    if (!n.is_finite()) return Status::InvalidArgument(what + " needs a finite number");
+    return Scalar(std::in_place_type<Number>, n);
   }
   if (j.is_string()) {
     return Scalar(std::in_place_type<std::string>, j.get_ref<const std::string&>());
@@ -254,12 +254,12 @@ const json* Resolve(const json& metadata, const std::vector<std::string>& segmen
 // Orders a metadata value against an operand: -1/0/1 when both are numbers, both strings
 // or both booleans; nullopt for any other pairing (and for NaN), which then never matches.
 std::optional<int> CompareScalar(const json& v, const Scalar& s) {
-  if (const double* d = std::get_if<double>(&s)) {
+  if (const Number* n = std::get_if<Number>(&s)) {
     if (!v.is_number()) return std::nullopt;
-    const double x = v.get<double>();
-    if (x < *d) return -1;
-    if (x > *d) return 1;
-    if (x == *d) return 0;
+    const std::partial_ordering c = Number::FromJson(v).Compare(*n);
+    if (c < 0) return -1;
+    if (c > 0) return 1;
+    if (c == 0) return 0;
     return std::nullopt;
   }
   if (const std::string* str = std::get_if<std::string>(&s)) {
@@ -344,12 +344,7 @@ bool MatchNode(const FilterNode& n, const json& metadata) {
 json ScalarToJson(const Scalar& s) {
   if (const bool* b = std::get_if<bool>(&s)) return json(*b);
   if (const std::string* str = std::get_if<std::string>(&s)) return json(*str);
-  const double d = std::get<double>(s);
-  // Integral values print as integers ("3", not "3.0"); beyond 2^53 doubles are not exact.
-  if (std::trunc(d) == d && std::fabs(d) < 9007199254740992.0) {
-    return json(static_cast<int64_t>(d));
-  }
-  return json(d);
+  return std::get<Number>(s).ToJson();
 }
 
 json NodeToJson(const FilterNode& n) {
@@ -427,6 +422,92 @@ std::vector<std::string> Filter::Fields() const {
   std::set<std::string> fields;
   CollectFields(root_, &fields);
   return {fields.begin(), fields.end()};
+}
+
+// ---- Number ----
+
+Number Number::Int(int64_t v) {
+  Number n;
+  n.kind_ = Kind::kInt;
+  n.i_ = v;
+  return n;
+}
+
+Number Number::Uint(uint64_t v) {
+  Number n;
+  n.kind_ = Kind::kUint;
+  n.u_ = v;
+  return n;
+}
+
+Number Number::Double(double v) {
+  Number n;
+  n.kind_ = Kind::kDouble;
+  n.d_ = v;
+  return n;
+}
+
+Number Number::FromJson(const json& j) {
+  if (j.is_number_unsigned()) return Uint(j.get<uint64_t>());
+  if (j.is_number_integer()) return Int(j.get<int64_t>());
+  return Double(j.get<double>());
+}
+
+bool Number::is_nan() const { return kind_ == Kind::kDouble && std::isnan(d_); }
+bool Number::is_finite() const { return kind_ != Kind::kDouble || std::isfinite(d_); }
+
+json Number::ToJson() const {
+  switch (kind_) {
+    case Kind::kInt: return json(i_);
+    case Kind::kUint: return json(u_);
+    case Kind::kDouble: break;
+  }
+  // Integral values print as integers ("3", not "3.0") where the double is exact.
+  if (std::trunc(d_) == d_ && std::fabs(d_) < 9007199254740992.0) return json(static_cast<int64_t>(d_));
+  return json(d_);
+}
+
+namespace {
+
+using Int128 = __int128;
+
+// An integer against a double, exactly: the double's integral part is compared as an
+// integer (every double below 2^64 in magnitude has one that fits 128 bits), then its
+// fraction breaks the tie.
+std::partial_ordering CompareIntDouble(Int128 x, double d) {
+  if (std::isnan(d)) return std::partial_ordering::unordered;
+  if (d < -0x1p64) return std::partial_ordering::greater;  // every integer here is >= -2^63
+  if (d >= 0x1p64) return std::partial_ordering::less;     // and < 2^64
+  const double t = std::trunc(d);
+  const auto ti = static_cast<Int128>(t);
+  if (x < ti) return std::partial_ordering::less;
+  if (x > ti) return std::partial_ordering::greater;
+  if (d > t) return std::partial_ordering::less;
+  if (d < t) return std::partial_ordering::greater;
+  return std::partial_ordering::equivalent;
+}
+
+std::partial_ordering Reverse(std::partial_ordering o) {
+  if (o < 0) return std::partial_ordering::greater;
+  if (o > 0) return std::partial_ordering::less;
+  return o;
+}
+
+}  // namespace
+
+std::partial_ordering Number::Compare(const Number& other) const {
+  const bool int_a = kind_ != Kind::kDouble, int_b = other.kind_ != Kind::kDouble;
+  auto as_int = [](const Number& n) -> Int128 {
+    return n.kind_ == Kind::kInt ? static_cast<Int128>(n.i_) : static_cast<Int128>(n.u_);
+  };
+  if (int_a && int_b) {
+    const Int128 a = as_int(*this), b = as_int(other);
+    return a < b ? std::partial_ordering::less
+                 : a > b ? std::partial_ordering::greater : std::partial_ordering::equivalent;
+  }
+  if (!int_a && !int_b) return d_ <=> other.d_;
+  if (int_a) return CompareIntDouble(as_int(*this), other.d_);
+  return Reverse(CompareIntDouble(as_int(other), d_));
 }
 
 }  // namespace sextant::filter

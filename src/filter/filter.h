@@ -9,6 +9,8 @@
 // Thread-safety: a Filter is an immutable value after Parse; share it freely between threads.
 #pragma once
 
+#include <compare>
+#include <cstdint>
 #include <string>
 #include <variant>
 #include <vector>
@@ -23,9 +25,40 @@ namespace sextant::filter {
 // that recursion over a parsed filter stays shallow.
 inline constexpr int kMaxFilterDepth = 32;
 
-// A value a filter compares against: a boolean, a number (every JSON number is compared
-// as a double, so 1 == 1.0) or a string (compared bytewise).
-using Scalar = std::variant<bool, double, std::string>;
+// A JSON number compared by its exact value. Integers keep all their 64 bits (as the JSON
+// parser holds them: int64 or uint64), so ids and nanosecond timestamps above 2^53 compare
+// correctly; an integer and a double compare exactly (1 == 1.0, 2^53 + 1 > 9007199254740992.0).
+// NaN (only from a json built in code) is unordered with everything.
+class Number {
+ public:
+  Number() = default;
+  static Number Int(int64_t v);
+  static Number Uint(uint64_t v);
+  static Number Double(double v);
+  // Precondition: j.is_number().
+  static Number FromJson(const nlohmann::json& j);
+
+  bool is_nan() const;
+  bool is_finite() const;
+  // Integers as integers; an integral double below 2^53 also prints as an integer ("3").
+  nlohmann::json ToJson() const;
+  // less / equivalent / greater by exact value; unordered when either is NaN.
+  std::partial_ordering Compare(const Number& other) const;
+  // A strict weak order on non-NaN numbers (map keys never hold NaN).
+  friend bool operator<(const Number& a, const Number& b) { return a.Compare(b) < 0; }
+  friend bool operator==(const Number& a, const Number& b) { return a.Compare(b) == 0; }
+
+ private:
+  enum class Kind : uint8_t { kInt, kUint, kDouble };
+  Kind kind_ = Kind::kInt;
+  int64_t i_ = 0;
+  uint64_t u_ = 0;
+  double d_ = 0;
+};
+
+// A value a filter compares against: a boolean, a number (exact, see Number) or a string
+// (compared bytewise).
+using Scalar = std::variant<bool, Number, std::string>;
 
 // Field operators. $ne and $nin are kept (not rewritten as $not) so that ToString shows
 // what the user wrote; their meaning is exactly "not $eq" / "not $in".

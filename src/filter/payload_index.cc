@@ -51,8 +51,8 @@ void PayloadIndex::Insert(uint32_t id, const nlohmann::json& metadata) {
       if (v.is_string()) {
         field.strings[v.get_ref<const std::string&>()].add(id);
       } else if (v.is_number()) {
-        const double d = v.get<double>();
-        if (!std::isnan(d)) field.numbers[d].add(id);  // NaN equals nothing, orders nowhere
+        const Number n = Number::FromJson(v);
+        if (!n.is_nan()) field.numbers[n].add(id);  // NaN equals nothing, orders nowhere
       } else if (v.is_boolean()) {
         (v.get<bool>() ? field.trues : field.falses).add(id);
       }
@@ -87,8 +87,8 @@ void PayloadIndex::Erase(uint32_t id, const nlohmann::json& metadata) {
       if (v.is_string()) {
         remove_from(field.strings, v.get_ref<const std::string&>());
       } else if (v.is_number()) {
-        const double d = v.get<double>();
-        if (!std::isnan(d)) remove_from(field.numbers, d);
+        const Number n = Number::FromJson(v);
+        if (!n.is_nan()) remove_from(field.numbers, n);
       } else if (v.is_boolean()) {
         (v.get<bool>() ? field.trues : field.falses).remove(id);
       }
@@ -157,7 +157,7 @@ Bitmap PayloadIndex::EvalField(const FilterNode& leaf, const Bitmap& universe) c
 Bitmap PayloadIndex::Positive(const FieldIndex& field, const FilterNode& leaf) const {
   std::vector<const Bitmap*> parts;
   auto add_equal = [&](const Scalar& s) {
-    if (const double* d = std::get_if<double>(&s)) {
+    if (const Number* d = std::get_if<Number>(&s)) {
       auto e = field.numbers.find(*d);
       if (e != field.numbers.end()) parts.push_back(&e->second);
     } else if (const std::string* str = std::get_if<std::string>(&s)) {
@@ -193,7 +193,7 @@ Bitmap PayloadIndex::Positive(const FieldIndex& field, const FilterNode& leaf) c
     case FieldOp::kGte:
     case FieldOp::kLt:
     case FieldOp::kLte:
-      if (const double* d = std::get_if<double>(&leaf.values[0])) {
+      if (const Number* d = std::get_if<Number>(&leaf.values[0])) {
         add_ordered(field.numbers, *d);
       } else if (const std::string* str = std::get_if<std::string>(&leaf.values[0])) {
         add_ordered(field.strings, *str);
@@ -266,7 +266,7 @@ uint64_t PayloadIndex::EstimateNode(const FilterNode& node, uint64_t universe_si
     for (const Scalar& s : node.values) {
       const bool ranged = node.op == FieldOp::kGt || node.op == FieldOp::kGte ||
                           node.op == FieldOp::kLt || node.op == FieldOp::kLte;
-      if (const double* d = std::get_if<double>(&s)) {
+      if (const Number* d = std::get_if<Number>(&s)) {
         if (ranged) {
           add_ordered(field.numbers, *d);
         } else if (auto e = field.numbers.find(*d); e != field.numbers.end()) {
@@ -311,7 +311,7 @@ size_t PayloadIndex::MemoryUsage() const {
       bytes += kMapNodeOverhead + sizeof(std::string) + StringHeap(key) + BitmapBytes(ids);
     }
     for (const auto& [key, ids] : field.numbers) {
-      bytes += kMapNodeOverhead + sizeof(double) + BitmapBytes(ids);
+      bytes += kMapNodeOverhead + sizeof(Number) + BitmapBytes(ids);
     }
   }
   return bytes;

@@ -3,7 +3,7 @@
 //
 // Every top-level field is indexed (no schema to declare): per field, a bitmap of the ids that
 // have it at all, a bitmap of the ids whose value is an array, string values -> ids (sorted,
-// so string ranges work), numbers -> ids (std::map<double, ...>: equality and ranges), and a
+// so string ranges work), numbers -> ids (std::map<Number, ...>: exact equality and ranges), and a
 // bitmap for each boolean. Array values index each scalar element. Evaluate() gives exactly
 // the ids Filter::Matches would accept, or nullopt for a filter that names a dotted path
 // ("a.b"), which the caller then answers by scanning with Matches. docs/filters.md has the
@@ -88,7 +88,7 @@ class PayloadIndex {
     Bitmap present;  // ids having the field, whatever its type (null and objects too)
     Bitmap arrays;   // ids whose value is an array (for $contains)
     std::map<std::string, Bitmap, std::less<>> strings;
-    std::map<double, Bitmap> numbers;  // NaN is never a key (it matches nothing)
+    std::map<Number, Bitmap> numbers;  // exact values (1 and 1.0 share a key); never NaN
     Bitmap trues;
     Bitmap falses;
   };

@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <compare>
+#include <limits>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace sextant::filter {
 namespace {
@@ -102,6 +106,84 @@ TEST(FilterTest, RangesOnNumbers) {
   EXPECT_TRUE(M(R"({"p": {"$gt": 5}})", R"({"p": [1, 10]})"));
   EXPECT_FALSE(M(R"({"p": {"$gt": 50}})", R"({"p": [1, 10]})"));
   EXPECT_TRUE(M(R"({"p": {"$gt": 3, "$lt": 5}})", R"({"p": [1, 10]})"));
+}
+
+TEST(FilterTest, LargeIntegersCompareExactly) {
+  // 2^53 + 1 is not a double: compared as doubles it would equal 2^53.
+  EXPECT_TRUE(M(R"({"id": 9007199254740993})", R"({"id": 9007199254740993})"));
+  EXPECT_FALSE(M(R"({"id": 9007199254740993})", R"({"id": 9007199254740992})"));
+  EXPECT_FALSE(M(R"({"id": 9007199254740992})", R"({"id": 9007199254740993})"));
+  EXPECT_TRUE(M(R"({"id": {"$gt": 9007199254740992}})", R"({"id": 9007199254740993})"));
+  EXPECT_FALSE(M(R"({"id": {"$in": [1, 9007199254740992]}})", R"({"id": 9007199254740993})"));
+  // Snowflake-like ids and nanosecond timestamps near 2^63, and unsigned ones above it.
+  EXPECT_TRUE(M(R"({"t": {"$lt": 9223372036854775807}})", R"({"t": 9223372036854775806})"));
+  EXPECT_FALSE(M(R"({"t": {"$lt": 9223372036854775806}})", R"({"t": 9223372036854775807})"));
+  EXPECT_TRUE(M(R"({"t": {"$gt": 9223372036854775807}})", R"({"t": 9223372036854775808})"));
+  EXPECT_TRUE(M(R"({"t": 18446744073709551615})", R"({"t": 18446744073709551615})"));
+  EXPECT_FALSE(M(R"({"t": 18446744073709551615})", R"({"t": 18446744073709551614})"));
+  EXPECT_TRUE(M(R"({"t": {"$lt": -9223372036854775807}})", R"({"t": -9223372036854775808})"));
+  // Integers against doubles: by exact value.
+  EXPECT_TRUE(M(R"({"p": 3})", R"({"p": 3.0})"));
+  EXPECT_TRUE(M(R"({"p": {"$gt": 9007199254740992.0}})", R"({"p": 9007199254740993})"));
+  EXPECT_FALSE(M(R"({"p": {"$gt": 9007199254740993}})", R"({"p": 9007199254740992.0})"));
+  EXPECT_TRUE(M(R"({"p": {"$lt": 2.5}})", R"({"p": 2})"));
+  EXPECT_FALSE(M(R"({"p": {"$lt": -2.5}})", R"({"p": -2})"));
+  EXPECT_TRUE(M(R"({"p": {"$gt": 1e19}})", R"({"p": 18446744073709551615})"));
+  EXPECT_FALSE(M(R"({"p": {"$gt": 1.8446744073709552e19}})", R"({"p": 18446744073709551615})"));
+  // ToString keeps every digit.
+  EXPECT_EQ(MustParse(R"({"id": 9007199254740993})").ToString(), R"({"id":{"$eq":9007199254740993}})");
+  EXPECT_EQ(MustParse(R"({"id": 18446744073709551615})").ToString(), R"({"id":{"$eq":18446744073709551615}})");
+}
+
+// Number::Compare against a slow, obviously right twin: both sides converted to long double,
+// whose 64-bit significand (x86-64) holds every int64, uint64 and double exactly.
+TEST(NumberTest, CompareMatchesExactLongDoubleTwin) {
+  if (std::numeric_limits<long double>::digits < 64) GTEST_SKIP() << "long double cannot hold 64-bit integers";
+  struct V {
+    Number n;
+    long double exact;
+    bool nan;
+  };
+  std::vector<V> pool;
+  auto add_int = [&](int64_t x) { pool.push_back({Number::Int(x), static_cast<long double>(x), false}); };
+  auto add_uint = [&](uint64_t x) { pool.push_back({Number::Uint(x), static_cast<long double>(x), false}); };
+  auto add_double = [&](double x) { pool.push_back({Number::Double(x), static_cast<long double>(x), std::isnan(x)}); };
+  for (int64_t x : {int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{2}, int64_t{3}, int64_t{-3},
+                    (int64_t{1} << 53) - 1, int64_t{1} << 53, (int64_t{1} << 53) + 1, -(int64_t{1} << 53) - 1,
+                    std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::max() - 1,
+                    std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::min() + 1}) {
+    add_int(x);
+  }
+  for (uint64_t x : {uint64_t{0}, uint64_t{5}, (uint64_t{1} << 63) - 1, uint64_t{1} << 63, (uint64_t{1} << 63) + 1,
+                     std::numeric_limits<uint64_t>::max(), std::numeric_limits<uint64_t>::max() - 1}) {
+    add_uint(x);
+  }
+  for (double x : {0.0, -0.0, 0.5, -0.5, 2.5, -2.5, 3.0, 1e-300, 0x1p53, 0x1p53 + 2, -0x1p53, 0x1p63, -0x1p63,
+                   0x1p64, -0x1p64, 0x1p64 * 2, 0x1.fffffffffffffp62, 9223372036854774784.0, 1e19, -1e19, 1e300,
+                   -1e300, std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                   std::numeric_limits<double>::quiet_NaN()}) {
+    add_double(x);
+  }
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 300; ++i) {
+    const uint64_t bits = rng();
+    add_int(static_cast<int64_t>(bits >> (rng() % 64)) * (rng() % 2 ? 1 : -1));
+    add_uint(bits >> (rng() % 64));
+    add_double(static_cast<double>(static_cast<int64_t>(bits >> (rng() % 64))) + (rng() % 4) * 0.25);
+  }
+  for (const V& a : pool) {
+    for (const V& b : pool) {
+      const std::partial_ordering got = a.n.Compare(b.n);
+      if (a.nan || b.nan) {
+        EXPECT_TRUE(got == std::partial_ordering::unordered);
+        continue;
+      }
+      const std::partial_ordering want = a.exact < b.exact   ? std::partial_ordering::less
+                                         : a.exact > b.exact ? std::partial_ordering::greater
+                                                             : std::partial_ordering::equivalent;
+      ASSERT_TRUE(got == want) << a.n.ToJson().dump() << " vs " << b.n.ToJson().dump();
+    }
+  }
 }
 
 TEST(FilterTest, RangesOnStringsAreBytewise) {
@@ -251,7 +333,8 @@ TEST(FilterTest, RootAccessorExposesTree) {
   EXPECT_EQ(gt.kind, FilterNode::Kind::kField);
   EXPECT_EQ(gt.op, FieldOp::kGt);
   EXPECT_EQ(gt.path, "p");
-  EXPECT_EQ(std::get<double>(gt.values.at(0)), 3.0);
+  EXPECT_TRUE(std::get<Number>(gt.values.at(0)) == Number::Double(3.0));
+  EXPECT_EQ(std::get<Number>(gt.values.at(0)).ToJson(), json(3));
   EXPECT_STREQ(FieldOpName(FieldOp::kContains), "$contains");
 }
 

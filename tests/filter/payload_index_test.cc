@@ -217,10 +217,16 @@ class RandomGen {
   json Scalar() {
     static const std::vector<std::string> kWords = {"", "a", "ab", "abc", "b", "ba", "B", "zz"};
     static const std::vector<double> kFloats = {-1.5, -0.0, 0.5, 2.0, 2.5, 1e9};
-    switch (Int(0, 3)) {
+    // Integers beyond 2^53 (ids, nanosecond timestamps) next to doubles that round to them.
+    static const std::vector<json> kBig = {
+        json(int64_t{9007199254740992}), json(int64_t{9007199254740993}), json(9007199254740992.0),
+        json(int64_t{9223372036854775807}), json(uint64_t{9223372036854775808u}), json(9223372036854775808.0),
+        json(uint64_t{18446744073709551615u}), json(int64_t{-9223372036854775807} - 1)};
+    switch (Int(0, 4)) {
       case 0: return Pick(kWords);
       case 1: return Int(-3, 3);
       case 2: return Pick(kFloats);
+      case 3: return Chance(0.3) ? Pick(kBig) : json(Chance(0.5));
       default: return Chance(0.5);
     }
   }
