@@ -180,6 +180,10 @@ struct DatabaseOptions {
   uint64_t checkpoint_log_bytes = 64ull << 20;
   // File-system seam for tests (fault injection); nullptr: the real file system.
   storage::Env* env = nullptr;
+  // Threads each collection's background indexer uses to build and merge segments' graphs
+  // (HNSW and hnsw-sq8). 0: one per hardware thread. The indexer runs beside queries and
+  // writes, so on a busy server fewer leave them more of the machine.
+  size_t index_threads = 0;
 };
 
 // Checks one point against a collection's dimension: non-empty id of at most 1024 bytes,

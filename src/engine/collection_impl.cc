@@ -1,6 +1,7 @@
 #include "engine/collection_impl.h"
 
 #include <algorithm>
+#include <thread>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -193,6 +194,10 @@ Result<std::unique_ptr<SegmentedIndex>> CollectionImpl::MakeVectorIndex() const 
   o.hnsw_options.M = config_.hnsw.M;
   o.hnsw_options.ef_construction = config_.hnsw.ef_construction;
   o.trained = TrainedSpec(config_);
+  o.build_threads = options_.index_threads > 0
+                        ? options_.index_threads
+                        : std::max<size_t>(1, std::thread::hardware_concurrency());
+  o.trained.build_threads = o.build_threads;
   o.params = config_.segments;
   if (o.params.seal_points == 0) o.params.seal_points = SegmentedIndex::AutoSealPoints(o.dim);
   o.dir = dir_;

@@ -528,9 +528,10 @@ Status SegmentedIndex::RunJob(Job& job) {
   for (size_t i = first_to_add; graph && i < job.labels.size(); ++i) {
     const Segment& src = *job.inputs[i];
     const auto& labels = job.labels[i];
-    for (size_t start = 0; start < labels.size(); start += kBuildChunk) {
+    const size_t chunk_size = kBuildChunk * std::max<size_t>(1, options_.build_threads);
+    for (size_t start = 0; start < labels.size(); start += chunk_size) {
       if (stop_) return stopped();
-      const size_t end = std::min(labels.size(), start + kBuildChunk);
+      const size_t end = std::min(labels.size(), start + chunk_size);
       rows.clear();
       chunk.assign(labels.begin() + static_cast<std::ptrdiff_t>(start),
                    labels.begin() + static_cast<std::ptrdiff_t>(end));
@@ -538,7 +539,7 @@ Status SegmentedIndex::RunJob(Job& job) {
         SEXTANT_ASSIGN_OR_RETURN(std::vector<float> v, src.GetVector(label));
         rows.insert(rows.end(), v.begin(), v.end());
       }
-      SEXTANT_RETURN_IF_ERROR(graph->AddBatch(rows, chunk, /*threads=*/1));
+      SEXTANT_RETURN_IF_ERROR(graph->AddBatch(rows, chunk, options_.build_threads));
     }
   }
   if (stop_) return stopped();

@@ -64,6 +64,7 @@ class SegmentedIndex {
     index::IndexSpec trained;  // kTrained
     SegmentParams params;  // seal_points already resolved (non-zero)
     std::string dir;       // where segment files are written
+    size_t build_threads = 1;  // for graph builds and merges
   };
 
   // Segment sizes chosen for a dimension when SegmentParams::seal_points is 0.
