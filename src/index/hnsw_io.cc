@@ -5,6 +5,7 @@
 
 #include "common/crc32c.h"
 #include "index/hnsw_index.h"
+#include "index/section_file.h"
 
 namespace sextant::index {
 namespace {
@@ -21,13 +22,6 @@ enum SectionId { kCodes, kLinks0, kLevels, kLabels, kLive, kUpper, kFree, kSq8, 
 const char* const kSectionNames[kNumSections] = {"codes", "links0", "levels", "labels",
                                                  "live",  "upper",  "free",   "sq8"};
 
-struct Section {
-  uint64_t offset;
-  uint64_t size;
-  uint32_t crc;
-  uint32_t reserved;
-};
-
 struct FileHeader {
   char magic[8];
   uint32_t version;
@@ -43,16 +37,13 @@ struct FileHeader {
   uint64_t seed;
   uint64_t slot_count;
   uint64_t live_count;
-  Section sections[kNumSections];
+  FileSection sections[kNumSections];
   uint32_t reserved;
   uint32_t header_crc;  // CRC-32C of every byte above
 };
 static_assert(sizeof(FileHeader) % 8 == 0);
 constexpr size_t kV1Sections = 7;
-constexpr size_t kV1HeaderSize = sizeof(FileHeader) - sizeof(Section);
-
-constexpr size_t kAlign = 64;
-size_t AlignUp(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+constexpr size_t kV1HeaderSize = sizeof(FileHeader) - sizeof(FileSection);
 
 }  // namespace
 
@@ -96,17 +87,9 @@ Status HnswIndex::Save(const std::string& path) const {
   h.seed = options_.seed;
   h.slot_count = n;
   h.live_count = live_count_;
-  static const uint8_t kZeros[kAlign] = {};
-  std::vector<FilePiece> pieces{{&h, sizeof h}};
-  size_t offset = sizeof h;
-  for (int s = 0; s < kNumSections; ++s) {
-    const size_t aligned = AlignUp(offset);
-    if (aligned > offset) pieces.push_back({kZeros, aligned - offset});
-    offset = aligned;
-    h.sections[s] = {offset, sizes[s], Crc32c(data[s], sizes[s]), 0};
-    if (sizes[s] > 0) pieces.push_back({data[s], sizes[s]});
-    offset += sizes[s];
-  }
+  std::vector<SectionPieces> sections(kNumSections);
+  for (int s = 0; s < kNumSections; ++s) sections[s].push_back({data[s], sizes[s]});
+  const std::vector<FilePiece> pieces = LayOutSections(&h, sizeof h, sections, h.sections);
   h.header_crc = Crc32c(&h, offsetof(FileHeader, header_crc));
   return WriteFileAtomically(path, pieces);
 }
@@ -133,7 +116,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   if (h.header_size != header_size) return corrupt("unexpected header size");
   // A version 1 header lacks the last section entry; the sq8 section is then empty.
   std::memcpy(&h.sections, file->data() + offsetof(FileHeader, sections),
-              num_sections * sizeof(Section));
+              num_sections * sizeof(FileSection));
   std::memcpy(&h.reserved, file->data() + header_size - 8, 8);
   if (Crc32c(file->data(), header_size - 4) != h.header_crc) {
     return corrupt("header checksum mismatch");
@@ -146,7 +129,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   opt.ef_construction = h.ef_construction;
   opt.seed = h.seed;
   if (opt.storage == StorageType::kSq8) {
-    const Section& sec = h.sections[kSq8];
+    const FileSection& sec = h.sections[kSq8];
     if (num_sections <= kSq8 || sec.size != 2 * size_t{h.dim} * sizeof(float) ||
         sec.offset > file->size() || sec.size > file->size() - sec.offset) {
       return corrupt("section 'sq8' is out of bounds");
@@ -166,29 +149,19 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
                                        n, n * sizeof(uint64_t), n, SIZE_MAX, SIZE_MAX,
                                        opt.storage == StorageType::kSq8 ? 2 * size_t{h.dim} * 4 : 0};
   const uint8_t* base = file->data();
-  for (size_t s = 0; s < num_sections; ++s) {
-    const Section& sec = h.sections[s];
-    if (sec.offset % kAlign != 0 || sec.offset > file->size() ||
-        sec.size > file->size() - sec.offset || (expect[s] != SIZE_MAX && sec.size != expect[s]) ||
-        sec.size % (s == kUpper || s == kFree ? 4 : 1) != 0) {
-      return corrupt(std::string("section '") + kSectionNames[s] + "' is out of bounds");
-    }
-    if (verify_checksums && Crc32c(base + sec.offset, sec.size) != sec.crc) {
-      return corrupt(std::string("checksum mismatch in section '") + kSectionNames[s] + "'");
+  for (size_t s = 0; s < num_sections; ++s) {  // sizes this header implies
+    const FileSection& sec = h.sections[s];
+    if ((expect[s] != SIZE_MAX && sec.size != expect[s]) || sec.size % (s == kUpper || s == kFree ? 4 : 1) != 0) {
+      return corrupt(std::string("section '") + kSectionNames[s] + "' has the wrong size");
     }
   }
-  // Padding between sections must be zero and nothing may follow the last section, so that
-  // every byte of the file is covered by a check.
-  size_t end = header_size;
-  for (size_t s = 0; s < num_sections; ++s) {
-    const Section& sec = h.sections[s];
-    if (sec.offset < end) return corrupt("sections overlap");
-    for (size_t i = end; i < sec.offset; ++i) {
-      if (base[i] != 0) return corrupt("non-zero padding at byte " + std::to_string(i));
-    }
-    end = sec.offset + sec.size;
+  // Bounds, order, zero padding, checksums, nothing after the last section: every byte of the
+  // file is covered by a check.
+  if (Status st = CheckSections({base, file->size()}, header_size, {h.sections, num_sections},
+                                {kSectionNames, num_sections}, verify_checksums);
+      !st.ok()) {
+    return corrupt(st.message());
   }
-  if (end != file->size()) return corrupt("unexpected bytes after the last section");
   auto section = [&](int s) { return base + h.sections[s].offset; };
 
   ix->capacity_ = n;

@@ -13,6 +13,7 @@
 #include "common/crc32c.h"
 #include "common/mapped_file.h"
 #include "index/ivf_index.h"
+#include "index/section_file.h"
 
 namespace sextant::index {
 namespace {
@@ -25,13 +26,6 @@ constexpr uint32_t kVersion = 1;
 enum SectionId { kCentroids, kCodebooks, kSq8, kListSizes, kCodes, kLabels, kOriginals, kNumSections };
 const char* const kSectionNames[kNumSections] = {"centroids", "codebooks", "sq8",      "list_sizes",
                                                  "codes",     "labels",    "originals"};
-
-struct Section {
-  uint64_t offset;
-  uint64_t size;
-  uint32_t crc;
-  uint32_t reserved;
-};
 
 struct FileHeader {
   char magic[8];
@@ -50,14 +44,11 @@ struct FileHeader {
   uint32_t keep_originals;
   uint32_t trained;
   uint64_t count;
-  Section sections[kNumSections];
+  FileSection sections[kNumSections];
   uint32_t reserved;
   uint32_t header_crc;  // CRC-32C of every byte above
 };
 static_assert(sizeof(FileHeader) % 8 == 0);
-
-constexpr size_t kAlign = 64;
-size_t AlignUp(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 
 }  // namespace
 
@@ -70,7 +61,7 @@ Status IvfIndex::Save(const std::string& path) const {
     sq8.insert(sq8.end(), codec_->sq8_step().begin(), codec_->sq8_step().end());
   }
   // Each section is one or more pieces.
-  std::vector<std::vector<FilePiece>> sec(kNumSections);
+  std::vector<SectionPieces> sec(kNumSections);
   auto add = [&](int s, const void* p, size_t n) {
     if (n > 0) sec[s].push_back({p, n});
   };
@@ -100,23 +91,7 @@ Status IvfIndex::Save(const std::string& path) const {
   h.keep_originals = options_.keep_originals ? 1 : 0;
   h.trained = trained_ ? 1 : 0;
   h.count = count_;
-  static const uint8_t kZeros[kAlign] = {};
-  std::vector<FilePiece> pieces{{&h, sizeof h}};
-  size_t offset = sizeof h;
-  for (int s = 0; s < kNumSections; ++s) {
-    const size_t aligned = AlignUp(offset);
-    if (aligned > offset) pieces.push_back({kZeros, aligned - offset});
-    offset = aligned;
-    uint32_t crc = 0;
-    size_t size = 0;
-    for (const FilePiece& p : sec[s]) {
-      crc = Crc32cExtend(crc, p.data, p.size);
-      size += p.size;
-      pieces.push_back(p);
-    }
-    h.sections[s] = {offset, size, crc, 0};
-    offset += size;
-  }
+  const std::vector<FilePiece> pieces = LayOutSections(&h, sizeof h, sec, h.sections);
   h.header_crc = Crc32c(&h, offsetof(FileHeader, header_crc));
   return WriteFileAtomically(path, pieces);
 }
@@ -158,22 +133,9 @@ Result<std::unique_ptr<IvfIndex>> IvfIndex::Load(const std::string& path) {
   std::unique_ptr<IvfIndex> ix = std::move(created).value();
 
   const uint8_t* base = file->data();
-  size_t end = sizeof(FileHeader);
-  for (int s = 0; s < kNumSections; ++s) {
-    const Section& sec = h.sections[s];
-    if (sec.offset % kAlign != 0 || sec.offset > file->size() ||
-        sec.size > file->size() - sec.offset || sec.offset < end) {
-      return corrupt(std::string("section '") + kSectionNames[s] + "' is out of bounds");
-    }
-    for (size_t i = end; i < sec.offset; ++i) {
-      if (base[i] != 0) return corrupt("non-zero padding at byte " + std::to_string(i));
-    }
-    if (Crc32c(base + sec.offset, sec.size) != sec.crc) {
-      return corrupt(std::string("checksum mismatch in section '") + kSectionNames[s] + "'");
-    }
-    end = sec.offset + sec.size;
+  if (Status st = CheckSections({base, file->size()}, sizeof(FileHeader), h.sections, kSectionNames); !st.ok()) {
+    return corrupt(st.message());
   }
-  if (end != file->size()) return corrupt("unexpected bytes after the last section");
   auto floats = [&](int s) {
     std::vector<float> v(h.sections[s].size / sizeof(float));
     // std::copy_n, not memcpy: the section may be empty (memcpy from null is undefined).
