@@ -175,11 +175,57 @@ class ConnectionStream final : public httplib::Stream {
 
 }  // namespace
 
-PollingHttpServer::PollingHttpServer(int busy_poll_us, int max_spinners)
+ConnectionPool::ConnectionPool(size_t threads) {
+  for (size_t i = 0; i < std::max<size_t>(threads, 1); ++i) threads_.emplace_back([this] { Work(); });
+}
+
+ConnectionPool::~ConnectionPool() { shutdown(); }
+
+void ConnectionPool::enqueue(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    jobs_.push_back(std::move(fn));
+    waiting_.store(jobs_.size(), std::memory_order_relaxed);
+  }
+  cv_.notify_one();
+}
+
+void ConnectionPool::shutdown() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void ConnectionPool::Work() {
+  for (;;) {
+    std::function<void()> fn;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [this] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, and every accepted connection was served
+      fn = std::move(jobs_.front());
+      jobs_.pop_front();
+      waiting_.store(jobs_.size(), std::memory_order_relaxed);
+    }
+    fn();
+  }
+}
+
+PollingHttpServer::PollingHttpServer(int busy_poll_us, size_t threads, int max_spinners)
     : busy_poll_us_(std::max(0, busy_poll_us)), max_spinners_(max_spinners) {
   if (max_spinners_ <= 0) {
     max_spinners_ = std::max(1, static_cast<int>(std::thread::hardware_concurrency() / 2));
   }
+  new_task_queue = [this, threads] {
+    auto* pool = new ConnectionPool(threads);
+    pool_.store(pool);
+    return pool;
+  };
 }
 
 bool PollingHttpServer::WaitForRequest(socket_t sock, bool spin, bool* caught) {
@@ -207,13 +253,16 @@ bool PollingHttpServer::WaitForRequest(socket_t sock, bool spin, bool* caught) {
   } else if (spin && busy_poll_us_ > 0) {
     spinners_.fetch_sub(1, std::memory_order_relaxed);
   }
-  // Sleep until the next request, in slices so that a stopping server is noticed.
+  // Sleep until the next request, in slices so that a stopping server, or a connection
+  // waiting for this thread, is noticed.
   const auto until = Clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
   while (svr_sock_ != INVALID_SOCKET) {
-    const short r = PollFor(sock, POLLIN, 50);
+    const short r = PollFor(sock, POLLIN, 20);
     if (r & (POLLERR | POLLNVAL)) return false;
     if (r & (POLLIN | POLLHUP)) return true;  // a request, or EOF (the read then fails)
     if (Clock::now() >= until) return false;
+    const ConnectionPool* pool = pool_.load(std::memory_order_relaxed);
+    if (pool != nullptr && pool->waiting() > 0) return false;  // idle: give the thread up
   }
   return false;
 }

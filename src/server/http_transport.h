@@ -19,19 +19,52 @@
 // - Fewer system calls: reads and writes first try the socket without blocking, and poll(2)
 //   only when it would block; reads go through a 16 KiB buffer.
 //
+// - Idle connections yield: a thread serves one connection at a time (httplib's model), so
+//   while an accepted connection waits for a thread, connections idle between requests close
+//   (clients reconnect) instead of holding their threads for the whole keep-alive timeout.
+//
 // TLS connections keep httplib's own loop (httplib::SSLServer).
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include <httplib.h>
 
 namespace sextant::server {
 
+// The threads that serve connections, one connection at a time each (httplib's model), and
+// the count of accepted connections waiting for one of them.
+class ConnectionPool final : public httplib::TaskQueue {
+ public:
+  explicit ConnectionPool(size_t threads);
+  ~ConnectionPool() override;
+  void enqueue(std::function<void()> fn) override;
+  void shutdown() override;
+  size_t waiting() const { return waiting_.load(std::memory_order_relaxed); }
+
+ private:
+  void Work();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  std::atomic<size_t> waiting_{0};
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
 class PollingHttpServer : public httplib::Server {
  public:
-  // busy_poll_us 0: never spin (sleep in poll(2) at once, as httplib does).
-  explicit PollingHttpServer(int busy_poll_us, int max_spinners = 0);
+  // busy_poll_us 0: never spin (sleep in poll(2) at once, as httplib does). `threads`: how
+  // many connections are served at once; a connection accepted beyond them waits, and while
+  // one waits, connections that are idle between requests close and give their thread up
+  // (rather than holding it for the whole keep-alive timeout).
+  PollingHttpServer(int busy_poll_us, size_t threads, int max_spinners = 0);
 
   // Threads spinning right now (for tests and metrics).
   int spinning() const { return spinners_.load(std::memory_order_relaxed); }
@@ -47,6 +80,7 @@ class PollingHttpServer : public httplib::Server {
 
   const int busy_poll_us_;
   int max_spinners_;
+  std::atomic<ConnectionPool*> pool_{nullptr};  // the running listen loop's pool
   std::atomic<int> spinners_{0};
   std::atomic<uint64_t> caught_{0};
 };

@@ -583,10 +583,12 @@ Status ServerImpl::Init() {
     }
     http_ = std::move(ssl);
   } else {
-    http_ = std::make_unique<PollingHttpServer>(options_.busy_poll_us);
+    http_ = std::make_unique<PollingHttpServer>(options_.busy_poll_us, std::max<size_t>(options_.threads, 2));
   }
-  const size_t threads = std::max<size_t>(options_.threads, 2);
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  if (!options_.tls_cert.empty()) {
+    const size_t threads = std::max<size_t>(options_.threads, 2);
+    http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  }
   http_->set_tcp_nodelay(true);
   http_->set_keep_alive_max_count(1u << 30);
   http_->set_keep_alive_timeout(options_.keep_alive_timeout_s);

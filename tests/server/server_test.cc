@@ -735,6 +735,39 @@ TEST_P(TransportTest, KeepAlivePipeliningContinueAndLargeMessages) {
   Stop();  // returns although connections are still open (spinning or asleep)
 }
 
+TEST_P(TransportTest, IdleKeepAliveConnectionsGiveTheirThreadsToWaitingOnes) {
+  ServerOptions o = Options();
+  o.busy_poll_us = GetParam();
+  o.threads = 2;                 // two connections served at once
+  o.keep_alive_timeout_s = 60;   // an idle connection could otherwise hold its thread a minute
+  o.admin_key_file.reset();
+  Start(o);
+  std::vector<std::unique_ptr<httplib::Client>> idle;
+  for (int i = 0; i < 2; ++i) {
+    idle.push_back(std::make_unique<httplib::Client>("127.0.0.1", port_));
+    idle.back()->set_keep_alive(true);
+    auto r = idle.back()->Get("/healthz");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+  }
+  // Both threads now sit on idle keep-alive connections. A third client is served at once
+  // (an idle connection closes and frees its thread), not after the keep-alive timeout.
+  httplib::Client third("127.0.0.1", port_);
+  third.set_read_timeout(20, 0);
+  const auto start = std::chrono::steady_clock::now();
+  auto r = third.Get("/healthz");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(seconds, 10.0) << "the third connection waited for a keep-alive timeout";
+  // The clients whose connections were closed reconnect on their next request.
+  for (auto& c : idle) {
+    auto again = c->Get("/healthz");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 200);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(BusyPoll, TransportTest, ::testing::Values(0, 500),
                          [](const auto& info) { return "busy_poll_us_" + std::to_string(info.param); });
 
