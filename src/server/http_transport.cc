@@ -228,6 +228,11 @@ PollingHttpServer::PollingHttpServer(int busy_poll_us, size_t threads, int max_s
   };
 }
 
+bool PollingHttpServer::WidenListenBacklog(int backlog) {
+  const socket_t s = svr_sock_;
+  return s != INVALID_SOCKET && ::listen(s, backlog) == 0;  // listen again: a new backlog
+}
+
 bool PollingHttpServer::WaitForRequest(socket_t sock, bool spin, bool* caught) {
   *caught = false;
   if (spin && busy_poll_us_ > 0 && spinners_.fetch_add(1, std::memory_order_relaxed) < max_spinners_) {

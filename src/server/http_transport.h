@@ -66,6 +66,10 @@ class PollingHttpServer : public httplib::Server {
   // (rather than holding it for the whole keep-alive timeout).
   PollingHttpServer(int busy_poll_us, size_t threads, int max_spinners = 0);
 
+  // httplib listens with a backlog of 5: a burst of new connections overflows it and the
+  // kernel drops their SYNs (clients retry after 1 s). Call after binding: raises it.
+  bool WidenListenBacklog(int backlog = 4096);
+
   // Threads spinning right now (for tests and metrics).
   int spinning() const { return spinners_.load(std::memory_order_relaxed); }
   // Requests whose bytes arrived while the thread was still spinning.

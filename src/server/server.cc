@@ -667,6 +667,7 @@ Status ServerImpl::Init() {
     }
     port_ = options_.port;
   }
+  if (auto* polling = dynamic_cast<PollingHttpServer*>(http_.get())) (void)polling->WidenListenBacklog();
   return Status::OK();
 }
 

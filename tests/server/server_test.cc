@@ -19,6 +19,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <random>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -639,6 +640,7 @@ class RawConnection {
   }
   ~RawConnection() { ::close(fd_); }
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
   void Send(const std::string& s) { ASSERT_EQ(::send(fd_, s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size())); }
   // Reads until `count` complete responses (headers + Content-Length body) have arrived.
   std::vector<std::pair<std::string, std::string>> ReadResponses(size_t count) {
@@ -766,6 +768,59 @@ TEST_P(TransportTest, IdleKeepAliveConnectionsGiveTheirThreadsToWaitingOnes) {
     ASSERT_TRUE(again);
     EXPECT_EQ(again->status, 200);
   }
+}
+
+TEST_P(TransportTest, BrokenAndHostileConnectionsLeaveTheServerServing) {
+  ServerOptions o = Options();
+  o.busy_poll_us = GetParam();
+  o.admin_key_file.reset();
+  Start(o);
+  std::mt19937 rng(11);
+  auto random_bytes = [&](size_t n) {
+    std::string s(n, '\0');
+    for (char& c : s) c = static_cast<char>(rng() & 0xff);
+    return s;
+  };
+  const std::string body = R"({"points":[{"id":"a","vector":[1,2,3]}]})";
+  const std::vector<std::string> inputs = {
+      random_bytes(10), random_bytes(5000), random_bytes(70000),
+      "GET /healthz HTTP/1.1\r\n",                                   // headers never end
+      "POST /v1/collections/x/points HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{\"poi",  // body cut short
+      "POST /v1/collections/x/points HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+      "POST /v1/collections/x/points HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+      "POST /v1/collections/x/points HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
+      "GET /" + std::string(100000, 'a') + " HTTP/1.1\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\n" + std::string(9000, 'X') + ": y\r\n\r\n",
+      std::string("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") + random_bytes(300),
+      "PUT /v1/collections/x HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+          body.substr(0, body.size() / 2),
+  };
+  for (const std::string& in : inputs) {
+    RawConnection raw(port_);
+    ASSERT_TRUE(raw.connected());
+    ::send(raw.fd(), in.data(), in.size(), MSG_NOSIGNAL);
+    ::shutdown(raw.fd(), SHUT_WR);  // end of input: an incomplete request stops here
+    // Each gets an answer: a JSON error (400, 413, 414), or for the one valid request its 200.
+    auto got = raw.ReadResponses(1);
+    ASSERT_EQ(got.size(), 1u) << in.substr(0, 80);
+    const int status = std::atoi(got[0].first.c_str() + 9);
+    EXPECT_TRUE(status == 200 || status == 400 || status == 413 || status == 414) << got[0].first;
+    const json reply = json::parse(got[0].second, nullptr, false);
+    EXPECT_TRUE(status == 200 || (reply.is_object() && reply.contains("error"))) << got[0].second;
+  }
+  // Twenty more connections that send a prefix of a valid request and vanish.
+  const std::string valid = "POST /v1/collections/t/query HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n"
+                            "{\"vector\":[1,2,3],\"k\":1,\"include\":[]}xxxx";
+  for (int i = 0; i < 20; ++i) {
+    RawConnection raw(port_);
+    const std::string part = valid.substr(0, static_cast<size_t>(rng() % valid.size()));
+    ::send(raw.fd(), part.data(), part.size(), MSG_NOSIGNAL);
+  }
+  // Everyone else is still served.
+  EXPECT_EQ(Call("GET", "/healthz").status, 200);
+  EXPECT_EQ(Call("PUT", "/v1/collections/t", json{{"dimension", 3}}).status, 201);
+  EXPECT_EQ(Call("POST", "/v1/collections/t/points", ThreePoints()).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/collections/t/count").body.value("count", -1), 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(BusyPoll, TransportTest, ::testing::Values(0, 500),
