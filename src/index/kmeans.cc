@@ -9,6 +9,7 @@
 #include <random>
 #include <string>
 
+#include "simd/distance.h"
 #include "simd/quant.h"
 
 namespace sextant::index {
@@ -19,21 +20,8 @@ namespace {
 size_t AssignBlock(size_t k, size_t dim) { return dim >= 64 ? 2048 : 1024; }
 
 void RowNorms(const float* x, size_t n, size_t dim, float* out) {
-  for (size_t i = 0; i < n; ++i) {
-    const float* r = x + i * dim;
-    float s = 0;
-    for (size_t d = 0; d < dim; ++d) s += r[d] * r[d];
-    out[i] = s;
-  }
-}
-
-float L2(const float* a, const float* b, size_t dim) {
-  float s = 0;
-  for (size_t d = 0; d < dim; ++d) {
-    const float t = a[d] - b[d];
-    s += t * t;
-  }
-  return s;
+  const simd::Kernels& kernels = simd::Best();
+  for (size_t i = 0; i < n; ++i) out[i] = kernels.ip_f32(x + i * dim, x + i * dim, dim);
 }
 
 }  // namespace
@@ -135,12 +123,13 @@ Result<std::vector<float>> TrainKMeans(std::span<const float> data, size_t dim, 
   std::vector<float> centroids(k * dim);
   if (options.plus_plus) {
     std::vector<float> best(n, std::numeric_limits<float>::infinity());
+    const simd::Kernels& kernels = simd::Best();
     size_t pick = std::uniform_int_distribution<size_t>(0, n - 1)(rng);
     for (size_t c = 0; c < k; ++c) {
       std::copy_n(x + pick * dim, dim, centroids.data() + c * dim);
       double total = 0;
       for (size_t i = 0; i < n; ++i) {
-        best[i] = std::min(best[i], L2(x + i * dim, centroids.data() + c * dim, dim));
+        best[i] = std::min(best[i], kernels.l2sq_f32(x + i * dim, centroids.data() + c * dim, dim));
         total += best[i];
       }
       if (total <= 0) {  // every point already coincides with a centroid
