@@ -539,11 +539,11 @@ Status SegmentedIndex::RunJob(Job& job) {
         SEXTANT_ASSIGN_OR_RETURN(std::vector<float> v, src.GetVector(label));
         rows.insert(rows.end(), v.begin(), v.end());
       }
-      SEXTANT_RETURN_IF_ERROR(graph->AddBatch(rows, chunk, options_.build_threads));
+      SEXTANT_RETURN_IF_ERROR(graph->AddBatch(rows, chunk, options_.build_threads, nullptr, /*reconnect=*/false));
     }
   }
   if (stop_) return stopped();
-  if (graph) graph->ConnectUnreachable();
+  if (graph) graph->ConnectUnreachable();  // once, after every chunk
   roaring::Roaring held;
   if (graph) {
     built->file = SegmentFileName(job.new_id);

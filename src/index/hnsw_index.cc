@@ -202,7 +202,7 @@ Status HnswIndex::Add(uint64_t label, std::span<const float> vector) {
 }
 
 Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const uint64_t> labels,
-                           size_t threads, const ProgressFn& progress) {
+                           size_t threads, const ProgressFn& progress, bool reconnect) {
   const size_t n = labels.size();
   if (vectors.size() != n * dim()) {
     return Status::InvalidArgument("batch has " + std::to_string(vectors.size()) +
@@ -257,7 +257,7 @@ Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const uint6
   for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
-  if (threads > 1) ConnectUnreachable();  // serial callers repair once, after their last batch
+  if (threads > 1 && reconnect) ConnectUnreachable();
   return first_error;
 }
 
@@ -278,23 +278,7 @@ size_t HnswIndex::ConnectUnreachableLocked() {
     for (uint32_t i = 1; i <= list[0]; ++i) ++in_degree[list[i]];
   }
   std::vector<uint32_t> stack;
-  auto flood = [&](uint32_t from) {
-    if (reached[from]) return;
-    reached[from] = 1;
-    stack.push_back(from);
-    while (!stack.empty()) {
-      const uint32_t u = stack.back();
-      stack.pop_back();
-      const uint32_t* list = links(u, 0);
-      for (uint32_t i = 1; i <= list[0]; ++i) {
-        if (!reached[list[i]]) {
-          reached[list[i]] = 1;
-          stack.push_back(list[i]);
-        }
-      }
-    }
-  };
-  flood(entry_point_);
+  FloodLevel0(entry_point_, reached, stack);
 
   std::unique_ptr<VisitedTable> visited;
   std::vector<uint8_t> qbuf(codec_.query_size() + 64);
@@ -341,7 +325,7 @@ size_t HnswIndex::ConnectUnreachableLocked() {
     if (!linked) continue;
     ++added;
     ++in_degree[v];
-    flood(v);
+    FloodLevel0(v, reached, stack);
   }
   if (visited) ReleaseVisited(std::move(visited));
   return added;
@@ -762,27 +746,34 @@ Status HnswIndex::CheckIntegrity() const {
   return Status::OK();
 }
 
-size_t HnswIndex::CountUnreachable() const {
-  size_t live = 0;
-  for (size_t u = 0; u < slot_count_; ++u) live += live_[u];
-  if (live == 0) return 0;
-  std::vector<uint8_t> seen(slot_count_, 0);
-  std::vector<uint32_t> stack{entry_point_};
-  seen[entry_point_] = 1;
-  size_t reached = 0;
+size_t HnswIndex::FloodLevel0(uint32_t from, std::vector<uint8_t>& reached,
+                              std::vector<uint32_t>& stack) const {
+  if (reached[from]) return 0;
+  reached[from] = 1;
+  stack.push_back(from);
+  size_t marked = 0;
   while (!stack.empty()) {
     const uint32_t u = stack.back();
     stack.pop_back();
-    ++reached;
+    ++marked;
     const uint32_t* list = links(u, 0);
     for (uint32_t i = 1; i <= list[0]; ++i) {
-      if (!seen[list[i]]) {
-        seen[list[i]] = 1;
+      if (!reached[list[i]]) {
+        reached[list[i]] = 1;
         stack.push_back(list[i]);
       }
     }
   }
-  return live - reached;
+  return marked;
+}
+
+size_t HnswIndex::CountUnreachable() const {
+  size_t live = 0;
+  for (size_t u = 0; u < slot_count_; ++u) live += live_[u];
+  if (live == 0) return 0;
+  std::vector<uint8_t> reached(slot_count_, 0);
+  std::vector<uint32_t> stack;
+  return live - FloodLevel0(entry_point_, reached, stack);
 }
 
 }  // namespace sextant::index

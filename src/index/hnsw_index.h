@@ -79,9 +79,11 @@ class HnswIndex {
   Status Add(uint64_t label, std::span<const float> vector);
 
   // Inserts n points (row-major, dim() floats each) from `threads` threads. Validates every
-  // row and label first: on error nothing is inserted.
+  // row and label first: on error nothing is inserted. With more than one thread it ends by
+  // reconnecting what the concurrent inserts left unreachable (ConnectUnreachable), unless
+  // `reconnect` is false: a caller adding a series of batches then calls it once at the end.
   Status AddBatch(std::span<const float> vectors, std::span<const uint64_t> labels,
-                  size_t threads = 1, const ProgressFn& progress = nullptr);
+                  size_t threads = 1, const ProgressFn& progress = nullptr, bool reconnect = true);
 
   // The k nearest points to `query` (ascending distance); ef (>= k) bounds the candidate list.
   // `filter` (optional) restricts which labels may be returned.
@@ -158,6 +160,9 @@ class HnswIndex {
   void SelectNeighbors(std::vector<Candidate>& cands, size_t m) const;
   void ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int level);
   size_t ConnectUnreachableLocked();
+  // Marks in `reached` every node a level-0 walk from `from` reaches (depth first, `stack` as
+  // scratch); returns how many it newly marked.
+  size_t FloodLevel0(uint32_t from, std::vector<uint8_t>& reached, std::vector<uint32_t>& stack) const;
 
   std::unique_ptr<VisitedTable> AcquireVisited() const;
   void ReleaseVisited(std::unique_ptr<VisitedTable> v) const;
