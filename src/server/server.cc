@@ -57,7 +57,7 @@ Reply Error(int status, const std::string& code, const std::string& message) {
   return Reply(status, json{{"error", {{"code", code}, {"message", message}}}});
 }
 
-// An error of the database, mapped by HttpStatusFor.
+// A request whose deadline passed (in the queue, or a query between segments).
 Reply DeadlineError(const std::string& detail = "") {
   Reply r = Error(503, "deadline_exceeded",
                   "the request did not finish within its time limit" + (detail.empty() ? "" : " (" + detail + ")"));
@@ -65,7 +65,9 @@ Reply DeadlineError(const std::string& detail = "") {
   return r;
 }
 
+// An error of the database, mapped by HttpStatusFor.
 Reply FromStatus(const Status& st) {
+  if (st.code() == StatusCode::kDeadlineExceeded) return DeadlineError(st.message());
   return Error(HttpStatusFor(st.code()), StatusCodeName(st.code()), st.message());
 }
 
@@ -806,7 +808,6 @@ void ServerImpl::Handle(const httplib::Request& req, std::string_view body, bool
         return r;
       }
       if (outcome == Limiter::Outcome::kTimeout && ctx.deadline && Clock::now() >= *ctx.deadline) {
-        metrics_->Reject("deadline");
         return DeadlineError();
       }
       if (outcome == Limiter::Outcome::kTimeout) {
@@ -823,7 +824,6 @@ void ServerImpl::Handle(const httplib::Request& req, std::string_view body, bool
     }
     // Nothing has been applied yet: a request whose time ran out in the queue stops here.
     if (ctx.deadline && Clock::now() > *ctx.deadline) {
-      metrics_->Reject("deadline");
       return DeadlineError();
     }
     ctx.raw_body = body;
@@ -858,6 +858,10 @@ void ServerImpl::Handle(const httplib::Request& req, std::string_view body, bool
   if (ctx.collections_lock.owns_lock()) ctx.collections_lock.unlock();
   if (admitted) limiter_->Release();
   metrics_->AddInFlight(-1);
+  // Wherever the deadline passed (in the queue, before the handler, in a query), counted once.
+  if (reply.status == 503 && reply.body.contains("error") && reply.body["error"].value("code", "") == "deadline_exceeded") {
+    metrics_->Reject("deadline");
+  }
   Send(reply, request_id, res);
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   metrics_->Observe(match.route, reply.status, seconds);
@@ -1258,12 +1262,7 @@ Reply ServerImpl::Query(RequestContext& ctx) {
   SX_TRY(Collection * col, GetCollection(ctx));
   SX_PARSE(QueryRequest q, ParseQueryBody(ctx.raw_body, options_.limits));
   if (ctx.deadline && (!q.deadline || *ctx.deadline < *q.deadline)) q.deadline = ctx.deadline;
-  auto found = col->Query(q);
-  if (!found.ok() && found.status().code() == StatusCode::kDeadlineExceeded) {
-    metrics_->Reject("deadline");
-    return DeadlineError(found.status().message());
-  }
-  SX_TRY(std::vector<QueryHit> hits, std::move(found));
+  SX_TRY(std::vector<QueryHit> hits, col->Query(q));
   json results = json::array();
   for (const QueryHit& h : hits) results.push_back(cli::HitToJson(h));
   return Reply{200, {{"results", std::move(results)}}};
