@@ -250,10 +250,7 @@ bool PollingHttpServer::WaitForRequest(socket_t sock, bool spin, bool* caught) {
       }
     } while (result < 0 && Clock::now() < until);
     spinners_.fetch_sub(1, std::memory_order_relaxed);
-    if (result == 1) {
-      caught_.fetch_add(1, std::memory_order_relaxed);
-      *caught = true;
-    }
+    *caught = result == 1;
     if (result >= 0) return result == 1;
   } else if (spin && busy_poll_us_ > 0) {
     spinners_.fetch_sub(1, std::memory_order_relaxed);

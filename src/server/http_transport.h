@@ -70,11 +70,6 @@ class PollingHttpServer : public httplib::Server {
   // kernel drops their SYNs (clients retry after 1 s). Call after binding: raises it.
   bool WidenListenBacklog(int backlog = 4096);
 
-  // Threads spinning right now (for tests and metrics).
-  int spinning() const { return spinners_.load(std::memory_order_relaxed); }
-  // Requests whose bytes arrived while the thread was still spinning.
-  uint64_t caught_spinning() const { return caught_.load(std::memory_order_relaxed); }
-
  private:
   bool process_and_close_socket(socket_t sock) override;
   // Waits until the connection has bytes to read (true), or the keep-alive time runs out, the
@@ -86,7 +81,6 @@ class PollingHttpServer : public httplib::Server {
   int max_spinners_;
   std::atomic<ConnectionPool*> pool_{nullptr};  // the running listen loop's pool
   std::atomic<int> spinners_{0};
-  std::atomic<uint64_t> caught_{0};
 };
 
 }  // namespace sextant::server
