@@ -27,6 +27,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -185,6 +186,17 @@ struct DatabaseOptions {
   // writes, so on a busy server fewer leave them more of the machine.
   size_t index_threads = 0;
 };
+
+// Collection names (and the server's tenant, database, snapshot and key-id names): 1 to 64
+// characters of A-Z a-z 0-9 _ - (safe as a directory name, no dots, no separators).
+inline bool IsValidName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
 
 // Checks one point against a collection's dimension: non-empty id of at most 1024 bytes,
 // vector of the right dimension with finite values, metadata an object of strings, numbers,

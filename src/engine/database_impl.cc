@@ -53,16 +53,11 @@ Result<IndexType> IndexTypeFromString(const std::string& s) {
 namespace {
 
 Status ValidateName(const std::string& name) {
+  if (IsValidName(name)) return Status::OK();
   if (name.empty() || name.size() > 64) {
     return Status::InvalidArgument("collection name must have 1 to 64 characters");
   }
-  for (char c : name) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) {
-      return Status::InvalidArgument("collection name '" + name +
-                                     "' may only contain letters, digits, '_' and '-'");
-    }
-  }
-  return Status::OK();
+  return Status::InvalidArgument("collection name '" + name + "' may only contain letters, digits, '_' and '-'");
 }
 
 Status ValidateConfig(const CollectionConfig& c) {

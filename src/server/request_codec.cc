@@ -321,14 +321,6 @@ Result<json> ParseJsonBody(std::string_view body, int max_depth) {
   return j;
 }
 
-bool IsValidName(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
-  }
-  return true;
-}
-
 Status CheckName(std::string_view name, const char* what) {
   if (IsValidName(name)) return Status::OK();
   return Bad(std::string(what) + " name '" + std::string(name.substr(0, 80)) +

@@ -36,8 +36,8 @@ struct Limits {
 // than `max_depth` is rejected before parsing (the parser and the printer recurse).
 Result<nlohmann::json> ParseJsonBody(std::string_view body, int max_depth);
 
-// Tenant, database, collection, snapshot and key-id names: [A-Za-z0-9_-], 1..64 characters.
-bool IsValidName(std::string_view name);
+// Tenant, database, collection, snapshot and key-id names must pass sextant::IsValidName
+// (include/sextant/database.h); a 400-style error naming `what` otherwise.
 Status CheckName(std::string_view name, const char* what);
 
 // "Bearer <token>" (scheme case-insensitive, surrounding blanks ignored) -> token.
