@@ -114,13 +114,13 @@ void RunParsers(std::string_view text) {
   CheckStatus(ParseMetadataPatch(j).status());
   auto key = ParseKeySpec(j);
   CheckStatus(key.status());
-  if (key.ok() && ((key->tenant && !IsValidName(*key->tenant)) || (key->database && !key->tenant))) __builtin_trap();
+  if (key.ok() && ((key->tenant && !sextant::IsValidName(*key->tenant)) || (key->database && !key->tenant))) __builtin_trap();
   auto snap = ParseSnapshotCreate(j);
   CheckStatus(snap.status());
-  if (snap.ok() && *snap && !IsValidName(**snap)) __builtin_trap();
+  if (snap.ok() && *snap && !sextant::IsValidName(**snap)) __builtin_trap();
   auto restore = ParseSnapshotRestore(j);
   CheckStatus(restore.status());
-  if (restore.ok() && !IsValidName(*restore)) __builtin_trap();
+  if (restore.ok() && !sextant::IsValidName(*restore)) __builtin_trap();
 }
 
 const Router& TestRouter() {
@@ -176,7 +176,7 @@ void RunTextParsers(std::string_view text) {
   if (auto id = SanitizeRequestId(text)) {
     if (id->empty() || id->size() > 128) __builtin_trap();
   }
-  (void)IsValidName(text);
+  (void)sextant::IsValidName(text);
 }
 
 }  // namespace
