@@ -1,12 +1,16 @@
 #include "server/server.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -585,8 +589,28 @@ Status ServerImpl::Init() {
     }
     http_ = std::move(ssl);
   } else {
-    http_ = std::make_unique<PollingHttpServer>(options_.busy_poll_us, std::max<size_t>(options_.threads, 2));
+    TransportOptions transport;
+    transport.busy_poll_us = options_.busy_poll_us;
+    transport.threads = std::max<size_t>(options_.threads, 2);
+    transport.header_timeout_ms = options_.header_timeout_ms;
+    transport.max_connections_per_client = options_.max_connections_per_client;
+    // Errors the transport answers itself (framing, deadlines, the connection cap) are
+    // counted and logged like the others.
+    transport.on_error = [this](int status, const std::string& code, const std::string& message) {
+      const std::string id = NewRequestId();
+      metrics_->Observe(-1, status, 0);
+      Log(LogLevel::kWarn, {{"msg", "request"}, {"request_id", id}, {"status", status}, {"error_code", code},
+                            {"error", message}});
+      return id;
+    };
+    http_ = std::make_unique<PollingHttpServer>(std::move(transport));
   }
+  // httplib's default sets SO_REUSEPORT, which lets a second server bind the same port and
+  // take half its connections: only SO_REUSEADDR (a restart may bind over TIME_WAIT).
+  http_->set_socket_options([](socket_t sock) {
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   if (!options_.tls_cert.empty()) {
     const size_t threads = std::max<size_t>(options_.threads, 2);
     http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -663,9 +687,17 @@ Status ServerImpl::Init() {
     port_ = http_->bind_to_any_port(options_.host);
     if (port_ <= 0) return Status::FailedPrecondition("cannot bind " + options_.host + " on any port");
   } else {
+    errno = 0;
     if (!http_->bind_to_port(options_.host, options_.port)) {
+      const int err = errno;
+      if (err == EADDRINUSE) {
+        return Status::FailedPrecondition("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
+                                          ": port " + std::to_string(options_.port) +
+                                          " is already in use (another server?)");
+      }
       return Status::FailedPrecondition("cannot bind " + options_.host + ":" + std::to_string(options_.port) +
-                                        " (in use, or not an address of this machine)");
+                                        " (in use, or not an address of this machine)" +
+                                        (err != 0 ? std::string(": ") + std::strerror(err) : std::string()));
     }
     port_ = options_.port;
   }
@@ -744,7 +776,16 @@ void ServerImpl::Handle(const httplib::Request& req, std::string_view body, bool
     // Authentication and authorisation.
     if (route.scope != Scope::kPublic) {
       if (auth_enabled_) {
-        const std::string header = req.get_header_value("Authorization");
+        // The whole value (get_header_value would cut it at a NUL); the plain-HTTP transport
+        // has already refused control characters, a TLS connection gets here with them.
+        const auto auth = req.headers.find("Authorization");
+        const std::string header = auth == req.headers.end() ? std::string() : auth->second;
+        if (std::any_of(header.begin(), header.end(), [](char c) {
+              const auto u = static_cast<unsigned char>(c);
+              return (u < 0x20 && c != '\t') || u == 0x7f;
+            })) {
+          return Error(400, "bad_request", "a control character in the Authorization header");
+        }
         auto token = ParseBearer(header);
         if (!token) {
           Reply r = Error(401, "unauthenticated",

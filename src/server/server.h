@@ -42,8 +42,14 @@ struct ServerOptions {
   size_t max_inflight = 0;           // handlers running at once; 0: 2 x hardware threads
   size_t max_queue = 1024;           // requests waiting for a slot; beyond it: 429
   int queue_timeout_ms = 10000;      // longest wait for a slot; then 503
-  int read_timeout_s = 30;           // per request: reading the request / writing the reply
+  // Plain HTTP: from a request's first byte, reading its headers may take at most
+  // header_timeout_ms and reading all of it (headers and body) read_timeout_s; past either the
+  // client gets 408 and the connection closes. Writing a reply: write_timeout_s per write.
+  int read_timeout_s = 30;
   int write_timeout_s = 30;
+  int header_timeout_ms = 10000;
+  // Plain HTTP: open connections from one client address; one more is answered 429 and closed.
+  size_t max_connections_per_client = 256;
   // Per request, from the moment its body has been read: the wait for a slot and the work.
   // Past it the server answers 503 deadline_exceeded; a query is abandoned between segments,
   // a write that has not started is not applied (one that has started completes). 0: none.

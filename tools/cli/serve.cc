@@ -20,6 +20,7 @@ constexpr const char* kServeUsage =
     "                     [--tls-cert F --tls-key F] [--max-body-bytes N] [--max-batch N]\n"
     "                     [--max-k N] [--max-dimension N] [--threads N] [--max-inflight N]\n"
     "                     [--max-queue N] [--queue-timeout-ms N] [--request-timeout-s N]\n"
+    "                     [--header-timeout-s 10] [--max-connections-per-client 256]\n"
     "                     [--busy-poll-us 200] [--log-level info|warn|error|off]\n"
     "Without --admin-key-file there is no authentication and only 127.0.0.1 is allowed.\n"
     "The admin key file is created with a new random key when it does not exist.\n";
@@ -46,7 +47,8 @@ Status Serve(const std::vector<std::string>& argv) {
       Args args, Args::Parse(argv,
                              {"data", "port", "host", "admin-key-file", "tls-cert", "tls-key", "max-body-bytes",
                               "max-batch", "max-k", "max-dimension", "threads", "max-inflight", "max-queue",
-                              "queue-timeout-ms", "request-timeout-s", "busy-poll-us", "log-level"},
+                              "queue-timeout-ms", "request-timeout-s", "header-timeout-s", "max-connections-per-client",
+                              "busy-poll-us", "log-level"},
                              {}));
   if (!args.positional().empty()) return Status::InvalidArgument("unexpected argument '" + args.positional()[0] + "'");
   server::ServerOptions opt;
@@ -71,6 +73,11 @@ Status Serve(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(int64_t queue, args.GetPositiveInt("max-queue", opt.max_queue));
   SEXTANT_ASSIGN_OR_RETURN(int64_t queue_ms, args.GetPositiveInt("queue-timeout-ms", opt.queue_timeout_ms));
   SEXTANT_ASSIGN_OR_RETURN(int64_t timeout_s, args.GetPositiveInt("request-timeout-s", opt.read_timeout_s));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t header_s, args.GetPositiveInt("header-timeout-s", opt.header_timeout_ms / 1000));
+  SEXTANT_ASSIGN_OR_RETURN(int64_t per_client,
+                           args.GetPositiveInt("max-connections-per-client", opt.max_connections_per_client));
+  opt.header_timeout_ms = static_cast<int>(std::min<int64_t>(header_s, 1 << 20) * 1000);
+  opt.max_connections_per_client = static_cast<size_t>(per_client);
   opt.limits.max_body_bytes = static_cast<size_t>(body);
   opt.limits.max_batch = static_cast<size_t>(batch);
   opt.limits.max_k = static_cast<size_t>(k);
