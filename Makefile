@@ -39,7 +39,7 @@ asan-configure: setup
 
 asan-test: asan-configure
 	cmake --build build-asan -j$(JOBS) --target common_test simd_test dataset_test index_test \
-	  storage_test filter_test text_test engine_test cli_test server_test sextant
+	  storage_test filter_test text_test engine_test cli_test server_test hostile_test sextant
 	cd build-asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
 # Concurrent code under ThreadSanitizer (the tests that run threads against each other).

@@ -203,7 +203,7 @@ TEST_F(CliTest, DatabaseBadInputNamesLineAndField) {
   expect("upsert" + db + " c", ok + R"({"id":"y","vector":[1,"a"]})", "line 2 (batch not applied): field 'vector': element 1");
   expect("upsert" + db + " c", ok + R"({"id":"","vector":[1,2]})", "line 2 (batch not applied): id is empty");
   expect("upsert" + db + " c", ok + ok, "id 'x' appears twice in the batch (also on line 1)");
-  expect("upsert" + db + " c", ok + "{not json", "line 2: malformed JSON");
+  expect("upsert" + db + " c", ok + "{not json", "line 2 (batch not applied): malformed JSON");
   expect("upsert" + db + " c", R"({"id":"x","vector":[1,2],"metadata":{"a":{"b":1}}})", "metadata field 'a'");
   expect("upsert" + db + " c", R"({"id":"x","vector":[1e999,2]})", "line 1");
   EXPECT_EQ(Run("count" + db + " c").out, "{\"count\":0}\n") << "nothing from a failing batch is applied";

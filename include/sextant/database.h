@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -161,6 +162,9 @@ struct CollectionStats {
   uint64_t checkpoints = 0;    // since open
   uint64_t segments_sealed = 0;  // since open: mutable segments indexed in the background
   uint64_t segments_merged = 0;  // since open: merges/compactions of sealed segments
+  uint64_t index_errors = 0;     // since open: failed background builds/merges (each is retried)
+  std::string last_index_error;  // the last one's message; empty if none failed
+  uint64_t write_stalls = 0;     // since open: writes that waited for the indexer to catch up
 };
 
 struct ScrollPage {
@@ -198,10 +202,12 @@ inline bool IsValidName(std::string_view name) {
   return true;
 }
 
-// Checks one point against a collection's dimension: non-empty id of at most 1024 bytes,
-// vector of the right dimension with finite values, metadata an object of strings, numbers,
-// booleans or arrays of these. The message names the field ("vector value NaN at dimension 3").
-Status ValidatePoint(const Point& point, size_t dimension);
+// Checks one point against a collection's dimension and metric: an id of 1 to 1024 bytes of
+// UTF-8 without control characters; a vector of the right dimension with finite values whose
+// squared length is at most 1e37 (so every distance stays finite in float32) and, for cosine,
+// a length of at least 1e-30; metadata an object of strings, numbers, booleans or arrays of
+// these. The message names the field ("vector value NaN at dimension 3").
+Status ValidatePoint(const Point& point, size_t dimension, Metric metric = Metric::kL2);
 
 class Collection {
  public:
@@ -249,8 +255,13 @@ class Collection {
 class Database {
  public:
   // Opens (and with create_if_missing, creates) the data directory. One process owns a
-  // directory at a time: a second opener gets FailedPrecondition naming the lock file.
-  // A damaged log or checkpoint is Corruption naming the file; nothing is served from it.
+  // directory at a time: a second opener gets FailedPrecondition naming the lock file. A
+  // directory that is neither empty nor a database (no collections/ folder) is refused with
+  // FailedPrecondition, and nothing is written into it.
+  // A collection whose files are damaged (a metadata file, checkpoint, log or segment that
+  // fails its checks) is not served and not touched: GetCollection returns the Corruption
+  // naming the file, BrokenCollections lists it, CreateCollection refuses its name, and only
+  // DropCollection removes it.
   static Result<std::unique_ptr<Database>> Open(const std::string& dir,
                                                 const DatabaseOptions& options = {});
   virtual ~Database() = default;
@@ -260,7 +271,9 @@ class Database {
   virtual Result<Collection*> CreateCollection(const CollectionConfig& config) = 0;
   virtual Result<Collection*> GetCollection(const std::string& name) = 0;
   virtual std::vector<CollectionConfig> ListCollections() const = 0;
-  // Deletes the collection and its files. NotFound if absent.
+  // Collections found on disk that could not be opened, by name, with the reason.
+  virtual std::map<std::string, Status> BrokenCollections() const = 0;
+  // Deletes the collection and its files (also a broken one). NotFound if absent.
   virtual Status DropCollection(const std::string& name) = 0;
   // Creates collection `name` from a snapshot directory written by CreateSnapshot.
   virtual Result<Collection*> RestoreSnapshot(const std::string& snapshot_dir,

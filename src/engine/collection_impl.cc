@@ -7,7 +7,9 @@
 #include <functional>
 #include <unordered_set>
 
+#include "common/json.h"
 #include "storage/log_reader.h"
+#include "storage/meta_file.h"
 
 namespace sextant::engine {
 namespace {
@@ -48,31 +50,59 @@ nlohmann::json ConfigToJson(const CollectionConfig& c) {
           {"bm25", {{"k1", c.bm25_k1}, {"b", c.bm25_b}}}};
 }
 
-Result<CollectionConfig> ConfigFromJson(const nlohmann::json& j, const std::string& what) {
-  auto bad = [&] { return Status::Corruption(what + ": malformed collection config"); };
-  if (!j.is_object() || !j.contains("name") || !j["name"].is_string() ||
-      !j.contains("dimension") || !j["dimension"].is_number_unsigned() ||
-      !j.contains("metric") || !j["metric"].is_string() || !j.contains("index") ||
-      !j["index"].is_string() || !j.contains("hnsw") || !j["hnsw"].is_object()) {
-    return bad();
+// Every member of `j` must be one of `allowed`: a renamed or unknown key is damage, not a
+// setting to ignore ("text" -> "teyt" silently switched keyword search off).
+Status CheckKeys(const nlohmann::json& j, std::initializer_list<const char*> allowed,
+                 const std::string& what, const char* where) {
+  for (const auto& [key, value] : j.items()) {
+    bool known = false;
+    for (const char* a : allowed) known = known || key == a;
+    if (!known) return Status::Corruption(what + ": unknown key '" + key + "' in " + where);
   }
+  return Status::OK();
+}
+
+Result<CollectionConfig> ConfigFromJson(const nlohmann::json& j, const std::string& what) {
+  auto bad = [&](const std::string& why) {
+    return Status::Corruption(what + ": malformed collection config (" + why + ")");
+  };
+  auto need = [&](const nlohmann::json& o, const char* key, bool ok_type) -> Status {
+    if (!o.contains(key)) return bad(std::string("no '") + key + "'");
+    if (!ok_type) return bad(std::string("'") + key + "' has the wrong type");
+    return Status::OK();
+  };
+  if (!j.is_object()) return bad("not an object");
+  SEXTANT_RETURN_IF_ERROR(CheckKeys(j, {"name", "dimension", "metric", "index", "hnsw", "quantization",
+                                        "segments", "text", "analyzer", "bm25"},
+                                    what, "the config"));
+  SEXTANT_RETURN_IF_ERROR(need(j, "name", j.contains("name") && j["name"].is_string()));
+  SEXTANT_RETURN_IF_ERROR(need(j, "dimension", j.contains("dimension") && j["dimension"].is_number_unsigned()));
+  SEXTANT_RETURN_IF_ERROR(need(j, "metric", j.contains("metric") && j["metric"].is_string()));
+  SEXTANT_RETURN_IF_ERROR(need(j, "index", j.contains("index") && j["index"].is_string()));
+  SEXTANT_RETURN_IF_ERROR(need(j, "hnsw", j.contains("hnsw") && j["hnsw"].is_object()));
   CollectionConfig c;
   c.name = j["name"].get<std::string>();
   c.dimension = j["dimension"].get<size_t>();
-  SEXTANT_ASSIGN_OR_RETURN(c.metric, MetricFromString(j["metric"].get<std::string>()));
-  SEXTANT_ASSIGN_OR_RETURN(c.index, IndexTypeFromString(j["index"].get<std::string>()));
+  auto metric = MetricFromString(j["metric"].get<std::string>());
+  if (!metric.ok()) return Status::Corruption(what + ": " + metric.status().message());
+  c.metric = *metric;
+  auto index = IndexTypeFromString(j["index"].get<std::string>());
+  if (!index.ok()) return Status::Corruption(what + ": " + index.status().message());
+  c.index = *index;
   const auto& h = j["hnsw"];
+  SEXTANT_RETURN_IF_ERROR(CheckKeys(h, {"M", "ef_construction", "ef_search"}, what, "\"hnsw\""));
   for (const char* key : {"M", "ef_construction", "ef_search"}) {
-    if (!h.contains(key) || !h[key].is_number_unsigned()) return bad();
+    SEXTANT_RETURN_IF_ERROR(need(h, key, h.contains(key) && h[key].is_number_unsigned()));
   }
   c.hnsw.M = h["M"].get<size_t>();
   c.hnsw.ef_construction = h["ef_construction"].get<size_t>();
   c.hnsw.ef_search = h["ef_search"].get<size_t>();
   if (j.contains("quantization")) {  // absent in collections made before quantized indexes
     const auto& q = j["quantization"];
-    if (!q.is_object()) return bad();
+    if (!q.is_object()) return bad("'quantization' is not an object");
+    SEXTANT_RETURN_IF_ERROR(CheckKeys(q, {"nlist", "nprobe", "m", "nbits", "rerank"}, what, "\"quantization\""));
     for (const char* key : {"nlist", "nprobe", "m", "nbits", "rerank"}) {
-      if (!q.contains(key) || !q[key].is_number_unsigned()) return bad();
+      SEXTANT_RETURN_IF_ERROR(need(q, key, q.contains(key) && q[key].is_number_unsigned()));
     }
     c.quantization.nlist = q["nlist"].get<size_t>();
     c.quantization.nprobe = q["nprobe"].get<size_t>();
@@ -82,27 +112,58 @@ Result<CollectionConfig> ConfigFromJson(const nlohmann::json& j, const std::stri
   }
   if (j.contains("segments")) {  // absent in collections made before segments existed
     const auto& sp = j["segments"];
-    if (!sp.is_object() || !sp.contains("seal_points") || !sp["seal_points"].is_number_unsigned() ||
-        !sp.contains("merge_factor") || !sp["merge_factor"].is_number_unsigned() ||
-        !sp.contains("compact_deleted_fraction") || !sp["compact_deleted_fraction"].is_number()) {
-      return bad();
-    }
+    if (!sp.is_object()) return bad("'segments' is not an object");
+    SEXTANT_RETURN_IF_ERROR(CheckKeys(sp, {"seal_points", "merge_factor", "compact_deleted_fraction"}, what,
+                                      "\"segments\""));
+    SEXTANT_RETURN_IF_ERROR(need(sp, "seal_points", sp.contains("seal_points") && sp["seal_points"].is_number_unsigned()));
+    SEXTANT_RETURN_IF_ERROR(need(sp, "merge_factor", sp.contains("merge_factor") && sp["merge_factor"].is_number_unsigned()));
+    SEXTANT_RETURN_IF_ERROR(need(sp, "compact_deleted_fraction",
+                                 sp.contains("compact_deleted_fraction") && sp["compact_deleted_fraction"].is_number()));
     c.segments.seal_points = sp["seal_points"].get<size_t>();
     c.segments.merge_factor = sp["merge_factor"].get<size_t>();
     c.segments.compact_deleted_fraction = sp["compact_deleted_fraction"].get<double>();
   }
-  if (j.contains("text")) {  // absent in collections made before keyword search existed
-    if (!j["text"].is_boolean() || !j.contains("analyzer") || !j["analyzer"].is_string() ||
-        !j.contains("bm25") || !j["bm25"].is_object() || !j["bm25"].contains("k1") ||
-        !j["bm25"]["k1"].is_number() || !j["bm25"].contains("b") || !j["bm25"]["b"].is_number()) {
-      return bad();
-    }
+  if (j.contains("text") || j.contains("analyzer") || j.contains("bm25")) {
+    // Absent (all three) in collections made before keyword search existed.
+    SEXTANT_RETURN_IF_ERROR(need(j, "text", j.contains("text") && j["text"].is_boolean()));
+    SEXTANT_RETURN_IF_ERROR(need(j, "analyzer", j.contains("analyzer") && j["analyzer"].is_string()));
+    SEXTANT_RETURN_IF_ERROR(need(j, "bm25", j.contains("bm25") && j["bm25"].is_object()));
+    const auto& b = j["bm25"];
+    SEXTANT_RETURN_IF_ERROR(CheckKeys(b, {"k1", "b"}, what, "\"bm25\""));
+    SEXTANT_RETURN_IF_ERROR(need(b, "k1", b.contains("k1") && b["k1"].is_number()));
+    SEXTANT_RETURN_IF_ERROR(need(b, "b", b.contains("b") && b["b"].is_number()));
     c.text = j["text"].get<bool>();
     c.analyzer = j["analyzer"].get<std::string>();
-    c.bm25_k1 = j["bm25"]["k1"].get<float>();
-    c.bm25_b = j["bm25"]["b"].get<float>();
+    c.bm25_k1 = b["k1"].get<float>();
+    c.bm25_b = b["b"].get<float>();
   }
+  // The same rules as at create: a value no create would accept is damage.
+  Status valid = ValidateCollectionConfig(c);
+  if (!valid.ok()) return Status::Corruption(what + ": " + valid.message());
   return c;
+}
+
+constexpr char kConfigFormat[] = "sextant-collection-config";
+constexpr int kConfigVersion = 1;
+constexpr char kManifestFormat[] = "sextant-manifest";
+constexpr int kManifestVersion = 3;
+
+Result<CollectionConfig> ReadConfigFile(storage::Env* env, const std::string& path) {
+  auto file = storage::ReadMetaFile(env, path, kConfigFormat, kConfigVersion);
+  if (!file.ok()) {
+    if (file.status().code() == StatusCode::kNotFound) {
+      return Status::Corruption(path + " is missing");
+    }
+    return file.status();
+  }
+  return ConfigFromJson(file->fields, path);
+}
+
+// A plain file name of the form PREFIX...SUFFIX (no directory part, nothing hidden).
+bool IsFileName(const std::string& name, std::string_view prefix, std::string_view suffix) {
+  return name.size() > prefix.size() + suffix.size() && name.rfind(prefix, 0) == 0 &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+         name.find('/') == std::string::npos && name.find('\0') == std::string::npos;
 }
 
 float Norm(const std::vector<float>& v) {
@@ -138,14 +199,58 @@ size_t InvalidUtf8At(std::string_view s) {
   return std::string_view::npos;
 }
 
-bool IsScalar(const nlohmann::json& v) { return v.is_string() || v.is_number() || v.is_boolean(); }
+// Vectors the indexes can hold: finite values whose squared length stays at most 1e37, so that
+// every distance between two stored vectors (|a-b|^2 <= 4 max(|a|^2, |b|^2)), every inner
+// product and every norm is finite in float32; and for cosine a length of at least 1e-30, so
+// that normalising does not divide by zero or a denormal. `what` names the vector.
+constexpr double kMaxSquaredNorm = 1e37;
+constexpr double kMinCosineNorm = 1e-30;
 
-Result<nlohmann::json> ParseJsonFile(storage::Env* env, const std::string& path) {
-  SEXTANT_ASSIGN_OR_RETURN(std::string text, env->ReadFile(path));
-  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Status::Corruption(path + ": not valid JSON");
-  return j;
+Status CheckVectorValues(const std::vector<float>& v, Metric metric, const std::string& what) {
+  double squared = 0;
+  size_t largest = 0;
+  for (size_t d = 0; d < v.size(); ++d) {
+    if (!std::isfinite(v[d])) {
+      return Status::InvalidArgument(what + ": vector value " + DescribeValue(v[d]) + " at dimension " +
+                                     std::to_string(d) + " (must be finite)");
+    }
+    squared += static_cast<double>(v[d]) * v[d];
+    if (std::abs(v[d]) > std::abs(v[largest])) largest = d;
+  }
+  if (squared > kMaxSquaredNorm) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", static_cast<double>(v[largest]));
+    return Status::InvalidArgument(what + ": vector value " + buf + " at dimension " + std::to_string(largest) +
+                                   " is too large (the squared length must stay below 1e37, or "
+                                   "distances overflow float32)");
+  }
+  if (metric == Metric::kCosine && !v.empty() && std::sqrt(squared) < kMinCosineNorm) {
+    return Status::InvalidArgument(what + ": vector has length " +
+                                   (squared == 0 ? std::string("0") : std::to_string(std::sqrt(squared))) +
+                                   "; a cosine collection needs a length of at least 1e-30 to normalise it");
+  }
+  return Status::OK();
 }
+
+// Ids are UTF-8 text without control characters (U+0000..U+001F, U+007F): they appear in
+// URLs, JSON lines and logs, where a NUL or a newline cannot be addressed or shown.
+Status CheckId(const std::string& id, const std::string& where) {
+  if (const size_t at = InvalidUtf8At(id); at != std::string_view::npos) {
+    return Status::InvalidArgument(where + ": id is not valid UTF-8 at byte " + std::to_string(at));
+  }
+  for (size_t i = 0; i < id.size(); ++i) {
+    const auto c = static_cast<unsigned char>(id[i]);
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "0x%02x", c);
+      return Status::InvalidArgument(where + ": id has control character " + std::string(buf) + " at byte " +
+                                     std::to_string(i) + " (ids are UTF-8 text without control characters)");
+    }
+  }
+  return Status::OK();
+}
+
+bool IsScalar(const nlohmann::json& v) { return v.is_string() || v.is_number() || v.is_boolean(); }
 
 }  // namespace
 
@@ -157,7 +262,89 @@ CollectionImpl::~CollectionImpl() {
   // Stop the segment thread first, while vectors_ is still set: it calls back into this
   // object (a checkpoint), which reads the segments.
   if (vectors_) vectors_->Stop();
+  std::lock_guard<std::mutex> w(write_mu_);
+  if (wal_file_ && wal_ && broken_.ok() && !manifest_.is_null()) {
+    // A clean close: the log is synced and the manifest records its length, so that a later
+    // open can tell a log cut short or damaged since (Corruption) from a crash's torn tail.
+    const uint64_t size = wal_file_->Size();
+    if (size != manifest_.value("wal_bytes", uint64_t{0}) && wal_->Sync().ok()) {
+      nlohmann::json m = manifest_;
+      m["wal_bytes"] = size;
+      (void)WriteManifest(m);
+    }
+  }
   if (wal_file_) (void)wal_file_->Close();
+}
+
+Status CollectionImpl::RenameInConfig(storage::Env* env, const std::string& config_path,
+                                      const std::string& name) {
+  SEXTANT_ASSIGN_OR_RETURN(CollectionConfig config, ReadConfigFile(env, config_path));
+  config.name = name;
+  SEXTANT_RETURN_IF_ERROR(ValidateCollectionConfig(config));
+  return storage::WriteMetaFile(env, config_path, kConfigFormat, kConfigVersion, ConfigToJson(config),
+                                /*pretty=*/true);
+}
+
+Status CollectionImpl::WriteManifest(const nlohmann::json& fields) {
+  return storage::WriteMetaFile(env_, dir_ + "/MANIFEST", kManifestFormat, kManifestVersion, fields);
+}
+
+Result<nlohmann::json> CollectionImpl::ReadManifest(const std::string& path) const {
+  auto file = storage::ReadMetaFile(env_, path, kManifestFormat, kManifestVersion);
+  if (!file.ok()) {
+    if (file.status().code() == StatusCode::kNotFound) return Status::Corruption(path + " is missing");
+    return file.status();
+  }
+  nlohmann::json& m = file->fields;
+  auto bad = [&](const std::string& why) { return Status::Corruption(path + ": " + why); };
+  // Version 0 is a manifest written before manifests had checksums: held to the same shape.
+  SEXTANT_RETURN_IF_ERROR(CheckKeys(m, {"checkpoint_seq", "generation", "wal", "wal_bytes", "points",
+                                        "segments", "index"},
+                                    path, "the manifest"));
+  if (!m.contains("checkpoint_seq") || !m["checkpoint_seq"].is_number_unsigned()) {
+    return bad("no checkpoint_seq");
+  }
+  if (!m.contains("wal") || !m["wal"].is_string() || !IsFileName(m["wal"].get<std::string>(), "wal-", ".log")) {
+    return bad("no valid \"wal\" (expected wal-SEQ.log)");
+  }
+  if (m.contains("generation") && !m["generation"].is_number_unsigned()) return bad("bad \"generation\"");
+  if (m.contains("wal_bytes") && !m["wal_bytes"].is_number_unsigned()) return bad("bad \"wal_bytes\"");
+  if (file->version >= 3) {
+    for (const char* key : {"generation", "wal_bytes", "points", "segments"}) {
+      if (!m.contains(key)) return bad(std::string("no \"") + key + "\"");
+    }
+    if (m["wal"].get<std::string>() != SeqName("wal", m["checkpoint_seq"].get<uint64_t>(), ".log")) {
+      return bad("\"wal\" does not match checkpoint_seq");
+    }
+  }
+  if (!m.contains("points")) return bad("no \"points\"");
+  if (!m["points"].is_null()) {
+    if (!m["points"].is_string() || !IsFileName(m["points"].get<std::string>(), "points-", ".dat")) {
+      return bad("bad \"points\" (expected points-SEQ-GEN.dat or null)");
+    }
+    if (file->version >= 3 && m["points"].get<std::string>() !=
+                                  PointsName(m["checkpoint_seq"].get<uint64_t>(), m["generation"].get<uint64_t>())) {
+      return bad("\"points\" does not match checkpoint_seq and generation");
+    }
+  }
+  if (m.contains("index") && (!m["index"].is_string() || !IsFileName(m["index"].get<std::string>(), "index-", ".hnsw"))) {
+    return bad("bad \"index\"");
+  }
+  if (m.contains("segments")) {
+    if (!m["segments"].is_array()) return bad("\"segments\" is not an array");
+    std::unordered_set<uint64_t> ids;
+    for (const auto& e : m["segments"]) {
+      if (!e.is_object() || !CheckKeys(e, {"id", "file", "vectors"}, path, "a segment entry").ok() ||
+          !e.contains("id") || !e["id"].is_number_unsigned() || e["id"].get<uint64_t>() == 0 ||
+          !ids.insert(e["id"].get<uint64_t>()).second || !e.contains("file") || !e["file"].is_string() ||
+          !IsFileName(e["file"].get<std::string>(), "seg-", "") ||
+          (e.contains("vectors") && (!e["vectors"].is_string() ||
+                                     !IsFileName(e["vectors"].get<std::string>(), "seg-", ".vec")))) {
+        return bad("malformed segment entry " + e.dump().substr(0, 200));
+      }
+    }
+  }
+  return std::move(m);
 }
 
 size_t DefaultPqM(size_t dim) {
@@ -181,6 +368,47 @@ index::IndexSpec TrainedSpec(const CollectionConfig& c) {
   spec.hnsw_M = c.hnsw.M;
   spec.ef_construction = c.hnsw.ef_construction;
   return spec;
+}
+
+Status ValidateCollectionConfig(const CollectionConfig& c) {
+  if (!IsValidName(c.name)) {
+    if (c.name.empty() || c.name.size() > 64) {
+      return Status::InvalidArgument("collection name must have 1 to 64 characters");
+    }
+    return Status::InvalidArgument("collection name '" + c.name +
+                                   "' may only contain letters, digits, '_' and '-'");
+  }
+  if (c.dimension > 65536 || (c.dimension == 0 && !c.text)) {
+    return Status::InvalidArgument("dimension must be in [1, 65536] (0 only for a text-only collection), got " +
+                                   std::to_string(c.dimension));
+  }
+  if (c.text) {
+    SEXTANT_RETURN_IF_ERROR(text::MakeAnalyzer(c.analyzer).status());
+    if (!(c.bm25_k1 >= 0) || !(c.bm25_b >= 0 && c.bm25_b <= 1)) {
+      return Status::InvalidArgument("bm25 k1 must be >= 0 and b in [0, 1]");
+    }
+  }
+  if (c.hnsw.M < 2 || c.hnsw.M > 512) return Status::InvalidArgument("M must be in [2, 512]");
+  if (c.hnsw.ef_construction < 1 || c.hnsw.ef_search < 1) {
+    return Status::InvalidArgument("ef_construction and ef_search must be at least 1");
+  }
+  if (c.segments.seal_points != 0 && c.segments.seal_points < 16) {
+    return Status::InvalidArgument("segments.seal_points must be 0 (automatic) or at least 16, got " +
+                                   std::to_string(c.segments.seal_points));
+  }
+  if (c.index != IndexType::kHnsw && c.index != IndexType::kFlat) {
+    if (c.dimension == 0) return Status::InvalidArgument("a text-only collection has no vector index");
+    if (c.quantization.nprobe < 1) return Status::InvalidArgument("nprobe must be at least 1");
+    Status st = SegmentedIndex::CheckTrainedSpec(c.dimension, TrainedSpec(c));
+    if (!st.ok()) return st.WithContext(std::string("index ") + IndexTypeToString(c.index));
+  }
+  if (c.segments.merge_factor < 2) {
+    return Status::InvalidArgument("segments.merge_factor must be at least 2");
+  }
+  if (!(c.segments.compact_deleted_fraction > 0 && c.segments.compact_deleted_fraction <= 1)) {
+    return Status::InvalidArgument("segments.compact_deleted_fraction must be in (0, 1]");
+  }
+  return Status::OK();
 }
 
 Result<std::unique_ptr<SegmentedIndex>> CollectionImpl::MakeVectorIndex() const {
@@ -214,8 +442,8 @@ void CollectionImpl::OnSegmentsChanged() {
 }  // namespace sextant::engine
 
 namespace sextant {
-Status ValidatePoint(const Point& point, size_t dimension) {
-  Status st = engine::CollectionImpl::ValidatePoint(point, dimension, 0);
+Status ValidatePoint(const Point& point, size_t dimension, Metric metric) {
+  Status st = engine::CollectionImpl::ValidatePoint(point, dimension, metric, 0);
   if (st.ok()) return st;
   // Drop the "point 0 (id '...'): " prefix: the caller names the point its own way.
   const std::string& m = st.message();
@@ -226,13 +454,14 @@ Status ValidatePoint(const Point& point, size_t dimension) {
 
 namespace sextant::engine {
 
-Status CollectionImpl::ValidatePoint(const Point& p, size_t dimension, size_t i) {
+Status CollectionImpl::ValidatePoint(const Point& p, size_t dimension, Metric metric, size_t i) {
   const std::string where = "point " + std::to_string(i);
   if (p.id.empty()) return Status::InvalidArgument(where + ": id is empty");
   if (p.id.size() > kMaxIdBytes) {
     return Status::InvalidArgument(where + ": id is longer than " + std::to_string(kMaxIdBytes) +
                                    " bytes");
   }
+  SEXTANT_RETURN_IF_ERROR(CheckId(p.id, where));
   const std::string named = where + " (id '" + p.id + "')";
   if (dimension == 0 && !p.vector.empty()) {
     return Status::InvalidArgument(named + ": this collection is text-only (dimension 0); omit the vector");
@@ -247,12 +476,7 @@ Status CollectionImpl::ValidatePoint(const Point& p, size_t dimension, size_t i)
                                    std::to_string(p.vector.size()) + ", collection has " +
                                    std::to_string(dimension));
   }
-  for (size_t d = 0; d < p.vector.size(); ++d) {
-    if (!std::isfinite(p.vector[d])) {
-      return Status::InvalidArgument(named + ": vector value " + DescribeValue(p.vector[d]) +
-                                     " at dimension " + std::to_string(d) + " (must be finite)");
-    }
-  }
+  SEXTANT_RETURN_IF_ERROR(CheckVectorValues(p.vector, metric, named));
   if (!p.metadata.is_object()) {
     return Status::InvalidArgument(named + ": metadata must be a JSON object");
   }
@@ -280,14 +504,14 @@ Result<std::unique_ptr<CollectionImpl>> CollectionImpl::Create(storage::Env* env
     SEXTANT_ASSIGN_OR_RETURN(c->vectors_, c->MakeVectorIndex());
   }
   SEXTANT_RETURN_IF_ERROR(env->CreateDirs(dir));
-  SEXTANT_RETURN_IF_ERROR(
-      env->WriteFileAtomically(dir + "/config.json", ConfigToJson(config).dump(2) + "\n"));
+  SEXTANT_RETURN_IF_ERROR(storage::WriteMetaFile(env, dir + "/config.json", kConfigFormat, kConfigVersion,
+                                                 ConfigToJson(config), /*pretty=*/true));
   c->wal_name_ = SeqName("wal", 0, ".log");
   SEXTANT_RETURN_IF_ERROR(c->OpenLog(c->wal_name_, /*truncate=*/true));
   SEXTANT_RETURN_IF_ERROR(env->SyncDir(dir));
-  const nlohmann::json manifest = {{"checkpoint_seq", 0}, {"wal", c->wal_name_},
-                                   {"points", nullptr}, {"segments", nlohmann::json::array()}};
-  SEXTANT_RETURN_IF_ERROR(env->WriteFileAtomically(dir + "/MANIFEST", manifest.dump() + "\n"));
+  c->manifest_ = {{"checkpoint_seq", 0}, {"generation", 0}, {"wal", c->wal_name_}, {"wal_bytes", 0},
+                  {"points", nullptr}, {"segments", nlohmann::json::array()}};
+  SEXTANT_RETURN_IF_ERROR(c->WriteManifest(c->manifest_));
   if (c->vectors_) c->vectors_->Start([raw = c.get()] { raw->OnSegmentsChanged(); });
   return c;
 }
@@ -295,8 +519,7 @@ Result<std::unique_ptr<CollectionImpl>> CollectionImpl::Create(storage::Env* env
 Result<std::unique_ptr<CollectionImpl>> CollectionImpl::Open(storage::Env* env,
                                                              const std::string& dir,
                                                              const DatabaseOptions& options) {
-  SEXTANT_ASSIGN_OR_RETURN(nlohmann::json cj, ParseJsonFile(env, dir + "/config.json"));
-  SEXTANT_ASSIGN_OR_RETURN(CollectionConfig config, ConfigFromJson(cj, dir + "/config.json"));
+  SEXTANT_ASSIGN_OR_RETURN(CollectionConfig config, ReadConfigFile(env, dir + "/config.json"));
   std::unique_ptr<CollectionImpl> c(new CollectionImpl(env, dir, config, options));
   SEXTANT_RETURN_IF_ERROR(c->Recover());
   if (c->vectors_) c->vectors_->Start([raw = c.get()] { raw->OnSegmentsChanged(); });
@@ -330,14 +553,12 @@ Status CollectionImpl::OpenLog(const std::string& name, bool truncate) {
 
 Status CollectionImpl::Recover() {
   const std::string manifest_path = dir_ + "/MANIFEST";
-  SEXTANT_ASSIGN_OR_RETURN(nlohmann::json m, ParseJsonFile(env_, manifest_path));
-  if (!m.is_object() || !m.contains("checkpoint_seq") || !m["checkpoint_seq"].is_number_unsigned() ||
-      !m.contains("wal") || !m["wal"].is_string()) {
-    return Status::Corruption(manifest_path + ": malformed manifest");
-  }
+  SEXTANT_ASSIGN_OR_RETURN(nlohmann::json m, ReadManifest(manifest_path));
+  manifest_ = m;
   checkpoint_seq_ = m["checkpoint_seq"].get<uint64_t>();
   last_seq_ = checkpoint_seq_;
   wal_name_ = m["wal"].get<std::string>();
+  const uint64_t wal_clean_bytes = m.value("wal_bytes", uint64_t{0});
   std::unordered_set<std::string> keep = {"config.json", "MANIFEST", "LOCK", wal_name_};
 
   // The checkpoint: the points, then the sealed segments they live in. The vectors of the
@@ -345,13 +566,7 @@ Status CollectionImpl::Recover() {
   SEXTANT_RETURN_IF_ERROR(InitIndexes());
   std::map<uint64_t, std::pair<std::string, std::string>> segment_files;  // index, vectors
   if (m.contains("segments")) {
-    if (!m["segments"].is_array()) return Status::Corruption(manifest_path + ": malformed manifest");
     for (const auto& e : m["segments"]) {
-      if (!e.is_object() || !e.contains("id") || !e["id"].is_number_unsigned() || !e.contains("file") ||
-          !e["file"].is_string() || e["id"].get<uint64_t>() == 0 ||
-          (e.contains("vectors") && !e["vectors"].is_string())) {
-        return Status::Corruption(manifest_path + ": malformed segment entry");
-      }
       segment_files[e["id"].get<uint64_t>()] = {e["file"].get<std::string>(),
                                                 e.value("vectors", std::string())};
     }
@@ -377,7 +592,14 @@ Status CollectionImpl::Recover() {
     keep.insert(name);
     points_name_ = name;
     const std::string path = dir_ + "/" + name;
-    SEXTANT_ASSIGN_OR_RETURN(std::string bytes, env_->ReadFile(path));
+    auto read = env_->ReadFile(path);
+    if (!read.ok()) {
+      if (read.status().code() == StatusCode::kNotFound) {
+        return Status::Corruption(path + " is missing (named by " + manifest_path + ")");
+      }
+      return read.status();
+    }
+    const std::string bytes = std::move(read).value();
     SEXTANT_ASSIGN_OR_RETURN(engine::Checkpoint cp, DecodeCheckpoint(bytes, path));
     if (cp.seq != checkpoint_seq_ || cp.dimension != config_.dimension) {
       return Status::Corruption(path + ": checkpoint does not match the manifest");
@@ -422,10 +644,15 @@ Status CollectionImpl::Recover() {
 
   // The log: replay every record after the checkpoint; cut a torn tail, refuse corruption.
   const std::string wal_path = dir_ + "/" + wal_name_;
-  std::string contents;
-  if (env_->FileExists(wal_path)) {
-    SEXTANT_ASSIGN_OR_RETURN(contents, env_->ReadFile(wal_path));
+  auto read_wal = env_->ReadFile(wal_path);
+  if (!read_wal.ok()) {
+    // The log is created before the manifest that names it is committed: missing is damage.
+    if (read_wal.status().code() == StatusCode::kNotFound) {
+      return Status::Corruption(wal_path + " is missing (named by " + manifest_path + ")");
+    }
+    return read_wal.status();
   }
+  const std::string contents = std::move(read_wal).value();
   storage::LogReader reader(contents);
   std::string payload;
   for (;;) {
@@ -442,32 +669,75 @@ Status CollectionImpl::Recover() {
     Apply(*op);
     last_seq_ = op->seq;
   }
+  // The manifest records how long the log was when it was last closed cleanly (synced): a log
+  // whose whole records end before that lost acknowledged writes — truncated, or its last
+  // record damaged — which no crash can do.
+  if (reader.last_good_offset() < wal_clean_bytes) {
+    return Status::Corruption(wal_path + ": the log's whole records end at byte " +
+                              std::to_string(reader.last_good_offset()) + ", but it held " +
+                              std::to_string(wal_clean_bytes) +
+                              " bytes of synced records when it was last closed (" +
+                              (contents.size() < wal_clean_bytes ? "truncated" : "damaged record") + ")");
+  }
   if (reader.tail_dropped()) {
     SEXTANT_RETURN_IF_ERROR(env_->TruncateFile(wal_path, reader.last_good_offset()));
   }
   SEXTANT_RETURN_IF_ERROR(OpenLog(wal_name_, /*truncate=*/false));
 
-  // Files left by an interrupted checkpoint.
-  auto entries = env_->ListDir(dir_);
-  if (entries.ok()) {
-    for (const std::string& name : *entries) {
-      if (!keep.count(name) && (name.rfind("points-", 0) == 0 || name.rfind("index-", 0) == 0 ||
-                                name.rfind("seg-", 0) == 0 || name.rfind("wal-", 0) == 0 ||
-                                name.find(".tmp") != std::string::npos)) {
-        (void)env_->RemoveFile(dir_ + "/" + name);
+  // Files left by an interrupted checkpoint: only now, with the manifest verified and every
+  // file it names loaded. A log newer than the checkpoint that holds records cannot be left by
+  // a checkpoint (nothing is appended to a new log before the manifest naming it commits):
+  // the manifest is not the one that was committed last, so nothing is removed.
+  SEXTANT_ASSIGN_OR_RETURN(auto entries, env_->ListDir(dir_));
+  std::vector<std::string> doomed;
+  for (const std::string& name : entries) {
+    if (keep.count(name)) continue;
+    if (IsFileName(name, "wal-", ".log")) {
+      const uint64_t seq = std::strtoull(name.c_str() + 4, nullptr, 10);
+      auto size = env_->GetFileSize(dir_ + "/" + name);
+      if (seq > checkpoint_seq_ && (!size.ok() || *size > 0)) {
+        return Status::Corruption(dir_ + "/" + name + " holds writes after the checkpoint " +
+                                  manifest_path + " names (sequence " + std::to_string(checkpoint_seq_) +
+                                  "); refusing to open rather than lose them");
       }
     }
+    if (name.rfind("points-", 0) == 0 || name.rfind("index-", 0) == 0 || name.rfind("seg-", 0) == 0 ||
+        name.rfind("wal-", 0) == 0 || name.find(".tmp") != std::string::npos) {
+      doomed.push_back(name);
+    }
   }
+  for (const std::string& name : doomed) (void)env_->RemoveFile(dir_ + "/" + name);
   return Status::OK();
 }
 
-Status CollectionImpl::CheckWritable() const {
-  if (!broken_.ok()) {
-    return Status::FailedPrecondition("collection '" + config_.name +
-                                      "' refuses writes after a failed log write (" +
-                                      broken_.message() + "); reopen the database");
+Status CollectionImpl::CheckWritable() {
+  if (broken_.ok()) return Status::OK();
+  // After a failed log write (a full disk, an I/O error) the log may end in a partial record.
+  // Each later write first tries to cut the log back to its last whole record and reopen it;
+  // once the file system takes writes again, the collection does too.
+  Status repaired = RepairLog();
+  if (repaired.ok()) {
+    broken_ = Status::OK();
+    return Status::OK();
   }
-  return Status::OK();
+  return Status::FailedPrecondition("collection '" + config_.name +
+                                    "' refuses writes after a failed log write (" + broken_.message() +
+                                    "); reopening the log failed too (" + repaired.message() +
+                                    "); writes are retried when the next one arrives");
+}
+
+Status CollectionImpl::RepairLog() {
+  wal_.reset();
+  if (wal_file_) (void)wal_file_->Close();
+  wal_file_.reset();
+  const uint64_t good = wal_bytes_;  // the end of the last record written whole
+  SEXTANT_RETURN_IF_ERROR(env_->TruncateFile(dir_ + "/" + wal_name_, good));
+  SEXTANT_RETURN_IF_ERROR(OpenLog(wal_name_, /*truncate=*/false));
+  if (wal_bytes_ != good) {
+    return Status::IOError(dir_ + "/" + wal_name_ + ": log is " + std::to_string(wal_bytes_) +
+                           " bytes after truncation to " + std::to_string(good));
+  }
+  return wal_->Sync();
 }
 
 Status CollectionImpl::Commit(Op& op) {
@@ -580,13 +850,14 @@ void CollectionImpl::ApplyDelete(const std::vector<std::string>& ids) {
 Result<size_t> CollectionImpl::Upsert(std::span<const Point> points) {
   std::unordered_set<std::string_view> seen;
   for (size_t i = 0; i < points.size(); ++i) {
-    SEXTANT_RETURN_IF_ERROR(ValidatePoint(points[i], config_.dimension, i));
+    SEXTANT_RETURN_IF_ERROR(ValidatePoint(points[i], config_.dimension, config_.metric, i));
     if (!seen.insert(points[i].id).second) {
       return Status::InvalidArgument("point " + std::to_string(i) + ": id '" + points[i].id +
                                      "' appears twice in the batch");
     }
   }
   if (points.empty()) return size_t{0};
+  // Back-pressure: while the indexer is far behind, wait (bounded) before logging the write.
   std::lock_guard<std::mutex> w(write_mu_);
   Op op;
   op.type = Op::kUpsert;
@@ -646,7 +917,7 @@ Status CollectionImpl::UpdateMetadata(const std::string& id, const nlohmann::jso
   probe.id = id;
   probe.vector.assign(config_.dimension, 0.0f);
   probe.metadata = metadata;
-  SEXTANT_RETURN_IF_ERROR(ValidatePoint(probe, config_.dimension, 0));
+  SEXTANT_RETURN_IF_ERROR(ValidatePoint(probe, config_.dimension, Metric::kL2, 0));
   std::lock_guard<std::mutex> w(write_mu_);
   {
     std::shared_lock<std::shared_mutex> r(state_mu_);
@@ -749,12 +1020,7 @@ Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& q) const
       return Status::InvalidArgument("query vector has dimension " + std::to_string(q.vector.size()) +
                                      ", collection has " + std::to_string(config_.dimension));
     }
-    for (size_t d = 0; d < q.vector.size(); ++d) {
-      if (!std::isfinite(q.vector[d])) {
-        return Status::InvalidArgument("query vector value " + DescribeValue(q.vector[d]) +
-                                       " at dimension " + std::to_string(d) + " (must be finite)");
-      }
-    }
+    SEXTANT_RETURN_IF_ERROR(CheckVectorValues(q.vector, config_.metric, "query"));
   }
   if (want_text) {
     if (!text_) {
@@ -964,9 +1230,11 @@ Status CollectionImpl::CheckpointLocked(bool force) {
     st = OpenLog(wal_name, /*truncate=*/true);
   }
   if (st.ok()) st = env_->SyncDir(dir_);
-  const nlohmann::json manifest = {{"checkpoint_seq", seq}, {"generation", generation},
-                                   {"wal", wal_name}, {"points", points_name}, {"segments", segments}};
-  if (st.ok()) st = env_->WriteFileAtomically(dir_ + "/MANIFEST", manifest.dump() + "\n");
+  // A new log is empty; an unchanged one keeps the bound the last clean close recorded.
+  const nlohmann::json manifest = {{"checkpoint_seq", seq}, {"generation", generation}, {"wal", wal_name},
+                                   {"wal_bytes", new_log ? uint64_t{0} : manifest_.value("wal_bytes", uint64_t{0})},
+                                   {"points", points_name}, {"segments", segments}};
+  if (st.ok()) st = WriteManifest(manifest);
   if (!st.ok()) {
     if (new_log) {
       wal_file_ = std::move(old_file);
@@ -976,6 +1244,7 @@ Status CollectionImpl::CheckpointLocked(bool force) {
     return st;
   }
   ++checkpoints_;
+  manifest_ = manifest;
   if (new_log) {
     (void)old_file->Close();
     (void)env_->RemoveFile(dir_ + "/" + wal_name_);

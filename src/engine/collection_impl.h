@@ -38,6 +38,9 @@ namespace sextant::engine {
 index::IndexSpec TrainedSpec(const CollectionConfig& config);
 // Sub-quantizers when QuantizationParams::m is 0: the divisor of `dim` closest to dim / 4.
 size_t DefaultPqM(size_t dim);
+// The rules every collection config must meet, at create and again at every open
+// (InvalidArgument naming the setting).
+Status ValidateCollectionConfig(const CollectionConfig& config);
 
 class CollectionImpl final : public Collection {
  public:
@@ -70,8 +73,11 @@ class CollectionImpl final : public Collection {
   Status Optimize(bool merge_all) override;
 
   const std::string& dir() const { return dir_; }
+  // Rewrites a collection directory's config.json (verified first) under another name: a
+  // snapshot restored under a new name.
+  static Status RenameInConfig(storage::Env* env, const std::string& config_path, const std::string& name);
   // Validation shared with the CLI and the server: the messages name point `i` and the field.
-  static Status ValidatePoint(const Point& p, size_t dimension, size_t i);
+  static Status ValidatePoint(const Point& p, size_t dimension, Metric metric, size_t i);
 
  private:
   struct Record {
@@ -84,6 +90,10 @@ class CollectionImpl final : public Collection {
   CollectionImpl(storage::Env* env, std::string dir, CollectionConfig config,
                  DatabaseOptions options);
   Status Recover();
+  // MANIFEST through storage::WriteMetaFile / ReadMetaFile; the reader checks its shape and
+  // names strictly (Corruption naming the file).
+  Status WriteManifest(const nlohmann::json& fields);
+  Result<nlohmann::json> ReadManifest(const std::string& path) const;
   Status OpenLog(const std::string& name, bool truncate);
   // Appends `op` to the log (fsync per options), then applies it. Caller holds write_mu_.
   Status Commit(Op& op);
@@ -99,7 +109,10 @@ class CollectionImpl final : public Collection {
   // Internal ids of live points passing `f`. Caller holds state_mu_.
   roaring::Roaring Matching(const filter::Filter& f) const;
   Result<filter::Filter> ParseFilter(const nlohmann::json& j) const;
-  Status CheckWritable() const;
+  // OK, or after a failed log write: tries RepairLog first. Caller holds write_mu_.
+  Status CheckWritable();
+  // Truncates the log to its last whole record (wal_bytes_) and reopens it for appending.
+  Status RepairLog();
   Status InitIndexes();  // text_ / analyzer_ from the config
   void TextAdd(uint32_t internal, const std::optional<std::string>& document);
   void TextRemove(uint32_t internal);
@@ -138,9 +151,10 @@ class CollectionImpl final : public Collection {
   uint64_t checkpoint_gen_ = 0;                 // checkpoints written (names the points file)
   std::string points_name_;                     // the current manifest's points file, if any
   std::vector<std::string> manifest_segments_;  // segment files the current manifest names
+  nlohmann::json manifest_;                     // the fields of the last committed manifest
   std::atomic<uint64_t> wal_records_{0};
   std::atomic<uint64_t> checkpoints_{0};
-  Status broken_;  // after a failed log write the collection refuses writes until reopened
+  Status broken_;  // a failed log write: writes are refused until RepairLog succeeds
 };
 
 }  // namespace sextant::engine

@@ -60,41 +60,6 @@ Status ValidateName(const std::string& name) {
   return Status::InvalidArgument("collection name '" + name + "' may only contain letters, digits, '_' and '-'");
 }
 
-Status ValidateConfig(const CollectionConfig& c) {
-  SEXTANT_RETURN_IF_ERROR(ValidateName(c.name));
-  if (c.dimension > 65536 || (c.dimension == 0 && !c.text)) {
-    return Status::InvalidArgument("dimension must be in [1, 65536] (0 only for a text-only collection), got " +
-                                   std::to_string(c.dimension));
-  }
-  if (c.text) {
-    SEXTANT_RETURN_IF_ERROR(text::MakeAnalyzer(c.analyzer).status());
-    if (!(c.bm25_k1 >= 0) || !(c.bm25_b >= 0 && c.bm25_b <= 1)) {
-      return Status::InvalidArgument("bm25 k1 must be >= 0 and b in [0, 1]");
-    }
-  }
-  if (c.hnsw.M < 2 || c.hnsw.M > 512) return Status::InvalidArgument("M must be in [2, 512]");
-  if (c.hnsw.ef_construction < 1 || c.hnsw.ef_search < 1) {
-    return Status::InvalidArgument("ef_construction and ef_search must be at least 1");
-  }
-  if (c.segments.seal_points != 0 && c.segments.seal_points < 16) {
-    return Status::InvalidArgument("segments.seal_points must be 0 (automatic) or at least 16, got " +
-                                   std::to_string(c.segments.seal_points));
-  }
-  if (c.index != IndexType::kHnsw && c.index != IndexType::kFlat) {
-    if (c.dimension == 0) return Status::InvalidArgument("a text-only collection has no vector index");
-    if (c.quantization.nprobe < 1) return Status::InvalidArgument("nprobe must be at least 1");
-    Status st = engine::SegmentedIndex::CheckTrainedSpec(c.dimension, engine::TrainedSpec(c));
-    if (!st.ok()) return st.WithContext(std::string("index ") + IndexTypeToString(c.index));
-  }
-  if (c.segments.merge_factor < 2) {
-    return Status::InvalidArgument("segments.merge_factor must be at least 2");
-  }
-  if (!(c.segments.compact_deleted_fraction > 0 && c.segments.compact_deleted_fraction <= 1)) {
-    return Status::InvalidArgument("segments.compact_deleted_fraction must be in (0, 1]");
-  }
-  return Status::OK();
-}
-
 class DatabaseImpl final : public Database {
  public:
   DatabaseImpl(storage::Env* env, std::string dir, DatabaseOptions options,
@@ -107,29 +72,46 @@ class DatabaseImpl final : public Database {
     for (const std::string& name : names) {
       const std::string path = collections_dir() + "/" + name;
       if (!ValidateName(name).ok()) {
-        if (name.rfind(".dropped-", 0) == 0) (void)env_->RemoveDirRecursively(path);
+        // A drop or a create that did not finish (creates are built under a hidden name and
+        // renamed into place once complete, so a visible name is always a whole collection).
+        if (name.rfind(".dropped-", 0) == 0 || name.rfind(".creating-", 0) == 0) {
+          (void)env_->RemoveDirRecursively(path);
+        }
         continue;
       }
-      if (!env_->FileExists(path + "/MANIFEST")) {  // a create that did not finish
-        (void)env_->RemoveDirRecursively(path);
+      auto c = engine::CollectionImpl::Open(env_, path, options_);
+      if (!c.ok()) {
+        // Not served, not touched: the files stay as they are for repair or a restore.
+        broken_[name] = c.status();
         continue;
       }
-      SEXTANT_ASSIGN_OR_RETURN(auto c, engine::CollectionImpl::Open(env_, path, options_));
-      collections_[name] = std::move(c);
+      collections_[name] = std::move(c).value();
     }
     return Status::OK();
   }
 
   Result<Collection*> CreateCollection(const CollectionConfig& config) override {
-    SEXTANT_RETURN_IF_ERROR(ValidateConfig(config));
+    SEXTANT_RETURN_IF_ERROR(engine::ValidateCollectionConfig(config));
     std::unique_lock<std::shared_mutex> l(mu_);
-    if (collections_.count(config.name)) {
-      return Status::AlreadyExists("collection '" + config.name + "' already exists");
-    }
+    SEXTANT_RETURN_IF_ERROR(CheckNameFree(config.name));
     const std::string path = collections_dir() + "/" + config.name;
-    if (env_->FileExists(path)) (void)env_->RemoveDirRecursively(path);
-    SEXTANT_ASSIGN_OR_RETURN(auto c, engine::CollectionImpl::Create(env_, path, config, options_));
-    SEXTANT_RETURN_IF_ERROR(env_->SyncDir(collections_dir()));
+    // Built under a hidden name and renamed into place when whole.
+    const std::string staging = collections_dir() + "/.creating-" + config.name;
+    (void)env_->RemoveDirRecursively(staging);
+    {
+      auto made = engine::CollectionImpl::Create(env_, staging, config, options_);
+      if (!made.ok()) {
+        (void)env_->RemoveDirRecursively(staging);
+        return made.status();
+      }
+    }  // closed again: it reopens below under its real directory
+    Status st = env_->RenameFile(staging, path);
+    if (st.ok()) st = env_->SyncDir(collections_dir());
+    if (!st.ok()) {
+      (void)env_->RemoveDirRecursively(staging);
+      return st;
+    }
+    SEXTANT_ASSIGN_OR_RETURN(auto c, engine::CollectionImpl::Open(env_, path, options_));
     Collection* raw = c.get();
     collections_[config.name] = std::move(c);
     return raw;
@@ -138,8 +120,18 @@ class DatabaseImpl final : public Database {
   Result<Collection*> GetCollection(const std::string& name) override {
     std::shared_lock<std::shared_mutex> l(mu_);
     auto it = collections_.find(name);
-    if (it == collections_.end()) return Status::NotFound("collection '" + name + "' not found");
+    if (it == collections_.end()) {
+      if (auto b = broken_.find(name); b != broken_.end()) {
+        return Status(b->second.code(), "collection '" + name + "' cannot be served: " + b->second.message());
+      }
+      return Status::NotFound("collection '" + name + "' not found");
+    }
     return it->second.get();
+  }
+
+  std::map<std::string, Status> BrokenCollections() const override {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    return broken_;
   }
 
   std::vector<CollectionConfig> ListCollections() const override {
@@ -151,10 +143,15 @@ class DatabaseImpl final : public Database {
 
   Status DropCollection(const std::string& name) override {
     std::unique_lock<std::shared_mutex> l(mu_);
-    auto it = collections_.find(name);
-    if (it == collections_.end()) return Status::NotFound("collection '" + name + "' not found");
-    const std::string path = it->second->dir();
-    collections_.erase(it);
+    std::string path;
+    if (auto it = collections_.find(name); it != collections_.end()) {
+      path = it->second->dir();
+      collections_.erase(it);
+    } else if (broken_.erase(name)) {
+      path = collections_dir() + "/" + name;
+    } else {
+      return Status::NotFound("collection '" + name + "' not found");
+    }
     // Rename first: a crash mid-removal leaves a '.dropped-' directory, removed at next open.
     const std::string doomed = collections_dir() + "/.dropped-" + name;
     (void)env_->RemoveDirRecursively(doomed);
@@ -171,9 +168,7 @@ class DatabaseImpl final : public Database {
       return Status::InvalidArgument(snapshot_dir + " is not a collection snapshot (no MANIFEST)");
     }
     std::unique_lock<std::shared_mutex> l(mu_);
-    if (collections_.count(name)) {
-      return Status::AlreadyExists("collection '" + name + "' already exists");
-    }
+    SEXTANT_RETURN_IF_ERROR(CheckNameFree(name));
     const std::string path = collections_dir() + "/" + name;
     const std::string staging = collections_dir() + "/.restoring-" + name;
     (void)env_->RemoveDirRecursively(staging);
@@ -184,13 +179,11 @@ class DatabaseImpl final : public Database {
     }
     // The snapshot's config carries its original name; the restored copy takes the new one.
     {
-      SEXTANT_ASSIGN_OR_RETURN(std::string text, env_->ReadFile(staging + "/config.json"));
-      auto j = nlohmann::json::parse(text, nullptr, false);
-      if (j.is_discarded() || !j.is_object()) {
-        return Status::Corruption(snapshot_dir + "/config.json: not valid JSON");
+      Status renamed = engine::CollectionImpl::RenameInConfig(env_, staging + "/config.json", name);
+      if (!renamed.ok()) {
+        (void)env_->RemoveDirRecursively(staging);
+        return renamed.WithContext("restoring " + snapshot_dir);
       }
-      j["name"] = name;
-      SEXTANT_RETURN_IF_ERROR(env_->WriteFileAtomically(staging + "/config.json", j.dump(2) + "\n"));
     }
     SEXTANT_RETURN_IF_ERROR(env_->SyncDir(staging));
     SEXTANT_RETURN_IF_ERROR(env_->RenameFile(staging, path));
@@ -208,12 +201,29 @@ class DatabaseImpl final : public Database {
  private:
   std::string collections_dir() const { return dir_ + "/collections"; }
 
+  // A name is free when no collection, broken or not, and no directory of any kind has it:
+  // a directory that looks like a collection is never overwritten. Caller holds mu_.
+  Status CheckNameFree(const std::string& name) {
+    if (collections_.count(name)) return Status::AlreadyExists("collection '" + name + "' already exists");
+    if (auto b = broken_.find(name); b != broken_.end()) {
+      return Status::AlreadyExists("collection '" + name + "' exists but cannot be opened (" +
+                                   b->second.ToString() + "); drop it first to reuse the name");
+    }
+    const std::string path = collections_dir() + "/" + name;
+    if (env_->FileExists(path)) {
+      return Status::AlreadyExists(path + " exists (not a collection this database opened); "
+                                   "remove it by hand to reuse the name");
+    }
+    return Status::OK();
+  }
+
   storage::Env* env_;
   const std::string dir_;
   DatabaseOptions options_;
   std::unique_ptr<storage::FileLock> lock_;
   mutable std::shared_mutex mu_;
   std::map<std::string, std::unique_ptr<engine::CollectionImpl>> collections_;
+  std::map<std::string, Status> broken_;  // found on disk, could not be opened
 };
 
 }  // namespace
@@ -224,6 +234,17 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& dir,
   if (!env->FileExists(dir)) {
     if (!options.create_if_missing) return Status::NotFound("database directory " + dir + " does not exist");
     SEXTANT_RETURN_IF_ERROR(env->CreateDirs(dir));
+  }
+  // Never write a LOCK or collections/ into a directory that holds something else (a server's
+  // data root, a home directory): only an empty directory becomes a database.
+  if (!env->FileExists(dir + "/collections")) {
+    SEXTANT_ASSIGN_OR_RETURN(auto entries, env->ListDir(dir));
+    for (const std::string& e : entries) {
+      if (e != "LOCK") {
+        return Status::FailedPrecondition(dir + " is not a Sextant database (no collections/ folder) and is "
+                                          "not empty (it holds '" + e + "'); refusing to use it");
+      }
+    }
   }
   SEXTANT_ASSIGN_OR_RETURN(auto lock, env->LockFile(dir + "/LOCK"));
   auto db = std::make_unique<DatabaseImpl>(env, dir, options, std::move(lock));

@@ -4,6 +4,7 @@
 
 #include "common/coding.h"
 #include "common/crc32c.h"
+#include "common/json.h"
 
 namespace sextant::engine {
 namespace {
@@ -29,8 +30,10 @@ void PutPoint(std::string* out, const Point& p, bool with_vector) {
 bool GetJson(Decoder& d, nlohmann::json* out) {
   std::string_view text;
   if (!d.GetLengthPrefixed(&text)) return false;
-  *out = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  return !out->is_discarded();
+  auto parsed = ParseJson(text);
+  if (!parsed.ok()) return false;
+  *out = std::move(parsed).value();
+  return true;
 }
 
 bool GetPoint(Decoder& d, Point* p, bool with_vector, size_t dim) {

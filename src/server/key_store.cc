@@ -16,6 +16,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "common/json.h"
+
 namespace sextant::server {
 namespace {
 
@@ -116,9 +118,11 @@ Result<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path,
   if (!in) return store;  // no keys yet
   std::stringstream ss;
   ss << in.rdbuf();
-  const json j = json::parse(ss.str(), nullptr, false);
+  auto parsed = ParseJson(ss.str());
   auto bad = [&](const std::string& why) { return Status::Corruption(path + ": " + why); };
-  if (j.is_discarded() || !j.is_object() || !j.contains("keys") || !j["keys"].is_array()) {
+  if (!parsed.ok()) return bad(parsed.status().message());
+  const json j = std::move(parsed).value();
+  if (!j.is_object() || !j.contains("keys") || !j["keys"].is_array()) {
     return bad("not a key file (expected {\"keys\": [...]})");
   }
   for (const json& k : j["keys"]) {

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "cli/json_codec.h"
+#include "common/json.h"
 
 namespace sextant::server {
 namespace {
@@ -295,29 +296,11 @@ Result<std::vector<Point>> ParseUpsertBody(std::string_view body, const Limits& 
 }
 
 Result<json> ParseJsonBody(std::string_view body, int max_depth) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  bool blank = true;
-  for (char c : body) {
-    if (blank && !std::isspace(static_cast<unsigned char>(c))) blank = false;
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') {
-      if (++depth > max_depth) {
-        return Bad("the request body nests deeper than " + std::to_string(max_depth) + " levels");
-      }
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  if (blank) return json::object();
-  json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Bad("malformed JSON in the request body");
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return json::object();
+  JsonParseOptions options;
+  options.max_depth = max_depth;
+  auto j = ParseJson(body, options);
+  if (!j.ok()) return Bad(j.status().message() + " in the request body");
   return j;
 }
 

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "args.h"
+#include "common/json.h"
 #include "commands.h"
 #include "json_codec.h"
 #include "sextant/database.h"
@@ -54,8 +55,8 @@ Result<std::string> OneName(const Args& args, const char* what = "collection nam
 }
 
 Result<json> ParseJsonFlag(const Args& args, const std::string& flag) {
-  auto j = json::parse(args.Get(flag), nullptr, false);
-  if (j.is_discarded()) return Status::InvalidArgument("--" + flag + " is not valid JSON");
+  auto j = ParseJson(args.Get(flag));
+  if (!j.ok()) return j.status().WithContext("--" + flag);
   return j;
 }
 
@@ -184,16 +185,15 @@ Status UpsertCmd(const std::vector<std::string>& argv) {
   while (std::getline(std::cin, line)) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto j = json::parse(line, nullptr, false);
-    if (j.is_discarded()) {
-      return Status::InvalidArgument("line " + std::to_string(line_no) +
-                                     ": malformed JSON (batch not applied)");
+    auto j = ParseJson(line);
+    if (!j.ok()) {
+      return j.status().WithContext("line " + std::to_string(line_no) + " (batch not applied)");
     }
-    auto p = PointFromJson(j);
+    auto p = PointFromJson(*j);
     if (!p.ok()) {
       return p.status().WithContext("line " + std::to_string(line_no) + " (batch not applied)");
     }
-    Status valid = ValidatePoint(*p, dim);
+    Status valid = ValidatePoint(*p, dim, col->config().metric);
     if (!valid.ok()) {
       return valid.WithContext("line " + std::to_string(line_no) + " (batch not applied)");
     }
@@ -253,8 +253,7 @@ Status QueryCmd(const std::vector<std::string>& argv) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     auto answer = [&]() -> Result<json> {
-      auto j = json::parse(line, nullptr, false);
-      if (j.is_discarded()) return Status::InvalidArgument("malformed JSON");
+      SEXTANT_ASSIGN_OR_RETURN(json j, ParseJson(line));
       if (!j.is_object()) return Status::InvalidArgument("a query must be a JSON object");
       for (const auto& [key, value] : j.items()) {
         if (key != "vector" && key != "k" && key != "filter" && key != "ef" && key != "include" &&
@@ -453,8 +452,9 @@ Status EvalCmd(const std::vector<std::string>& argv) {
   std::string line;
   for (size_t line_no = 1; std::getline(in, line); ++line_no) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto j = json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("_id") || !j["_id"].is_string() ||
+    auto parsed = ParseJson(line);
+    const json j = parsed.ok() ? std::move(parsed).value() : json();
+    if (!j.is_object() || !j.contains("_id") || !j["_id"].is_string() ||
         !j.contains("text") || !j["text"].is_string()) {
       return Status::InvalidArgument(queries_path + " line " + std::to_string(line_no) +
                                      ": expected {\"_id\": ..., \"text\": ...}");
