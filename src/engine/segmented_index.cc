@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 
 namespace sextant::engine {
@@ -14,6 +19,20 @@ constexpr size_t kExactScanMinPoints = 2048;
 constexpr double kExactScanFraction = 0.03;
 // Vectors added per step of a background build, between checks of the stop flag.
 constexpr size_t kBuildChunk = 512;
+// A failed build is retried after 100 ms, then twice as long each time, at most this long.
+constexpr auto kFirstRetry = std::chrono::milliseconds(100);
+constexpr auto kMaxRetry = std::chrono::seconds(10);
+// Freed memory is handed back to the system whenever the indexer goes idle, and during a
+// long busy spell after every this many bytes of dropped segments.
+constexpr size_t kTrimBytes = size_t{64} << 20;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SEXTANT_SEGMENTS_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define SEXTANT_SEGMENTS_SANITIZED 1
+#endif
+#endif
 
 std::vector<uint64_t> ToLabels(const roaring::Roaring& r) {
   std::vector<uint64_t> out;
@@ -81,6 +100,7 @@ struct SegmentedIndex::Job {
   bool reuse_first = false;
   std::vector<uint64_t> remove_from_first;  // deleted vectors to take out of the reused graph
   uint64_t new_id = 0;
+  size_t freed_bytes = 0;  // set by the swap: memory of the inputs it dropped
 };
 
 size_t SegmentedIndex::AutoSealPoints(size_t dim) {
@@ -126,6 +146,7 @@ void SegmentedIndex::Stop() {
   }
   job_cv_.notify_all();
   idle_cv_.notify_all();
+  backlog_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -145,6 +166,7 @@ void SegmentedIndex::FreezeMutableLocked() {
   Segment& m = *segments_.back();
   if (m.live_count() == 0) return;
   m.kind = Segment::kFrozen;
+  frozen_count_.fetch_add(1);
   NewMutableLocked();
 }
 
@@ -192,7 +214,10 @@ Status SegmentedIndex::AttachSealed(uint64_t id, const std::string& file,
 
 void SegmentedIndex::Start(std::function<void()> on_change) {
   on_change_ = std::move(on_change);
-  if (options_.kind != Kind::kFlat) thread_ = std::thread([this] { Loop(); });
+  if (options_.kind != Kind::kFlat) {
+    thread_ = std::thread([this] { Loop(); });
+    running_ = true;
+  }
   Kick();  // a recovered mutable segment may already be due
 }
 
@@ -381,76 +406,133 @@ size_t SegmentedIndex::MemoryUsage() const {
 }
 
 SegmentedIndex::Stats SegmentedIndex::GetStats() const {
-  std::shared_lock<std::shared_mutex> l(mu_);
   Stats st;
-  for (const auto& s : segments_) {
-    if (s->kind == Segment::kMutable && s->live_count() == 0) continue;  // an empty buffer
-    ++st.segments;
-    if (s->kind != Segment::kSealed) st.unindexed += s->live_count();
-    st.deleted_pending += s->deleted_count();
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    for (const auto& s : segments_) {
+      if (s->kind == Segment::kMutable && s->live_count() == 0) continue;  // an empty buffer
+      ++st.segments;
+      if (s->kind != Segment::kSealed) st.unindexed += s->live_count();
+      st.deleted_pending += s->deleted_count();
+    }
+    st.sealed = sealed_count_;
+    st.merged = merged_count_;
   }
-  st.sealed = sealed_count_;
-  st.merged = merged_count_;
+  // job_mu_ is taken before mu_ elsewhere, so never while holding it.
+  std::lock_guard<std::mutex> jl(job_mu_);
+  st.index_errors = index_errors_;
+  st.last_error = last_error_.ok() ? std::string() : last_error_.ToString();
+  st.failing = consecutive_failures_ > 0;
+  st.write_stalls = write_stalls_;
+  st.memory_trims = memory_trims_.load();
   return st;
+}
+
+// Which sealed segments to merge now. Caller holds job_mu_ and mu_ exclusively.
+std::vector<std::shared_ptr<SegmentedIndex::Segment>> SegmentedIndex::ChooseMergeLocked(bool* over) {
+  std::vector<std::shared_ptr<Segment>> sealed;
+  size_t live = 0, deleted = 0;
+  for (const auto& s : segments_) {
+    if (s->kind != Segment::kSealed) continue;
+    sealed.push_back(s);
+    live += s->live_count();
+    deleted += s->deleted_count();
+  }
+  const size_t factor = options_.params.merge_factor;
+  const double fraction = options_.params.compact_deleted_fraction;
+  // The bounds: merge_factor - 1 segments per size tier, and no more deleted vectors than the
+  // share at which a segment is compacted.
+  const double f = static_cast<double>(factor);
+  auto tier = [&](size_t n) {
+    const double ratio = static_cast<double>(std::max<size_t>(n, 1)) /
+                         static_cast<double>(options_.params.seal_points);
+    return ratio <= 1 ? 0 : static_cast<int>(std::floor(std::log(ratio) / std::log(f)));
+  };
+  const size_t max_segments = (factor - 1) * static_cast<size_t>(tier(live) + 1);
+  *over = sealed.size() > max_segments ||
+          (deleted > 0 && static_cast<double>(deleted) >= fraction * static_cast<double>(live + deleted));
+
+  // 1. Optimize(full): everything into one segment.
+  if (full_merge_) {
+    const bool any_deleted = deleted > 0;
+    if (sealed.size() > 1 || any_deleted) return sealed;
+    full_merge_ = false;  // nothing to do
+  }
+  // 2. Compaction: segments with too many deleted vectors (or none live) are rewritten, the
+  //    one with the most deleted first, together with smaller ones that are due too (one
+  //    job, one segment fewer for each).
+  std::vector<std::shared_ptr<Segment>> due;
+  for (const auto& s : sealed) {
+    const double held = static_cast<double>(s->live_count() + s->deleted_count());
+    if (s->live_count() == 0 || (s->deleted_count() > 0 && s->deleted_count() >= fraction * held)) {
+      due.push_back(s);
+    }
+  }
+  if (!due.empty()) {
+    std::sort(due.begin(), due.end(), [](const auto& a, const auto& b) {
+      return a->deleted_count() > b->deleted_count() ||
+             (a->deleted_count() == b->deleted_count() && a->id < b->id);
+    });
+    std::vector<std::shared_ptr<Segment>> chosen = {due[0]};
+    for (size_t i = 1; i < due.size() && chosen.size() < factor; ++i) {
+      if (due[i]->live_count() <= due[0]->live_count()) chosen.push_back(due[i]);
+    }
+    return chosen;
+  }
+  // 3. Tiers: merge_factor segments whose sizes are within a factor merge_factor of each
+  //    other (the lowest tier first) become one.
+  std::sort(sealed.begin(), sealed.end(), [](const auto& a, const auto& b) {
+    return a->live_count() < b->live_count() || (a->live_count() == b->live_count() && a->id < b->id);
+  });
+  for (size_t i = 0; i + factor <= sealed.size(); ++i) {
+    const size_t j = i + factor - 1;
+    if (tier(sealed[i]->live_count()) == tier(sealed[j]->live_count())) {
+      return {sealed.begin() + static_cast<std::ptrdiff_t>(i), sealed.begin() + static_cast<std::ptrdiff_t>(j + 1)};
+    }
+  }
+  // 4. Past the bound without a full tier (sizes spread by deletes): the smallest ones.
+  if (sealed.size() > max_segments) {
+    sealed.resize(std::min(factor, sealed.size()));
+    return sealed;
+  }
+  return {};
 }
 
 // The merge policy. Caller holds job_mu_ and mu_ exclusively; one job runs at a time.
 bool SegmentedIndex::PickJobLocked(Job* job) {
-  // 1. Index frozen segments, oldest first.
+  std::vector<std::shared_ptr<Segment>> frozen;
   for (const auto& s : segments_) {
-    if (s->kind == Segment::kFrozen) {
-      job->kind = Job::kSeal;
-      job->inputs = {s};
-      job->labels = {ToLabels(s->live)};
-      job->new_id = next_id_++;
-      return true;
+    if (s->kind == Segment::kFrozen) frozen.push_back(s);
+  }
+  bool over = false;
+  std::vector<std::shared_ptr<Segment>> chosen = ChooseMergeLocked(&over);
+  // Seals and merges take turns when both are due, so that neither starves the other under a
+  // steady stream of writes; merges go first while the sealed segments are past their bounds
+  // (writers then wait in Throttle once the frozen backlog grows). A full merge waits for
+  // the frozen segments, which it must include.
+  const bool seal = !frozen.empty() && (chosen.empty() || full_merge_ || (!over && !merge_turn_));
+  if (seal) {
+    // The oldest frozen segment, and with it the next ones while their live vectors together
+    // fit one segment (seal_points): under overwrites most of their vectors are deleted
+    // already, and one graph over the live rest is cheaper, and adds fewer segments, than one
+    // per segment. Full ones are sealed one by one.
+    job->kind = Job::kSeal;
+    job->inputs.clear();
+    job->labels.clear();
+    size_t live = 0;
+    for (const auto& s : frozen) {
+      if (!job->inputs.empty() && live + s->live_count() > options_.params.seal_points) break;
+      live += s->live_count();
+      job->inputs.push_back(s);
+      job->labels.push_back(ToLabels(s->live));
     }
-  }
-  std::vector<std::shared_ptr<Segment>> sealed;
-  for (const auto& s : segments_) {
-    if (s->kind == Segment::kSealed) sealed.push_back(s);
-  }
-  std::vector<std::shared_ptr<Segment>> chosen;
-  // 2. Optimize(full): everything into one segment.
-  if (full_merge_) {
-    full_merge_ = false;
-    const bool any_deleted = std::any_of(sealed.begin(), sealed.end(),
-                                         [](const auto& s) { return !s->deleted.isEmpty(); });
-    if (sealed.size() > 1 || any_deleted) chosen = sealed;
-  }
-  // 3. Compaction: a segment with too many deleted vectors is rewritten (with the rest of
-  //    its tier when that is due anyway).
-  if (chosen.empty()) {
-    for (const auto& s : sealed) {
-      const double held = static_cast<double>(s->live_count() + s->deleted_count());
-      if (s->deleted_count() > 0 &&
-          s->deleted_count() >= options_.params.compact_deleted_fraction * held) {
-        chosen = {s};
-        break;
-      }
-    }
-  }
-  // 4. Tiers: merge_factor segments whose sizes are within a factor merge_factor of each
-  //    other (the lowest tier first) become one.
-  if (chosen.empty() && sealed.size() >= options_.params.merge_factor) {
-    const double f = static_cast<double>(options_.params.merge_factor);
-    auto tier = [&](const Segment& s) {
-      const double ratio = static_cast<double>(std::max<size_t>(s.live_count(), 1)) /
-                           static_cast<double>(options_.params.seal_points);
-      return ratio <= 1 ? 0 : static_cast<int>(std::floor(std::log(ratio) / std::log(f)));
-    };
-    std::sort(sealed.begin(), sealed.end(),
-              [](const auto& a, const auto& b) { return a->live_count() < b->live_count(); });
-    for (size_t i = 0; i + options_.params.merge_factor <= sealed.size(); ++i) {
-      const size_t j = i + options_.params.merge_factor - 1;
-      if (tier(*sealed[i]) == tier(*sealed[j])) {
-        chosen.assign(sealed.begin() + static_cast<std::ptrdiff_t>(i),
-                      sealed.begin() + static_cast<std::ptrdiff_t>(j + 1));
-        break;
-      }
-    }
+    job->new_id = next_id_++;
+    merge_turn_ = !chosen.empty();
+    return true;
   }
   if (chosen.empty()) return false;
+  merge_turn_ = false;
+  full_merge_ = false;  // taken now, if it was asked for
   // The largest input's graph is reused unless most of it is deleted (a rebuild is cheaper).
   std::sort(chosen.begin(), chosen.end(),
             [](const auto& a, const auto& b) { return a->live_count() > b->live_count(); });
@@ -573,37 +655,75 @@ Status SegmentedIndex::RunJob(Job& job) {
   }
   std::vector<std::shared_ptr<Segment>> next;
   if (out) next.push_back(out);
+  size_t frozen = 0;
   for (const auto& s : segments_) {
     if (std::find(job.inputs.begin(), job.inputs.end(), s) != job.inputs.end()) {
       if (!s->file.empty()) obsolete_files_.push_back(s->file);
       if (!s->vectors_file.empty()) obsolete_files_.push_back(s->vectors_file);
+      job.freed_bytes += s->MemoryUsage();
       continue;
     }
+    frozen += s->kind == Segment::kFrozen;
     next.push_back(s);
   }
   // Sealed segments first, then frozen, then the mutable one (the order Remove relies on).
   std::stable_partition(next.begin(), next.end(),
                         [](const auto& s) { return s->kind == Segment::kSealed; });
   segments_ = std::move(next);
+  frozen_count_.store(frozen);
   if (job.kind == Job::kSeal) {
-    ++sealed_count_;
+    sealed_count_ += job.inputs.size();  // frozen segments indexed
   } else {
     ++merged_count_;
   }
   return Status::OK();
 }
 
+void SegmentedIndex::RemoveFilesOfFailedJob(const Job& job) {
+  // Whatever the failed job wrote under its segment's names (never the temporary names: a
+  // failed atomic write removes its own).
+  for (const std::string& name : {SegmentFileName(job.new_id), TrainedFileName(job.new_id, "idx"),
+                                  TrainedFileName(job.new_id, "idx") + ".rerank",
+                                  TrainedFileName(job.new_id, "vec")}) {
+    std::error_code ec;
+    std::filesystem::remove(options_.dir + "/" + name, ec);
+  }
+}
+
+void SegmentedIndex::TrimMemory() {
+  // Freed segments (graphs, flat buffers, bitmaps) leave their pages in the allocator's
+  // arenas; hand the free ones back so the process's RSS follows its memory use down.
+#if defined(__GLIBC__) && !defined(SEXTANT_SEGMENTS_SANITIZED)
+  ::malloc_trim(0);
+#endif
+  memory_trims_.fetch_add(1);
+}
+
 void SegmentedIndex::Loop() {
+  using Clock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> jl(job_mu_);
   while (!stop_) {
+    // After a failure, wait for the retry (Optimize, or Stop, cuts the wait short).
+    if (consecutive_failures_ > 0 && !retry_now_ && Clock::now() < retry_at_) {
+      job_cv_.wait_until(jl, retry_at_, [&] { return stop_.load() || retry_now_; });
+      continue;
+    }
+    retry_now_ = false;
     const uint64_t seen = kick_gen_;
     Job job;
     bool have = false;
-    if (bg_error_.ok()) {
+    {
       std::unique_lock<std::shared_mutex> l(mu_);
       have = PickJobLocked(&job);
     }
     if (!have) {
+      if (freed_since_trim_ > 0) {
+        freed_since_trim_ = 0;
+        jl.unlock();
+        TrimMemory();
+        jl.lock();
+        continue;  // look again before going idle: work may have come meanwhile
+      }
       idle_gen_ = seen;
       idle_cv_.notify_all();
       job_cv_.wait(jl, [&] { return stop_ || kick_gen_ != seen; });
@@ -611,13 +731,53 @@ void SegmentedIndex::Loop() {
     }
     jl.unlock();
     Status st = RunJob(job);
+    if (!st.ok()) RemoveFilesOfFailedJob(job);
+    const size_t freed = job.freed_bytes;
+    job = Job{};  // the replaced segments' last references: their memory is free now
     if (st.ok() && on_change_) on_change_();
+    bool trim = false;
     jl.lock();
-    if (!st.ok() && !stop_) {
-      std::fprintf(stderr, "sextant: background segment build failed: %s\n", st.ToString().c_str());
-      bg_error_ = st;
+    if (st.ok()) {
+      consecutive_failures_ = 0;
+      failing_ = false;
+      freed_since_trim_ += freed;
+      if (freed_since_trim_ >= kTrimBytes) {
+        freed_since_trim_ = 0;
+        trim = true;
+      }
+    } else if (!stop_) {
+      // Retried with backoff; the vectors stay searchable (exactly, while frozen) and writes
+      // go on. Stats report the failures; Optimize returns them.
+      ++index_errors_;
+      last_error_ = st;
+      ++consecutive_failures_;
+      failing_ = true;
+      const auto wait = std::min<Clock::duration>(
+          kMaxRetry, kFirstRetry * (int64_t{1} << std::min<uint32_t>(consecutive_failures_ - 1, 16)));
+      retry_at_ = Clock::now() + wait;
+      std::fprintf(stderr, "sextant: background segment build failed (attempt %u, retry in %lld ms): %s\n",
+                   consecutive_failures_,
+                   static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()),
+                   st.ToString().c_str());
+      idle_cv_.notify_all();  // an Optimize waiting on this job hears of the failure
+    }
+    backlog_cv_.notify_all();
+    if (trim) {
+      jl.unlock();
+      TrimMemory();
+      jl.lock();
     }
   }
+}
+
+void SegmentedIndex::Throttle(std::chrono::milliseconds max_stall) {
+  if (frozen_count_.load() < kStallFrozen || failing_.load() || stop_.load()) return;
+  std::unique_lock<std::mutex> jl(job_mu_);
+  if (!running_.load()) return;
+  ++write_stalls_;
+  backlog_cv_.wait_for(jl, max_stall, [&] {
+    return stop_.load() || failing_.load() || frozen_count_.load() < kStallFrozen;
+  });
 }
 
 Status SegmentedIndex::Optimize(bool full) {
@@ -628,12 +788,17 @@ Status SegmentedIndex::Optimize(bool full) {
   std::unique_lock<std::mutex> jl(job_mu_);
   if (!thread_.joinable()) return Status::OK();  // flat: nothing to index
   if (full) full_merge_ = true;
+  const uint64_t errors_before = index_errors_;
+  retry_now_ = true;  // a build waiting for its retry runs now
   const uint64_t want = ++kick_gen_;
   job_cv_.notify_all();
-  idle_cv_.wait(jl, [&] { return stop_ || !bg_error_.ok() || idle_gen_ >= want; });
-  if (!bg_error_.ok()) return bg_error_;
+  idle_cv_.wait(jl, [&] { return stop_ || idle_gen_ >= want || index_errors_ > errors_before; });
   if (stop_) return Status::FailedPrecondition("the collection is closing");
-  return Status::OK();
+  if (idle_gen_ >= want) return Status::OK();
+  return Status(last_error_.code(),
+                "background indexing failed (" + std::to_string(consecutive_failures_) +
+                    " attempts in a row; it is retried, and writes are not affected): " +
+                    last_error_.message());
 }
 
 }  // namespace sextant::engine

@@ -19,6 +19,14 @@
 // A query searches every segment and merges the top k. The filter planner runs per segment:
 // an exact scan of the points that pass when few do, a filtered graph walk otherwise.
 //
+// Back-pressure (a write-heavy load must not outrun the indexer): frozen segments whose live
+// vectors together fit one segment are sealed by one job (building only their live vectors);
+// merges and compactions take turns with seals, and go first while the sealed segments
+// outnumber their bound (merge_factor - 1 per size tier) or hold more than
+// compact_deleted_fraction deleted vectors; and writers wait (Throttle, bounded) while
+// kStallFrozen segments are frozen. A failed build is retried with backoff and reported in
+// the stats; it never fails a write. Memory freed by merges is given back to the system.
+//
 // Thread-safety: every public method may be called from any thread. Searches run
 // concurrently with each other; Add/Remove take the internal lock exclusively for the moment
 // they change a segment; the background thread builds without the lock and takes it only to
@@ -125,8 +133,17 @@ class SegmentedIndex {
 
   // Freezes the mutable segment and waits until the background thread is idle: every vector
   // is then in a sealed segment and merges and compactions are done. With `full`, also merges
-  // all sealed segments into one. Returns the background thread's error if a build failed.
+  // all sealed segments into one. A build waiting for its retry is retried at once; if one
+  // fails while Optimize waits, Optimize returns that error (the build is still retried in
+  // the background, with backoff, and writes are unaffected).
   Status Optimize(bool full);
+
+  // Write back-pressure: a writer calls this before it logs a write (holding no lock). While
+  // kStallFrozen or more segments wait to be indexed it waits until the indexer catches up,
+  // for at most max_stall (the write then goes ahead: a slow indexer delays writes, never
+  // fails them). Returns at once while builds are failing, or when the thread is not running.
+  static constexpr size_t kStallFrozen = 3;
+  void Throttle(std::chrono::milliseconds max_stall = std::chrono::seconds(10));
 
   struct Stats {
     size_t segments = 0;
@@ -134,6 +151,11 @@ class SegmentedIndex {
     size_t deleted_pending = 0;  // tombstones in frozen and sealed segments
     uint64_t sealed = 0;         // since open
     uint64_t merged = 0;         // since open
+    uint64_t index_errors = 0;   // failed builds/merges since open (each is retried)
+    std::string last_error;      // the last failure's message ("" if none)
+    bool failing = false;        // the last attempt failed; a retry is pending
+    uint64_t write_stalls = 0;   // Throttle calls that waited
+    uint64_t memory_trims = 0;   // times freed memory was handed back to the system
   };
   Stats GetStats() const;
   size_t size() const;  // live vectors
@@ -152,6 +174,11 @@ class SegmentedIndex {
   std::shared_ptr<Segment> NewMutableLocked();
   void FreezeMutableLocked();
   bool PickJobLocked(Job* job);
+  // The sealed segments a merge or compaction should combine now (empty: none is due);
+  // `over` is set when the sealed segments are past their bounds.
+  std::vector<std::shared_ptr<Segment>> ChooseMergeLocked(bool* over);
+  void RemoveFilesOfFailedJob(const Job& job);
+  void TrimMemory();
   Status RunJob(Job& job);
   void Loop();
   void Kick();  // wakes the background thread
@@ -172,16 +199,31 @@ class SegmentedIndex {
   uint64_t next_id_ = 1;
   std::vector<std::string> obsolete_files_;
   uint64_t sealed_count_ = 0, merged_count_ = 0;
+  std::atomic<size_t> frozen_count_{0};  // frozen segments (written under mu_)
 
   // Background thread (state under job_mu_).
-  std::mutex job_mu_;
+  mutable std::mutex job_mu_;
   std::condition_variable job_cv_;   // work arrived, or stop
   std::condition_variable idle_cv_;  // the thread went idle
   std::atomic<bool> stop_{false};
   uint64_t kick_gen_ = 0;  // bumped by every Kick
   uint64_t idle_gen_ = 0;  // the last kick_gen_ the thread saw before finding nothing to do
   bool full_merge_ = false;
-  Status bg_error_;
+  bool merge_turn_ = false;  // a merge is due and a seal ran last: the merge goes next
+  // Failures: counted, the last one kept; the next attempt waits until retry_at_ (backoff)
+  // unless retry_now_ (Optimize) says otherwise.
+  uint64_t index_errors_ = 0;
+  Status last_error_;
+  uint32_t consecutive_failures_ = 0;
+  std::chrono::steady_clock::time_point retry_at_{};
+  bool retry_now_ = false;
+  std::atomic<bool> failing_{false};
+  std::atomic<bool> running_{false};  // the background thread was started
+  std::condition_variable backlog_cv_;  // a job finished (stalled writers look again)
+  uint64_t write_stalls_ = 0;
+  // Bytes of segments dropped since memory was last handed back to the system.
+  size_t freed_since_trim_ = 0;
+  std::atomic<uint64_t> memory_trims_{0};
   std::function<void()> on_change_;
   std::thread thread_;
 };

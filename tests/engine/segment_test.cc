@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <random>
 #include <thread>
 #include <unordered_set>
 
@@ -379,6 +380,88 @@ TEST(SegmentTest, ConcurrentQueriesDuringBackgroundMerges) {
   for (auto& r : readers) r.join();
   EXPECT_GT(reads.load(), 0u);
   EXPECT_GE(col->Stats().segments_sealed, 1u);
+}
+
+// Writers overwrite a small collection as fast as they can while a reader queries: the
+// indexer's back-pressure (seals and merges take turns, merges first past the bounds, writers
+// wait while three segments are frozen) keeps the segments and deleted vectors bounded, and
+// every point reads back as last written (ThreadSanitizer runs this test in CI).
+TEST(SegmentTest, ConcurrentOverwritesKeepSegmentsBounded) {
+  constexpr size_t kPoints = 1000, kWriters = 2, kBatches = 40, kBatch = 50;
+  TempDir tmp;
+  DatabaseOptions opt;
+  opt.durability = Durability::kRelaxed;
+  auto db = std::move(Database::Open(tmp.path(), opt)).value();
+  auto col = *db->CreateCollection(SegConfig(64));
+  ASSERT_TRUE(col->Upsert(PointsFor(0, kPoints, kDim)).ok());
+  ASSERT_TRUE(col->Optimize().ok());  // one batch froze 15 segments at once
+  // Writer t owns the ids i with i % kWriters == t and remembers what it wrote last.
+  std::vector<std::map<size_t, size_t>> version(kWriters);
+  std::atomic<bool> stop{false};
+  std::atomic<size_t> done{0};
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < kWriters; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(t) + 1);
+      for (size_t b = 0; b < kBatches; ++b) {
+        std::vector<Point> batch;
+        std::unordered_set<size_t> ids;
+        while (batch.size() < kBatch) {
+          const size_t i = (rng() % (kPoints / kWriters)) * kWriters + t;
+          if (!ids.insert(i).second) continue;
+          const size_t v = (b + 1) * 10000 + i;
+          Point p = testing::PointFor(i, kDim);
+          p.vector = VectorFor(v, kDim);
+          batch.push_back(std::move(p));
+          version[t][i] = v;
+        }
+        auto n = col->Upsert(batch);
+        ASSERT_TRUE(n.ok()) << n.status().ToString();
+      }
+      ++done;
+    });
+  }
+  threads.emplace_back([&] {
+    size_t q = 0;
+    while (!stop) {
+      QueryRequest req;
+      req.vector = VectorFor(50000 + q++, kDim);
+      req.k = 5;
+      auto hits = col->Query(req);
+      ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+      ASSERT_EQ(hits->size(), 5u);
+    }
+  });
+  size_t max_segments = 0, max_deleted = 0;
+  while (done < kWriters) {
+    const CollectionStats st = col->Stats();
+    max_segments = std::max(max_segments, st.segments);
+    max_deleted = std::max(max_deleted, st.deleted_pending);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop = true;
+  for (auto& th : threads) th.join();
+  // At most 3 sealed segments per size tier (2 tiers at 1,000 points of 64), one more being
+  // merged, 3 frozen (and what one batch per writer adds) and the mutable one.
+  EXPECT_LE(max_segments, 14u);
+  EXPECT_LE(max_deleted, kPoints / 4 + 8 * 64 + kWriters * kBatch);
+  ASSERT_TRUE(col->Optimize().ok());
+  const CollectionStats st = col->Stats();
+  EXPECT_EQ(st.points, kPoints);
+  EXPECT_EQ(st.unindexed_points, 0u);
+  EXPECT_LE(st.segments, 6u);
+  EXPECT_LE(st.deleted_pending, kPoints / 4);
+  std::map<size_t, std::vector<float>> present;
+  for (size_t i = 0; i < kPoints; ++i) {
+    auto it = version[i % kWriters].find(i);
+    present[i] = VectorFor(it == version[i % kWriters].end() ? i : it->second, kDim);
+  }
+  for (size_t i = 0; i < kPoints; i += 7) {
+    auto got = *col->Get(std::vector<std::string>{"p" + std::to_string(i)});
+    ASSERT_EQ(got.size(), 1u);
+    ASSERT_EQ(got[0].vector, present[i]) << i;
+  }
+  EXPECT_GE(Recall(*col, present, 30, 10), 0.95);
 }
 
 }  // namespace
