@@ -1,5 +1,8 @@
 #include "common/json.h"
 
+#include "common/crc32c.h"
+
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -95,6 +98,13 @@ class BoundedBuilder : public nlohmann::json_sax<json> {
 };
 
 }  // namespace
+
+std::string JsonChecksum(const json& j) {
+  const std::string text = j.dump();
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08x", Crc32c(text.data(), text.size()));
+  return buf;
+}
 
 Result<json> ParseJson(std::string_view text, const JsonParseOptions& options) {
   BoundedBuilder builder(options);

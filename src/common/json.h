@@ -25,4 +25,8 @@ struct JsonParseOptions {
 // deeper than 64 levels", "duplicate key 'k' in a JSON object"); callers add what they read.
 Result<nlohmann::json> ParseJson(std::string_view text, const JsonParseOptions& options = {});
 
+// The checksum metadata files carry: CRC-32C, as 8 hex digits, of `j.dump()` (compact, keys
+// sorted), so it covers every key and value and no whitespace.
+std::string JsonChecksum(const nlohmann::json& j);
+
 }  // namespace sextant

@@ -125,6 +125,24 @@ Result<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path,
   if (!j.is_object() || !j.contains("keys") || !j["keys"].is_array()) {
     return bad("not a key file (expected {\"keys\": [...]})");
   }
+  // Version 2 carries a checksum (a changed role or hash must not go unnoticed); version 1
+  // files, written before, are read as they are and get one at the next save.
+  const int64_t version = j.contains("version") && j["version"].is_number_integer() ? j["version"].get<int64_t>() : -1;
+  if (version == 2) {
+    json rest = j;
+    rest.erase("crc32c");
+    if (!j.contains("crc32c") || !j["crc32c"].is_string() || j["crc32c"].get<std::string>() != JsonChecksum(rest) ||
+        !j.contains("format") || j["format"] != "sextant-keys") {
+      return bad("checksum mismatch (the key file was changed or damaged)");
+    }
+  } else if (version != 1) {
+    return bad("unsupported key file version");
+  }
+  for (const auto& [key, value] : j.items()) {
+    if (key != "version" && key != "keys" && key != "crc32c" && key != "format") {
+      return bad("unknown key '" + key + "'");
+    }
+  }
   for (const json& k : j["keys"]) {
     if (!k.is_object() || !k.contains("id") || !k["id"].is_string() || !k.contains("sha256") ||
         !k["sha256"].is_string() || !k.contains("role") || !k["role"].is_string()) {
@@ -150,7 +168,9 @@ Status KeyStore::SaveLocked() const {
   std::sort(records.begin(), records.end(), [](auto* a, auto* b) { return a->id < b->id; });
   json keys = json::array();
   for (const KeyRecord* r : records) keys.push_back(RecordToJson(*r));
-  return WriteFileAtomic(path_, json{{"version", 1}, {"keys", keys}}.dump(2) + "\n");
+  json file = {{"format", "sextant-keys"}, {"version", 2}, {"keys", keys}};
+  file["crc32c"] = JsonChecksum(file);
+  return WriteFileAtomic(path_, file.dump(2) + "\n");
 }
 
 Result<std::pair<KeyRecord, std::string>> KeyStore::Create(Role role, std::optional<std::string> tenant,

@@ -1170,7 +1170,8 @@ Reply ServerImpl::DeleteDatabase(RequestContext& ctx) {
   std::lock_guard lock(catalog_mu_);
   auto it = dbs_.find({ctx.tenant, ctx.database});
   if (it == dbs_.end()) return Error(404, "not_found", "no database '" + ctx.database + "'");
-  if (!it->second->db->ListCollections().empty() && ctx.query["cascade"] != "true") {
+  if ((!it->second->db->ListCollections().empty() || !it->second->db->BrokenCollections().empty()) &&
+      ctx.query["cascade"] != "true") {
     return Error(409, "failed_precondition",
                  "database '" + ctx.database + "' still has collections; drop them first or add ?cascade=true");
   }
@@ -1194,7 +1195,12 @@ Reply ServerImpl::ListCollections(RequestContext& ctx) {
     if (col.ok()) j["points"] = (*col)->Stats().points;
     out.push_back(std::move(j));
   }
-  return Reply{200, {{"collections", out}}};
+  json reply = {{"collections", out}};
+  // Collections on disk that could not be opened (damaged files): listed, never served.
+  for (const auto& [name, why] : ctx.entry->db->BrokenCollections()) {
+    reply["broken"].push_back({{"name", name}, {"error", why.ToString()}});
+  }
+  return Reply{200, reply};
 }
 
 Reply ServerImpl::PutCollection(RequestContext& ctx) {

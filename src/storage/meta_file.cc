@@ -1,18 +1,8 @@
 #include "storage/meta_file.h"
 
-#include <cstdio>
-
-#include "common/crc32c.h"
 #include "common/json.h"
 
 namespace sextant::storage {
-
-std::string MetaChecksum(const nlohmann::json& without_crc) {
-  const std::string text = without_crc.dump();
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%08x", Crc32c(text.data(), text.size()));
-  return buf;
-}
 
 Status WriteMetaFile(Env* env, const std::string& path, const std::string& format, int version,
                      const nlohmann::json& fields, bool pretty) {
@@ -20,7 +10,7 @@ Status WriteMetaFile(Env* env, const std::string& path, const std::string& forma
   nlohmann::json j = fields;
   j["format"] = format;
   j["version"] = version;
-  j["crc32c"] = MetaChecksum(j);
+  j["crc32c"] = JsonChecksum(j);
   return env->WriteFileAtomically(path, (pretty ? j.dump(2) : j.dump()) + "\n");
 }
 
@@ -42,7 +32,7 @@ Result<MetaFile> ReadMetaFile(Env* env, const std::string& path, const std::stri
   if (!j.contains("crc32c") || !j["crc32c"].is_string()) return bad("no checksum (\"crc32c\")");
   const std::string stored = j["crc32c"].get<std::string>();
   j.erase("crc32c");
-  if (MetaChecksum(j) != stored) return bad("checksum mismatch (the file was changed or damaged)");
+  if (JsonChecksum(j) != stored) return bad("checksum mismatch (the file was changed or damaged)");
   if (!j.contains("format") || !j["format"].is_string() || j["format"].get<std::string>() != format) {
     return bad("not a " + format + " file");
   }

@@ -33,8 +33,4 @@ Status WriteMetaFile(Env* env, const std::string& path, const std::string& forma
 Result<MetaFile> ReadMetaFile(Env* env, const std::string& path, const std::string& format,
                               int max_version);
 
-// The checksum as stored ("%08x" of CRC-32C over the compact rendering of `fields_with_envelope`
-// minus "crc32c").
-std::string MetaChecksum(const nlohmann::json& without_crc);
-
 }  // namespace sextant::storage

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/json.h"
+#include "server/key_store.h"
 #include "engine/engine_test_util.h"
 #include "sextant/database.h"
 #include "storage/env.h"
@@ -56,6 +57,26 @@ std::string Find(const std::string& dir, const std::string& prefix) {
     if (name.rfind(prefix, 0) == 0) return e.path().string();
   }
   return "";
+}
+
+// The command-line program on hostile input: an error and a non-zero exit, never a crash.
+struct CliRun {
+  int exit_code = -1;
+  bool signaled = false;
+  std::string out, err;
+};
+
+CliRun RunCli(const std::string& args, const std::string& stdin_text, const std::string& scratch) {
+  WriteAll(scratch + ".in", stdin_text);
+  const std::string cmd = std::string(SEXTANT_CLI) + " " + args + " < " + scratch + ".in > " + scratch +
+                          ".out 2> " + scratch + ".err";
+  const int status = std::system(cmd.c_str());
+  CliRun r;
+  r.signaled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 128);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = ReadAll(scratch + ".out");
+  r.err = ReadAll(scratch + ".err");
+  return r;
 }
 
 class StorageHostileTest : public ::testing::Test {
@@ -270,6 +291,36 @@ TEST_F(StorageHostileTest, LogDamagedOrCutAfterACleanCloseIsCorruption) {
   ExpectIntact();
 }
 
+TEST_F(StorageHostileTest, BrokenCollectionsAreListedByTheCommandLine) {
+  Build(100, 10);
+  Replace(cdir() + "/MANIFEST", "\"points\":", "\"poinus\":");
+  auto list = RunCli("collection list --db " + dir_, "", dir_ + "/run");
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("\"name\":\"other\""), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("{\"broken\":\"corruption: "), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("MANIFEST: checksum mismatch"), std::string::npos) << list.out;
+  auto count = RunCli("count --db " + dir_ + " c", "", dir_ + "/run");
+  EXPECT_NE(count.exit_code, 0);
+  EXPECT_NE(count.err.find("cannot be served"), std::string::npos) << count.err;
+}
+
+// The server's key file: a role changed by hand (reader -> admin) must not grant anything.
+TEST_F(StorageHostileTest, ChangedKeyFileIsCorruption) {
+  fs::create_directories(dir_);
+  const std::string path = dir_ + "/keys.json";
+  {
+    auto store = server::KeyStore::Open(path, std::nullopt);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Create(server::Role::kReader, std::nullopt, std::nullopt).ok());
+  }
+  ASSERT_TRUE(server::KeyStore::Open(path, std::nullopt).ok());
+  Replace(path, "\"reader\"", "\"admin\"");
+  auto store = server::KeyStore::Open(path, std::nullopt);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(store.status().message().find("keys.json"), std::string::npos) << store.status().ToString();
+}
+
 TEST_F(StorageHostileTest, ExtremeFloatsAreRefusedAtTheDoor) {
   auto db = std::move(Database::Open(dir_)).value();
   for (Metric metric : {Metric::kL2, Metric::kCosine, Metric::kInnerProduct}) {
@@ -357,26 +408,6 @@ TEST(JsonHostileTest, DepthAndDuplicateKeysAreErrors) {
   // The parser builds the same document as nlohmann's own.
   const std::string text = R"({"s":"x\u00e9","n":-3,"u":18446744073709551615,"f":0.25,"a":[1,[2,{}],null,true]})";
   EXPECT_EQ(*ParseJson(text), nlohmann::json::parse(text));
-}
-
-// The command-line program on hostile input: an error and a non-zero exit, never a crash.
-struct CliRun {
-  int exit_code = -1;
-  bool signaled = false;
-  std::string out, err;
-};
-
-CliRun RunCli(const std::string& args, const std::string& stdin_text, const std::string& scratch) {
-  WriteAll(scratch + ".in", stdin_text);
-  const std::string cmd = std::string(SEXTANT_CLI) + " " + args + " < " + scratch + ".in > " + scratch +
-                          ".out 2> " + scratch + ".err";
-  const int status = std::system(cmd.c_str());
-  CliRun r;
-  r.signaled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 128);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = ReadAll(scratch + ".out");
-  r.err = ReadAll(scratch + ".err");
-  return r;
 }
 
 TEST_F(StorageHostileTest, DeepJsonOnTheCommandLineIsAnError) {

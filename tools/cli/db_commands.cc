@@ -138,6 +138,10 @@ Status CollectionCmd(const std::vector<std::string>& argv) {
       }
       PrintJson(j);
     }
+    // Found on disk but not served: damaged files (see docs/formats/collection.md).
+    for (const auto& [name, why] : db->BrokenCollections()) {
+      PrintJson({{"name", name}, {"broken", why.ToString()}});
+    }
     return Status::OK();
   }
   if (sub == "drop") {
