@@ -858,6 +858,7 @@ Result<size_t> CollectionImpl::Upsert(std::span<const Point> points) {
   }
   if (points.empty()) return size_t{0};
   // Back-pressure: while the indexer is far behind, wait (bounded) before logging the write.
+  if (vectors_) vectors_->Throttle();
   std::lock_guard<std::mutex> w(write_mu_);
   Op op;
   op.type = Op::kUpsert;
@@ -1315,6 +1316,9 @@ CollectionStats CollectionImpl::Stats() const {
     st.deleted_pending = s.deleted_pending;
     st.segments_sealed = s.sealed;
     st.segments_merged = s.merged;
+    st.index_errors = s.index_errors;
+    st.last_index_error = s.last_error;
+    st.write_stalls = s.write_stalls;
   }
   st.wal_records = wal_records_.load();
   st.checkpoints = checkpoints_.load();
