@@ -225,8 +225,9 @@ Status CheckVectorValues(const std::vector<float>& v, Metric metric, const std::
                                    "distances overflow float32)");
   }
   if (metric == Metric::kCosine && !v.empty() && std::sqrt(squared) < kMinCosineNorm) {
-    return Status::InvalidArgument(what + ": vector has length " +
-                                   (squared == 0 ? std::string("0") : std::to_string(std::sqrt(squared))) +
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", std::sqrt(squared));
+    return Status::InvalidArgument(what + ": vector has length " + buf +
                                    "; a cosine collection needs a length of at least 1e-30 to normalise it");
   }
   return Status::OK();

@@ -139,7 +139,9 @@ json StatsToJson(const CollectionStats& s) {
           {"segments", s.segments}, {"unindexed_points", s.unindexed_points},
           {"deleted_pending", s.deleted_pending}, {"wal_bytes", s.wal_bytes},
           {"wal_records", s.wal_records}, {"checkpoints", s.checkpoints},
-          {"segments_sealed", s.segments_sealed}, {"segments_merged", s.segments_merged}};
+          {"segments_sealed", s.segments_sealed}, {"segments_merged", s.segments_merged},
+          {"index_errors", s.index_errors}, {"last_index_error", s.last_index_error},
+          {"write_stalls", s.write_stalls}};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -995,6 +997,10 @@ Reply ServerImpl::Metrics(RequestContext&) {
        [](const CollectionStats& s) { return double(s.segments_sealed); }},
       {"sextant_collection_segments_merged_total", "counter", "Merges/compactions of sealed segments.",
        [](const CollectionStats& s) { return double(s.segments_merged); }},
+      {"sextant_collection_index_errors_total", "counter", "Background builds that failed (and are retried).",
+       [](const CollectionStats& s) { return double(s.index_errors); }},
+      {"sextant_collection_write_stalls_total", "counter", "Writes that waited for the indexer to catch up.",
+       [](const CollectionStats& s) { return double(s.write_stalls); }},
   };
   std::vector<std::pair<std::string, CollectionStats>> stats;
   for (const auto& e : entries) {

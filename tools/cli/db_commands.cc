@@ -135,6 +135,10 @@ Status CollectionCmd(const std::vector<std::string>& argv) {
         j["stats"] = {{"segments", st.segments}, {"unindexed_points", st.unindexed_points},
                       {"deleted_pending", st.deleted_pending}, {"memory_bytes", st.memory_bytes},
                       {"disk_bytes", st.disk_bytes}};
+        if (st.index_errors > 0) {
+          j["stats"]["index_errors"] = st.index_errors;
+          j["stats"]["last_index_error"] = st.last_index_error;
+        }
       }
       PrintJson(j);
     }
