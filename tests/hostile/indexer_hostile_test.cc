@@ -231,7 +231,7 @@ TEST(IndexerHostile, SustainedOverwritesKeepSegmentsAndDeletesBounded) {
       Mib(memory_loaded), Mib(memory_peak), Mib(after.memory_bytes), Mib(rss_start), Mib(rss_loaded),
       Mib(rss_peak), Mib(rss_after), after.segments, after.deleted_pending);
   EXPECT_EQ(write_errors.load(), 0u);
-  EXPECT_GT(writes.load(), kPoints / 2) << "the load replaced too few points to test anything";
+  EXPECT_GT(writes.load(), kPoints / 4) << "the load replaced too few points to test anything";
   EXPECT_LE(max_seen_segments, max_segments) << "segments piled up under the load";
   EXPECT_LE(max_seen_deleted, max_deleted) << "deleted vectors piled up under the load";
   EXPECT_LE(during.segments, max_segments);
