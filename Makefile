@@ -30,7 +30,7 @@ unit-test: build
 SAN_FLAGS = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -DSEXTANT_BUILD_BENCH=OFF
 FUZZ_TARGETS = vector_file_fuzz hnsw_load_fuzz wal_reader_fuzz filter_parse_fuzz server_request_fuzz \
-  fuzz_make_seeds
+  json_parse_fuzz engine_record_fuzz vector_index_load_fuzz fuzz_make_seeds
 
 asan-configure: setup
 	cmake -S . -B build-asan -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ $(SAN_FLAGS) \
@@ -56,11 +56,13 @@ FUZZ_SECONDS ?= 10
 fuzz: asan-configure
 	cmake --build build-asan -j$(JOBS) --target $(FUZZ_TARGETS)
 	rm -rf build-asan/seeds && mkdir -p build-asan/seeds build-asan/corpus-vf build-asan/corpus-hnsw \
-	  build-asan/corpus-wal build-asan/corpus-filter build-asan/corpus-server
+	  build-asan/corpus-wal build-asan/corpus-filter build-asan/corpus-server build-asan/corpus-json \
+	  build-asan/corpus-record build-asan/corpus-vindex
 	./build-asan/tests/fuzz/fuzz_make_seeds build-asan/seeds
 	@for t in vector_file_fuzz:corpus-vf:4096 hnsw_load_fuzz:corpus-hnsw:16384 \
 	    wal_reader_fuzz:corpus-wal:4096 filter_parse_fuzz:corpus-filter:1024 \
-	    server_request_fuzz:corpus-server:4096; do \
+	    server_request_fuzz:corpus-server:4096 json_parse_fuzz:corpus-json:4096 \
+	    engine_record_fuzz:corpus-record:4096 vector_index_load_fuzz:corpus-vindex:16384; do \
 	  set -- $$(echo $$t | tr : ' '); \
 	  echo "fuzz: $$1 for $(FUZZ_SECONDS) s"; \
 	  ./build-asan/tests/fuzz/$$1 -max_total_time=$(FUZZ_SECONDS) -max_len=$$3 \

@@ -43,6 +43,17 @@ MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
+FileWriter* PosixFileWriter() {
+  class Posix final : public FileWriter {
+   public:
+    Status WriteFilePieces(const std::string& path, const std::vector<FilePiece>& pieces) override {
+      return WriteFileAtomically(path, pieces);
+    }
+  };
+  static Posix writer;
+  return &writer;
+}
+
 Status WriteFileAtomically(const std::string& path, const std::vector<FilePiece>& pieces) {
   const std::string tmp = path + ".tmp";
   int fd = OpenRetryingEintr(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -47,6 +47,17 @@ struct FilePiece {
 // directory. Errors: IOError naming the path and the failing system call.
 Status WriteFileAtomically(const std::string& path, const std::vector<FilePiece>& pieces);
 
+// Where whole files are written. PosixFileWriter() is WriteFileAtomically above; a
+// storage::Env is one too, so that the index files written below the storage layer go through
+// the Env seam (and a fault-injecting Env sees them) without the indexes knowing about Env.
+class FileWriter {
+ public:
+  virtual ~FileWriter() = default;
+  // The contract of WriteFileAtomically.
+  virtual Status WriteFilePieces(const std::string& path, const std::vector<FilePiece>& pieces) = 0;
+};
+FileWriter* PosixFileWriter();
+
 // Reads a whole file into a string. Errors: NotFound, IOError.
 Result<std::string> ReadFileToString(const std::string& path);
 

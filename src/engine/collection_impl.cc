@@ -430,6 +430,7 @@ Result<std::unique_ptr<SegmentedIndex>> CollectionImpl::MakeVectorIndex() const 
   o.params = config_.segments;
   if (o.params.seal_points == 0) o.params.seal_points = SegmentedIndex::AutoSealPoints(o.dim);
   o.dir = dir_;
+  o.files = env_;  // segment files through the Env seam, like every other file
   return SegmentedIndex::Create(o);
 }
 

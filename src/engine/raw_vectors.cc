@@ -16,7 +16,7 @@ size_t RowsOffset(size_t count) { return (kHeader + count * 8 + 63) / 64 * 64; }
 }  // namespace
 
 Status RawVectors::Write(const std::string& path, size_t dim, std::span<const uint64_t> labels,
-                         std::span<const float> rows) {
+                         std::span<const float> rows, FileWriter* writer) {
   if (rows.size() != labels.size() * dim) {
     return Status::Internal("raw vectors: " + std::to_string(rows.size()) + " floats for " +
                             std::to_string(labels.size()) + " rows of dimension " + std::to_string(dim));
@@ -31,7 +31,7 @@ Status RawVectors::Write(const std::string& path, size_t dim, std::span<const ui
   head.resize(RowsOffset(count), '\0');
   uint32_t crc = Crc32c(head.data(), head.size());
   crc = Crc32cExtend(crc, reinterpret_cast<const char*>(rows.data()), rows.size() * sizeof(float));
-  return WriteFileAtomically(path, {{head.data(), head.size()},
+  return (writer != nullptr ? writer : PosixFileWriter())->WriteFilePieces(path, {{head.data(), head.size()},
                                     {rows.data(), rows.size() * sizeof(float)},
                                     {&crc, sizeof crc}});
 }

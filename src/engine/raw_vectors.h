@@ -24,8 +24,9 @@ namespace sextant::engine {
 class RawVectors {
  public:
   // Writes rows (labels.size() × dim floats, row-major) to `path`.
+  // Written atomically through `writer` (nullptr: PosixFileWriter()).
   static Status Write(const std::string& path, size_t dim, std::span<const uint64_t> labels,
-                      std::span<const float> rows);
+                      std::span<const float> rows, FileWriter* writer = nullptr);
   // Maps and verifies a file. Errors: NotFound, IOError, Corruption naming the path.
   static Result<std::unique_ptr<RawVectors>> Open(const std::string& path);
 

@@ -565,8 +565,9 @@ Status SegmentedIndex::BuildTrained(uint64_t id, std::span<const float> rows,
   SEXTANT_RETURN_IF_ERROR(out->trained->Add(rows, labels));
   out->file = TrainedFileName(id, "idx");
   out->vectors_file = TrainedFileName(id, "vec");
-  SEXTANT_RETURN_IF_ERROR(out->trained->Save(options_.dir + "/" + out->file));
-  SEXTANT_RETURN_IF_ERROR(RawVectors::Write(options_.dir + "/" + out->vectors_file, options_.dim, labels, rows));
+  SEXTANT_RETURN_IF_ERROR(out->trained->Save(options_.dir + "/" + out->file, options_.files));
+  SEXTANT_RETURN_IF_ERROR(
+      RawVectors::Write(options_.dir + "/" + out->vectors_file, options_.dim, labels, rows, options_.files));
   SEXTANT_ASSIGN_OR_RETURN(out->raw, RawVectors::Open(options_.dir + "/" + out->vectors_file));
   return Status::OK();
 }
@@ -629,7 +630,7 @@ Status SegmentedIndex::RunJob(Job& job) {
   roaring::Roaring held;
   if (graph) {
     built->file = SegmentFileName(job.new_id);
-    SEXTANT_RETURN_IF_ERROR(graph->Save(options_.dir + "/" + built->file));
+    SEXTANT_RETURN_IF_ERROR(graph->Save(options_.dir + "/" + built->file, options_.files));
     for (uint64_t label : graph->Labels()) held.add(static_cast<uint32_t>(label));
     built->hnsw = std::move(graph);
   } else if (built->trained) {

@@ -72,6 +72,7 @@ class SegmentedIndex {
     index::IndexSpec trained;  // kTrained
     SegmentParams params;  // seal_points already resolved (non-zero)
     std::string dir;       // where segment files are written
+    FileWriter* files = nullptr;  // how (the collection's Env; nullptr: PosixFileWriter())
     size_t build_threads = 1;  // for graph builds and merges
   };
 

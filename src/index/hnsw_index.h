@@ -72,7 +72,8 @@ class HnswIndex {
   ~HnswIndex();
 
   // Writes the index to `path` atomically (temp file, fsync, rename).
-  Status Save(const std::string& path) const;
+  // `writer`: where the file goes (nullptr: PosixFileWriter(); the engine passes its Env).
+  Status Save(const std::string& path, FileWriter* writer = nullptr) const;
 
   // Inserts one point. Errors: InvalidArgument (wrong dimension, NaN/Inf, a value the storage
   // type cannot hold), AlreadyExists (label present). On error nothing changes.

@@ -47,7 +47,7 @@ constexpr size_t kV1HeaderSize = sizeof(FileHeader) - sizeof(FileSection);
 
 }  // namespace
 
-Status HnswIndex::Save(const std::string& path) const {
+Status HnswIndex::Save(const std::string& path, FileWriter* writer) const {
   const size_t n = slot_count_;
   std::vector<uint32_t> upper;
   for (size_t i = 0; i < n; ++i) {
@@ -91,7 +91,7 @@ Status HnswIndex::Save(const std::string& path) const {
   for (int s = 0; s < kNumSections; ++s) sections[s].push_back({data[s], sizes[s]});
   const std::vector<FilePiece> pieces = LayOutSections(&h, sizeof h, sections, h.sections);
   h.header_crc = Crc32c(&h, offsetof(FileHeader, header_crc));
-  return WriteFileAtomically(path, pieces);
+  return (writer != nullptr ? writer : PosixFileWriter())->WriteFilePieces(path, pieces);
 }
 
 Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,

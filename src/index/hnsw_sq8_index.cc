@@ -122,9 +122,10 @@ Result<std::vector<SearchHit>> HnswSq8Index::Search(std::span<const float> query
   return hits;
 }
 
-Status HnswSq8Index::Save(const std::string& path) const {
+Status HnswSq8Index::Save(const std::string& path, FileWriter* writer) const {
   if (!hnsw_) return Status::FailedPrecondition("cannot save an untrained index");
-  SEXTANT_RETURN_IF_ERROR(hnsw_->Save(path));
+  if (writer == nullptr) writer = PosixFileWriter();
+  SEXTANT_RETURN_IF_ERROR(hnsw_->Save(path, writer));
   const std::string side = path + ".rerank";
   if (!spec_.keep_originals) {
     std::error_code ec;
@@ -141,13 +142,13 @@ Status HnswSq8Index::Save(const std::string& path) const {
   h.data_crc = Crc32cExtend(Crc32c(orig_labels_.data(), orig_labels_.size() * sizeof(uint64_t)),
                             originals_.data(), originals_.size());
   h.header_crc = Crc32c(&h, offsetof(RerankHeader, header_crc));
-  return WriteFileAtomically(side, {{&h, sizeof h},
+  return writer->WriteFilePieces(side, {{&h, sizeof h},
                                     {orig_labels_.data(), orig_labels_.size() * sizeof(uint64_t)},
                                     {originals_.data(), originals_.size()}});
 }
 
-Result<std::unique_ptr<HnswSq8Index>> HnswSq8Index::Load(const std::string& path) {
-  SEXTANT_ASSIGN_OR_RETURN(std::unique_ptr<HnswIndex> hnsw, HnswIndex::Load(path));
+Result<std::unique_ptr<HnswSq8Index>> HnswSq8Index::Load(const std::string& path, bool verify_checksums) {
+  SEXTANT_ASSIGN_OR_RETURN(std::unique_ptr<HnswIndex> hnsw, HnswIndex::Load(path, verify_checksums));
   if (hnsw->options().storage != StorageType::kSq8) {
     return Status::InvalidArgument(path + ": an HNSW index with " +
                                    StorageTypeName(hnsw->options().storage) +
@@ -171,12 +172,16 @@ Result<std::unique_ptr<HnswSq8Index>> HnswSq8Index::Load(const std::string& path
       return Status::InvalidArgument(side + ": re-rank file version " + std::to_string(h.version) +
                                      " is not supported");
     }
-    if (Crc32c(&h, offsetof(RerankHeader, header_crc)) != h.header_crc) return corrupt("header checksum mismatch");
+    if (verify_checksums && Crc32c(&h, offsetof(RerankHeader, header_crc)) != h.header_crc) {
+      return corrupt("header checksum mismatch");
+    }
     if (h.dim != hnsw->dim() || (h.storage != 0 && h.storage != 2) || h.count != hnsw->size() ||
         file->size() != sizeof h + h.count * (8 + h.code_size)) {
       return corrupt("inconsistent header");
     }
-    if (Crc32c(file->data() + sizeof h, file->size() - sizeof h) != h.data_crc) return corrupt("checksum mismatch");
+    if (verify_checksums && Crc32c(file->data() + sizeof h, file->size() - sizeof h) != h.data_crc) {
+      return corrupt("checksum mismatch");
+    }
     spec.keep_originals = true;
     spec.original_storage = static_cast<StorageType>(h.storage);
   }

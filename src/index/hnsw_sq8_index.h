@@ -24,7 +24,7 @@ class HnswSq8Index final : public VectorIndex {
   // M or ef_construction out of range.
   static Result<std::unique_ptr<HnswSq8Index>> Create(size_t dim, const IndexSpec& spec);
   // Opens an HNSW file with sq8 storage (and its sidecar when present).
-  static Result<std::unique_ptr<HnswSq8Index>> Load(const std::string& path);
+  static Result<std::unique_ptr<HnswSq8Index>> Load(const std::string& path, bool verify_checksums = true);
 
   std::string type() const override { return "hnsw-sq8"; }
   size_t dim() const override { return dim_; }
@@ -36,7 +36,7 @@ class HnswSq8Index final : public VectorIndex {
   Result<std::vector<SearchHit>> Search(std::span<const float> query, size_t k,
                                         const SearchParams& params,
                                         const SearchFilter* filter = nullptr) const override;
-  Status Save(const std::string& path) const override;
+  Status Save(const std::string& path, FileWriter* writer = nullptr) const override;
   size_t MemoryUsage() const override { return hnsw_ ? hnsw_->MemoryUsage() : sizeof(*this); }
   size_t RerankMemoryUsage() const override {
     return originals_.capacity() + orig_labels_.capacity() * sizeof(uint64_t) +

@@ -59,7 +59,7 @@ class IvfIndex final : public VectorIndex {
   // storage, u8 codes with cosine.
   static Result<std::unique_ptr<IvfIndex>> Create(size_t dim, const IvfOptions& options);
   // Reads a file written by Save into memory (see VectorIndex / LoadVectorIndex for errors).
-  static Result<std::unique_ptr<IvfIndex>> Load(const std::string& path);
+  static Result<std::unique_ptr<IvfIndex>> Load(const std::string& path, bool verify_checksums = true);
 
   std::string type() const override;
   size_t dim() const override { return dim_; }
@@ -71,7 +71,7 @@ class IvfIndex final : public VectorIndex {
   Result<std::vector<SearchHit>> Search(std::span<const float> query, size_t k,
                                         const SearchParams& params,
                                         const SearchFilter* filter = nullptr) const override;
-  Status Save(const std::string& path) const override;
+  Status Save(const std::string& path, FileWriter* writer = nullptr) const override;
   size_t MemoryUsage() const override;
   size_t RerankMemoryUsage() const override;
 

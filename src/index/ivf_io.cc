@@ -52,7 +52,7 @@ static_assert(sizeof(FileHeader) % 8 == 0);
 
 }  // namespace
 
-Status IvfIndex::Save(const std::string& path) const {
+Status IvfIndex::Save(const std::string& path, FileWriter* writer) const {
   std::vector<uint64_t> list_sizes;
   for (const List& l : lists_) list_sizes.push_back(l.labels.size());
   std::vector<float> sq8;
@@ -93,10 +93,10 @@ Status IvfIndex::Save(const std::string& path) const {
   h.count = count_;
   const std::vector<FilePiece> pieces = LayOutSections(&h, sizeof h, sec, h.sections);
   h.header_crc = Crc32c(&h, offsetof(FileHeader, header_crc));
-  return WriteFileAtomically(path, pieces);
+  return (writer != nullptr ? writer : PosixFileWriter())->WriteFilePieces(path, pieces);
 }
 
-Result<std::unique_ptr<IvfIndex>> IvfIndex::Load(const std::string& path) {
+Result<std::unique_ptr<IvfIndex>> IvfIndex::Load(const std::string& path, bool verify_checksums) {
   SEXTANT_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(path));
   auto corrupt = [&](const std::string& why) { return Status::Corruption(path + ": " + why); };
   if (file->size() < sizeof(FileHeader)) return corrupt("too short to be an IVF index file");
@@ -109,7 +109,7 @@ Result<std::unique_ptr<IvfIndex>> IvfIndex::Load(const std::string& path) {
                                    std::to_string(kVersion) + ")");
   }
   if (h.header_size != sizeof h) return corrupt("unexpected header size");
-  if (Crc32c(&h, offsetof(FileHeader, header_crc)) != h.header_crc) {
+  if (verify_checksums && Crc32c(&h, offsetof(FileHeader, header_crc)) != h.header_crc) {
     return corrupt("header checksum mismatch");
   }
   if (h.metric > 3 || h.codes > 2 || h.flat_storage > 3 || h.original_storage > 3 ||
@@ -133,7 +133,9 @@ Result<std::unique_ptr<IvfIndex>> IvfIndex::Load(const std::string& path) {
   std::unique_ptr<IvfIndex> ix = std::move(created).value();
 
   const uint8_t* base = file->data();
-  if (Status st = CheckSections({base, file->size()}, sizeof(FileHeader), h.sections, kSectionNames); !st.ok()) {
+  if (Status st = CheckSections({base, file->size()}, sizeof(FileHeader), h.sections, kSectionNames,
+                                verify_checksums);
+      !st.ok()) {
     return corrupt(st.message());
   }
   auto floats = [&](int s) {

@@ -43,7 +43,7 @@ Result<std::unique_ptr<VectorIndex>> CreateVectorIndex(size_t dim, const IndexSp
   return std::unique_ptr<VectorIndex>(std::move(ix));
 }
 
-Result<std::unique_ptr<VectorIndex>> LoadVectorIndex(const std::string& path) {
+Result<std::unique_ptr<VectorIndex>> LoadVectorIndex(const std::string& path, bool verify_checksums) {
   char magic[8] = {};
   {
     SEXTANT_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> f, MappedFile::Open(path));
@@ -51,11 +51,11 @@ Result<std::unique_ptr<VectorIndex>> LoadVectorIndex(const std::string& path) {
     std::memcpy(magic, f->data(), sizeof magic);
   }
   if (std::memcmp(magic, "SXIVF", 5) == 0) {
-    SEXTANT_ASSIGN_OR_RETURN(std::unique_ptr<IvfIndex> ix, IvfIndex::Load(path));
+    SEXTANT_ASSIGN_OR_RETURN(std::unique_ptr<IvfIndex> ix, IvfIndex::Load(path, verify_checksums));
     return std::unique_ptr<VectorIndex>(std::move(ix));
   }
   if (std::memcmp(magic, "SXHNSW", 6) == 0) {
-    SEXTANT_ASSIGN_OR_RETURN(std::unique_ptr<HnswSq8Index> ix, HnswSq8Index::Load(path));
+    SEXTANT_ASSIGN_OR_RETURN(std::unique_ptr<HnswSq8Index> ix, HnswSq8Index::Load(path, verify_checksums));
     return std::unique_ptr<VectorIndex>(std::move(ix));
   }
   return Status::Corruption(path + ": not an index file (unknown magic)");

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "common/mapped_file.h"
 #include "index/kmeans.h"
 #include "index/metric.h"
 #include "index/types.h"
@@ -70,7 +71,8 @@ class VectorIndex {
                                                 const SearchFilter* filter = nullptr) const = 0;
 
   // Writes the index to `path` atomically with a versioned header and CRC-32C checksums.
-  virtual Status Save(const std::string& path) const = 0;
+  // Writes the index atomically through `writer` (nullptr: PosixFileWriter()).
+  virtual Status Save(const std::string& path, FileWriter* writer = nullptr) const = 0;
 
   // Bytes held for searching (codes, labels, quantizers, tables).
   virtual size_t MemoryUsage() const = 0;
@@ -102,6 +104,8 @@ Result<std::unique_ptr<VectorIndex>> CreateVectorIndex(size_t dim, const IndexSp
 
 // Opens a file written by VectorIndex::Save (any type). Errors: NotFound, Corruption (magic,
 // checksums, structure), InvalidArgument (a format version this build cannot read).
-Result<std::unique_ptr<VectorIndex>> LoadVectorIndex(const std::string& path);
+// verify_checksums = false skips the CRCs (only the fuzz target does this, so that its
+// mutations reach the structural checks, which must then hold on their own).
+Result<std::unique_ptr<VectorIndex>> LoadVectorIndex(const std::string& path, bool verify_checksums = true);
 
 }  // namespace sextant::index

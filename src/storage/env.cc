@@ -168,6 +168,9 @@ class PosixEnv final : public Env {
   Status WriteFileAtomically(const std::string& path, std::string_view data) override {
     return sextant::WriteFileAtomically(path, {FilePiece{data.data(), data.size()}});
   }
+  Status WriteFilePieces(const std::string& path, const std::vector<FilePiece>& pieces) override {
+    return sextant::WriteFileAtomically(path, pieces);
+  }
 
   Status RenameFile(const std::string& from, const std::string& to) override {
     if (::rename(from.c_str(), to.c_str()) != 0) {
@@ -305,6 +308,15 @@ class PosixEnv final : public Env {
 };
 
 }  // namespace
+
+Status Env::WriteFilePieces(const std::string& path, const std::vector<FilePiece>& pieces) {
+  std::string joined;
+  size_t total = 0;
+  for (const FilePiece& p : pieces) total += p.size;
+  joined.reserve(total);
+  for (const FilePiece& p : pieces) joined.append(static_cast<const char*>(p.data), p.size);
+  return WriteFileAtomically(path, joined);
+}
 
 Env* Env::Default() {
   // Never destroyed, so that objects in other static destructors may still use it.

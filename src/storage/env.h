@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/mapped_file.h"
 #include "sextant/status.h"
 
 namespace sextant::storage {
@@ -71,9 +72,9 @@ class FileLock {
 
 // The file system operations the storage layer needs.
 // Thread-safety: every method may be called concurrently from many threads.
-class Env {
+class Env : public FileWriter {
  public:
-  virtual ~Env() = default;
+  ~Env() override = default;
 
   // The POSIX file system. The object lives for the whole process; do not delete it.
   static Env* Default();
@@ -91,6 +92,11 @@ class Env {
   // ones: writes PATH.tmp, fsyncs it, renames it over `path`, fsyncs the directory.
   // Errors: IOError naming the failing step; on failure `path` is unchanged.
   virtual Status WriteFileAtomically(const std::string& path, std::string_view data) = 0;
+
+  // WriteFileAtomically of the concatenation of `pieces` (index and segment files, written by
+  // code below the storage layer through the FileWriter interface). This default joins the
+  // pieces and calls WriteFileAtomically; the POSIX Env writes them without the copy.
+  Status WriteFilePieces(const std::string& path, const std::vector<FilePiece>& pieces) override;
 
   // rename(2): atomically replaces `to` if it exists. Durable after SyncDir of both parents.
   // Errors: NotFound (missing `from`), IOError.

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -169,6 +170,85 @@ TEST_F(DurabilityTest, FlippedByteInACheckpointIsReported) {
     EXPECT_EQ(col.status().code(), StatusCode::kCorruption) << col.status().ToString();
     EXPECT_NE(col.status().message().find(prefix), std::string::npos) << col.status().ToString();
     EXPECT_TRUE(std::filesystem::exists(file));
+  }
+}
+
+// A machine crash at every write of a workload that seals, merges and compacts segments: the
+// Env lets the first n writes through (segment, vector and index files go through it like the
+// log, checkpoints and manifests), then fails every write — the machine stops there — and drops
+// whatever was not synced. The reopened collection must hold exactly the acknowledged state.
+TEST_F(DurabilityTest, CrashAtEveryWriteOfSealsMergesAndCompactions) {
+  for (const IndexType index : {IndexType::kHnsw, IndexType::kSq8}) {
+    size_t completed_runs = 0;
+    for (uint64_t n = 0; completed_runs == 0 && n < 400; n += n < 60 ? 1 : 3) {
+      const std::string dir = tmp_.sub(std::string(IndexTypeToString(index)) + "-" + std::to_string(n));
+      storage::FaultInjectionEnv env(storage::Env::Default());
+      DatabaseOptions opt;
+      opt.env = &env;
+      opt.index_threads = 1;
+      std::map<std::string, std::vector<float>> expected;  // the acknowledged state
+      bool died = false;
+      {
+        auto db = std::move(Database::Open(dir, opt)).value();
+        CollectionConfig c;
+        c.name = "c";
+        c.dimension = kDim;
+        c.index = index;
+        c.quantization.nlist = 2;
+        c.segments.seal_points = 32;
+        Collection* col = *db->CreateCollection(c);
+        env.FailAfterWrites(n);
+        // Six sealed segments of 32 (a merge of four), then 60% of the first two deleted (a
+        // compaction), then everything optimised.
+        for (size_t b = 0; b < 8 && !died; ++b) {
+          auto points = PointsFor(b * 24, 24, kDim);
+          if (!col->Upsert(points).ok()) {
+            died = true;
+            break;
+          }
+          for (const Point& p : points) expected[p.id] = p.vector;
+        }
+        std::vector<std::string> doomed;
+        for (size_t i = 0; i < 64; ++i) {
+          if (i % 5 < 3) doomed.push_back("p" + std::to_string(i));
+        }
+        if (!died && col->Delete(doomed).ok()) {
+          for (const auto& id : doomed) expected.erase(id);
+        } else {
+          died = true;
+        }
+        if (!died && !col->Optimize().ok()) died = true;
+        if (!died && !col->Checkpoint().ok()) died = true;
+      }
+      ASSERT_TRUE(env.DropUnsyncedData().ok());
+      env.SetWriteError(false);
+      auto db = Database::Open(dir, opt);
+      ASSERT_TRUE(db.ok()) << "crash after " << n << " writes: " << db.status().ToString();
+      auto col = (*db)->GetCollection("c");
+      ASSERT_TRUE(col.ok()) << "crash after " << n << " writes: " << col.status().ToString();
+      ASSERT_EQ(*(*col)->Count(), expected.size()) << "crash after " << n << " writes";
+      for (size_t i = 0; i < 8 * 24; ++i) {
+        const std::string id = "p" + std::to_string(i);
+        auto got = *(*col)->Get(std::vector<std::string>{id}, true);
+        auto it = expected.find(id);
+        if (it == expected.end()) {
+          EXPECT_TRUE(got.empty()) << id << " after a crash at write " << n;
+        } else {
+          ASSERT_EQ(got.size(), 1u) << id << " lost after a crash at write " << n;
+          EXPECT_EQ(got[0].vector, it->second) << id;
+        }
+      }
+      if (!expected.empty()) {
+        QueryRequest q;
+        q.vector = expected.begin()->second;
+        q.k = 1;
+        auto hits = (*col)->Query(q);
+        ASSERT_TRUE(hits.ok());
+        ASSERT_EQ(hits->size(), 1u);
+      }
+      if (!died) ++completed_runs;
+    }
+    EXPECT_EQ(completed_runs, 1u) << IndexTypeToString(index) << ": the sweep never reached a run without a crash";
   }
 }
 

@@ -4,7 +4,9 @@
 #include <vector>
 
 #include "dataset/vector_file.h"
+#include "engine/op_codec.h"
 #include "index/hnsw_index.h"
+#include "index/vector_index.h"
 #include "storage/env.h"
 #include "storage/log_writer.h"
 
@@ -82,6 +84,69 @@ int main(int argc, char** argv) {
       R"({"limit":10,"offset":"p5","filter":{"lang":"fr"}})",
       R"({"snapshot":"nightly"})",
   };
+  // Trained segment indexes of each kind (vector_index_load_fuzz).
+  {
+    auto train = sextant::dataset::GenerateClustered(300, 8, 4, 0.2f, 7);
+    std::vector<uint64_t> ids(300);
+    for (size_t k = 0; k < ids.size(); ++k) ids[k] = k;
+    for (const char* type : {"ivf-flat", "ivf-pq", "pq", "sq8", "hnsw-sq8"}) {
+      sextant::index::IndexSpec spec;
+      spec.type = type;
+      spec.nlist = 4;
+      spec.m = 4;
+      spec.nbits = std::string(type) == "pq" ? 4 : 8;
+      spec.hnsw_M = 4;
+      spec.ef_construction = 16;
+      auto ix = sextant::index::CreateVectorIndex(8, spec);
+      if (!ix.ok() || !(*ix)->Train(train.data).ok() || !(*ix)->Add(train.data, ids).ok() ||
+          !(*ix)->Save(dir + "/segment_" + type + ".idx").ok()) {
+        return 1;
+      }
+    }
+  }
+  // A log record of each kind and a checkpoint (engine_record_fuzz: the first byte picks the
+  // decoder, even = a log record with dimension (byte / 2) % 9, odd = a checkpoint whose
+  // trailing CRC the target appends itself).
+  {
+    using sextant::engine::Op;
+    std::vector<Op> ops(3);
+    ops[0].type = Op::kUpsert;
+    ops[0].seq = 7;
+    ops[0].points.push_back({"a", {1, 2, 3}, std::string("doc"), {{"k", 1}}});
+    ops[0].points.push_back({"b", {0, -1, 0.5f}, std::nullopt, nlohmann::json::object()});
+    ops[1].type = Op::kDelete;
+    ops[1].seq = 8;
+    ops[1].ids = {"a", "zz"};
+    ops[2].type = Op::kUpdateMetadata;
+    ops[2].seq = 9;
+    ops[2].ids = {"b"};
+    ops[2].metadata = {{"tag", "x"}, {"n", 2.5}};
+    ops[2].merge = true;
+    int k = 0;
+    for (const Op& op : ops) {
+      FILE* o = std::fopen((dir + "/record_" + std::to_string(k++)).c_str(), "wb");
+      std::fputc(6, o);  // dimension 3
+      const std::string bytes = sextant::engine::EncodeOp(op);
+      std::fwrite(bytes.data(), 1, bytes.size(), o);
+      std::fclose(o);
+    }
+    sextant::engine::Checkpoint cp;
+    cp.seq = 9;
+    cp.dimension = 3;
+    for (uint32_t id = 0; id < 3; ++id) {
+      sextant::engine::StoredPoint sp;
+      sp.internal_id = id;
+      sp.segment = id == 2 ? 4 : 0;
+      sp.point = {"p" + std::to_string(id), sp.segment ? std::vector<float>{} : std::vector<float>{1, 0, 2},
+                  id == 0 ? std::optional<std::string>("text") : std::nullopt, {{"i", id}}};
+      cp.points.push_back(sp);
+    }
+    const std::string bytes = sextant::engine::EncodeCheckpoint(cp);
+    FILE* o = std::fopen((dir + "/checkpoint").c_str(), "wb");
+    std::fputc(1, o);
+    std::fwrite(bytes.data(), 1, bytes.size() - 4, o);  // without its CRC
+    std::fclose(o);
+  }
   int i = 0;
   for (const char* f : filters) {
     FILE* out2 = std::fopen((dir + "/filter_" + std::to_string(i++) + ".json").c_str(), "wb");

@@ -222,7 +222,13 @@ Status UpsertCmd(const std::vector<std::string>& argv) {
     if (st.unindexed_points >= 10000 && col->config().index != IndexType::kFlat) {  // a long wait
       std::fprintf(stderr, "sextant upsert: indexing %zu points...\n", st.unindexed_points);
     }
-    SEXTANT_RETURN_IF_ERROR(col->Optimize());
+    // The points are acknowledged and durable: an indexing failure is not a failed upsert.
+    // The background indexer retries it (in this process until exit, and at the next open).
+    if (Status indexed = col->Optimize(); !indexed.ok()) {
+      std::fprintf(stderr, "sextant upsert: warning: the points are stored, but indexing them failed (%s); "
+                   "it is retried by the next process that opens the collection\n",
+                   indexed.ToString().c_str());
+    }
   }
   return Status::OK();
 }
