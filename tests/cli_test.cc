@@ -255,3 +255,41 @@ TEST_F(CliTest, TextAndHybridQueries) {
 }
 
 }  // namespace
+
+namespace {
+
+// The flags of `collection create` are read by the same parser, with the same limits, as a
+// server PUT body and config.json (src/codec): M up to 512, the error names the setting.
+TEST_F(CliTest, CollectionSettingsShareTheCodecsLimits) {
+  const std::string db = " --db " + Path("db");
+  auto r = Run("collection create" + db + " big --dim 4 --M 513");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("hnsw.M must be in [2, 512], got 513"), std::string::npos) << r.err;
+  r = Run("collection create" + db + " wide --dim 4 --M 300");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"M\":300"), std::string::npos) << r.out;
+  r = Run("collection create" + db + " t --dim 2 --text --k1 1e300");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("bm25"), std::string::npos) << r.err;
+  r = Run("collection create" + db + " q --dim 4 --index ivf-flat --nlist 4 --seal-points 8");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("segments.seal_points"), std::string::npos) << r.err;
+}
+
+// Query lines are read by the server's query parser: "include" and "timeout_ms" work the same.
+TEST_F(CliTest, QueryLinesTakeIncludeAndTimeout) {
+  const std::string db = " --db " + Path("db");
+  ASSERT_EQ(Run("collection create" + db + " c --dim 2").code, 0);
+  ASSERT_EQ(Run("upsert" + db + " c", R"({"id":"a","vector":[1,0],"document":"d","metadata":{"n":1}})" "\n").code, 0);
+  auto r = Run("query" + db + " c", R"({"vector":[1,0],"k":1,"include":["document"],"timeout_ms":60000})" "\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind(R"({"results":[{"document":"d","id":"a","score":)", 0), 0u) << r.out;
+  r = Run("query" + db + " c --include metadata", R"({"vector":[1,0],"k":1,"include":[]})" "\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind(R"({"results":[{"id":"a","score":)", 0), 0u) << r.out;
+  r = Run("query" + db + " c", R"({"vector":[1,0],"timeout_ms":0})" "\n");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("field 'timeout_ms'"), std::string::npos) << r.err;
+}
+
+}  // namespace

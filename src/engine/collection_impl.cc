@@ -7,6 +7,7 @@
 #include <functional>
 #include <unordered_set>
 
+#include "codec/collection_json.h"
 #include "common/json.h"
 #include "storage/log_reader.h"
 #include "storage/meta_file.h"
@@ -32,26 +33,8 @@ std::string PointsName(uint64_t seq, uint64_t generation) {
   return buf;
 }
 
-nlohmann::json ConfigToJson(const CollectionConfig& c) {
-  return {{"name", c.name},
-          {"dimension", c.dimension},
-          {"metric", MetricToString(c.metric)},
-          {"index", IndexTypeToString(c.index)},
-          {"hnsw", {{"M", c.hnsw.M}, {"ef_construction", c.hnsw.ef_construction},
-                    {"ef_search", c.hnsw.ef_search}}},
-          {"quantization", {{"nlist", c.quantization.nlist}, {"nprobe", c.quantization.nprobe},
-                            {"m", c.quantization.m}, {"nbits", c.quantization.nbits},
-                            {"rerank", c.quantization.rerank}}},
-          {"segments", {{"seal_points", c.segments.seal_points},
-                        {"merge_factor", c.segments.merge_factor},
-                        {"compact_deleted_fraction", c.segments.compact_deleted_fraction}}},
-          {"text", c.text},
-          {"analyzer", c.analyzer},
-          {"bm25", {{"k1", c.bm25_k1}, {"b", c.bm25_b}}}};
-}
-
 // Every member of `j` must be one of `allowed`: a renamed or unknown key is damage, not a
-// setting to ignore ("text" -> "teyt" silently switched keyword search off).
+// setting to ignore.
 Status CheckKeys(const nlohmann::json& j, std::initializer_list<const char*> allowed,
                  const std::string& what, const char* where) {
   for (const auto& [key, value] : j.items()) {
@@ -62,83 +45,17 @@ Status CheckKeys(const nlohmann::json& j, std::initializer_list<const char*> all
   return Status::OK();
 }
 
+// config.json holds the settings in the codec's stored form (every key); reading it back is
+// strict, and anything the codec or the rules refuse is damage to the file.
+nlohmann::json ConfigToJson(const CollectionConfig& c) {
+  return codec::CollectionConfigToJson(c, codec::ConfigForm::kStored);
+}
+
 Result<CollectionConfig> ConfigFromJson(const nlohmann::json& j, const std::string& what) {
-  auto bad = [&](const std::string& why) {
-    return Status::Corruption(what + ": malformed collection config (" + why + ")");
-  };
-  auto need = [&](const nlohmann::json& o, const char* key, bool ok_type) -> Status {
-    if (!o.contains(key)) return bad(std::string("no '") + key + "'");
-    if (!ok_type) return bad(std::string("'") + key + "' has the wrong type");
-    return Status::OK();
-  };
-  if (!j.is_object()) return bad("not an object");
-  SEXTANT_RETURN_IF_ERROR(CheckKeys(j, {"name", "dimension", "metric", "index", "hnsw", "quantization",
-                                        "segments", "text", "analyzer", "bm25"},
-                                    what, "the config"));
-  SEXTANT_RETURN_IF_ERROR(need(j, "name", j.contains("name") && j["name"].is_string()));
-  SEXTANT_RETURN_IF_ERROR(need(j, "dimension", j.contains("dimension") && j["dimension"].is_number_unsigned()));
-  SEXTANT_RETURN_IF_ERROR(need(j, "metric", j.contains("metric") && j["metric"].is_string()));
-  SEXTANT_RETURN_IF_ERROR(need(j, "index", j.contains("index") && j["index"].is_string()));
-  SEXTANT_RETURN_IF_ERROR(need(j, "hnsw", j.contains("hnsw") && j["hnsw"].is_object()));
-  CollectionConfig c;
-  c.name = j["name"].get<std::string>();
-  c.dimension = j["dimension"].get<size_t>();
-  auto metric = MetricFromString(j["metric"].get<std::string>());
-  if (!metric.ok()) return Status::Corruption(what + ": " + metric.status().message());
-  c.metric = *metric;
-  auto index = IndexTypeFromString(j["index"].get<std::string>());
-  if (!index.ok()) return Status::Corruption(what + ": " + index.status().message());
-  c.index = *index;
-  const auto& h = j["hnsw"];
-  SEXTANT_RETURN_IF_ERROR(CheckKeys(h, {"M", "ef_construction", "ef_search"}, what, "\"hnsw\""));
-  for (const char* key : {"M", "ef_construction", "ef_search"}) {
-    SEXTANT_RETURN_IF_ERROR(need(h, key, h.contains(key) && h[key].is_number_unsigned()));
-  }
-  c.hnsw.M = h["M"].get<size_t>();
-  c.hnsw.ef_construction = h["ef_construction"].get<size_t>();
-  c.hnsw.ef_search = h["ef_search"].get<size_t>();
-  if (j.contains("quantization")) {  // absent in collections made before quantized indexes
-    const auto& q = j["quantization"];
-    if (!q.is_object()) return bad("'quantization' is not an object");
-    SEXTANT_RETURN_IF_ERROR(CheckKeys(q, {"nlist", "nprobe", "m", "nbits", "rerank"}, what, "\"quantization\""));
-    for (const char* key : {"nlist", "nprobe", "m", "nbits", "rerank"}) {
-      SEXTANT_RETURN_IF_ERROR(need(q, key, q.contains(key) && q[key].is_number_unsigned()));
-    }
-    c.quantization.nlist = q["nlist"].get<size_t>();
-    c.quantization.nprobe = q["nprobe"].get<size_t>();
-    c.quantization.m = q["m"].get<size_t>();
-    c.quantization.nbits = q["nbits"].get<size_t>();
-    c.quantization.rerank = q["rerank"].get<size_t>();
-  }
-  if (j.contains("segments")) {  // absent in collections made before segments existed
-    const auto& sp = j["segments"];
-    if (!sp.is_object()) return bad("'segments' is not an object");
-    SEXTANT_RETURN_IF_ERROR(CheckKeys(sp, {"seal_points", "merge_factor", "compact_deleted_fraction"}, what,
-                                      "\"segments\""));
-    SEXTANT_RETURN_IF_ERROR(need(sp, "seal_points", sp.contains("seal_points") && sp["seal_points"].is_number_unsigned()));
-    SEXTANT_RETURN_IF_ERROR(need(sp, "merge_factor", sp.contains("merge_factor") && sp["merge_factor"].is_number_unsigned()));
-    SEXTANT_RETURN_IF_ERROR(need(sp, "compact_deleted_fraction",
-                                 sp.contains("compact_deleted_fraction") && sp["compact_deleted_fraction"].is_number()));
-    c.segments.seal_points = sp["seal_points"].get<size_t>();
-    c.segments.merge_factor = sp["merge_factor"].get<size_t>();
-    c.segments.compact_deleted_fraction = sp["compact_deleted_fraction"].get<double>();
-  }
-  if (j.contains("text") || j.contains("analyzer") || j.contains("bm25")) {
-    // Absent (all three) in collections made before keyword search existed.
-    SEXTANT_RETURN_IF_ERROR(need(j, "text", j.contains("text") && j["text"].is_boolean()));
-    SEXTANT_RETURN_IF_ERROR(need(j, "analyzer", j.contains("analyzer") && j["analyzer"].is_string()));
-    SEXTANT_RETURN_IF_ERROR(need(j, "bm25", j.contains("bm25") && j["bm25"].is_object()));
-    const auto& b = j["bm25"];
-    SEXTANT_RETURN_IF_ERROR(CheckKeys(b, {"k1", "b"}, what, "\"bm25\""));
-    SEXTANT_RETURN_IF_ERROR(need(b, "k1", b.contains("k1") && b["k1"].is_number()));
-    SEXTANT_RETURN_IF_ERROR(need(b, "b", b.contains("b") && b["b"].is_number()));
-    c.text = j["text"].get<bool>();
-    c.analyzer = j["analyzer"].get<std::string>();
-    c.bm25_k1 = b["k1"].get<float>();
-    c.bm25_b = b["b"].get<float>();
-  }
+  auto c = codec::CollectionConfigFromStoredJson(j);
+  if (!c.ok()) return Status::Corruption(what + ": " + c.status().message());
   // The same rules as at create: a value no create would accept is damage.
-  Status valid = ValidateCollectionConfig(c);
+  Status valid = ValidateCollectionConfig(*c);
   if (!valid.ok()) return Status::Corruption(what + ": " + valid.message());
   return c;
 }
@@ -379,35 +296,13 @@ Status ValidateCollectionConfig(const CollectionConfig& c) {
     return Status::InvalidArgument("collection name '" + c.name +
                                    "' may only contain letters, digits, '_' and '-'");
   }
-  if (c.dimension > 65536 || (c.dimension == 0 && !c.text)) {
-    return Status::InvalidArgument("dimension must be in [1, 65536] (0 only for a text-only collection), got " +
-                                   std::to_string(c.dimension));
-  }
-  if (c.text) {
-    SEXTANT_RETURN_IF_ERROR(text::MakeAnalyzer(c.analyzer).status());
-    if (!(c.bm25_k1 >= 0) || !(c.bm25_b >= 0 && c.bm25_b <= 1)) {
-      return Status::InvalidArgument("bm25 k1 must be >= 0 and b in [0, 1]");
-    }
-  }
-  if (c.hnsw.M < 2 || c.hnsw.M > 512) return Status::InvalidArgument("M must be in [2, 512]");
-  if (c.hnsw.ef_construction < 1 || c.hnsw.ef_search < 1) {
-    return Status::InvalidArgument("ef_construction and ef_search must be at least 1");
-  }
-  if (c.segments.seal_points != 0 && c.segments.seal_points < 16) {
-    return Status::InvalidArgument("segments.seal_points must be 0 (automatic) or at least 16, got " +
-                                   std::to_string(c.segments.seal_points));
-  }
+  // The limits on every setting live in one place, shared with the JSON parsers.
+  SEXTANT_RETURN_IF_ERROR(codec::CheckCollectionSettings(c));
+  // What only the modules know: the analyzer exists, the quantized index can be built.
+  if (c.text) SEXTANT_RETURN_IF_ERROR(text::MakeAnalyzer(c.analyzer).status());
   if (c.index != IndexType::kHnsw && c.index != IndexType::kFlat) {
-    if (c.dimension == 0) return Status::InvalidArgument("a text-only collection has no vector index");
-    if (c.quantization.nprobe < 1) return Status::InvalidArgument("nprobe must be at least 1");
     Status st = SegmentedIndex::CheckTrainedSpec(c.dimension, TrainedSpec(c));
     if (!st.ok()) return st.WithContext(std::string("index ") + IndexTypeToString(c.index));
-  }
-  if (c.segments.merge_factor < 2) {
-    return Status::InvalidArgument("segments.merge_factor must be at least 2");
-  }
-  if (!(c.segments.compact_deleted_fraction > 0 && c.segments.compact_deleted_fraction <= 1)) {
-    return Status::InvalidArgument("segments.compact_deleted_fraction must be in (0, 1]");
   }
   return Status::OK();
 }

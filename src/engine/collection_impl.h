@@ -39,7 +39,9 @@ index::IndexSpec TrainedSpec(const CollectionConfig& config);
 // Sub-quantizers when QuantizationParams::m is 0: the divisor of `dim` closest to dim / 4.
 size_t DefaultPqM(size_t dim);
 // The rules every collection config must meet, at create and again at every open
-// (InvalidArgument naming the setting).
+// (InvalidArgument naming the setting): the name, the limits on the settings
+// (codec::CheckCollectionSettings, the one place they are written) and what only the modules
+// know (the analyzer exists, the quantized index can be built for the dimension).
 Status ValidateCollectionConfig(const CollectionConfig& config);
 
 class CollectionImpl final : public Collection {

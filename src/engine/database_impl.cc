@@ -11,44 +11,7 @@
 
 namespace sextant {
 
-const char* MetricToString(Metric m) {
-  switch (m) {
-    case Metric::kL2: return "l2";
-    case Metric::kInnerProduct: return "ip";
-    case Metric::kCosine: return "cosine";
-  }
-  return "unknown";
-}
-
-Result<Metric> MetricFromString(const std::string& s) {
-  if (s == "l2" || s == "euclidean") return Metric::kL2;
-  if (s == "ip" || s == "dot" || s == "inner_product") return Metric::kInnerProduct;
-  if (s == "cosine") return Metric::kCosine;
-  return Status::InvalidArgument("unknown metric '" + s + "' (expected l2, ip or cosine)");
-}
-
-namespace {
-constexpr std::pair<IndexType, const char*> kIndexNames[] = {
-    {IndexType::kHnsw, "hnsw"},     {IndexType::kFlat, "flat"}, {IndexType::kIvfFlat, "ivf-flat"},
-    {IndexType::kIvfPq, "ivf-pq"},  {IndexType::kPq, "pq"},     {IndexType::kSq8, "sq8"},
-    {IndexType::kHnswSq8, "hnsw-sq8"}};
-}  // namespace
-
-const char* IndexTypeToString(IndexType t) {
-  for (const auto& [type, name] : kIndexNames) {
-    if (type == t) return name;
-  }
-  return "hnsw";
-}
-
-Result<IndexType> IndexTypeFromString(const std::string& s) {
-  std::string known;
-  for (const auto& [type, name] : kIndexNames) {
-    if (s == name) return type;
-    known += known.empty() ? name : std::string(", ") + name;
-  }
-  return Status::InvalidArgument("unknown index '" + s + "' (expected one of " + known + ")");
-}
+// MetricToString, IndexTypeToString and their inverses: src/codec/names.cc.
 
 namespace {
 

@@ -6,7 +6,10 @@
 #include <initializer_list>
 #include <unordered_map>
 
-#include "cli/json_codec.h"
+#include "codec/collection_json.h"
+#include "codec/fields.h"
+#include "codec/point_json.h"
+#include "codec/query_json.h"
 #include "common/json.h"
 
 namespace sextant::server {
@@ -16,66 +19,17 @@ using nlohmann::json;
 
 Status Bad(std::string message) { return Status::InvalidArgument(std::move(message)); }
 
-// Rejects fields other than `allowed` (a typo should not be silently ignored).
-Status OnlyFields(const json& body, std::initializer_list<const char*> allowed) {
-  if (!body.is_object()) return Bad("the request body must be a JSON object");
-  for (const auto& [key, value] : body.items()) {
-    bool known = false;
-    for (const char* a : allowed) known |= key == a;
-    if (!known) {
-      std::string list;
-      for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      return Bad("unknown field '" + key + "' (expected " + list + ")");
-    }
-  }
-  return Status::OK();
-}
+using codec::OnlyFields;
+using codec::ReadBool;
+using codec::ReadFilter;
+using codec::ReadString;
+using codec::ReadUint;
 
-// A non-negative integer field within [lo, hi]; absent fields keep `*out`.
-Status IntField(const json& obj, const char* name, size_t lo, size_t hi, size_t* out,
-                StatusCode range_code = StatusCode::kInvalidArgument) {
-  if (!obj.contains(name)) return Status::OK();
-  const json& v = obj[name];
-  if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0)) {
-    return Bad(std::string("field '") + name + "' must be a non-negative integer");
-  }
-  const uint64_t x = v.get<uint64_t>();
-  if (x < lo || x > hi) {
-    return Status(range_code, std::string("field '") + name + "' must be between " +
-                                  std::to_string(lo) + " and " + std::to_string(hi) + ", got " +
-                                  std::to_string(x));
-  }
-  *out = static_cast<size_t>(x);
-  return Status::OK();
-}
-
-Status NumberField(const json& obj, const char* name, double* out) {
-  if (!obj.contains(name)) return Status::OK();
-  if (!obj[name].is_number()) return Bad(std::string("field '") + name + "' must be a number");
-  *out = obj[name].get<double>();
-  return Status::OK();
-}
-
-Status BoolField(const json& obj, const char* name, bool* out) {
-  if (!obj.contains(name)) return Status::OK();
-  if (!obj[name].is_boolean()) return Bad(std::string("field '") + name + "' must be true or false");
-  *out = obj[name].get<bool>();
-  return Status::OK();
-}
-
-Status StringField(const json& obj, const char* name, std::string* out) {
-  if (!obj.contains(name)) return Status::OK();
-  if (!obj[name].is_string()) return Bad(std::string("field '") + name + "' must be a string");
-  *out = obj[name].get<std::string>();
-  return Status::OK();
-}
-
-// A filter is passed on to the collection, which judges its operators; here only its shape.
-Status FilterField(const json& obj, std::optional<json>* out) {
-  if (!obj.contains("filter") || obj["filter"].is_null()) return Status::OK();
-  if (!obj["filter"].is_object()) return Bad("field 'filter' must be an object");
-  *out = obj["filter"];
-  return Status::OK();
+codec::QueryLimits QueryLimitsOf(const Limits& limits) {
+  codec::QueryLimits q;
+  q.max_k = limits.max_k;
+  q.max_dimension = limits.max_dimension;
+  return q;
 }
 
 Result<std::vector<std::string>> IdList(const json& obj, const Limits& limits) {
@@ -99,8 +53,8 @@ Result<std::vector<std::string>> IdList(const json& obj, const Limits& limits) {
 bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Reads `[n, n, ...]` at body[*pos] (which is '['), numbers in strict JSON syntax; on success
-// leaves *pos after ']'. Values must be finite float32 (as VectorFromJson requires); anything
-// else returns false so that the slow path reports it.
+// leaves *pos after ']'. Values must pass codec::IsVectorValue (the rule VectorFromJson
+// applies); anything else returns false so that the slow path reports it.
 bool ReadNumberArray(std::string_view body, size_t* pos, std::vector<float>* out) {
   size_t i = *pos + 1;
   auto skip = [&] {
@@ -135,7 +89,7 @@ bool ReadNumberArray(std::string_view body, size_t* pos, std::vector<float>* out
     double x = 0;
     const auto [end, ec] = std::from_chars(body.data() + start, body.data() + i, x);
     if (ec != std::errc() || end != body.data() + i) return false;
-    if (!std::isfinite(x) || std::fabs(x) > 3.4e38) return false;
+    if (!codec::IsVectorValue(x)) return false;
     out->push_back(static_cast<float>(x));
     skip();
     if (i >= body.size()) return false;
@@ -272,11 +226,7 @@ Result<QueryRequest> ParseQueryBody(std::string_view body, const Limits& limits)
   j["vector"] = json::array({0});
   SEXTANT_ASSIGN_OR_RETURN(QueryRequest q, ParseQuery(j, limits));
   q.vector = std::move(fast->vectors[0].second);
-  if (q.vector.empty()) return Bad("field 'vector' is empty");
-  if (q.vector.size() > limits.max_dimension) {
-    return Status::OutOfRange("field 'vector' has " + std::to_string(q.vector.size()) +
-                              " dimensions, the limit is " + std::to_string(limits.max_dimension));
-  }
+  SEXTANT_RETURN_IF_ERROR(codec::CheckQueryVector(q.vector, QueryLimitsOf(limits)));
   return q;
 }
 
@@ -339,52 +289,11 @@ std::optional<std::string> SanitizeRequestId(std::string_view header) {
 }
 
 Result<CollectionSpec> ParseCollectionSpec(const json& body, const Limits& limits) {
-  SEXTANT_RETURN_IF_ERROR(OnlyFields(body, {"dimension", "metric", "index", "text", "analyzer", "hnsw", "bm25",
-                                            "quantization", "segments"}));
   CollectionSpec spec;
-  CollectionConfig& c = spec.config;
-  if (!body.contains("dimension")) return Bad("field 'dimension' is required (0 for a text-only collection)");
-  SEXTANT_RETURN_IF_ERROR(IntField(body, "dimension", 0, limits.max_dimension, &c.dimension,
-                                   StatusCode::kOutOfRange));
-  SEXTANT_RETURN_IF_ERROR(StringField(body, "metric", &spec.metric));
-  SEXTANT_RETURN_IF_ERROR(StringField(body, "index", &spec.index));
-  SEXTANT_RETURN_IF_ERROR(BoolField(body, "text", &c.text));
-  if (body.contains("analyzer") && !c.text) return Bad("field 'analyzer' needs \"text\": true");
-  SEXTANT_RETURN_IF_ERROR(StringField(body, "analyzer", &c.analyzer));
-  if (body.contains("hnsw")) {
-    const json& h = body["hnsw"];
-    SEXTANT_RETURN_IF_ERROR(OnlyFields(h, {"M", "ef_construction", "ef_search"}).WithContext("field 'hnsw'"));
-    SEXTANT_RETURN_IF_ERROR(IntField(h, "M", 2, 256, &c.hnsw.M, StatusCode::kOutOfRange));
-    SEXTANT_RETURN_IF_ERROR(IntField(h, "ef_construction", 1, 100000, &c.hnsw.ef_construction,
-                                     StatusCode::kOutOfRange));
-    SEXTANT_RETURN_IF_ERROR(IntField(h, "ef_search", 1, 100000, &c.hnsw.ef_search, StatusCode::kOutOfRange));
-  }
-  if (body.contains("quantization")) {
-    const json& q = body["quantization"];
-    SEXTANT_RETURN_IF_ERROR(OnlyFields(q, {"nlist", "nprobe", "m", "nbits", "rerank"}).WithContext("field 'quantization'"));
-    SEXTANT_RETURN_IF_ERROR(IntField(q, "nlist", 1, 1 << 20, &c.quantization.nlist, StatusCode::kOutOfRange));
-    SEXTANT_RETURN_IF_ERROR(IntField(q, "nprobe", 1, 1 << 20, &c.quantization.nprobe, StatusCode::kOutOfRange));
-    SEXTANT_RETURN_IF_ERROR(IntField(q, "m", 0, limits.max_dimension, &c.quantization.m, StatusCode::kOutOfRange));
-    SEXTANT_RETURN_IF_ERROR(IntField(q, "nbits", 4, 8, &c.quantization.nbits, StatusCode::kOutOfRange));
-    SEXTANT_RETURN_IF_ERROR(IntField(q, "rerank", 0, limits.max_k * 100, &c.quantization.rerank, StatusCode::kOutOfRange));
-  }
-  if (body.contains("segments")) {
-    const json& sg = body["segments"];
-    SEXTANT_RETURN_IF_ERROR(OnlyFields(sg, {"seal_points", "merge_factor", "compact_deleted_fraction"})
-                                .WithContext("field 'segments'"));
-    SEXTANT_RETURN_IF_ERROR(IntField(sg, "seal_points", 0, size_t{1} << 30, &c.segments.seal_points,
-                                     StatusCode::kOutOfRange));
-    SEXTANT_RETURN_IF_ERROR(IntField(sg, "merge_factor", 2, 64, &c.segments.merge_factor, StatusCode::kOutOfRange));
-    SEXTANT_RETURN_IF_ERROR(NumberField(sg, "compact_deleted_fraction", &c.segments.compact_deleted_fraction));
-  }
-  if (body.contains("bm25")) {
-    const json& b = body["bm25"];
-    SEXTANT_RETURN_IF_ERROR(OnlyFields(b, {"k1", "b"}).WithContext("field 'bm25'"));
-    double k1 = c.bm25_k1, bb = c.bm25_b;
-    SEXTANT_RETURN_IF_ERROR(NumberField(b, "k1", &k1));
-    SEXTANT_RETURN_IF_ERROR(NumberField(b, "b", &bb));
-    c.bm25_k1 = static_cast<float>(k1);
-    c.bm25_b = static_cast<float>(bb);
+  SEXTANT_ASSIGN_OR_RETURN(spec.config, codec::CollectionSettingsFromJson(body));
+  if (spec.config.dimension > limits.max_dimension) {  // this server's own cap (--max-dimension)
+    return Status::OutOfRange("field 'dimension' must be at most " + std::to_string(limits.max_dimension) +
+                              " on this server, got " + std::to_string(spec.config.dimension));
   }
   return spec;
 }
@@ -404,7 +313,7 @@ Result<std::vector<Point>> ParseUpsert(const json& body, const Limits& limits) {
   points.reserve(arr.size());
   std::unordered_map<std::string, size_t> seen;
   for (size_t i = 0; i < arr.size(); ++i) {
-    auto p = cli::PointFromJson(arr[i]);
+    auto p = codec::PointFromJson(arr[i]);
     if (!p.ok()) return p.status().WithContext("points[" + std::to_string(i) + "]");
     if (auto [it, fresh] = seen.emplace(p->id, i); !fresh) {
       return Bad("points[" + std::to_string(i) + "]: id '" + p->id.substr(0, 200) +
@@ -416,61 +325,10 @@ Result<std::vector<Point>> ParseUpsert(const json& body, const Limits& limits) {
 }
 
 Result<QueryRequest> ParseQuery(const json& body, const Limits& limits) {
-  SEXTANT_RETURN_IF_ERROR(OnlyFields(body, {"vector", "text", "k", "ef", "nprobe", "rerank", "filter", "fusion",
-                                            "alpha", "rrf_k", "vector_weight", "text_weight", "explain",
-                                            "include", "timeout_ms"}));
-  QueryRequest q;
-  if (!body.contains("vector") && !body.contains("text")) return Bad("a query needs 'vector', 'text' or both");
-  if (body.contains("vector")) {
-    SEXTANT_ASSIGN_OR_RETURN(q.vector, cli::VectorFromJson(body["vector"], "vector"));
-    if (q.vector.empty()) return Bad("field 'vector' is empty");
-    if (q.vector.size() > limits.max_dimension) {
-      return Status::OutOfRange("field 'vector' has " + std::to_string(q.vector.size()) +
-                                " dimensions, the limit is " + std::to_string(limits.max_dimension));
-    }
-  }
-  if (body.contains("text")) {
-    std::string text;
-    SEXTANT_RETURN_IF_ERROR(StringField(body, "text", &text));
-    q.text = std::move(text);
-  }
-  SEXTANT_RETURN_IF_ERROR(IntField(body, "k", 1, limits.max_k, &q.k, StatusCode::kOutOfRange));
-  SEXTANT_RETURN_IF_ERROR(IntField(body, "ef", 1, 100000, &q.ef, StatusCode::kOutOfRange));
-  SEXTANT_RETURN_IF_ERROR(IntField(body, "nprobe", 1, 1 << 20, &q.nprobe, StatusCode::kOutOfRange));
-  if (body.contains("rerank")) {
-    size_t rerank = 0;
-    SEXTANT_RETURN_IF_ERROR(IntField(body, "rerank", 0, limits.max_k * 100, &rerank, StatusCode::kOutOfRange));
-    q.rerank = rerank;
-  }
-  SEXTANT_RETURN_IF_ERROR(FilterField(body, &q.filter));
-  SEXTANT_RETURN_IF_ERROR(StringField(body, "fusion", &q.fusion));
-  if (body.contains("alpha")) {
-    double alpha = 0;
-    SEXTANT_RETURN_IF_ERROR(NumberField(body, "alpha", &alpha));
-    q.alpha = alpha;
-  }
-  SEXTANT_RETURN_IF_ERROR(NumberField(body, "rrf_k", &q.rrf_k));
-  SEXTANT_RETURN_IF_ERROR(NumberField(body, "vector_weight", &q.vector_weight));
-  SEXTANT_RETURN_IF_ERROR(NumberField(body, "text_weight", &q.text_weight));
-  SEXTANT_RETURN_IF_ERROR(BoolField(body, "explain", &q.explain));
-  if (body.contains("timeout_ms")) {
-    size_t ms = 0;
-    SEXTANT_RETURN_IF_ERROR(IntField(body, "timeout_ms", 1, 3600 * 1000, &ms, StatusCode::kOutOfRange));
-    q.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  }
-  q.include_document = q.include_metadata = true;
-  if (body.contains("include")) {
-    const json& inc = body["include"];
-    if (!inc.is_array()) return Bad("field 'include' must be an array of \"document\", \"metadata\", \"vector\"");
-    q.include_document = q.include_metadata = false;
-    for (const json& f : inc) {
-      if (f == "document") q.include_document = true;
-      else if (f == "metadata") q.include_metadata = true;
-      else if (f == "vector") q.include_vector = true;
-      else return Bad("field 'include': unknown entry " + f.dump().substr(0, 80) + " (expected document, metadata, vector)");
-    }
-  }
-  return q;
+  if (!body.is_object()) return Bad("the request body must be a JSON object");
+  codec::QueryDefaults defaults;
+  defaults.include_document = defaults.include_metadata = true;
+  return codec::QueryFromJson(body, defaults, QueryLimitsOf(limits));
 }
 
 Result<DeleteSpec> ParseDelete(const json& body, const Limits& limits) {
@@ -481,7 +339,7 @@ Result<DeleteSpec> ParseDelete(const json& body, const Limits& limits) {
   if (has_ids) {
     SEXTANT_ASSIGN_OR_RETURN(spec.ids, IdList(body, limits));
   } else {
-    SEXTANT_RETURN_IF_ERROR(FilterField(body, &spec.filter));
+    SEXTANT_RETURN_IF_ERROR(ReadFilter(body, &spec.filter));
   }
   return spec;
 }
@@ -489,19 +347,19 @@ Result<DeleteSpec> ParseDelete(const json& body, const Limits& limits) {
 Result<ScrollSpec> ParseScroll(const json& body, const Limits& limits) {
   SEXTANT_RETURN_IF_ERROR(OnlyFields(body, {"limit", "after", "filter", "vectors"}));
   ScrollSpec spec;
-  SEXTANT_RETURN_IF_ERROR(IntField(body, "limit", 1, limits.max_scroll_limit, &spec.limit, StatusCode::kOutOfRange));
+  SEXTANT_RETURN_IF_ERROR(ReadUint(body, "limit", 1, limits.max_scroll_limit, &spec.limit));
   if (body.contains("after") && !body["after"].is_null()) {
-    SEXTANT_RETURN_IF_ERROR(StringField(body, "after", &spec.after));
+    SEXTANT_RETURN_IF_ERROR(ReadString(body, "after", &spec.after));
   }
-  SEXTANT_RETURN_IF_ERROR(FilterField(body, &spec.filter));
-  SEXTANT_RETURN_IF_ERROR(BoolField(body, "vectors", &spec.vectors));
+  SEXTANT_RETURN_IF_ERROR(ReadFilter(body, &spec.filter));
+  SEXTANT_RETURN_IF_ERROR(ReadBool(body, "vectors", &spec.vectors));
   return spec;
 }
 
 Result<std::optional<json>> ParseCount(const json& body) {
   SEXTANT_RETURN_IF_ERROR(OnlyFields(body, {"filter"}));
   std::optional<json> filter;
-  SEXTANT_RETURN_IF_ERROR(FilterField(body, &filter));
+  SEXTANT_RETURN_IF_ERROR(ReadFilter(body, &filter));
   return filter;
 }
 
@@ -512,7 +370,7 @@ Result<MetadataPatch> ParseMetadataPatch(const json& body) {
     return Bad("field 'metadata' must be an object");
   }
   patch.metadata = body["metadata"];
-  SEXTANT_RETURN_IF_ERROR(BoolField(body, "merge", &patch.merge));
+  SEXTANT_RETURN_IF_ERROR(ReadBool(body, "merge", &patch.merge));
   return patch;
 }
 
@@ -520,14 +378,14 @@ Result<KeySpec> ParseKeySpec(const json& body) {
   SEXTANT_RETURN_IF_ERROR(OnlyFields(body, {"role", "tenant", "database"}));
   KeySpec spec;
   if (!body.contains("role")) return Bad("field 'role' is required (admin, writer or reader)");
-  SEXTANT_RETURN_IF_ERROR(StringField(body, "role", &spec.role));
+  SEXTANT_RETURN_IF_ERROR(ReadString(body, "role", &spec.role));
   if (spec.role != "admin" && spec.role != "writer" && spec.role != "reader") {
     return Bad("field 'role' must be admin, writer or reader, got '" + spec.role.substr(0, 80) + "'");
   }
   for (auto [field, out] : {std::pair{"tenant", &spec.tenant}, std::pair{"database", &spec.database}}) {
     if (!body.contains(field) || body[field].is_null()) continue;
     std::string v;
-    SEXTANT_RETURN_IF_ERROR(StringField(body, field, &v));
+    SEXTANT_RETURN_IF_ERROR(ReadString(body, field, &v));
     SEXTANT_RETURN_IF_ERROR(CheckName(v, field));
     *out = std::move(v);
   }
@@ -539,7 +397,7 @@ Result<std::optional<std::string>> ParseSnapshotCreate(const json& body) {
   SEXTANT_RETURN_IF_ERROR(OnlyFields(body, {"snapshot"}));
   if (!body.contains("snapshot") || body["snapshot"].is_null()) return std::optional<std::string>();
   std::string name;
-  SEXTANT_RETURN_IF_ERROR(StringField(body, "snapshot", &name));
+  SEXTANT_RETURN_IF_ERROR(ReadString(body, "snapshot", &name));
   SEXTANT_RETURN_IF_ERROR(CheckName(name, "snapshot"));
   return std::optional<std::string>(name);
 }
@@ -548,7 +406,7 @@ Result<std::string> ParseSnapshotRestore(const json& body) {
   SEXTANT_RETURN_IF_ERROR(OnlyFields(body, {"collection"}));
   std::string name;
   if (!body.contains("collection")) return Bad("field 'collection' is required (the new collection's name)");
-  SEXTANT_RETURN_IF_ERROR(StringField(body, "collection", &name));
+  SEXTANT_RETURN_IF_ERROR(ReadString(body, "collection", &name));
   SEXTANT_RETURN_IF_ERROR(CheckName(name, "collection"));
   return name;
 }

@@ -47,14 +47,11 @@ std::optional<std::string> ParseBearer(std::string_view header);
 // (the server then makes its own).
 std::optional<std::string> SanitizeRequestId(std::string_view header);
 
-// PUT collection: {"dimension": N, "metric": "l2|ip|cosine", "index": "hnsw|flat",
-// "text": bool, "analyzer": "...", "hnsw": {"M", "ef_construction", "ef_search"},
-// "bm25": {"k1", "b"}}. The metric and index are returned as text for the database to
-// resolve; `name` is filled from the path by the caller.
+// PUT collection: the settings in their one JSON form (codec/collection_json.h:
+// codec::CollectionSettingsFromJson, with the limits every collection meets), and a dimension
+// at most limits.max_dimension. `name` is filled from the path by the caller.
 struct CollectionSpec {
   CollectionConfig config;
-  std::string metric = "l2";
-  std::string index = "hnsw";
 };
 Result<CollectionSpec> ParseCollectionSpec(const nlohmann::json& body, const Limits& limits);
 
@@ -62,9 +59,10 @@ Result<CollectionSpec> ParseCollectionSpec(const nlohmann::json& body, const Lim
 // Duplicate ids in one batch are rejected here, naming both positions.
 Result<std::vector<Point>> ParseUpsert(const nlohmann::json& body, const Limits& limits);
 
-// POST query: the QueryRequest fields plus "include": ["document", "metadata", "vector"]
-// (default: document and metadata) and "timeout_ms" (1..3,600,000: the deadline, counted
-// from the parse; the server's own limit still applies).
+// POST query: the one JSON form of a query (codec/query_json.h, shared with the command line's
+// query lines) with limits.max_k and limits.max_dimension; "include" defaults to document and
+// metadata; "timeout_ms" sets the deadline, counted from the parse (the server's own limit
+// still applies).
 Result<QueryRequest> ParseQuery(const nlohmann::json& body, const Limits& limits);
 
 // The same two parsers straight from the body text, with a fast path for the vectors: the

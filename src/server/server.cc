@@ -25,7 +25,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "cli/json_codec.h"
+#include "codec/collection_json.h"
+#include "codec/point_json.h"
 #include "server/http_transport.h"
 #include "server/key_store.h"
 #include "server/metrics.h"
@@ -113,36 +114,7 @@ std::string NowIso8601() {
   return buf;
 }
 
-json ConfigToJson(const CollectionConfig& c) {
-  json j = {{"name", c.name}, {"dimension", c.dimension}, {"metric", MetricToString(c.metric)},
-            {"index", IndexTypeToString(c.index)},
-            {"hnsw", {{"M", c.hnsw.M}, {"ef_construction", c.hnsw.ef_construction},
-                      {"ef_search", c.hnsw.ef_search}}},
-            {"text", c.text}};
-  if (c.segments.seal_points != 0 || c.segments.merge_factor != SegmentParams{}.merge_factor ||
-      c.segments.compact_deleted_fraction != SegmentParams{}.compact_deleted_fraction) {
-    j["segments"] = cli::SegmentParamsToJson(c.segments);
-  }
-  if (c.index != IndexType::kHnsw && c.index != IndexType::kFlat) {
-    j["quantization"] = cli::QuantizationToJson(c.quantization);
-  }
-  if (c.text) {
-    j["analyzer"] = c.analyzer;
-    auto tidy = [](float x) { return std::round(static_cast<double>(x) * 1e6) / 1e6; };  // 0.4, not 0.4000000059
-    j["bm25"] = {{"k1", tidy(c.bm25_k1)}, {"b", tidy(c.bm25_b)}};
-  }
-  return j;
-}
-
-json StatsToJson(const CollectionStats& s) {
-  return {{"points", s.points}, {"memory_bytes", s.memory_bytes}, {"disk_bytes", s.disk_bytes},
-          {"segments", s.segments}, {"unindexed_points", s.unindexed_points},
-          {"deleted_pending", s.deleted_pending}, {"wal_bytes", s.wal_bytes},
-          {"wal_records", s.wal_records}, {"checkpoints", s.checkpoints},
-          {"segments_sealed", s.segments_sealed}, {"segments_merged", s.segments_merged},
-          {"index_errors", s.index_errors}, {"last_index_error", s.last_index_error},
-          {"write_stalls", s.write_stalls}};
-}
+json ConfigToJson(const CollectionConfig& c) { return codec::CollectionConfigToJson(c, codec::ConfigForm::kReply); }
 
 // ---------------------------------------------------------------------------------------
 // Admission: at most max_inflight handlers at once, at most max_queue waiting.
@@ -1212,19 +1184,15 @@ Reply ServerImpl::ListCollections(RequestContext& ctx) {
 Reply ServerImpl::PutCollection(RequestContext& ctx) {
   SX_PARSE(CollectionSpec spec, ParseCollectionSpec(ctx.body, options_.limits));
   spec.config.name = ctx.params["collection"];
-  auto metric = MetricFromString(spec.metric);
-  if (!metric.ok()) return Error(400, "bad_request", "field 'metric': " + metric.status().message());
-  auto index = IndexTypeFromString(spec.index);
-  if (!index.ok()) return Error(400, "bad_request", "field 'index': " + index.status().message());
-  spec.config.metric = *metric;
-  spec.config.index = *index;
   auto created = ctx.entry->db->CreateCollection(spec.config);
   if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
     // Idempotent PUT: the same definition again is fine, a different one is a conflict.
     auto existing = ctx.entry->db->GetCollection(spec.config.name);
     if (existing.ok()) {
       const CollectionConfig& c = (*existing)->config();
-      if (ConfigToJson(c) == ConfigToJson(spec.config)) {  // every setting, defaults included
+      // Every setting, defaults included (the stored form has them all).
+      if (codec::CollectionConfigToJson(c, codec::ConfigForm::kStored) ==
+          codec::CollectionConfigToJson(spec.config, codec::ConfigForm::kStored)) {
         json j = ConfigToJson(c);
         j["created"] = false;
         return Reply{200, j};
@@ -1242,7 +1210,7 @@ Reply ServerImpl::PutCollection(RequestContext& ctx) {
 Reply ServerImpl::GetCollectionInfo(RequestContext& ctx) {
   SX_TRY(Collection * col, GetCollection(ctx));
   json j = ConfigToJson(col->config());
-  j["stats"] = StatsToJson(col->Stats());
+  j["stats"] = codec::StatsToJson(col->Stats());
   return Reply{200, j};
 }
 
@@ -1277,7 +1245,7 @@ Reply ServerImpl::GetPoint(RequestContext& ctx) {
   const std::string& id = ctx.params["id"];
   SX_TRY(auto points, col->Get(std::span<const std::string>(&id, 1), with_vector));
   if (points.empty()) return Error(404, "not_found", "no point '" + id.substr(0, 200) + "'");
-  return Reply{200, cli::PointToJson(points[0], with_vector)};
+  return Reply{200, codec::PointToJson(points[0], with_vector)};
 }
 
 Reply ServerImpl::PatchPoint(RequestContext& ctx) {
@@ -1307,7 +1275,7 @@ Reply ServerImpl::Scroll(RequestContext& ctx) {
   SX_PARSE(ScrollSpec spec, ParseScroll(ctx.body, options_.limits));
   SX_TRY(ScrollPage page, col->Scroll(spec.after, spec.limit, spec.filter, spec.vectors));
   json points = json::array();
-  for (const Point& p : page.points) points.push_back(cli::PointToJson(p, spec.vectors));
+  for (const Point& p : page.points) points.push_back(codec::PointToJson(p, spec.vectors));
   return Reply{200, {{"points", points}, {"next", page.next ? json(*page.next) : json()}}};
 }
 
@@ -1317,7 +1285,7 @@ Reply ServerImpl::Query(RequestContext& ctx) {
   if (ctx.deadline && (!q.deadline || *ctx.deadline < *q.deadline)) q.deadline = ctx.deadline;
   SX_TRY(std::vector<QueryHit> hits, col->Query(q));
   json results = json::array();
-  for (const QueryHit& h : hits) results.push_back(cli::HitToJson(h));
+  for (const QueryHit& h : hits) results.push_back(codec::HitToJson(h));
   return Reply{200, {{"results", std::move(results)}}};
 }
 

@@ -78,7 +78,7 @@ TEST(CodecTest, CollectionSpec) {
       "analyzer": "standard", "hnsw": {"M": 8}, "bm25": {"k1": 1.2}})"), limits);
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
   EXPECT_EQ(spec->config.dimension, 3u);
-  EXPECT_EQ(spec->metric, "cosine");
+  EXPECT_EQ(spec->config.metric, Metric::kCosine);
   EXPECT_EQ(spec->config.hnsw.M, 8u);
   EXPECT_FLOAT_EQ(spec->config.bm25_k1, 1.2f);
   EXPECT_EQ(ParseCollectionSpec(json::parse(R"({"metric": "l2"})"), limits).status().code(),
@@ -91,6 +91,13 @@ TEST(CodecTest, CollectionSpec) {
             StatusCode::kOutOfRange);
   auto unknown = ParseCollectionSpec(json::parse(R"({"dimension": 3, "dim": 3})"), limits);
   EXPECT_NE(unknown.status().message().find("unknown field 'dim'"), std::string::npos);
+  // The engine's limits (codec::CheckCollectionSettings), not a server copy of them: M up to 512 ...
+  EXPECT_EQ(ParseCollectionSpec(json::parse(R"({"dimension": 3, "hnsw": {"M": 300}})"), limits)->config.hnsw.M, 300u);
+  // ... judged at create, like a config given to the embedded API (422 invalid_argument).
+  EXPECT_TRUE(ParseCollectionSpec(json::parse(R"({"dimension": 3, "hnsw": {"M": 513}})"), limits).ok());
+  auto metric = ParseCollectionSpec(json::parse(R"({"dimension": 3, "metric": "l7"})"), limits);
+  EXPECT_EQ(metric.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(metric.status().message().find("field 'metric'"), std::string::npos);
 }
 
 TEST(CodecTest, UpsertBatches) {

@@ -9,9 +9,11 @@
 #include <unordered_map>
 
 #include "args.h"
+#include "codec/collection_json.h"
+#include "codec/point_json.h"
+#include "codec/query_json.h"
 #include "common/json.h"
 #include "commands.h"
-#include "json_codec.h"
 #include "sextant/database.h"
 #include "text/ir_metrics.h"
 
@@ -60,14 +62,54 @@ Result<json> ParseJsonFlag(const Args& args, const std::string& flag) {
   return j;
 }
 
-json ConfigJson(const CollectionConfig& c) {
-  return {{"name", c.name}, {"dimension", c.dimension}, {"metric", MetricToString(c.metric)},
-          {"index", IndexTypeToString(c.index)},
-          {"hnsw", {{"M", c.hnsw.M}, {"ef_construction", c.hnsw.ef_construction},
-                    {"ef_search", c.hnsw.ef_search}}},
-          {"quantization", QuantizationToJson(c.quantization)},
-          {"segments", SegmentParamsToJson(c.segments)},
-          {"text", c.text}, {"analyzer", c.text ? json(c.analyzer) : json()}};
+json ConfigJson(const CollectionConfig& c) { return codec::CollectionConfigToJson(c, codec::ConfigForm::kReply); }
+
+// `collection create` flags -> the settings' JSON form (a server PUT body), read by the same
+// parser with the same limits. Flags only say what they set; the rest keeps the defaults.
+Result<CollectionConfig> ConfigFromFlags(const Args& args) {
+  SEXTANT_ASSIGN_OR_RETURN(std::string name, OneName(args));
+  json body = json::object();
+  SEXTANT_ASSIGN_OR_RETURN(std::string dim, args.Required("dim"));
+  char* end = nullptr;
+  const long long d = std::strtoll(dim.c_str(), &end, 10);
+  if (dim.empty() || *end != '\0' || d < 0) {
+    return Status::InvalidArgument("--dim must be a non-negative integer, got '" + dim + "'");
+  }
+  body["dimension"] = d;
+  if (args.Has("text")) body["text"] = true;
+  if (args.Has("analyzer")) {
+    if (!args.Has("text")) return Status::InvalidArgument("--analyzer needs --text");
+    body["analyzer"] = args.Get("analyzer");
+  }
+  for (auto [flag, key] : {std::pair{"k1", "k1"}, std::pair{"b", "b"}}) {
+    if (!args.Has(flag)) continue;
+    const std::string v = args.Get(flag);
+    char* e = nullptr;
+    const double x = std::strtod(v.c_str(), &e);
+    if (v.empty() || *e != '\0') return Status::InvalidArgument(std::string("--") + flag + " must be a number");
+    body["bm25"][key] = x;
+  }
+  if (args.Has("metric")) body["metric"] = args.Get("metric");
+  if (args.Has("index")) body["index"] = args.Get("index");
+  // Integer flags: --flag -> body[section][key].
+  struct IntFlag {
+    const char* flag;
+    const char* section;
+    const char* key;
+  };
+  static constexpr IntFlag kIntFlags[] = {
+      {"M", "hnsw", "M"},           {"ef-construction", "hnsw", "ef_construction"}, {"ef", "hnsw", "ef_search"},
+      {"nlist", "quantization", "nlist"}, {"nprobe", "quantization", "nprobe"},   {"m", "quantization", "m"},
+      {"nbits", "quantization", "nbits"}, {"rerank", "quantization", "rerank"},
+      {"seal-points", "segments", "seal_points"}};
+  for (const IntFlag& f : kIntFlags) {
+    if (!args.Has(f.flag)) continue;
+    SEXTANT_ASSIGN_OR_RETURN(int64_t v, args.GetPositiveInt(f.flag, 1));
+    body[f.section][f.key] = v;
+  }
+  SEXTANT_ASSIGN_OR_RETURN(CollectionConfig c, codec::CollectionSettingsFromJson(body));
+  c.name = name;
+  return c;
 }
 
 Status CollectionCmd(const std::vector<std::string>& argv) {
@@ -79,46 +121,7 @@ Status CollectionCmd(const std::vector<std::string>& argv) {
                               "k1", "b", "seal-points", "nlist", "nprobe", "m", "nbits", "rerank"},
                              {"text"}));
   if (sub == "create") {
-    SEXTANT_ASSIGN_OR_RETURN(std::string name, OneName(args));
-    CollectionConfig c;
-    c.name = name;
-    SEXTANT_ASSIGN_OR_RETURN(std::string dim, args.Required("dim"));
-    char* end = nullptr;
-    const long long d = std::strtoll(dim.c_str(), &end, 10);
-    if (*end != '\0' || d < 0) {
-      return Status::InvalidArgument("--dim must be a non-negative integer, got '" + dim + "'");
-    }
-    c.dimension = static_cast<size_t>(d);
-    c.text = args.Has("text");
-    if (args.Has("analyzer") && !c.text) return Status::InvalidArgument("--analyzer needs --text");
-    c.analyzer = args.Get("analyzer", "english");
-    for (auto [flag, field] : {std::pair{"k1", &c.bm25_k1}, std::pair{"b", &c.bm25_b}}) {
-      if (!args.Has(flag)) continue;
-      const std::string v = args.Get(flag);
-      char* e = nullptr;
-      *field = std::strtof(v.c_str(), &e);
-      if (v.empty() || *e != '\0') return Status::InvalidArgument(std::string("--") + flag + " must be a number");
-    }
-    SEXTANT_ASSIGN_OR_RETURN(c.metric, MetricFromString(args.Get("metric", "l2")));
-    SEXTANT_ASSIGN_OR_RETURN(c.index, IndexTypeFromString(args.Get("index", "hnsw")));
-    SEXTANT_ASSIGN_OR_RETURN(int64_t M, args.GetPositiveInt("M", 16));
-    SEXTANT_ASSIGN_OR_RETURN(int64_t efc, args.GetPositiveInt("ef-construction", 200));
-    SEXTANT_ASSIGN_OR_RETURN(int64_t ef, args.GetPositiveInt("ef", 128));
-    c.hnsw = {static_cast<size_t>(M), static_cast<size_t>(efc), static_cast<size_t>(ef)};
-    for (auto [flag, field] : {std::pair{"nlist", &c.quantization.nlist}, std::pair{"nprobe", &c.quantization.nprobe},
-                               std::pair{"m", &c.quantization.m}, std::pair{"nbits", &c.quantization.nbits}}) {
-      if (!args.Has(flag)) continue;
-      SEXTANT_ASSIGN_OR_RETURN(int64_t v, args.GetPositiveInt(flag, 1));
-      *field = static_cast<size_t>(v);
-    }
-    if (args.Has("rerank")) {
-      SEXTANT_ASSIGN_OR_RETURN(int64_t v, args.GetPositiveInt("rerank", 1));
-      c.quantization.rerank = static_cast<size_t>(v);
-    }
-    if (args.Has("seal-points")) {
-      SEXTANT_ASSIGN_OR_RETURN(int64_t seal, args.GetPositiveInt("seal-points", 0));
-      c.segments.seal_points = static_cast<size_t>(seal);
-    }
+    SEXTANT_ASSIGN_OR_RETURN(CollectionConfig c, ConfigFromFlags(args));
     SEXTANT_ASSIGN_OR_RETURN(auto db, OpenDb(args, true));
     SEXTANT_ASSIGN_OR_RETURN(Collection * col, db->CreateCollection(c));
     PrintJson({{"created", ConfigJson(col->config())}});
@@ -132,13 +135,7 @@ Status CollectionCmd(const std::vector<std::string>& argv) {
       if (col.ok()) {
         const CollectionStats st = (*col)->Stats();
         j["count"] = st.points;
-        j["stats"] = {{"segments", st.segments}, {"unindexed_points", st.unindexed_points},
-                      {"deleted_pending", st.deleted_pending}, {"memory_bytes", st.memory_bytes},
-                      {"disk_bytes", st.disk_bytes}};
-        if (st.index_errors > 0) {
-          j["stats"]["index_errors"] = st.index_errors;
-          j["stats"]["last_index_error"] = st.last_index_error;
-        }
+        j["stats"] = codec::StatsToJson(st);
       }
       PrintJson(j);
     }
@@ -197,7 +194,7 @@ Status UpsertCmd(const std::vector<std::string>& argv) {
     if (!j.ok()) {
       return j.status().WithContext("line " + std::to_string(line_no) + " (batch not applied)");
     }
-    auto p = PointFromJson(*j);
+    auto p = codec::PointFromJson(*j);
     if (!p.ok()) {
       return p.status().WithContext("line " + std::to_string(line_no) + " (batch not applied)");
     }
@@ -233,32 +230,31 @@ Status UpsertCmd(const std::vector<std::string>& argv) {
   return Status::OK();
 }
 
-Result<std::vector<std::string>> IncludeList(const Args& args) {
-  auto list = SplitCommas(args.Get("include"));
-  for (const auto& s : list) {
-    if (s != "document" && s != "metadata" && s != "vector") {
-      return Status::InvalidArgument("--include: unknown field '" + s +
-                                     "' (expected document, metadata, vector)");
-    }
-  }
-  return list;
-}
-
 Status QueryCmd(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "k", "ef", "nprobe", "rerank", "include"}, {}));
+  // The flags are the defaults of the query lines, which are read by the server's parser.
+  codec::QueryDefaults defaults;
   SEXTANT_ASSIGN_OR_RETURN(int64_t k, args.GetPositiveInt("k", 10));
   SEXTANT_ASSIGN_OR_RETURN(int64_t nprobe, args.GetPositiveInt("nprobe", 0));
-  std::optional<size_t> rerank;
+  SEXTANT_ASSIGN_OR_RETURN(int64_t ef, args.GetPositiveInt("ef", 0));
+  defaults.k = static_cast<size_t>(k);
+  defaults.nprobe = static_cast<size_t>(nprobe);
+  defaults.ef = static_cast<size_t>(ef);
   if (args.Has("rerank")) {
     const std::string v = args.Get("rerank");
     char* end = nullptr;
     const long long r = std::strtoll(v.c_str(), &end, 10);
     if (v.empty() || *end != '\0' || r < 0) return Status::InvalidArgument("--rerank must be a non-negative integer");
-    rerank = static_cast<size_t>(r);
+    defaults.rerank = static_cast<size_t>(r);
   }
-  SEXTANT_ASSIGN_OR_RETURN(int64_t ef, args.GetPositiveInt("ef", 1));
-  const bool ef_given = args.Has("ef");
-  SEXTANT_ASSIGN_OR_RETURN(auto include, IncludeList(args));
+  for (const auto& f : SplitCommas(args.Get("include"))) {
+    if (f != "document" && f != "metadata" && f != "vector") {
+      return Status::InvalidArgument("--include: unknown field '" + f + "' (expected document, metadata, vector)");
+    }
+    defaults.include_document |= f == "document";
+    defaults.include_metadata |= f == "metadata";
+    defaults.include_vector |= f == "vector";
+  }
   std::unique_ptr<Database> db;
   SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
   std::string line;
@@ -268,87 +264,10 @@ Status QueryCmd(const std::vector<std::string>& argv) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     auto answer = [&]() -> Result<json> {
       SEXTANT_ASSIGN_OR_RETURN(json j, ParseJson(line));
-      if (!j.is_object()) return Status::InvalidArgument("a query must be a JSON object");
-      for (const auto& [key, value] : j.items()) {
-        if (key != "vector" && key != "k" && key != "filter" && key != "ef" && key != "include" &&
-            key != "text" && key != "fusion" && key != "alpha" && key != "explain" && key != "rrf_k" &&
-            key != "vector_weight" && key != "text_weight" && key != "nprobe" && key != "rerank") {
-          return Status::InvalidArgument("unknown field '" + key + "'");
-        }
-      }
-      QueryRequest q;
-      if (!j.contains("vector") && !j.contains("text")) {
-        return Status::InvalidArgument("a query needs 'vector', 'text' or both");
-      }
-      if (j.contains("vector")) {
-        SEXTANT_ASSIGN_OR_RETURN(q.vector, VectorFromJson(j["vector"], "vector"));
-        if (q.vector.empty()) return Status::InvalidArgument("field 'vector' is empty");
-      }
-      if (j.contains("text")) {
-        if (!j["text"].is_string()) return Status::InvalidArgument("field 'text' must be a string");
-        q.text = j["text"].get<std::string>();
-      }
-      if (j.contains("fusion")) {
-        if (!j["fusion"].is_string()) return Status::InvalidArgument("field 'fusion' must be a string");
-        q.fusion = j["fusion"].get<std::string>();
-      }
-      if (j.contains("alpha")) {
-        if (!j["alpha"].is_number()) return Status::InvalidArgument("field 'alpha' must be a number");
-        q.alpha = j["alpha"].get<double>();
-      }
-      if (j.contains("rrf_k")) {
-        if (!j["rrf_k"].is_number()) return Status::InvalidArgument("field 'rrf_k' must be a number");
-        q.rrf_k = j["rrf_k"].get<double>();
-      }
-      for (auto [key, field] : {std::pair{"vector_weight", &q.vector_weight}, std::pair{"text_weight", &q.text_weight}}) {
-        if (!j.contains(key)) continue;
-        if (!j[key].is_number() || j[key].get<double>() < 0) {
-          return Status::InvalidArgument(std::string("field '") + key + "' must be a non-negative number");
-        }
-        *field = j[key].get<double>();
-      }
-      if (j.contains("explain")) {
-        if (!j["explain"].is_boolean()) return Status::InvalidArgument("field 'explain' must be true or false");
-        q.explain = j["explain"].get<bool>();
-      }
-      q.k = static_cast<size_t>(k);
-      if (j.contains("k")) {
-        if (!j["k"].is_number_integer() || j["k"].get<int64_t>() <= 0) {
-          return Status::InvalidArgument("field 'k' must be a positive integer");
-        }
-        q.k = j["k"].get<size_t>();
-      }
-      if (j.contains("ef")) {
-        if (!j["ef"].is_number_integer() || j["ef"].get<int64_t>() <= 0) {
-          return Status::InvalidArgument("field 'ef' must be a positive integer");
-        }
-        q.ef = j["ef"].get<size_t>();
-      } else if (ef_given) {
-        q.ef = static_cast<size_t>(ef);
-      }
-      q.nprobe = static_cast<size_t>(nprobe);
-      if (j.contains("nprobe")) {
-        if (!j["nprobe"].is_number_integer() || j["nprobe"].get<int64_t>() <= 0) {
-          return Status::InvalidArgument("field 'nprobe' must be a positive integer");
-        }
-        q.nprobe = j["nprobe"].get<size_t>();
-      }
-      q.rerank = rerank;
-      if (j.contains("rerank")) {
-        if (!j["rerank"].is_number_integer() || j["rerank"].get<int64_t>() < 0) {
-          return Status::InvalidArgument("field 'rerank' must be a non-negative integer");
-        }
-        q.rerank = j["rerank"].get<size_t>();
-      }
-      if (j.contains("filter") && !j["filter"].is_null()) q.filter = j["filter"];
-      for (const auto& f : include) {
-        q.include_document |= f == "document";
-        q.include_metadata |= f == "metadata";
-        q.include_vector |= f == "vector";
-      }
+      SEXTANT_ASSIGN_OR_RETURN(QueryRequest q, codec::QueryFromJson(j, defaults));
       SEXTANT_ASSIGN_OR_RETURN(auto hits, col->Query(q));
       json results = json::array();
-      for (const auto& h : hits) results.push_back(HitToJson(h));
+      for (const auto& h : hits) results.push_back(codec::HitToJson(h));
       return json{{"results", results}};
     }();
     if (answer.ok()) {
@@ -375,7 +294,7 @@ Status GetCmd(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
   const auto ids = SplitCommas(ids_flag);
   SEXTANT_ASSIGN_OR_RETURN(auto points, col->Get(ids, !args.Has("no-vector")));
-  for (const auto& p : points) PrintJson(PointToJson(p, !args.Has("no-vector")));
+  for (const auto& p : points) PrintJson(codec::PointToJson(p, !args.Has("no-vector")));
   return Status::OK();
 }
 
@@ -421,7 +340,7 @@ Status ScrollCmd(const std::vector<std::string>& argv) {
   }
   SEXTANT_ASSIGN_OR_RETURN(auto page, col->Scroll(args.Get("after"), limit, f, args.Has("vectors")));
   json points = json::array();
-  for (const auto& p : page.points) points.push_back(PointToJson(p, args.Has("vectors")));
+  for (const auto& p : page.points) points.push_back(codec::PointToJson(p, args.Has("vectors")));
   PrintJson({{"points", points}, {"next", page.next ? json(*page.next) : json()}});
   return Status::OK();
 }
@@ -510,10 +429,7 @@ Status OptimizeCmd(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
   std::fprintf(stderr, "sextant optimize: indexing%s...\n", args.Has("merge-all") ? " and merging all segments" : "");
   SEXTANT_RETURN_IF_ERROR(col->Optimize(args.Has("merge-all")));
-  const CollectionStats st = col->Stats();
-  PrintJson({{"points", st.points}, {"segments", st.segments}, {"unindexed_points", st.unindexed_points},
-             {"deleted_pending", st.deleted_pending}, {"memory_bytes", st.memory_bytes},
-             {"disk_bytes", st.disk_bytes}});
+  PrintJson(codec::StatsToJson(col->Stats()));
   return Status::OK();
 }
 

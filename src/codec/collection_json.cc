@@ -1,0 +1,277 @@
+#include "codec/collection_json.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "codec/fields.h"
+
+namespace sextant::codec {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxDimension = 65536;
+constexpr size_t kMinM = 2, kMaxM = 512;
+constexpr size_t kMinSealPoints = 16;
+// A query keeps this many candidates in memory at once for re-ranking: a default of 2^40
+// made every query of the collection fail to allocate (and abort the process).
+constexpr size_t kMaxRerank = 1000000;
+
+// A JSON number as a float; beyond float's range it is an infinity (which the limits refuse).
+float ToFloat(double x) {
+  if (std::fabs(x) > std::numeric_limits<float>::max()) {
+    return x > 0 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+  }
+  return static_cast<float>(x);
+}
+
+bool IsQuantized(IndexType t) { return t != IndexType::kHnsw && t != IndexType::kFlat; }
+
+json HnswJson(const HnswParams& h) {
+  return {{"M", h.M}, {"ef_construction", h.ef_construction}, {"ef_search", h.ef_search}};
+}
+
+json QuantizationJson(const QuantizationParams& q) {
+  return {{"nlist", q.nlist}, {"nprobe", q.nprobe}, {"m", q.m}, {"nbits", q.nbits}, {"rerank", q.rerank}};
+}
+
+json SegmentsJson(const SegmentParams& s) {
+  return {{"seal_points", s.seal_points}, {"merge_factor", s.merge_factor},
+          {"compact_deleted_fraction", s.compact_deleted_fraction}};
+}
+
+bool IsDefault(const SegmentParams& s) {
+  const SegmentParams d;
+  return s.seal_points == d.seal_points && s.merge_factor == d.merge_factor &&
+         s.compact_deleted_fraction == d.compact_deleted_fraction;
+}
+
+// --- config.json ------------------------------------------------------------------------
+
+Status Malformed(const std::string& why) {
+  return Status::InvalidArgument("malformed collection config (" + why + ")");
+}
+
+// Every member of `j` must be one of `allowed`.
+Status CheckKeys(const json& j, std::initializer_list<const char*> allowed, const char* where) {
+  for (const auto& [key, value] : j.items()) {
+    bool known = false;
+    for (const char* a : allowed) known = known || key == a;
+    if (!known) return Status::InvalidArgument("unknown key '" + key.substr(0, 80) + "' in " + where);
+  }
+  return Status::OK();
+}
+
+enum class Type { kUint, kNumber, kString, kBool, kObject };
+
+bool HasType(const json& v, Type t) {
+  switch (t) {
+    case Type::kUint: return v.is_number_unsigned();
+    case Type::kNumber: return v.is_number();
+    case Type::kString: return v.is_string();
+    case Type::kBool: return v.is_boolean();
+    case Type::kObject: return v.is_object();
+  }
+  return false;
+}
+
+// The member `key` of `o`, which must be present with type `t`.
+Result<const json*> Need(const json& o, const char* key, Type t) {
+  auto it = o.find(key);
+  if (it == o.end()) return Malformed(std::string("no '") + key + "'");
+  if (!HasType(*it, t)) return Malformed(std::string("'") + key + "' has the wrong type");
+  return &*it;
+}
+
+}  // namespace
+
+Status CheckCollectionSettings(const CollectionConfig& c) {
+  if (c.dimension > kMaxDimension || (c.dimension == 0 && !c.text)) {
+    return Status::InvalidArgument("dimension must be in [1, " + std::to_string(kMaxDimension) +
+                                   "] (0 only for a text-only collection), got " + std::to_string(c.dimension));
+  }
+  if (c.text) {
+    // Finite too: config.json could not hold an infinite k1 (JSON has no inf; it would read
+    // back as null and the collection would not open again).
+    if (!(c.bm25_k1 >= 0 && std::isfinite(c.bm25_k1)) || !(c.bm25_b >= 0 && c.bm25_b <= 1)) {
+      return Status::InvalidArgument("bm25 k1 must be a finite number >= 0 and b in [0, 1]");
+    }
+  }
+  if (c.hnsw.M < kMinM || c.hnsw.M > kMaxM) {
+    return Status::InvalidArgument("hnsw.M must be in [" + std::to_string(kMinM) + ", " + std::to_string(kMaxM) +
+                                   "], got " + std::to_string(c.hnsw.M));
+  }
+  if (c.hnsw.ef_construction < 1 || c.hnsw.ef_search < 1) {
+    return Status::InvalidArgument("hnsw.ef_construction and hnsw.ef_search must be at least 1");
+  }
+  if (c.segments.seal_points != 0 && c.segments.seal_points < kMinSealPoints) {
+    return Status::InvalidArgument("segments.seal_points must be 0 (automatic) or at least " +
+                                   std::to_string(kMinSealPoints) + ", got " + std::to_string(c.segments.seal_points));
+  }
+  if (IsQuantized(c.index)) {
+    if (c.dimension == 0) return Status::InvalidArgument("a text-only collection has no vector index");
+    if (c.quantization.nprobe < 1) return Status::InvalidArgument("quantization.nprobe must be at least 1");
+    if (c.quantization.rerank > kMaxRerank) {
+      return Status::InvalidArgument("quantization.rerank must be at most " + std::to_string(kMaxRerank) + ", got " +
+                                     std::to_string(c.quantization.rerank));
+    }
+  }
+  if (c.segments.merge_factor < 2) {
+    return Status::InvalidArgument("segments.merge_factor must be at least 2");
+  }
+  if (!(c.segments.compact_deleted_fraction > 0 && c.segments.compact_deleted_fraction <= 1)) {
+    return Status::InvalidArgument("segments.compact_deleted_fraction must be in (0, 1]");
+  }
+  return Status::OK();
+}
+
+json CollectionConfigToJson(const CollectionConfig& c, ConfigForm form) {
+  json j = {{"name", c.name}, {"dimension", c.dimension}, {"metric", MetricToString(c.metric)},
+            {"index", IndexTypeToString(c.index)}, {"hnsw", HnswJson(c.hnsw)}, {"text", c.text}};
+  if (form == ConfigForm::kStored) {
+    j["quantization"] = QuantizationJson(c.quantization);
+    j["segments"] = SegmentsJson(c.segments);
+    j["analyzer"] = c.analyzer;
+    j["bm25"] = {{"k1", c.bm25_k1}, {"b", c.bm25_b}};
+    return j;
+  }
+  if (IsQuantized(c.index)) j["quantization"] = QuantizationJson(c.quantization);
+  if (!IsDefault(c.segments)) j["segments"] = SegmentsJson(c.segments);
+  if (c.text) {
+    j["analyzer"] = c.analyzer;
+    auto tidy = [](float x) { return std::round(static_cast<double>(x) * 1e6) / 1e6; };
+    j["bm25"] = {{"k1", tidy(c.bm25_k1)}, {"b", tidy(c.bm25_b)}};
+  }
+  return j;
+}
+
+Result<CollectionConfig> CollectionSettingsFromJson(const json& body) {
+  SEXTANT_RETURN_IF_ERROR(OnlyFields(body, {"dimension", "metric", "index", "text", "analyzer", "hnsw", "bm25",
+                                            "quantization", "segments"}));
+  CollectionConfig c;
+  if (!body.contains("dimension")) {
+    return Status::InvalidArgument("field 'dimension' is required (0 for a text-only collection)");
+  }
+  SEXTANT_RETURN_IF_ERROR(ReadUint(body, "dimension", 0, kNoLimit, &c.dimension));
+  for (auto [key, parse] : {std::pair{"metric", +[](const std::string& s, CollectionConfig* out) -> Status {
+                                        SEXTANT_ASSIGN_OR_RETURN(out->metric, MetricFromString(s));
+                                        return Status::OK();
+                                      }},
+                            std::pair{"index", +[](const std::string& s, CollectionConfig* out) -> Status {
+                                        SEXTANT_ASSIGN_OR_RETURN(out->index, IndexTypeFromString(s));
+                                        return Status::OK();
+                                      }}}) {
+    if (!body.contains(key)) continue;
+    std::string name;
+    SEXTANT_RETURN_IF_ERROR(ReadString(body, key, &name));
+    SEXTANT_RETURN_IF_ERROR(parse(name, &c).WithContext(std::string("field '") + key + "'"));
+  }
+  SEXTANT_RETURN_IF_ERROR(ReadBool(body, "text", &c.text));
+  if (body.contains("analyzer") && !c.text) {
+    return Status::InvalidArgument("field 'analyzer' needs \"text\": true");
+  }
+  SEXTANT_RETURN_IF_ERROR(ReadString(body, "analyzer", &c.analyzer));
+  if (auto it = body.find("hnsw"); it != body.end()) {
+    SEXTANT_RETURN_IF_ERROR(OnlyFields(*it, {"M", "ef_construction", "ef_search"}, "hnsw"));
+    SEXTANT_RETURN_IF_ERROR(ReadUint(*it, "M", 0, kNoLimit, &c.hnsw.M, "hnsw"));
+    SEXTANT_RETURN_IF_ERROR(ReadUint(*it, "ef_construction", 0, kNoLimit, &c.hnsw.ef_construction, "hnsw"));
+    SEXTANT_RETURN_IF_ERROR(ReadUint(*it, "ef_search", 0, kNoLimit, &c.hnsw.ef_search, "hnsw"));
+  }
+  if (auto it = body.find("quantization"); it != body.end()) {
+    SEXTANT_RETURN_IF_ERROR(OnlyFields(*it, {"nlist", "nprobe", "m", "nbits", "rerank"}, "quantization"));
+    QuantizationParams& q = c.quantization;
+    for (auto [key, out] : {std::pair{"nlist", &q.nlist}, std::pair{"nprobe", &q.nprobe}, std::pair{"m", &q.m},
+                            std::pair{"nbits", &q.nbits}, std::pair{"rerank", &q.rerank}}) {
+      SEXTANT_RETURN_IF_ERROR(ReadUint(*it, key, 0, kNoLimit, out, "quantization"));
+    }
+  }
+  if (auto it = body.find("segments"); it != body.end()) {
+    SEXTANT_RETURN_IF_ERROR(
+        OnlyFields(*it, {"seal_points", "merge_factor", "compact_deleted_fraction"}, "segments"));
+    SEXTANT_RETURN_IF_ERROR(ReadUint(*it, "seal_points", 0, kNoLimit, &c.segments.seal_points, "segments"));
+    SEXTANT_RETURN_IF_ERROR(ReadUint(*it, "merge_factor", 0, kNoLimit, &c.segments.merge_factor, "segments"));
+    SEXTANT_RETURN_IF_ERROR(
+        ReadNumber(*it, "compact_deleted_fraction", &c.segments.compact_deleted_fraction, "segments"));
+  }
+  if (auto it = body.find("bm25"); it != body.end()) {
+    SEXTANT_RETURN_IF_ERROR(OnlyFields(*it, {"k1", "b"}, "bm25"));
+    double k1 = c.bm25_k1, b = c.bm25_b;
+    SEXTANT_RETURN_IF_ERROR(ReadNumber(*it, "k1", &k1, "bm25"));
+    SEXTANT_RETURN_IF_ERROR(ReadNumber(*it, "b", &b, "bm25"));
+    c.bm25_k1 = ToFloat(k1);
+    c.bm25_b = ToFloat(b);
+  }
+  return c;
+}
+
+Result<CollectionConfig> CollectionConfigFromStoredJson(const json& j) {
+  if (!j.is_object()) return Malformed("not an object");
+  SEXTANT_RETURN_IF_ERROR(CheckKeys(j, {"name", "dimension", "metric", "index", "hnsw", "quantization",
+                                        "segments", "text", "analyzer", "bm25"},
+                                    "the config"));
+  CollectionConfig c;
+  SEXTANT_ASSIGN_OR_RETURN(const json* name, Need(j, "name", Type::kString));
+  SEXTANT_ASSIGN_OR_RETURN(const json* dimension, Need(j, "dimension", Type::kUint));
+  SEXTANT_ASSIGN_OR_RETURN(const json* metric, Need(j, "metric", Type::kString));
+  SEXTANT_ASSIGN_OR_RETURN(const json* index, Need(j, "index", Type::kString));
+  SEXTANT_ASSIGN_OR_RETURN(const json* h, Need(j, "hnsw", Type::kObject));
+  c.name = name->get<std::string>();
+  c.dimension = dimension->get<size_t>();
+  SEXTANT_ASSIGN_OR_RETURN(c.metric, MetricFromString(metric->get<std::string>()));
+  SEXTANT_ASSIGN_OR_RETURN(c.index, IndexTypeFromString(index->get<std::string>()));
+  SEXTANT_RETURN_IF_ERROR(CheckKeys(*h, {"M", "ef_construction", "ef_search"}, "\"hnsw\""));
+  for (auto [key, out] : {std::pair{"M", &c.hnsw.M}, std::pair{"ef_construction", &c.hnsw.ef_construction},
+                          std::pair{"ef_search", &c.hnsw.ef_search}}) {
+    SEXTANT_ASSIGN_OR_RETURN(const json* v, Need(*h, key, Type::kUint));
+    *out = v->get<size_t>();
+  }
+  if (auto it = j.find("quantization"); it != j.end()) {  // absent in collections made before quantized indexes
+    if (!it->is_object()) return Malformed("'quantization' is not an object");
+    SEXTANT_RETURN_IF_ERROR(CheckKeys(*it, {"nlist", "nprobe", "m", "nbits", "rerank"}, "\"quantization\""));
+    QuantizationParams& q = c.quantization;
+    for (auto [key, out] : {std::pair{"nlist", &q.nlist}, std::pair{"nprobe", &q.nprobe}, std::pair{"m", &q.m},
+                            std::pair{"nbits", &q.nbits}, std::pair{"rerank", &q.rerank}}) {
+      SEXTANT_ASSIGN_OR_RETURN(const json* v, Need(*it, key, Type::kUint));
+      *out = v->get<size_t>();
+    }
+  }
+  if (auto it = j.find("segments"); it != j.end()) {  // absent in collections made before segments existed
+    if (!it->is_object()) return Malformed("'segments' is not an object");
+    SEXTANT_RETURN_IF_ERROR(
+        CheckKeys(*it, {"seal_points", "merge_factor", "compact_deleted_fraction"}, "\"segments\""));
+    SEXTANT_ASSIGN_OR_RETURN(const json* seal, Need(*it, "seal_points", Type::kUint));
+    SEXTANT_ASSIGN_OR_RETURN(const json* merge, Need(*it, "merge_factor", Type::kUint));
+    SEXTANT_ASSIGN_OR_RETURN(const json* compact, Need(*it, "compact_deleted_fraction", Type::kNumber));
+    c.segments.seal_points = seal->get<size_t>();
+    c.segments.merge_factor = merge->get<size_t>();
+    c.segments.compact_deleted_fraction = compact->get<double>();
+  }
+  if (j.contains("text") || j.contains("analyzer") || j.contains("bm25")) {
+    // Absent (all three) in collections made before keyword search existed.
+    SEXTANT_ASSIGN_OR_RETURN(const json* text, Need(j, "text", Type::kBool));
+    SEXTANT_ASSIGN_OR_RETURN(const json* analyzer, Need(j, "analyzer", Type::kString));
+    SEXTANT_ASSIGN_OR_RETURN(const json* b, Need(j, "bm25", Type::kObject));
+    SEXTANT_RETURN_IF_ERROR(CheckKeys(*b, {"k1", "b"}, "\"bm25\""));
+    SEXTANT_ASSIGN_OR_RETURN(const json* k1, Need(*b, "k1", Type::kNumber));
+    SEXTANT_ASSIGN_OR_RETURN(const json* bb, Need(*b, "b", Type::kNumber));
+    c.text = text->get<bool>();
+    c.analyzer = analyzer->get<std::string>();
+    c.bm25_k1 = ToFloat(k1->get<double>());
+    c.bm25_b = ToFloat(bb->get<double>());
+  }
+  SEXTANT_RETURN_IF_ERROR(CheckCollectionSettings(c));
+  return c;
+}
+
+json StatsToJson(const CollectionStats& s) {
+  return {{"points", s.points}, {"memory_bytes", s.memory_bytes}, {"disk_bytes", s.disk_bytes},
+          {"segments", s.segments}, {"unindexed_points", s.unindexed_points},
+          {"deleted_pending", s.deleted_pending}, {"wal_bytes", s.wal_bytes},
+          {"wal_records", s.wal_records}, {"checkpoints", s.checkpoints},
+          {"segments_sealed", s.segments_sealed}, {"segments_merged", s.segments_merged},
+          {"index_errors", s.index_errors}, {"last_index_error", s.last_index_error},
+          {"write_stalls", s.write_stalls}};
+}
+
+}  // namespace sextant::codec
