@@ -227,6 +227,27 @@ int BracketDepth(const std::string& s, int depth, bool* in_string) {
   return depth;
 }
 
+// One past the bracket that closes the JSON value starting with '{' or '[' at `start`, or
+// npos when it does not close.
+size_t JsonValueEnd(const std::string& s, size_t start) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = start; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if ((c == '}' || c == ']') && --depth == 0) {
+      return i + 1;
+    }
+  }
+  return std::string::npos;
+}
+
 // Splits "cmd w1 w2 {json...} opt1" (the JSON may hold newlines). A word that starts with '"'
 // is a JSON string (so an id may hold spaces).
 bool SplitCommand(const std::string& text, Step* step, std::string* error) {
@@ -237,23 +258,13 @@ bool SplitCommand(const std::string& text, Step* step, std::string* error) {
   bool first = true;
   for (skip(); i < text.size(); skip()) {
     if (!first && (text[i] == '{' || text[i] == '[')) {
-      bool in_string = false;
-      size_t j = i;
-      int depth = 0;
-      for (; j < text.size(); ++j) {
-        depth = BracketDepth(std::string(1, text[j]), depth, &in_string);
-        if (text[j] == '\\' && in_string && j + 1 < text.size()) {
-          ++j;  // an escaped character inside a string
-          continue;
-        }
-        if (depth == 0 && !in_string) break;
-      }
-      if (j >= text.size()) {
+      const size_t end = JsonValueEnd(text, i);
+      if (end == std::string::npos) {
         *error = "unbalanced JSON argument";
         return false;
       }
-      step->json_text = text.substr(i, j + 1 - i);
-      i = j + 1;
+      step->json_text = text.substr(i, end - i);
+      i = end;
       for (skip(); i < text.size(); skip()) {
         const size_t e = text.find_first_of(" \t\n", i);
         step->options.push_back(text.substr(i, e == std::string::npos ? std::string::npos : e - i));
@@ -564,7 +575,8 @@ Result<json> ParseBody(const std::string& body) {
 
 void OnlyFields(const json& j, std::initializer_list<const char*> allowed) {
   if (!j.is_object()) throw BadRequest{"the request body must be a JSON object"};
-  for (const auto& [key, value] : j.items()) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& key = it.key();
     if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
       throw BadRequest{"unknown field '" + key + "'"};
     }
