@@ -5,6 +5,10 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "engine/flat_segment.h"
+#include "engine/graph_segment.h"
+#include "engine/trained_segment.h"
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -13,10 +17,6 @@
 namespace sextant::engine {
 namespace {
 
-// Filters that at most this many of a segment's points pass (or this fraction of it) are
-// answered by an exact scan of the passing points; wider ones by a filtered graph walk.
-constexpr size_t kExactScanMinPoints = 2048;
-constexpr double kExactScanFraction = 0.03;
 // Vectors added per step of a background build, between checks of the stop flag.
 constexpr size_t kBuildChunk = 512;
 // A failed build is retried after 100 ms, then twice as long each time, at most this long.
@@ -34,22 +34,6 @@ constexpr size_t kTrimBytes = size_t{64} << 20;
 #endif
 #endif
 
-std::vector<uint64_t> ToLabels(const roaring::Roaring& r) {
-  std::vector<uint64_t> out;
-  out.reserve(r.cardinality());
-  for (uint32_t x : r) out.push_back(x);
-  return out;
-}
-
-void KeepBest(std::vector<index::SearchHit>& hits, size_t k) {
-  const size_t take = std::min(k, hits.size());
-  std::partial_sort(hits.begin(), hits.begin() + take, hits.end(),
-                    [](const index::SearchHit& a, const index::SearchHit& b) {
-                      return a.distance < b.distance || (a.distance == b.distance && a.label < b.label);
-                    });
-  hits.resize(take);
-}
-
 }  // namespace
 
 index::Metric ToIndexMetric(Metric m) {
@@ -60,36 +44,6 @@ index::Metric ToIndexMetric(Metric m) {
   }
   return index::Metric::kL2;
 }
-
-struct SegmentedIndex::Segment {
-  enum Kind { kMutable, kFrozen, kSealed };
-  uint64_t id = 0;
-  Kind kind = kMutable;
-  std::unique_ptr<index::FlatIndex> flat;  // mutable and frozen segments
-  std::unique_ptr<index::HnswIndex> hnsw;  // sealed segments
-  roaring::Roaring live;
-  roaring::Roaring deleted;  // vectors the index still holds whose points are gone
-  std::unique_ptr<index::VectorIndex> trained;  // sealed, quantized
-  std::unique_ptr<RawVectors> raw;              // sealed, quantized: the full vectors
-  std::string file;          // sealed: the segment file's name
-  std::string vectors_file;  // sealed, quantized: the full vectors' file
-
-  size_t live_count() const { return live.cardinality(); }
-  size_t deleted_count() const { return deleted.cardinality(); }
-  size_t MemoryUsage() const {
-    return (flat ? flat->MemoryUsage() : 0) + (hnsw ? hnsw->MemoryUsage() : 0) +
-           (trained ? trained->MemoryUsage() : 0) + (raw ? raw->MemoryUsage() : 0) +
-           live.getSizeInBytes() + deleted.getSizeInBytes();
-  }
-  size_t held() const { return hnsw ? hnsw->size() : trained ? trained->size() : flat->size(); }
-  Result<std::vector<float>> GetVector(uint64_t label) const {
-    if (flat) return flat->GetVector(label);
-    if (hnsw) return hnsw->GetVector(label);
-    const float* row = raw->Find(label);
-    if (row == nullptr) return Status::NotFound("label " + std::to_string(label) + " is not in the segment");
-    return std::vector<float>(row, row + raw->dim());
-  }
-};
 
 struct SegmentedIndex::Job {
   enum Kind { kSeal, kMerge } kind = kSeal;
@@ -108,19 +62,7 @@ size_t SegmentedIndex::AutoSealPoints(size_t dim) {
   return std::clamp<size_t>(by_size, 2048, 50000);
 }
 
-std::string SegmentedIndex::SegmentFileName(uint64_t id) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "seg-%012llu.hnsw", static_cast<unsigned long long>(id));
-  return buf;
-}
-
-namespace {
-std::string TrainedFileName(uint64_t id, const char* ext) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "seg-%012llu.%s", static_cast<unsigned long long>(id), ext);
-  return buf;
-}
-}  // namespace
+std::string SegmentedIndex::SegmentFileName(uint64_t id) { return GraphSegment::FileName(id); }
 
 Status SegmentedIndex::CheckTrainedSpec(size_t dim, const index::IndexSpec& spec) {
   return index::CreateVectorIndex(dim, spec).status();
@@ -130,7 +72,8 @@ Result<std::unique_ptr<SegmentedIndex>> SegmentedIndex::Create(const Options& op
   // Full vectors are float32 rows, which is what a float32 codec's code is.
   SEXTANT_ASSIGN_OR_RETURN(index::VectorCodec exact,
                            index::VectorCodec::Create(options.dim, options.metric, index::StorageType::kFloat32));
-  std::unique_ptr<SegmentedIndex> s(new SegmentedIndex(options, std::move(exact)));
+  std::unique_ptr<SegmentedIndex> s(
+      new SegmentedIndex(options, std::make_shared<const index::VectorCodec>(std::move(exact))));
   std::unique_lock<std::shared_mutex> l(s->mu_);
   auto seg = s->NewMutableLocked();
   if (!seg) return Status::InvalidArgument("cannot create a flat index of dimension " + std::to_string(options.dim));
@@ -150,13 +93,11 @@ void SegmentedIndex::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::shared_ptr<SegmentedIndex::Segment> SegmentedIndex::NewMutableLocked() {
-  auto flat = index::FlatIndex::Create(options_.dim, options_.metric);
+std::shared_ptr<Segment> SegmentedIndex::NewMutableLocked() {
+  auto flat = FlatSegment::Create(next_id_, options_.dim, options_.metric);
   if (!flat.ok()) return nullptr;
-  auto seg = std::make_shared<Segment>();
-  seg->id = next_id_++;
-  seg->kind = Segment::kMutable;
-  seg->flat = std::make_unique<index::FlatIndex>(std::move(flat).value());
+  ++next_id_;
+  std::shared_ptr<Segment> seg = std::move(flat).value();
   segments_.push_back(seg);
   return seg;
 }
@@ -165,47 +106,20 @@ void SegmentedIndex::FreezeMutableLocked() {
   if (options_.kind == Kind::kFlat) return;  // flat collections keep one exact segment
   Segment& m = *segments_.back();
   if (m.live_count() == 0) return;
-  m.kind = Segment::kFrozen;
+  m.Freeze();
   frozen_count_.fetch_add(1);
   NewMutableLocked();
 }
 
 Status SegmentedIndex::AttachSealed(uint64_t id, const std::string& file,
                                     const std::string& vectors_file, const roaring::Roaring& live) {
-  const std::string path = options_.dir + "/" + file;
-  auto seg = std::make_shared<Segment>();
-  std::vector<uint64_t> labels;
+  std::shared_ptr<Segment> seg;
   if (vectors_file.empty()) {
-    SEXTANT_ASSIGN_OR_RETURN(seg->hnsw, index::HnswIndex::Load(path));
-    if (seg->hnsw->dim() != options_.dim || seg->hnsw->options().metric != options_.metric) {
-      return Status::Corruption(path + ": segment dimension or metric differs from the collection's");
-    }
-    labels = seg->hnsw->Labels();
+    SEXTANT_ASSIGN_OR_RETURN(seg, GraphSegment::Open(id, options_.dir, file, options_.dim, options_.metric));
   } else {
-    SEXTANT_ASSIGN_OR_RETURN(seg->trained, index::LoadVectorIndex(path));
-    SEXTANT_ASSIGN_OR_RETURN(seg->raw, RawVectors::Open(options_.dir + "/" + vectors_file));
-    if (seg->trained->dim() != options_.dim || seg->trained->metric() != options_.metric ||
-        seg->raw->dim() != options_.dim || seg->raw->size() != seg->trained->size()) {
-      return Status::Corruption(path + ": segment dimension, metric or size differs from the collection's");
-    }
+    SEXTANT_ASSIGN_OR_RETURN(seg, TrainedSegment::Open(id, options_.dir, file, vectors_file, exact_));
   }
-  if (seg->raw) {
-    for (size_t i = 0; i < seg->raw->size(); ++i) labels.push_back(seg->raw->LabelAt(i));
-  }
-  roaring::Roaring held;
-  for (uint64_t label : labels) {
-    if (label > 0xffffffffu) return Status::Corruption(path + ": label out of range");
-    held.add(static_cast<uint32_t>(label));
-  }
-  if (!live.isSubset(held)) {
-    return Status::Corruption(path + ": the checkpoint places points in this segment that it lacks");
-  }
-  seg->deleted = held - live;
-  seg->id = id;
-  seg->kind = Segment::kSealed;
-  seg->live = live;
-  seg->file = file;
-  seg->vectors_file = vectors_file;
+  SEXTANT_RETURN_IF_ERROR(AttachLive(*seg, options_.dir + "/" + file, live));
   std::unique_lock<std::shared_mutex> l(mu_);
   segments_.insert(segments_.begin(), std::move(seg));
   next_id_ = std::max(next_id_, id + 1);
@@ -234,8 +148,7 @@ Status SegmentedIndex::Add(uint64_t label, std::span<const float> vector) {
   {
     std::unique_lock<std::shared_mutex> l(mu_);
     Segment& m = *segments_.back();
-    SEXTANT_RETURN_IF_ERROR(m.flat->Add(label, vector));
-    m.live.add(static_cast<uint32_t>(label));
+    SEXTANT_RETURN_IF_ERROR(m.Add(label, vector));
     if (options_.kind != Kind::kFlat && m.live_count() >= options_.params.seal_points) {
       FreezeMutableLocked();
       froze = true;
@@ -249,98 +162,25 @@ void SegmentedIndex::Remove(std::span<const uint64_t> labels) {
   if (labels.empty()) return;
   bool compact = false;
   std::unique_lock<std::shared_mutex> l(mu_);
-  std::vector<uint64_t> from_mutable;
-  Segment& m = *segments_.back();
+  // Each label is live in at most one segment; the newest ones are looked at first.
+  std::vector<std::vector<uint64_t>> by_segment(segments_.size());
   for (uint64_t label : labels) {
-    const auto x = static_cast<uint32_t>(label);
-    for (auto it = segments_.rbegin(); it != segments_.rend(); ++it) {
-      Segment& s = **it;
-      if (!s.live.contains(x)) continue;
-      s.live.remove(x);
-      if (&s == &m) {
-        from_mutable.push_back(label);
-      } else {
-        s.deleted.add(x);
-        compact = compact || (s.kind == Segment::kSealed &&
-                              s.deleted_count() >= options_.params.compact_deleted_fraction *
-                                                        static_cast<double>(s.deleted_count() + s.live_count()));
-      }
+    for (size_t i = segments_.size(); i-- > 0;) {
+      if (!segments_[i]->Contains(label)) continue;
+      by_segment[i].push_back(label);
       break;
     }
   }
-  if (!from_mutable.empty()) (void)m.flat->Remove(from_mutable);
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    if (by_segment[i].empty()) continue;
+    Segment& s = *segments_[i];
+    s.Remove(by_segment[i]);
+    compact = compact || (s.state() == Segment::State::kSealed &&
+                          s.deleted_count() >= options_.params.compact_deleted_fraction *
+                                                   static_cast<double>(s.deleted_count() + s.live_count()));
+  }
   l.unlock();
   if (compact) Kick();
-}
-
-Result<std::vector<index::SearchHit>> SegmentedIndex::SearchSegment(
-    const Segment& s, std::span<const float> q, std::span<const float> q_exact, size_t k,
-    const QueryParams& params, const roaring::Roaring* pass) const {
-  const size_t live_n = s.live_count();
-  if (live_n == 0) return std::vector<index::SearchHit>{};
-  roaring::Roaring subset;
-  const roaring::Roaring* cand = nullptr;
-  size_t m = live_n;
-  if (pass != nullptr) {
-    subset = *pass & s.live;
-    m = subset.cardinality();
-    if (m == 0) return std::vector<index::SearchHit>{};
-    cand = &subset;
-  }
-  if (s.flat) {
-    if (cand == nullptr && s.deleted.isEmpty()) return s.flat->Search(q, k, nullptr);
-    const auto labels = ToLabels(cand ? *cand : s.live);
-    return s.flat->SearchSubset(q, k, labels);
-  }
-  const roaring::Roaring& accept = cand ? *cand : s.live;
-  const bool restricted = cand != nullptr || !s.deleted.isEmpty();
-  const size_t held = s.held();
-  // Exact distances from a quantized segment's full vectors.
-  auto exact_over = [&](const roaring::Roaring& labels) {
-    std::vector<index::SearchHit> hits;
-    hits.reserve(labels.cardinality());
-    for (uint32_t x : labels) {
-      const float* row = s.raw->Find(x);
-      if (row != nullptr) hits.push_back({x, ExactDistance(q_exact, row)});
-    }
-    KeepBest(hits, k);
-    return hits;
-  };
-  // Few points pass: score them exactly. Many: search the index with the filter applied (a
-  // graph walk gets a wider beam the rarer they are), and scan instead if it comes up short.
-  const bool few = m <= std::max(kExactScanMinPoints, static_cast<size_t>(kExactScanFraction * held));
-  std::unique_ptr<index::BitsetFilter> bits;
-  if (restricted && !few) {
-    bits = std::make_unique<index::BitsetFilter>(static_cast<size_t>(accept.maximum()) + 1);
-    for (uint32_t x : accept) bits->Set(x);
-  }
-  const double share = static_cast<double>(m) / static_cast<double>(std::max<size_t>(held, 1));
-  const size_t boost = static_cast<size_t>(std::ceil(std::min(8.0, 1.0 / share)));
-  if (s.hnsw) {
-    if (!restricted) return s.hnsw->Search(q, k, params.ef, nullptr);
-    if (few) return s.hnsw->SearchSubset(q, k, ToLabels(accept));
-    SEXTANT_ASSIGN_OR_RETURN(auto hits, s.hnsw->Search(q, k, params.ef * boost, bits.get()));
-    if (hits.size() < std::min(k, m)) return s.hnsw->SearchSubset(q, k, ToLabels(accept));
-    return hits;
-  }
-  // A quantized segment.
-  if (restricted && few) return exact_over(accept);
-  index::SearchParams sp;
-  sp.nprobe = params.nprobe;
-  sp.ef = restricted ? params.ef * boost : params.ef;
-  const size_t fetch = std::max(k, params.rerank);
-  SEXTANT_ASSIGN_OR_RETURN(auto hits, s.trained->Search(q, fetch, sp, bits.get()));
-  if (hits.size() < std::min(k, m) && restricted) return exact_over(accept);
-  if (params.rerank > 0) {
-    for (auto& h : hits) {
-      const float* row = s.raw->Find(h.label);
-      if (row != nullptr) h.distance = ExactDistance(q_exact, row);
-    }
-    KeepBest(hits, k);
-  } else if (hits.size() > k) {
-    hits.resize(k);
-  }
-  return hits;
 }
 
 Result<std::vector<index::SearchHit>> SegmentedIndex::Search(std::span<const float> query,
@@ -348,7 +188,13 @@ Result<std::vector<index::SearchHit>> SegmentedIndex::Search(std::span<const flo
                                                              const roaring::Roaring* pass) const {
   // The query as exact distances need it (normalised for cosine, as stored vectors are).
   std::vector<float> q_exact(query.size());
-  if (query.size() == options_.dim) exact_.PrepareExactQuery(query.data(), q_exact.data());
+  if (query.size() == options_.dim) exact_->PrepareExactQuery(query.data(), q_exact.data());
+  SegmentQuery q;
+  q.vector = query;
+  q.prepared = q_exact;
+  q.ef = params.ef;
+  q.nprobe = params.nprobe;
+  q.rerank = params.rerank;
   std::shared_lock<std::shared_mutex> l(mu_);
   std::vector<index::SearchHit> all;
   for (const auto& s : segments_) {
@@ -357,17 +203,17 @@ Result<std::vector<index::SearchHit>> SegmentedIndex::Search(std::span<const flo
                                       " candidates from " + std::to_string(segments_.size()) +
                                       " segments so far)");
     }
-    SEXTANT_ASSIGN_OR_RETURN(auto hits, SearchSegment(*s, query, q_exact, k, params, pass));
+    SEXTANT_ASSIGN_OR_RETURN(auto hits, s->Search(q, k, pass));
     all.insert(all.end(), hits.begin(), hits.end());
   }
-  KeepBest(all, k);
+  KeepBestHits(all, k);
   return all;
 }
 
 Result<std::vector<float>> SegmentedIndex::GetVector(uint64_t label) const {
   std::shared_lock<std::shared_mutex> l(mu_);
   for (auto it = segments_.rbegin(); it != segments_.rend(); ++it) {
-    if ((*it)->live.contains(static_cast<uint32_t>(label))) return (*it)->GetVector(label);
+    if ((*it)->Contains(label)) return (*it)->GetVector(label);
   }
   return Status::NotFound("label " + std::to_string(label) + " has no vector");
 }
@@ -376,7 +222,7 @@ std::vector<SegmentedIndex::SealedView> SegmentedIndex::Sealed() const {
   std::shared_lock<std::shared_mutex> l(mu_);
   std::vector<SealedView> out;
   for (const auto& s : segments_) {
-    if (s->kind == Segment::kSealed) out.push_back({s->id, s->file, s->vectors_file, s->live});
+    if (s->state() == Segment::State::kSealed) out.push_back({s->id(), s->file(), s->vectors_file(), s->live()});
   }
   return out;
 }
@@ -410,9 +256,9 @@ SegmentedIndex::Stats SegmentedIndex::GetStats() const {
   {
     std::shared_lock<std::shared_mutex> l(mu_);
     for (const auto& s : segments_) {
-      if (s->kind == Segment::kMutable && s->live_count() == 0) continue;  // an empty buffer
+      if (s->state() == Segment::State::kMutable && s->live_count() == 0) continue;  // an empty buffer
       ++st.segments;
-      if (s->kind != Segment::kSealed) st.unindexed += s->live_count();
+      if (s->state() != Segment::State::kSealed) st.unindexed += s->live_count();
       st.deleted_pending += s->deleted_count();
     }
     st.sealed = sealed_count_;
@@ -429,11 +275,11 @@ SegmentedIndex::Stats SegmentedIndex::GetStats() const {
 }
 
 // Which sealed segments to merge now. Caller holds job_mu_ and mu_ exclusively.
-std::vector<std::shared_ptr<SegmentedIndex::Segment>> SegmentedIndex::ChooseMergeLocked(bool* over) {
+std::vector<std::shared_ptr<Segment>> SegmentedIndex::ChooseMergeLocked(bool* over) {
   std::vector<std::shared_ptr<Segment>> sealed;
   size_t live = 0, deleted = 0;
   for (const auto& s : segments_) {
-    if (s->kind != Segment::kSealed) continue;
+    if (s->state() != Segment::State::kSealed) continue;
     sealed.push_back(s);
     live += s->live_count();
     deleted += s->deleted_count();
@@ -471,7 +317,7 @@ std::vector<std::shared_ptr<SegmentedIndex::Segment>> SegmentedIndex::ChooseMerg
   if (!due.empty()) {
     std::sort(due.begin(), due.end(), [](const auto& a, const auto& b) {
       return a->deleted_count() > b->deleted_count() ||
-             (a->deleted_count() == b->deleted_count() && a->id < b->id);
+             (a->deleted_count() == b->deleted_count() && a->id() < b->id());
     });
     std::vector<std::shared_ptr<Segment>> chosen = {due[0]};
     for (size_t i = 1; i < due.size() && chosen.size() < factor; ++i) {
@@ -482,7 +328,7 @@ std::vector<std::shared_ptr<SegmentedIndex::Segment>> SegmentedIndex::ChooseMerg
   // 3. Tiers: merge_factor segments whose sizes are within a factor merge_factor of each
   //    other (the lowest tier first) become one.
   std::sort(sealed.begin(), sealed.end(), [](const auto& a, const auto& b) {
-    return a->live_count() < b->live_count() || (a->live_count() == b->live_count() && a->id < b->id);
+    return a->live_count() < b->live_count() || (a->live_count() == b->live_count() && a->id() < b->id());
   });
   for (size_t i = 0; i + factor <= sealed.size(); ++i) {
     const size_t j = i + factor - 1;
@@ -502,7 +348,7 @@ std::vector<std::shared_ptr<SegmentedIndex::Segment>> SegmentedIndex::ChooseMerg
 bool SegmentedIndex::PickJobLocked(Job* job) {
   std::vector<std::shared_ptr<Segment>> frozen;
   for (const auto& s : segments_) {
-    if (s->kind == Segment::kFrozen) frozen.push_back(s);
+    if (s->state() == Segment::State::kFrozen) frozen.push_back(s);
   }
   bool over = false;
   std::vector<std::shared_ptr<Segment>> chosen = ChooseMergeLocked(&over);
@@ -524,7 +370,7 @@ bool SegmentedIndex::PickJobLocked(Job* job) {
       if (!job->inputs.empty() && live + s->live_count() > options_.params.seal_points) break;
       live += s->live_count();
       job->inputs.push_back(s);
-      job->labels.push_back(ToLabels(s->live));
+      job->labels.push_back(ToLabels(s->live()));
     }
     job->new_id = next_id_++;
     merge_turn_ = !chosen.empty();
@@ -540,46 +386,24 @@ bool SegmentedIndex::PickJobLocked(Job* job) {
   job->inputs = chosen;
   job->labels.clear();
   for (const auto& s : chosen) {
-    job->labels.push_back(ToLabels(s->live));
+    job->labels.push_back(ToLabels(s->live()));
   }
   const Segment& first = *chosen[0];
-  job->reuse_first = first.hnsw != nullptr && options_.kind == Kind::kHnsw &&
+  job->reuse_first = first.kind() == Segment::Kind::kGraph && options_.kind == Kind::kHnsw &&
                      first.live_count() > 0 && first.deleted_count() <= first.live_count();
-  job->remove_from_first = job->reuse_first ? ToLabels(first.deleted) : std::vector<uint64_t>{};
+  job->remove_from_first = job->reuse_first ? ToLabels(first.deleted()) : std::vector<uint64_t>{};
   job->new_id = next_id_++;
   return true;
-}
-
-Status SegmentedIndex::BuildTrained(uint64_t id, std::span<const float> rows,
-                                    std::span<const uint64_t> labels, Segment* out) {
-  index::IndexSpec spec = options_.trained;
-  const size_t n = labels.size();
-  // A segment too small for the configured lists trains fewer (k-means wants ~39 per list).
-  if (spec.type.rfind("ivf", 0) == 0) spec.nlist = std::clamp<size_t>(n / 39, 1, spec.nlist);
-  SEXTANT_ASSIGN_OR_RETURN(out->trained, index::CreateVectorIndex(options_.dim, spec));
-  Status st = out->trained->Train(rows);
-  if (!st.ok()) {
-    out->trained.reset();  // too few vectors to train: the caller indexes it as a graph
-    return Status::OK();
-  }
-  SEXTANT_RETURN_IF_ERROR(out->trained->Add(rows, labels));
-  out->file = TrainedFileName(id, "idx");
-  out->vectors_file = TrainedFileName(id, "vec");
-  SEXTANT_RETURN_IF_ERROR(out->trained->Save(options_.dir + "/" + out->file, options_.files));
-  SEXTANT_RETURN_IF_ERROR(
-      RawVectors::Write(options_.dir + "/" + out->vectors_file, options_.dim, labels, rows, options_.files));
-  SEXTANT_ASSIGN_OR_RETURN(out->raw, RawVectors::Open(options_.dir + "/" + out->vectors_file));
-  return Status::OK();
 }
 
 Status SegmentedIndex::RunJob(Job& job) {
   auto stopped = [&] { return Status::FailedPrecondition("segment build stopped: the collection is closing"); };
   // Build (or extend) the new index without holding mu_: the inputs' indexes are immutable.
   std::unique_ptr<index::HnswIndex> graph;
-  auto built = std::make_shared<Segment>();
+  std::shared_ptr<Segment> built;
   size_t first_to_add = 0;
   if (job.kind == Job::kMerge && job.reuse_first) {
-    SEXTANT_ASSIGN_OR_RETURN(graph, index::HnswIndex::Load(options_.dir + "/" + job.inputs[0]->file));
+    SEXTANT_ASSIGN_OR_RETURN(graph, index::HnswIndex::Load(options_.dir + "/" + job.inputs[0]->file()));
     if (!job.remove_from_first.empty()) SEXTANT_RETURN_IF_ERROR(graph->Remove(job.remove_from_first));
     first_to_add = 1;
   }
@@ -599,9 +423,11 @@ Status SegmentedIndex::RunJob(Job& job) {
       }
       if (stop_) return stopped();
     }
-    SEXTANT_RETURN_IF_ERROR(BuildTrained(job.new_id, rows, labels, built.get()));
+    // Null when too few to train: the vectors are indexed as a graph below.
+    SEXTANT_ASSIGN_OR_RETURN(built, TrainedSegment::Build(job.new_id, options_.dim, options_.trained, rows, labels,
+                                                          options_.dir, options_.files, exact_));
   }
-  if (!built->trained && !graph && total > 0) {
+  if (!built && !graph && total > 0) {
     index::HnswOptions o = options_.hnsw_options;
     o.initial_capacity = total;
     SEXTANT_ASSIGN_OR_RETURN(graph, index::HnswIndex::Create(options_.dim, o));
@@ -626,50 +452,45 @@ Status SegmentedIndex::RunJob(Job& job) {
     }
   }
   if (stop_) return stopped();
-  if (graph) graph->ConnectUnreachable();  // once, after every chunk
-  roaring::Roaring held;
   if (graph) {
-    built->file = SegmentFileName(job.new_id);
-    SEXTANT_RETURN_IF_ERROR(graph->Save(options_.dir + "/" + built->file, options_.files));
-    for (uint64_t label : graph->Labels()) held.add(static_cast<uint32_t>(label));
-    built->hnsw = std::move(graph);
-  } else if (built->trained) {
-    for (size_t i = 0; i < built->raw->size(); ++i) held.add(static_cast<uint32_t>(built->raw->LabelAt(i)));
+    graph->ConnectUnreachable();  // once, after every chunk
+    SEXTANT_ASSIGN_OR_RETURN(built, GraphSegment::Write(job.new_id, std::move(graph), options_.dir, options_.files));
+  }
+  roaring::Roaring held;
+  if (built) {
+    for (uint64_t label : built->HeldLabels()) held.add(static_cast<uint32_t>(label));
   }
 
   // Swap: the new segment replaces its inputs, with the deletes that happened meanwhile.
   std::unique_lock<std::shared_mutex> l(mu_);
   roaring::Roaring live;
-  for (const auto& in : job.inputs) live |= in->live;
+  for (const auto& in : job.inputs) live |= in->live();
   std::shared_ptr<Segment> out;
-  const bool have_index = built->hnsw || built->trained;
-  if (have_index && !live.isEmpty()) {
+  if (built && !live.isEmpty()) {
     out = built;
-    out->id = job.new_id;
-    out->kind = Segment::kSealed;
-    out->live = live;
-    out->deleted = held - live;
-  } else if (have_index) {
+    roaring::Roaring deleted = held - live;
+    out->SetLive(std::move(live), std::move(deleted));
+  } else if (built) {
     // Everything was deleted while it was built.
-    obsolete_files_.push_back(built->file);
-    if (!built->vectors_file.empty()) obsolete_files_.push_back(built->vectors_file);
+    obsolete_files_.push_back(built->file());
+    if (!built->vectors_file().empty()) obsolete_files_.push_back(built->vectors_file());
   }
   std::vector<std::shared_ptr<Segment>> next;
   if (out) next.push_back(out);
   size_t frozen = 0;
   for (const auto& s : segments_) {
     if (std::find(job.inputs.begin(), job.inputs.end(), s) != job.inputs.end()) {
-      if (!s->file.empty()) obsolete_files_.push_back(s->file);
-      if (!s->vectors_file.empty()) obsolete_files_.push_back(s->vectors_file);
+      if (!s->file().empty()) obsolete_files_.push_back(s->file());
+      if (!s->vectors_file().empty()) obsolete_files_.push_back(s->vectors_file());
       job.freed_bytes += s->MemoryUsage();
       continue;
     }
-    frozen += s->kind == Segment::kFrozen;
+    frozen += s->state() == Segment::State::kFrozen;
     next.push_back(s);
   }
   // Sealed segments first, then frozen, then the mutable one (the order Remove relies on).
   std::stable_partition(next.begin(), next.end(),
-                        [](const auto& s) { return s->kind == Segment::kSealed; });
+                        [](const auto& s) { return s->state() == Segment::State::kSealed; });
   segments_ = std::move(next);
   frozen_count_.store(frozen);
   if (job.kind == Job::kSeal) {
@@ -683,9 +504,9 @@ Status SegmentedIndex::RunJob(Job& job) {
 void SegmentedIndex::RemoveFilesOfFailedJob(const Job& job) {
   // Whatever the failed job wrote under its segment's names (never the temporary names: a
   // failed atomic write removes its own).
-  for (const std::string& name : {SegmentFileName(job.new_id), TrainedFileName(job.new_id, "idx"),
-                                  TrainedFileName(job.new_id, "idx") + ".rerank",
-                                  TrainedFileName(job.new_id, "vec")}) {
+  for (const std::string& name : {GraphSegment::FileName(job.new_id), TrainedSegment::IndexFileName(job.new_id),
+                                  TrainedSegment::IndexFileName(job.new_id) + ".rerank",
+                                  TrainedSegment::VectorsFileName(job.new_id)}) {
     std::error_code ec;
     std::filesystem::remove(options_.dir + "/" + name, ec);
   }

@@ -16,8 +16,10 @@
 // Labels are the collection's internal point numbers; a live label is in exactly one segment
 // (a label freed by a delete may be reused while a sealed segment still holds its tombstone).
 //
-// A query searches every segment and merges the top k. The filter planner runs per segment:
-// an exact scan of the points that pass when few do, a filtered graph walk otherwise.
+// Each segment is an engine::Segment (segment.h): a FlatSegment (mutable, frozen), a
+// GraphSegment (sealed, HNSW) or a TrainedSegment (sealed, quantized). A query searches every
+// segment and merges the top k. The filter planner (filter_planner.h) runs per segment: an
+// exact scan of the points that pass when few do, a filtered graph walk otherwise.
 //
 // Back-pressure (a write-heavy load must not outrun the indexer): frozen segments whose live
 // vectors together fit one segment are sealed by one job (building only their live vectors);
@@ -49,6 +51,7 @@
 #include "filter/roaring.h"
 #include "index/flat_index.h"
 #include "engine/raw_vectors.h"
+#include "engine/segment.h"
 #include "index/hnsw_index.h"
 #include "index/vector_codec.h"
 #include "index/vector_index.h"
@@ -163,15 +166,10 @@ class SegmentedIndex {
   size_t MemoryUsage() const;
 
  private:
-  struct Segment;
   struct Job;
 
-  SegmentedIndex(const Options& options, index::VectorCodec exact)
+  SegmentedIndex(const Options& options, std::shared_ptr<const index::VectorCodec> exact)
       : options_(options), exact_(std::move(exact)) {}
-  // Exact distance between a query prepared by exact_ and a full float32 row.
-  float ExactDistance(std::span<const float> prepared_query, const float* row) const {
-    return exact_.ExactDistance(prepared_query.data(), reinterpret_cast<const uint8_t*>(row));
-  }
   std::shared_ptr<Segment> NewMutableLocked();
   void FreezeMutableLocked();
   bool PickJobLocked(Job* job);
@@ -183,17 +181,10 @@ class SegmentedIndex {
   Status RunJob(Job& job);
   void Loop();
   void Kick();  // wakes the background thread
-  // Top-k of one segment for the planner (caller holds mu_ shared).
-  Result<std::vector<index::SearchHit>> SearchSegment(const Segment& s, std::span<const float> q,
-                                                      std::span<const float> q_exact, size_t k,
-                                                      const QueryParams& params,
-                                                      const roaring::Roaring* pass) const;
-  // Builds a quantized segment's index and vectors file from rows (null if too few to train).
-  Status BuildTrained(uint64_t id, std::span<const float> rows, std::span<const uint64_t> labels,
-                      Segment* out);
 
   const Options options_;
-  const index::VectorCodec exact_;  // float32: prepares queries, scores full vectors
+  // float32: prepares queries; trained segments score their full vectors with it.
+  const std::shared_ptr<const index::VectorCodec> exact_;
 
   mutable std::shared_mutex mu_;  // segments_ and each segment's bitmaps / mutable index
   std::vector<std::shared_ptr<Segment>> segments_;  // sealed..., frozen..., mutable (last)
