@@ -93,7 +93,9 @@ TEST_F(CliTest, BenchAnnPrintsBuildAndSearchLines) {
     EXPECT_NE(all[1].find("\"event\":\"search\",\"ef\":10,\"recall\":"), std::string::npos);
     EXPECT_NE(all[2].find("\"ef\":32,\"recall\":"), std::string::npos);
     EXPECT_NE(all[2].find("\"qps\":"), std::string::npos);
-    if (std::string(index) == "flat") EXPECT_NE(all[1].find("\"recall\":1.0000"), std::string::npos);
+    if (std::string(index) == "flat") {
+      EXPECT_NE(all[1].find("\"recall\":1.0000"), std::string::npos);
+    }
   }
 }
 

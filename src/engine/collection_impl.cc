@@ -1180,7 +1180,8 @@ Status CollectionImpl::CreateSnapshot(const std::string& dir) {
   names.insert(names.end(), manifest_segments_.begin(), manifest_segments_.end());
   for (const std::string& name : names) {
     const std::string from = dir_ + "/" + name, to = dir + "/" + name;
-    if (!env_->FileExists(from)) continue;  // e.g. an empty collection has no points file yet
+    // A collection that never had a write has no points file yet (an empty name).
+    if (name.empty() || !env_->FileExists(from)) continue;
     std::error_code ec;
     std::filesystem::create_hard_link(from, to, ec);
     if (ec || name == "MANIFEST" || name == "config.json" || name == wal_name_) {

@@ -203,7 +203,9 @@ TEST(FilterPlannerTest, GraphSegmentAgainstBruteForce) {
       EXPECT_EQ(hits->size(), std::min<size_t>(kK, allowed.cardinality()));
       for (const auto& h : *hits) ASSERT_TRUE(allowed.contains(static_cast<uint32_t>(h.label)));
       const auto want = BruteForce(rows, q.q, kK, allowed);
-      if (plan.strategy == Strategy::kExactScan) EXPECT_EQ(LabelsOf(*hits), want) << "share " << share;
+      if (plan.strategy == Strategy::kExactScan) {
+        EXPECT_EQ(LabelsOf(*hits), want) << "share " << share;
+      }
       recall += Recall(LabelsOf(*hits), want);
     }
     EXPECT_GE(recall / static_cast<double>(queries.labels.size()), 0.9) << "share " << share;

@@ -54,7 +54,9 @@ TEST_P(FilteredQueryTest, RecallAtEverySelectivity) {
   for (size_t b = 0; b < n; b += 1000) {
     ASSERT_TRUE(col->Upsert(std::span(points).subspan(b, 1000)).ok());
   }
-  if (layout != Layout::kMutable) ASSERT_TRUE(col->Optimize().ok());
+  if (layout != Layout::kMutable) {
+    ASSERT_TRUE(col->Optimize().ok());
+  }
   if (layout == Layout::kManySegments) {
     std::vector<Point> again;  // same vectors and metadata: the ground truth does not change
     for (size_t i = 0; i < n; i += 7) again.push_back(points[i]);

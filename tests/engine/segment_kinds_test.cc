@@ -123,7 +123,9 @@ TEST_P(SegmentKindsTest, SearchMatchesBruteForce) {
     ASSERT_TRUE(hits.ok()) << hits.status().ToString();
     ASSERT_EQ(hits->size(), kK);
     const auto want = BruteForce(rows_, q.q, kK, AllOf(kN));
-    if (ExactIndex(GetParam())) EXPECT_EQ(LabelsOf(*hits), want);
+    if (ExactIndex(GetParam())) {
+      EXPECT_EQ(LabelsOf(*hits), want);
+    }
     recall += Recall(LabelsOf(*hits), want);
     EXPECT_TRUE(std::is_sorted(hits->begin(), hits->end(),
                                [](const auto& a, const auto& b) { return a.distance < b.distance; }));
@@ -148,7 +150,9 @@ TEST_P(SegmentKindsTest, FilteredSearchReturnsOnlyPassingPoints) {
       ASSERT_TRUE(hits.ok()) << hits.status().ToString();
       for (const auto& h : *hits) ASSERT_TRUE(pass.contains(static_cast<uint32_t>(h.label)));
       const auto want = BruteForce(rows_, q.q, kK, pass);
-      if (exact) EXPECT_EQ(LabelsOf(*hits), want) << "share " << share;
+      if (exact) {
+        EXPECT_EQ(LabelsOf(*hits), want) << "share " << share;
+      }
       recall += Recall(LabelsOf(*hits), want);
     }
     EXPECT_GE(recall / kQueries, 0.9) << "share " << share;
@@ -184,7 +188,9 @@ TEST_P(SegmentKindsTest, RemovedPointsAreNeverReturned) {
     ASSERT_EQ(hits->size(), kK);
     for (const auto& h : *hits) ASSERT_TRUE(live.contains(static_cast<uint32_t>(h.label)));
     const auto want = BruteForce(rows_, q.q, kK, live);
-    if (ExactIndex(GetParam())) EXPECT_EQ(LabelsOf(*hits), want);
+    if (ExactIndex(GetParam())) {
+      EXPECT_EQ(LabelsOf(*hits), want);
+    }
     recall += Recall(LabelsOf(*hits), want);
   }
   EXPECT_GE(recall / kQueries, 0.9);

@@ -200,7 +200,9 @@ TEST(SegmentTest, ReopenKeepsSealedSegmentsAndTombstones) {
         updates.push_back(p);
       }
       ASSERT_TRUE(col->Upsert(updates).ok());
-      if (checkpoint_last) ASSERT_TRUE(col->Checkpoint().ok());
+      if (checkpoint_last) {
+        ASSERT_TRUE(col->Checkpoint().ok());
+      }
       before = col->Stats();
       EXPECT_EQ(before.points, present.size());
       EXPECT_EQ(before.deleted_pending, tombstones);
@@ -332,8 +334,8 @@ TEST(SegmentTest, CloseWhileSegmentsAreBuiltLeavesAValidCollection) {
     auto db = Database::Open(tmp.path());
     ASSERT_TRUE(db.ok()) << "round " << round << ": " << db.status().ToString();
     auto col = *(*db)->GetCollection("c");
-    ASSERT_EQ(*col->Count(), (round + 1) * 160u);
-    for (size_t i = round * 200 + 40; i < (round + 1) * 200; i += 7) {
+    ASSERT_EQ(*col->Count(), static_cast<size_t>(round + 1) * 160u);
+    for (size_t i = static_cast<size_t>(round) * 200 + 40; i < static_cast<size_t>(round + 1) * 200; i += 7) {
       auto got = *col->Get(std::vector<std::string>{"p" + std::to_string(i)});
       ASSERT_EQ(got.size(), 1u);
       ASSERT_EQ(got[0].vector, VectorFor(i, kDim));

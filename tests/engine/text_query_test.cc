@@ -72,7 +72,9 @@ TEST(TextQueryTest, TextOnlyCollectionSurvivesReopenAndCheckpoint) {
     EXPECT_TRUE(Ids(col->Query(Text("0x800403"))).empty());
     EXPECT_EQ(Ids(col->Query(Text("thermal"))), std::vector<std::string>{"e2"});
     EXPECT_EQ(Ids(col->Query(Text("北京"))), std::vector<std::string>{"zh"});
-    if (pass == 0) ASSERT_TRUE(col->Checkpoint().ok());
+    if (pass == 0) {
+      ASSERT_TRUE(col->Checkpoint().ok());
+    }
   }
 }
 
