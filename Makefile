@@ -56,7 +56,7 @@ tsan-test: setup
 	  -L '^($(subst $(eval) ,|,$(TSAN_PROGRAMS)))$$' -E 'RealData'
 
 # The parsers under libFuzzer (clang, ASan+UBSan), FUZZ_SECONDS each, from generated seeds.
-FUZZ_SECONDS ?= 10
+FUZZ_SECONDS ?= 6
 fuzz: asan-configure
 	cmake --build build-asan -j$(JOBS) --target $(FUZZ_TARGETS)
 	rm -rf build-asan/seeds && mkdir -p build-asan/seeds build-asan/corpus-vf build-asan/corpus-hnsw \

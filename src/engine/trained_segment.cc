@@ -52,7 +52,9 @@ Result<std::vector<index::SearchHit>> TrainedSegment::SearchIndex(const SegmentQ
   index::SearchParams sp;
   sp.nprobe = query.nprobe;
   sp.ef = ef;
-  const size_t fetch = std::max(k, query.rerank);
+  // Never more candidates than the segment holds: a rerank of 10^12 asked for through the
+  // embedded API (the codec bounds it for the CLI and the server) must not size buffers by it.
+  const size_t fetch = std::min(std::max(k, query.rerank), std::max(k, raw_->size()));
   SEXTANT_ASSIGN_OR_RETURN(auto hits, index_->Search(query.vector, fetch, sp, filter));
   if (query.rerank > 0) {
     for (auto& h : hits) {

@@ -370,6 +370,29 @@ TEST_F(StorageHostileTest, ExtremeFloatsAreRefusedAtTheDoor) {
   }
 }
 
+// The embedded API takes any size_t: a rerank or ef far beyond the collection is answered,
+// not an abort (a rerank of 10^12 made every quantized query throw bad_alloc).
+TEST_F(StorageHostileTest, HugeQueryParametersAreAnswered) {
+  auto db = std::move(Database::Open(dir_)).value();
+  CollectionConfig c;
+  c.name = "q";
+  c.dimension = kDim;
+  c.index = IndexType::kSq8;
+  c.segments.seal_points = 16;
+  Collection* col = *db->CreateCollection(c);
+  ASSERT_TRUE(col->Upsert(PointsFor(0, 100, kDim)).ok());
+  ASSERT_TRUE(col->Optimize().ok());
+  QueryRequest q;
+  q.vector = PointFor(5, kDim).vector;
+  q.k = 3;
+  q.rerank = size_t{1} << 40;
+  q.ef = size_t{1} << 40;
+  auto hits = col->Query(q);
+  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  ASSERT_EQ(hits->size(), 3u);
+  EXPECT_EQ((*hits)[0].id, "p5");
+}
+
 TEST_F(StorageHostileTest, IdsWithControlCharactersAreRefused) {
   auto db = std::move(Database::Open(dir_)).value();
   CollectionConfig c;
