@@ -53,16 +53,6 @@ Status Malformed(const std::string& why) {
   return Status::InvalidArgument("malformed collection config (" + why + ")");
 }
 
-// Every member of `j` must be one of `allowed`.
-Status CheckKeys(const json& j, std::initializer_list<const char*> allowed, const char* where) {
-  for (const auto& [key, value] : j.items()) {
-    bool known = false;
-    for (const char* a : allowed) known = known || key == a;
-    if (!known) return Status::InvalidArgument("unknown key '" + key.substr(0, 80) + "' in " + where);
-  }
-  return Status::OK();
-}
-
 enum class Type { kUint, kNumber, kString, kBool, kObject };
 
 bool HasType(const json& v, Type t) {

@@ -11,6 +11,15 @@ std::string FieldName(std::string_view prefix, std::string_view key) {
   return name;
 }
 
+Status CheckKeys(const json& j, std::initializer_list<const char*> allowed, std::string_view where) {
+  for (const auto& [key, value] : j.items()) {
+    bool known = false;
+    for (const char* a : allowed) known = known || key == a;
+    if (!known) return Status::InvalidArgument("unknown key '" + key.substr(0, 80) + "' in " + std::string(where));
+  }
+  return Status::OK();
+}
+
 Status OnlyFields(const json& obj, std::initializer_list<const char*> allowed, std::string_view prefix) {
   if (!obj.is_object()) {
     return Status::InvalidArgument(prefix.empty() ? "the request body must be a JSON object"

@@ -31,6 +31,10 @@ std::string FieldName(std::string_view prefix, std::string_view key);
 Status OnlyFields(const nlohmann::json& obj, std::initializer_list<const char*> allowed,
                   std::string_view prefix = {});
 
+// Every member of the object `j` must be one of `allowed`, for files Sextant wrote itself
+// (config.json, MANIFEST), where an unknown key is damage: "unknown key 'teyt' in `where`".
+Status CheckKeys(const nlohmann::json& j, std::initializer_list<const char*> allowed, std::string_view where);
+
 // A non-negative integer within [lo, hi].
 Status ReadUint(const nlohmann::json& obj, const char* key, size_t lo, size_t hi, size_t* out,
                 std::string_view prefix = {});

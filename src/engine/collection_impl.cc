@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "codec/collection_json.h"
+#include "codec/fields.h"
 #include "common/json.h"
 #include "storage/log_reader.h"
 #include "storage/meta_file.h"
@@ -33,16 +34,12 @@ std::string PointsName(uint64_t seq, uint64_t generation) {
   return buf;
 }
 
-// Every member of `j` must be one of `allowed`: a renamed or unknown key is damage, not a
-// setting to ignore.
+// Every member of `j` must be one of `allowed` (codec::CheckKeys): in a file Sextant wrote, a
+// renamed or unknown key is damage, Corruption naming the file.
 Status CheckKeys(const nlohmann::json& j, std::initializer_list<const char*> allowed,
                  const std::string& what, const char* where) {
-  for (const auto& [key, value] : j.items()) {
-    bool known = false;
-    for (const char* a : allowed) known = known || key == a;
-    if (!known) return Status::Corruption(what + ": unknown key '" + key + "' in " + where);
-  }
-  return Status::OK();
+  Status st = codec::CheckKeys(j, allowed, where);
+  return st.ok() ? st : Status::Corruption(what + ": " + st.message());
 }
 
 // config.json holds the settings in the codec's stored form (every key); reading it back is
