@@ -1,5 +1,9 @@
 // CollectionImpl: one collection — its points, vector index, payload index, log and
-// checkpoints — behind the public Collection interface.
+// checkpoints — behind the public Collection interface. Its code is split by job:
+//   collection_impl.cc      the write path (validate, log, apply) and stats
+//   collection_recovery.cc  create/open, recovery, checkpoints, log repair, snapshots
+//   collection_query.cc     get/count/scroll, filters, vector/text/hybrid queries
+//   collection_settings.h   the config rules and config.json; point_validation.h the point rules
 //
 // On disk (docs/formats/collection.md), in the collection's directory:
 //   config.json          the CollectionConfig
@@ -34,16 +38,6 @@
 
 namespace sextant::engine {
 
-// The quantized index a collection's sealed segments use (IndexType kIvfFlat .. kHnswSq8).
-index::IndexSpec TrainedSpec(const CollectionConfig& config);
-// Sub-quantizers when QuantizationParams::m is 0: the divisor of `dim` closest to dim / 4.
-size_t DefaultPqM(size_t dim);
-// The rules every collection config must meet, at create and again at every open
-// (InvalidArgument naming the setting): the name, the limits on the settings
-// (codec::CheckCollectionSettings, the one place they are written) and what only the modules
-// know (the analyzer exists, the quantized index can be built for the dimension).
-Status ValidateCollectionConfig(const CollectionConfig& config);
-
 class CollectionImpl final : public Collection {
  public:
   // Makes a new collection in `dir` (which must not exist).
@@ -75,11 +69,6 @@ class CollectionImpl final : public Collection {
   Status Optimize(bool merge_all) override;
 
   const std::string& dir() const { return dir_; }
-  // Rewrites a collection directory's config.json (verified first) under another name: a
-  // snapshot restored under a new name.
-  static Status RenameInConfig(storage::Env* env, const std::string& config_path, const std::string& name);
-  // Validation shared with the CLI and the server: the messages name point `i` and the field.
-  static Status ValidatePoint(const Point& p, size_t dimension, Metric metric, size_t i);
 
  private:
   struct Record {

@@ -5,6 +5,7 @@
 #include <shared_mutex>
 
 #include "engine/collection_impl.h"
+#include "engine/collection_settings.h"
 #include "sextant/database.h"
 #include "storage/env.h"
 #include "text/analyzer.h"
@@ -142,7 +143,7 @@ class DatabaseImpl final : public Database {
     }
     // The snapshot's config carries its original name; the restored copy takes the new one.
     {
-      Status renamed = engine::CollectionImpl::RenameInConfig(env_, staging + "/config.json", name);
+      Status renamed = engine::RenameInConfigFile(env_, staging + "/config.json", name);
       if (!renamed.ok()) {
         (void)env_->RemoveDirRecursively(staging);
         return renamed.WithContext("restoring " + snapshot_dir);
