@@ -1,4 +1,4 @@
-// IVF-Flat, IVF-PQ, PQ, SQ8 and hnsw-sq8 (index::VectorIndex) against brute force: recall,
+// HNSW, IVF-Flat, IVF-PQ, PQ, SQ8 and hnsw-sq8 (index::VectorIndex) against brute force: recall,
 // filters, re-ranking, Matryoshka search, save/load and every bad input.
 #include "index/ivf_index.h"
 
@@ -203,6 +203,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"ivf-pq", Metric::kL2, 4, 60, 0.85},
                       Case{"ivf-pq", Metric::kInnerProduct, 8, 0, 0.45},
                       Case{"ivf-pq", Metric::kCosine, 8, 60, 0.8},
+                      Case{"hnsw", Metric::kL2, 8, 0, 0.95},
+                      Case{"hnsw", Metric::kCosine, 8, 0, 0.9},
+                      Case{"hnsw", Metric::kInnerProduct, 8, 0, 0.85},
                       Case{"hnsw-sq8", Metric::kL2, 8, 0, 0.9},
                       Case{"hnsw-sq8", Metric::kL2, 8, 30, 0.95}),
     Name);
@@ -319,6 +322,17 @@ TEST(IvfIndexTest, BadInput) {
   err(CreateVectorIndex(kDim, d), "exceed the dimension");
   IndexSpec l1 = Spec("ivf-flat", Metric::kL1);
   err(CreateVectorIndex(kDim, l1), "not l1");
+  IndexSpec h = Spec("hnsw");
+  h.keep_originals = true;
+  err(CreateVectorIndex(kDim, h), "keeps its vectors already");
+  h.keep_originals = false;
+  h.search_dims = 16;
+  err(CreateVectorIndex(kDim, h), "search_dims");
+  // A graph needs no training, but Train on a graph that holds points is refused as for the
+  // quantized indexes.
+  auto graph = Build(Spec("hnsw"));
+  EXPECT_TRUE(graph->is_trained());
+  EXPECT_EQ(graph->Train(Base()).code(), StatusCode::kFailedPrecondition);
 
   // nlist larger than the training set; too few vectors for PQ.
   auto ivf = CreateVectorIndex(kDim, Spec("ivf-flat"));

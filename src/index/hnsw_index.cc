@@ -561,6 +561,25 @@ Result<std::vector<SearchHit>> HnswIndex::Search(std::span<const float> query, s
   return hits;
 }
 
+Status HnswIndex::Train(std::span<const float> vectors) {
+  if (live_count_ > 0) return Status::FailedPrecondition("Train on an index that holds points");
+  if (vectors.size() % dim() != 0) {
+    return Status::InvalidArgument("training rows are not whole (" + std::to_string(vectors.size()) +
+                                   " floats, dimension " + std::to_string(dim()) + ")");
+  }
+  return Status::OK();  // a graph learns nothing up front
+}
+
+Status HnswIndex::Add(std::span<const float> vectors, std::span<const uint64_t> labels) {
+  return AddBatch(vectors, labels);
+}
+
+Result<std::vector<SearchHit>> HnswIndex::Search(std::span<const float> query, size_t k,
+                                                 const SearchParams& params,
+                                                 const SearchFilter* filter) const {
+  return Search(query, k, params.ef, filter);
+}
+
 Result<std::vector<SearchHit>> HnswIndex::SearchSubset(std::span<const float> query, size_t k,
                                                        std::span<const uint64_t> labels) const {
   SEXTANT_RETURN_IF_ERROR(CheckQuery(query, k));

@@ -14,6 +14,9 @@
 // point's own neighbours with the same heuristic, its slot goes onto a free list and the next
 // Add reuses it.
 //
+// As a VectorIndex (type "hnsw", what CreateVectorIndex and LoadVectorIndex give for it) it
+// needs no training (Train only checks that it is empty) and searches with SearchParams::ef.
+//
 // Thread-safety:
 //  - Add/AddBatch may run concurrently with each other (per-node striped locks).
 //  - Search may run concurrently with other Searches.
@@ -37,6 +40,7 @@
 #include "index/metric.h"
 #include "index/types.h"
 #include "index/vector_codec.h"
+#include "index/vector_index.h"
 #include "sextant/status.h"
 
 namespace sextant::index {
@@ -55,7 +59,7 @@ struct HnswOptions {
 // Called from AddBatch after every `done` points (from one thread at a time).
 using ProgressFn = std::function<void(size_t done, size_t total)>;
 
-class HnswIndex {
+class HnswIndex final : public VectorIndex {
  public:
   // Errors: InvalidArgument for a bad dimension, M < 2 or M > 512, ef_construction < 1, a
   // metric the storage type cannot serve, or kSq8 storage without (valid) sq8 parameters.
@@ -69,11 +73,22 @@ class HnswIndex {
   static Result<std::unique_ptr<HnswIndex>> Load(const std::string& path,
                                                  bool verify_checksums = true);
 
-  ~HnswIndex();
+  ~HnswIndex() override;
+
+  // VectorIndex. Train learns nothing (FailedPrecondition if the index holds points); Add is
+  // AddBatch on one thread; Search is Search(query, k, params.ef, filter).
+  std::string type() const override { return "hnsw"; }
+  Metric metric() const override { return options_.metric; }
+  bool is_trained() const override { return true; }
+  Status Train(std::span<const float> vectors) override;
+  Status Add(std::span<const float> vectors, std::span<const uint64_t> labels) override;
+  Result<std::vector<SearchHit>> Search(std::span<const float> query, size_t k,
+                                        const SearchParams& params,
+                                        const SearchFilter* filter = nullptr) const override;
 
   // Writes the index to `path` atomically (temp file, fsync, rename).
   // `writer`: where the file goes (nullptr: PosixFileWriter(); the engine passes its Env).
-  Status Save(const std::string& path, FileWriter* writer = nullptr) const;
+  Status Save(const std::string& path, FileWriter* writer = nullptr) const override;
 
   // Inserts one point. Errors: InvalidArgument (wrong dimension, NaN/Inf, a value the storage
   // type cannot hold), AlreadyExists (label present). On error nothing changes.
@@ -107,11 +122,11 @@ class HnswIndex {
   // Decodes the stored vector of `label` (normalised for cosine). NotFound if absent.
   Result<std::vector<float>> GetVector(uint64_t label) const;
 
-  size_t size() const { return live_count_; }
-  size_t dim() const { return codec_.dim(); }
+  size_t size() const override { return live_count_; }
+  size_t dim() const override { return codec_.dim(); }
   const HnswOptions& options() const { return options_; }
   // Bytes held by the index: codes, links, labels, level table, label map, scratch tables.
-  size_t MemoryUsage() const;
+  size_t MemoryUsage() const override;
 
   // Test hooks. CheckIntegrity: every link points at a live slot that has that level, no self
   // links, counts within bounds, label map and entry point consistent.

@@ -149,6 +149,11 @@ Status HnswSq8Index::Save(const std::string& path, FileWriter* writer) const {
 
 Result<std::unique_ptr<HnswSq8Index>> HnswSq8Index::Load(const std::string& path, bool verify_checksums) {
   SEXTANT_ASSIGN_OR_RETURN(std::unique_ptr<HnswIndex> hnsw, HnswIndex::Load(path, verify_checksums));
+  return FromGraph(std::move(hnsw), path, verify_checksums);
+}
+
+Result<std::unique_ptr<HnswSq8Index>> HnswSq8Index::FromGraph(std::unique_ptr<HnswIndex> hnsw,
+                                                              const std::string& path, bool verify_checksums) {
   if (hnsw->options().storage != StorageType::kSq8) {
     return Status::InvalidArgument(path + ": an HNSW index with " +
                                    StorageTypeName(hnsw->options().storage) +

@@ -25,6 +25,9 @@ class HnswSq8Index final : public VectorIndex {
   static Result<std::unique_ptr<HnswSq8Index>> Create(size_t dim, const IndexSpec& spec);
   // Opens an HNSW file with sq8 storage (and its sidecar when present).
   static Result<std::unique_ptr<HnswSq8Index>> Load(const std::string& path, bool verify_checksums = true);
+  // The same, for a graph already loaded from `path` (HnswIndex::Load): reads the sidecar.
+  static Result<std::unique_ptr<HnswSq8Index>> FromGraph(std::unique_ptr<HnswIndex> graph,
+                                                         const std::string& path, bool verify_checksums);
 
   std::string type() const override { return "hnsw-sq8"; }
   size_t dim() const override { return dim_; }

@@ -6,15 +6,16 @@
 #include <vector>
 
 namespace sextant::index {
-namespace {
-
-size_t RoundUp(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
 std::string DescribeValue(float v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Inf" : "-Inf";
   return std::to_string(v);
 }
+
+namespace {
+
+size_t RoundUp(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
 // Scale so that |v| == 1; a zero vector stays zero (its cosine distance to anything is 1).
 void Normalize(const float* in, float* out, size_t n) {

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "index/metric.h"
@@ -21,6 +22,9 @@
 #include "simd/quant.h"
 
 namespace sextant::index {
+
+// How error messages show a vector value: "NaN", "Inf", "-Inf" or the number.
+std::string DescribeValue(float v);
 
 class VectorCodec {
  public:

@@ -3,6 +3,7 @@
 // MemoryUsage.
 //
 //   type        class           what it stores
+//   hnsw        HnswIndex       an HNSW graph over full vectors (f32, f16 or lossless u8)
 //   ivf-flat    IvfIndex        k-means lists of full vectors (f32, f16 or lossless u8)
 //   ivf-pq      IvfIndex        k-means lists of residual PQ codes (8-bit, or 4-bit fast scan)
 //   ivf-sq8     IvfIndex        k-means lists of SQ8 codes
@@ -45,7 +46,7 @@ class VectorIndex {
  public:
   virtual ~VectorIndex() = default;
 
-  // "ivf-flat", "ivf-pq", "ivf-sq8", "pq", "sq8", "hnsw-sq8".
+  // "hnsw", "ivf-flat", "ivf-pq", "ivf-sq8", "pq", "sq8", "hnsw-sq8".
   virtual std::string type() const = 0;
   virtual size_t dim() const = 0;
   virtual Metric metric() const = 0;
@@ -88,12 +89,12 @@ struct IndexSpec {
   size_t nlist = 256;                            // ivf-*
   size_t m = 8;                                  // pq, ivf-pq: sub-quantizers
   size_t nbits = 8;                              // pq, ivf-pq: 4 or 8
-  StorageType storage = StorageType::kFloat32;   // ivf-flat: how vectors are stored
+  StorageType storage = StorageType::kFloat32;   // ivf-flat, hnsw: how vectors are stored
   bool keep_originals = false;                   // store full vectors for re-ranking
   StorageType original_storage = StorageType::kFloat32;  // f32, or u8 for byte data
   size_t search_dims = 0;                        // Matryoshka prefix (0: all dimensions)
-  size_t hnsw_M = 16;                            // hnsw-sq8
-  size_t ef_construction = 200;                  // hnsw-sq8
+  size_t hnsw_M = 16;                            // hnsw, hnsw-sq8
+  size_t ef_construction = 200;                  // hnsw, hnsw-sq8
   size_t build_threads = 1;                      // hnsw-sq8
   KMeansOptions kmeans;
 };
