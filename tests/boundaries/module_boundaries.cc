@@ -24,6 +24,9 @@
 #if defined(SEES_TEXT) != __has_include("text/analyzer.h")
 #error "text/ visibility differs from the module graph"
 #endif
+#if defined(SEES_EMBED) != __has_include("embed/model.h")
+#error "embed/ visibility differs from the module graph"
+#endif
 #if defined(SEES_CODEC) != __has_include("codec/fields.h")
 #error "codec/ visibility differs from the module graph"
 #endif

@@ -1,0 +1,98 @@
+#include "embed/model.h"
+
+#include <sys/stat.h>
+
+#include <cmath>
+#include <mutex>
+
+#include "common/json.h"
+#include "common/mapped_file.h"
+#include "embed/builtin_data.h"
+#include "embed/model2vec.h"
+
+namespace sextant::embed {
+
+Result<std::vector<float>> EmbeddingModel::Embed(const std::vector<std::string>& texts, int threads) const {
+  std::vector<std::string_view> views(texts.begin(), texts.end());
+  return Embed(std::span<const std::string_view>(views), threads);
+}
+
+std::vector<std::string> BuiltinModelNames() {
+  std::vector<std::string> names;
+  for (const auto& m : BuiltinModelData()) names.emplace_back(m.name);
+  return names;
+}
+
+namespace {
+
+std::string KnownNames() {
+  std::string s;
+  for (const auto& n : BuiltinModelNames()) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+Result<std::shared_ptr<const EmbeddingModel>> LoadBuiltin(const BuiltinModelFiles& files) {
+  // Loaded once per process: parsing the tokenizer costs tens of milliseconds.
+  static std::mutex mu;
+  static std::vector<std::pair<std::string_view, std::shared_ptr<const EmbeddingModel>>> loaded;
+  std::lock_guard<std::mutex> lock(mu);
+  for (const auto& [name, model] : loaded) {
+    if (name == files.name) return model;
+  }
+  auto m = Model2Vec::FromMemory({files.config_json, files.safetensors, files.tokenizer_json}, std::string(files.name));
+  if (!m.ok()) return Status::Internal("the built-in model " + std::string(files.name) + " does not load: " + m.status().ToString());
+  std::shared_ptr<const EmbeddingModel> shared = std::move(m).value();
+  loaded.emplace_back(files.name, shared);
+  return shared;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const EmbeddingModel>> LoadModel(std::string_view name_or_dir) {
+  for (const auto& m : BuiltinModelData()) {
+    if (m.name == name_or_dir) return LoadBuiltin(m);
+  }
+  const std::string dir(name_or_dir);
+  if (dir.empty() || !IsDirectory(dir)) {
+    return Status::InvalidArgument("unknown model '" + dir + "': not a built-in model (" + KnownNames() +
+                                   ") nor a model directory");
+  }
+  // The directory's kind: Model2Vec is the only one Sextant runs so far.
+  auto config = ReadFileToString(dir + "/config.json");
+  if (config.ok()) {
+    auto j = ParseJson(*config);
+    if (j.ok() && j->is_object()) {
+      const auto type = j->find("model_type");
+      if (type != j->end() && type->is_string() && type->get<std::string>() != "model2vec") {
+        return Status::InvalidArgument(dir + ": a '" + type->get<std::string>() +
+                                       "' model; Sextant runs Model2Vec models (model_type 'model2vec') so far");
+      }
+    }
+  }
+  SEXTANT_ASSIGN_OR_RETURN(auto m, Model2Vec::Load(dir));
+  return std::shared_ptr<const EmbeddingModel>(std::move(m));
+}
+
+Result<std::vector<float>> TruncateDimensions(const std::vector<float>& rows, size_t dim, size_t dims) {
+  if (dims == 0 || dims > dim) {
+    return Status::InvalidArgument("dimensions " + std::to_string(dims) + " must be from 1 to the model's " +
+                                   std::to_string(dim));
+  }
+  const size_t n = dim == 0 ? 0 : rows.size() / dim;
+  std::vector<float> out(n * dims);
+  for (size_t i = 0; i < n; ++i) {
+    const float* r = &rows[i * dim];
+    double ss = 0;
+    for (size_t j = 0; j < dims; ++j) ss += static_cast<double>(r[j]) * r[j];
+    const double scale = ss > 0 ? 1.0 / std::sqrt(ss) : 0.0;
+    for (size_t j = 0; j < dims; ++j) out[i * dims + j] = static_cast<float>(r[j] * scale);
+  }
+  return out;
+}
+
+}  // namespace sextant::embed

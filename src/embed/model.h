@@ -1,0 +1,58 @@
+// Embedding models: text in, vectors out. One interface for every kind of model (Model2Vec
+// static embeddings today; a BERT encoder later), and the registry that turns a model name or a
+// model directory into one.
+//
+// Thread-safety: an EmbeddingModel is immutable after loading; Embed may be called from many
+// threads at once on one instance (LoadModel hands out shared instances for that reason).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sextant/status.h"
+
+namespace sextant::embed {
+
+class EmbeddingModel {
+ public:
+  virtual ~EmbeddingModel() = default;
+
+  // "potion-base-4M" for a built-in model; the directory as given for one loaded from disk.
+  virtual const std::string& name() const = 0;
+  // Floats per embedding.
+  virtual size_t dimension() const = 0;
+
+  // Embeds each text (UTF-8) into dimension() floats; returns texts.size() rows, row-major, in
+  // the order given. `threads` bounds the threads used (0: one per hardware thread; 1: only the
+  // caller's). What a model does with empty text and text beyond its window is its own
+  // contract (Model2Vec: a zero vector, and the first 512 tokens). Errors: InvalidArgument
+  // "text I: ..." naming the first bad text (e.g. not valid UTF-8); then no output at all.
+  virtual Result<std::vector<float>> Embed(std::span<const std::string_view> texts, int threads = 1) const = 0;
+  Result<std::vector<float>> Embed(const std::vector<std::string>& texts, int threads = 1) const;
+};
+
+// The default model, built into the binary.
+inline constexpr std::string_view kDefaultModel = "potion-base-4M";
+
+// The names LoadModel accepts without a directory, default first.
+std::vector<std::string> BuiltinModelNames();
+
+// A built-in model by name (its files are compiled in: no file or network needed), or else the
+// model in the directory `name_or_dir` (a Model2Vec directory: config.json, model.safetensors,
+// tokenizer.json). A built-in name wins over a directory of the same name (write ./NAME for
+// the directory). Built-in models are loaded once per process and shared. Errors:
+// InvalidArgument for a name that is neither (the message lists the built-in names), or for a
+// directory holding a kind of model Sextant does not run; NotFound/Corruption/InvalidArgument
+// naming the file for a damaged directory.
+Result<std::shared_ptr<const EmbeddingModel>> LoadModel(std::string_view name_or_dir = kDefaultModel);
+
+// Cuts each row of `rows` (n rows of `dim` floats) to its first `dims` floats and rescales it
+// to unit L2 length (a zero row stays zero): Matryoshka truncation. Errors: InvalidArgument
+// if dims is 0 or more than dim.
+Result<std::vector<float>> TruncateDimensions(const std::vector<float>& rows, size_t dim, size_t dims);
+
+}  // namespace sextant::embed
