@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "dataset/vector_file.h"
 
 namespace {
@@ -292,6 +294,85 @@ TEST_F(CliTest, QueryLinesTakeIncludeAndTimeout) {
   r = Run("query" + db + " c", R"({"vector":[1,0],"timeout_ms":0})" "\n");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("field 'timeout_ms'"), std::string::npos) << r.err;
+}
+
+// `sextant embed` with the built-in model: ids echoed, one line per text in order, the classic
+// example (no word of the query is in the best answer).
+TEST_F(CliTest, EmbedFindsTheFelineAndEchoesIds) {
+  const std::string input =
+      "{\"id\":\"q\",\"text\":\"Where is the cat?\"}\n"
+      "{\"id\":1,\"text\":\"The dog barked at the mailman.\"}\n"
+      "\n"
+      "{\"text\":\"The feline is sleeping on the sofa.\",\"id\":\"feline\"}\n"
+      "{\"id\":[3],\"text\":\"I love eating fresh apples.\"}\n"
+      "{\"text\":\"Javascript is a programming language.\"}\n"
+      "{\"text\":\"\"}\n";
+  for (const char* flags : {"embed", "embed --model potion-base-4M --threads 2 --batch 2"}) {
+    auto r = Run(flags, input);
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::istringstream lines(r.out);
+    std::vector<nlohmann::json> out;
+    for (std::string line; std::getline(lines, line);) out.push_back(nlohmann::json::parse(line));
+    ASSERT_EQ(out.size(), 6u) << r.out;
+    EXPECT_EQ(out[0]["id"], "q");
+    EXPECT_EQ(out[1]["id"], 1);
+    EXPECT_EQ(out[2]["id"], "feline");
+    EXPECT_EQ(out[3]["id"], nlohmann::json::array({3}));
+    EXPECT_FALSE(out[4].contains("id"));
+    std::vector<std::vector<float>> v;
+    for (const auto& j : out) v.push_back(j["embedding"].get<std::vector<float>>());
+    for (const auto& e : v) ASSERT_EQ(e.size(), 128u);
+    auto cosine = [](const std::vector<float>& a, const std::vector<float>& b) {
+      double ab = 0, aa = 0, bb = 0;
+      for (size_t i = 0; i < a.size(); ++i) ab += a[i] * b[i], aa += a[i] * a[i], bb += b[i] * b[i];
+      return aa == 0 || bb == 0 ? 0.0 : ab / std::sqrt(aa * bb);
+    };
+    const double dog = cosine(v[0], v[1]), feline = cosine(v[0], v[2]), apples = cosine(v[0], v[3]),
+                 js = cosine(v[0], v[4]);
+    EXPECT_GT(feline, dog);
+    EXPECT_GT(feline, apples);
+    EXPECT_GT(feline, js);
+    EXPECT_NEAR(feline, 0.296, 0.001);
+    for (float x : v[5]) EXPECT_EQ(x, 0.0f);  // empty text: the zero vector
+  }
+  // --dimensions: the first D dimensions, re-normalised.
+  auto r = Run("embed --dimensions 32", input);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto first = nlohmann::json::parse(r.out.substr(0, r.out.find('\n')))["embedding"].get<std::vector<float>>();
+  ASSERT_EQ(first.size(), 32u);
+  double norm = 0;
+  for (float x : first) norm += double(x) * x;
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+}
+
+TEST_F(CliTest, EmbedBadInputNamesTheLine) {
+  auto expect_error = [&](const std::string& args, const std::string& input, const std::string& words,
+                          size_t lines_out = 0) {
+    auto r = Run(args, input);
+    EXPECT_EQ(r.code, 2) << args << " " << input;
+    EXPECT_NE(r.err.find("sextant embed: error: " + words), std::string::npos) << r.err;
+    EXPECT_EQ(static_cast<size_t>(std::count(r.out.begin(), r.out.end(), '\n')), lines_out) << r.out;
+  };
+  // The lines before a bad one are embedded and printed (whatever the batch size).
+  expect_error("embed --batch 1", "{\"text\":\"a\"}\n{\"text\":\"b\"}\nnot json\n", "line 3: malformed JSON", 2);
+  expect_error("embed", "{\"text\":\"a\"}\n{\"text\":\"b\"}\nnot json\n", "line 3: malformed JSON", 2);
+  expect_error("embed", "{\"id\":1}\n", "line 1: no \"text\" field");
+  expect_error("embed", "{\"text\":[\"a\"]}\n", "line 1: \"text\" must be a string");
+  expect_error("embed", "[\"a\"]\n", "line 1: expected an object");
+  expect_error("embed", "{\"text\":\"\xff\"}\n", "line 1: malformed JSON");
+  expect_error("embed --dimensions 129", "{\"text\":\"a\"}\n",
+               "--dimensions 129 is larger than the 128 dimensions of model potion-base-4M");
+  expect_error("embed --dimensions 0", "", "--dimensions");
+  expect_error("embed --threads x", "", "--threads");
+  expect_error("embed --model potion-base-9M", "",
+               "unknown model 'potion-base-9M': not a built-in model (potion-base-4M) nor a model directory");
+  expect_error("embed extra", "", "unexpected argument 'extra'");
+  // A model directory missing its files.
+  std::filesystem::create_directories(Path("model"));
+  Write("model/config.json", "{\"normalize\":true}");
+  auto r = Run("embed --model " + Path("model"), "{\"text\":\"a\"}\n");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("model.safetensors"), std::string::npos) << r.err;
 }
 
 }  // namespace

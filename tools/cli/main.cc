@@ -24,6 +24,9 @@ constexpr const char* kUsage =
     "                              when present, generated clustered vectors otherwise)\n"
     "  bench ann --base F --query F --groundtruth F [...]\n"
     "                              ANN benchmark: build, then recall@k and QPS per ef (JSON lines)\n"
+    "  embed [--model NAME|DIR] [--threads N] [--dimensions D] < texts.jsonl\n"
+    "                              lines {\"text\":...} in, {\"embedding\":[...]} out (built-in\n"
+    "                              model potion-base-4M; see `sextant embed --help`)\n"
     "  version                     version and the SIMD kernels this CPU uses\n"
     "  serve --data DIR [--port 8080] [--admin-key-file F] [--tls-cert F --tls-key F]\n"
     "                              the HTTP/JSON server (see `sextant serve --help`)\n"
@@ -70,6 +73,7 @@ int main(int argc, char** argv) {
   if (int rc = sextant::cli::RunDbCommand(cmd, {args.begin() + 1, args.end()}); rc >= 0) return rc;
   if (cmd == "serve") return sextant::cli::RunServe({args.begin() + 1, args.end()});
   if (cmd == "demo") return sextant::cli::RunDemo({args.begin() + 1, args.end()});
+  if (cmd == "embed") return sextant::cli::RunEmbed({args.begin() + 1, args.end()});
   if (cmd == "bench") {
     if (args.size() >= 2 && args[1] == "ann") {
       return sextant::cli::RunBenchAnn({args.begin() + 2, args.end()});
