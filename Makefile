@@ -30,7 +30,7 @@ unit-test: build
 SAN_FLAGS = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -DSEXTANT_BUILD_BENCH=OFF
 FUZZ_TARGETS = vector_file_fuzz hnsw_load_fuzz wal_reader_fuzz filter_parse_fuzz server_request_fuzz \
-  json_parse_fuzz engine_record_fuzz vector_index_load_fuzz fuzz_make_seeds
+  json_parse_fuzz engine_record_fuzz vector_index_load_fuzz safetensors_fuzz tokenizer_fuzz fuzz_make_seeds
 
 asan-configure: setup
 	cmake -S . -B build-asan -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ $(SAN_FLAGS) \
@@ -40,7 +40,7 @@ asan-configure: setup
 asan-test: asan-configure
 	cmake --build build-asan -j$(JOBS) --target common_test simd_test dataset_test index_test \
 	  storage_test filter_test text_test codec_test engine_test cli_test server_test hostile_test \
-	  scenario_test sextant
+	  scenario_test embed_test sextant
 	cd build-asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
 # Every test program that runs threads, whole, under ThreadSanitizer (not tests picked by
@@ -48,7 +48,7 @@ asan-test: asan-configure
 # through ctest. OpenBLAS runs single-threaded here: its own threads are not instrumented and
 # read as races. The Fashion-MNIST slices (RealData: single-threaded, slow under TSan) run in
 # the other two builds.
-TSAN_PROGRAMS = index_test storage_test filter_test text_test engine_test server_test hostile_test
+TSAN_PROGRAMS = index_test storage_test filter_test text_test engine_test server_test hostile_test embed_test
 tsan-test: setup
 	cmake -S . -B build-tsan $(SAN_FLAGS) -DSEXTANT_SANITIZE=thread -DSEXTANT_TEST_CLI=OFF >/dev/null
 	cmake --build build-tsan -j$(JOBS) --target $(TSAN_PROGRAMS) sextant
@@ -61,12 +61,13 @@ fuzz: asan-configure
 	cmake --build build-asan -j$(JOBS) --target $(FUZZ_TARGETS)
 	rm -rf build-asan/seeds && mkdir -p build-asan/seeds build-asan/corpus-vf build-asan/corpus-hnsw \
 	  build-asan/corpus-wal build-asan/corpus-filter build-asan/corpus-server build-asan/corpus-json \
-	  build-asan/corpus-record build-asan/corpus-vindex
+	  build-asan/corpus-record build-asan/corpus-vindex build-asan/corpus-safetensors build-asan/corpus-tokenizer
 	./build-asan/tests/fuzz/fuzz_make_seeds build-asan/seeds
 	@for t in vector_file_fuzz:corpus-vf:4096 hnsw_load_fuzz:corpus-hnsw:16384 \
 	    wal_reader_fuzz:corpus-wal:4096 filter_parse_fuzz:corpus-filter:1024 \
 	    server_request_fuzz:corpus-server:4096 json_parse_fuzz:corpus-json:4096 \
-	    engine_record_fuzz:corpus-record:4096 vector_index_load_fuzz:corpus-vindex:16384; do \
+	    engine_record_fuzz:corpus-record:4096 vector_index_load_fuzz:corpus-vindex:16384 \
+	    safetensors_fuzz:corpus-safetensors:4096 tokenizer_fuzz:corpus-tokenizer:1024; do \
 	  set -- $$(echo $$t | tr : ' '); \
 	  echo "fuzz: $$1 for $(FUZZ_SECONDS) s"; \
 	  ./build-asan/tests/fuzz/$$1 -max_total_time=$(FUZZ_SECONDS) -max_len=$$3 \

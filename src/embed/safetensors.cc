@@ -252,7 +252,7 @@ Status SafeTensors::ToFloat(const TensorInfo& t, float* out) const {
   const uint8_t* p = data_ + t.begin;
   const size_t n = t.elements;
   switch (t.dtype) {
-    case DType::kF32: std::memcpy(out, p, n * 4); return Status::OK();
+    case DType::kF32: if (n > 0) std::memcpy(out, p, n * 4); return Status::OK();
     case DType::kF16: for (size_t i = 0; i < n; ++i) out[i] = HalfToFloat(Load<uint16_t>(p + 2 * i)); return Status::OK();
     case DType::kBF16: for (size_t i = 0; i < n; ++i) out[i] = BFloat16ToFloat(Load<uint16_t>(p + 2 * i)); return Status::OK();
     case DType::kF64: for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(Load<double>(p + 8 * i)); return Status::OK();

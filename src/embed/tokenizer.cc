@@ -191,48 +191,72 @@ class VocabTable {
     mask_ = cap - 1;
     arena_.clear();
     max_len_ = 0;
+    // About 16 filter bits per key: a probe for a string that is not a token (most of
+    // WordPiece's longest-match probes) is answered from this small array ~97% of the time.
+    size_t bits = 1024;
+    while (bits < entries.size() * 16) bits <<= 1;
+    filter_.assign(bits / 64, 0);
+    filter_mask_ = bits - 1;
     for (const auto& [key, id] : entries) {
       const uint64_t h = HashBytes(key.data(), key.size());
       size_t i = h & mask_;
       while (slots_[i].id >= 0) {
-        if (slots_[i].hash == static_cast<uint32_t>(h) && Key(slots_[i]) == key) break;
+        if (slots_[i].hash == static_cast<uint32_t>(h) && KeyOf(slots_[i]) == key) break;
         i = (i + 1) & mask_;
       }
-      if (slots_[i].id < 0) {
-        slots_[i].off = static_cast<uint32_t>(arena_.size());
-        slots_[i].len = static_cast<uint32_t>(key.size());
-        slots_[i].hash = static_cast<uint32_t>(h);
-        arena_.append(key);
+      Slot& slot = slots_[i];
+      if (slot.id < 0) {
+        slot.hash = static_cast<uint32_t>(h);
+        slot.len = static_cast<uint32_t>(key.size());
+        if (key.size() <= kInline) {
+          std::memcpy(slot.key, key.data(), key.size());
+        } else {
+          const uint32_t off = static_cast<uint32_t>(arena_.size());
+          std::memcpy(slot.key, &off, sizeof off);
+          arena_.append(key);
+        }
       }
-      slots_[i].id = id;
+      slot.id = id;
+      const size_t bit = (h >> 32) & filter_mask_;
+      filter_[bit >> 6] |= uint64_t{1} << (bit & 63);
       max_len_ = std::max(max_len_, key.size());
     }
   }
   int32_t Find(std::string_view key) const {
     if (slots_.empty()) return -1;
     const uint64_t h = HashBytes(key.data(), key.size());
+    const size_t bit = (h >> 32) & filter_mask_;
+    if (((filter_[bit >> 6] >> (bit & 63)) & 1) == 0) return -1;
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (s.id < 0) return -1;
-      if (s.hash == static_cast<uint32_t>(h) && s.len == key.size() &&
-          std::memcmp(arena_.data() + s.off, key.data(), key.size()) == 0) {
-        return s.id;
-      }
+      if (s.hash == static_cast<uint32_t>(h) && s.len == key.size() && KeyOf(s) == key) return s.id;
     }
   }
   size_t max_len() const { return max_len_; }
 
  private:
+  // Keys of up to kInline bytes live in the slot itself (one cache line holds two slots), so a
+  // hit costs one memory access; longer keys are in the arena.
+  static constexpr size_t kInline = 20;
   struct Slot {
-    uint32_t off = 0;
-    uint32_t len = 0;
     uint32_t hash = 0;
     int32_t id = -1;
+    uint32_t len = 0;
+    char key[kInline] = {};
   };
-  std::string_view Key(const Slot& s) const { return std::string_view(arena_).substr(s.off, s.len); }
+  static_assert(sizeof(Slot) == 32);
+  std::string_view KeyOf(const Slot& s) const {
+    if (s.len <= kInline) return {s.key, s.len};
+    uint32_t off;
+    std::memcpy(&off, s.key, sizeof off);
+    return std::string_view(arena_).substr(off, s.len);
+  }
   std::vector<Slot> slots_;
   std::string arena_;
   size_t mask_ = 0;
+  std::vector<uint64_t> filter_;
+  size_t filter_mask_ = 0;
   size_t max_len_ = 0;
 };
 
@@ -548,11 +572,18 @@ struct Tokenizer::Impl {
       const uint8_t b = static_cast<uint8_t>(text[i]);
       if (b < 0x80 && !collect) {
         const AsciiAction a = ascii_action[b];
-        if (a == kAppend) {
-          s.word += ascii_char[b];
-          ++s.word_chars;
-          if (want_spans) s.word_src.push_back({static_cast<uint32_t>(i), static_cast<uint32_t>(i + 1)});
-          ++i;
+        if (a == kAppend) {  // a run of plain ASCII word characters, copied (mapped) at once
+          size_t j = i + 1;
+          while (j < end && static_cast<uint8_t>(text[j]) < 0x80 && ascii_action[static_cast<uint8_t>(text[j])] == kAppend) ++j;
+          const size_t before = s.word.size();
+          s.word.resize(before + (j - i));
+          char* w = s.word.data() + before;
+          for (size_t k = i; k < j; ++k) *w++ = ascii_char[static_cast<uint8_t>(text[k])];
+          s.word_chars += j - i;
+          if (want_spans) {
+            for (size_t k = i; k < j; ++k) s.word_src.push_back({static_cast<uint32_t>(k), static_cast<uint32_t>(k + 1)});
+          }
+          i = j;
           continue;
         }
         if (a == kDrop) {

@@ -1,7 +1,10 @@
 // Writes seed inputs for the fuzz targets into DIR: small valid vector files and index files.
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "dataset/vector_file.h"
 #include "engine/op_codec.h"
@@ -157,6 +160,53 @@ int main(int argc, char** argv) {
   for (const char* r : requests) {
     FILE* out2 = std::fopen((dir + "/request_" + std::to_string(i++) + ".json").c_str(), "wb");
     std::fputs(r, out2);
+    std::fclose(out2);
+  }
+  // A small safetensors file with a tensor of each common dtype (safetensors_fuzz), laid out
+  // as the format requires: 8-byte header length, JSON header, tensors back to back.
+  {
+    struct T {
+      const char* name;
+      const char* dtype;
+      std::vector<uint64_t> shape;
+      std::string bytes;
+    };
+    const float f32[6] = {1, -2, 0.5f, 3, 4, 5};
+    const uint16_t f16[4] = {0x3C00, 0xC000, 0x0001, 0x7C00};
+    const int64_t i64[2] = {7, -1};
+    const std::vector<T> tensors = {
+        {"embeddings", "F32", {2, 3}, std::string(reinterpret_cast<const char*>(f32), sizeof f32)},
+        {"half", "F16", {4}, std::string(reinterpret_cast<const char*>(f16), sizeof f16)},
+        {"bf", "BF16", {2}, std::string("\x80\x3f\xa0\xc0", 4)},
+        {"q", "I8", {2, 2}, std::string("\x80\x7f\x00\xff", 4)},
+        {"mapping", "I64", {2}, std::string(reinterpret_cast<const char*>(i64), sizeof i64)},
+        {"empty", "F32", {0, 3}, ""}};
+    nlohmann::json h = {{"__metadata__", {{"format", "pt"}}}};
+    std::string data;
+    for (const T& t : tensors) {
+      h[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {data.size(), data.size() + t.bytes.size()}}};
+      data += t.bytes;
+    }
+    std::string header = h.dump();
+    while (header.size() % 8) header += ' ';
+    const uint64_t n = header.size();
+    std::string file(8, '\0');
+    std::memcpy(file.data(), &n, 8);
+    file += header + data;
+    FILE* o = std::fopen((dir + "/model.safetensors").c_str(), "wb");
+    std::fwrite(file.data(), 1, file.size(), o);
+    std::fclose(o);
+  }
+  // Texts for the tokenizer (tokenizer_fuzz): accents, CJK, punctuation, controls, added tokens.
+  const char* const texts[] = {
+      "The cat sat on the mat, unable!",
+      "Caf\xc3\xa9 na\xc3\xafve \xe6\x9d\xb1\xe4\xba\xac \xc4\xb0 \xce\xa3\xcf\x83 [CLS] x[MASK]y \x01\x7f\t\n",
+      "\xf0\x9f\xa6\x99 \xe2\x80\x8d\xef\xb8\x8f \xc2\xa0\xe3\x80\x80 ''!!.. aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+  };
+  i = 0;
+  for (const char* t : texts) {
+    FILE* out2 = std::fopen((dir + "/text_" + std::to_string(i++) + ".txt").c_str(), "wb");
+    std::fputs(t, out2);
     std::fclose(out2);
   }
   return 0;
