@@ -371,6 +371,38 @@ TEST_F(PotionTokenizer, AddedTokensAreSplitFromRawText) {
   EXPECT_EQ(Ids(*tok_, "[UNK] a", {.drop_unknown = true}), (std::vector<int32_t>{Id("a")}));
 }
 
+TEST(TokenizerJson, AddedTokenOptions) {
+  json tj = json::parse(Slurp(PotionDir() + "/tokenizer.json"));
+  // A normalized added token (matched in lowercased, accent-stripped text), one that takes the
+  // whitespace around it, and one that matches only as a whole word.
+  tj["added_tokens"].push_back({{"id", 29528}, {"content", "New York"}, {"normalized", true}, {"special", false},
+                                {"lstrip", false}, {"rstrip", false}, {"single_word", false}});
+  tj["added_tokens"].push_back({{"id", 29529}, {"content", "<sep>"}, {"normalized", false}, {"special", true},
+                                {"lstrip", true}, {"rstrip", true}, {"single_word", false}});
+  tj["added_tokens"].push_back({{"id", 29530}, {"content", "cat"}, {"normalized", false}, {"special", false},
+                                {"lstrip", false}, {"rstrip", false}, {"single_word", true}});
+  const Tokenizer t = MustLoad(Tokenizer::FromJson(tj.dump()));
+  const Tokenizer base = MustLoad(Tokenizer::FromJsonFile(PotionDir() + "/tokenizer.json"));
+  EXPECT_EQ(t.vocab_size(), 29531u);
+  EXPECT_EQ(t.IdToToken(29529), "<sep>");
+  const int32_t in = *base.TokenToId("in");
+  const int32_t cats = Ids(base, "cats").front();
+  EXPECT_EQ(Ids(t, "in NEW YORK"), (std::vector<int32_t>{in, 29528}));
+  EXPECT_EQ(Ids(t, "in n\xc3\xa9w york"), (std::vector<int32_t>{in, 29528}));
+  EXPECT_EQ(Ids(t, "in new  york").size(), 3u);  // two spaces: not the token
+  // lstrip/rstrip: the spaces around <sep> belong to it.
+  std::vector<int32_t> ids;
+  std::vector<TokenSpan> spans;
+  const std::string text = "in  <sep>  in";
+  ASSERT_TRUE(t.Encode(text, {}, &ids, &spans).ok());
+  EXPECT_EQ(ids, (std::vector<int32_t>{in, 29529, in}));
+  EXPECT_EQ(spans[1], (TokenSpan{2, 11}));
+  // single_word: "cat" alone, not inside "cats".
+  EXPECT_EQ(Ids(t, "cat in"), (std::vector<int32_t>{29530, in}));
+  EXPECT_EQ(Ids(t, "cats"), Ids(base, "cats"));
+  EXPECT_EQ(Ids(t, "cats").front(), cats);
+}
+
 // A tokenizer.json with parts replaced.
 std::string PotionJsonWith(const std::string& key, const json& value) {
   json tj = json::parse(Slurp(PotionDir() + "/tokenizer.json"));
