@@ -7,6 +7,7 @@
 
 #include "common/json.h"
 #include "common/mapped_file.h"
+#include "embed/bert.h"
 #include "embed/builtin_data.h"
 #include "embed/model2vec.h"
 
@@ -62,17 +63,29 @@ Result<std::shared_ptr<const EmbeddingModel>> LoadModel(std::string_view name_or
     return Status::InvalidArgument("unknown model '" + dir + "': not a built-in model (" + KnownNames() +
                                    ") nor a model directory");
   }
-  // The directory's kind: Model2Vec is the only one Sextant runs so far.
+  // The directory's kind, from config.json's model_type: "bert" is a sentence-transformers BERT
+  // encoder; "model2vec" (or none: model2vec's own test models say nothing) is Model2Vec. A
+  // directory whose config.json is missing or unreadable but whose modules.json has a
+  // Transformer module is a sentence-transformers one: the BERT loader then names the problem.
+  bool bert = false;
   auto config = ReadFileToString(dir + "/config.json");
-  if (config.ok()) {
-    auto j = ParseJson(*config);
-    if (j.ok() && j->is_object()) {
-      const auto type = j->find("model_type");
-      if (type != j->end() && type->is_string() && type->get<std::string>() != "model2vec") {
-        return Status::InvalidArgument(dir + ": a '" + type->get<std::string>() +
-                                       "' model; Sextant runs Model2Vec models (model_type 'model2vec') so far");
-      }
+  auto j = config.ok() ? ParseJson(*config) : Result<nlohmann::json>(config.status());
+  if (j.ok() && j->is_object()) {
+    const auto type = j->find("model_type");
+    if (type != j->end() && type->is_string() && type->get<std::string>() == "bert") {
+      bert = true;
+    } else if (type != j->end() && type->is_string() && type->get<std::string>() != "model2vec") {
+      return Status::InvalidArgument(dir + ": a '" + type->get<std::string>() +
+                                     "' model; Sextant runs Model2Vec (model_type 'model2vec') and BERT "
+                                     "sentence encoders (model_type 'bert')");
     }
+  } else if (auto modules = ReadFileToString(dir + "/modules.json");
+             modules.ok() && modules->find("sentence_transformers.models.Transformer") != std::string::npos) {
+    bert = true;
+  }
+  if (bert) {
+    SEXTANT_ASSIGN_OR_RETURN(auto m, BertModel::Load(dir));
+    return std::shared_ptr<const EmbeddingModel>(std::move(m));
   }
   SEXTANT_ASSIGN_OR_RETURN(auto m, Model2Vec::Load(dir));
   return std::shared_ptr<const EmbeddingModel>(std::move(m));

@@ -1,6 +1,6 @@
 // Embedding models: text in, vectors out. One interface for every kind of model (Model2Vec
-// static embeddings today; a BERT encoder later), and the registry that turns a model name or a
-// model directory into one.
+// static embeddings, BERT-family sentence encoders), and the registry that turns a model name or
+// a model directory into one.
 //
 // Thread-safety: an EmbeddingModel is immutable after loading; Embed may be called from many
 // threads at once on one instance (LoadModel hands out shared instances for that reason).
@@ -16,6 +16,10 @@
 #include "sextant/status.h"
 
 namespace sextant::embed {
+
+// What the texts of one call are, for models that embed search queries and documents
+// differently (sentence-transformers prompts, such as e5's "query: " and "passage: ").
+enum class TextKind { kText, kQuery, kDocument };
 
 class EmbeddingModel {
  public:
@@ -33,6 +37,15 @@ class EmbeddingModel {
   // "text I: ..." naming the first bad text (e.g. not valid UTF-8); then no output at all.
   virtual Result<std::vector<float>> Embed(std::span<const std::string_view> texts, int threads = 1) const = 0;
   Result<std::vector<float>> Embed(const std::vector<std::string>& texts, int threads = 1) const;
+
+  // As Embed, for texts of the given kind: a model with prompts prepends its query or document
+  // prompt (BertModel::EmbedAs says which); others embed every kind alike.
+  virtual Result<std::vector<float>> EmbedAs(TextKind kind, std::span<const std::string_view> texts,
+                                             int threads = 1) const {
+    return Embed(texts, threads);
+  }
+  // The names of the model's prompts (none for most models).
+  virtual std::vector<std::string> PromptNames() const { return {}; }
 };
 
 // The default model, built into the binary.
@@ -42,8 +55,9 @@ inline constexpr std::string_view kDefaultModel = "potion-base-4M";
 std::vector<std::string> BuiltinModelNames();
 
 // A built-in model by name (its files are compiled in: no file or network needed), or else the
-// model in the directory `name_or_dir` (a Model2Vec directory: config.json, model.safetensors,
-// tokenizer.json). A built-in name wins over a directory of the same name (write ./NAME for
+// model in the directory `name_or_dir`: a BERT sentence encoder when its config.json says
+// "model_type": "bert" (a sentence-transformers directory, see bert.h), else a Model2Vec
+// directory (config.json, model.safetensors, tokenizer.json). A built-in name wins over a directory of the same name (write ./NAME for
 // the directory). Built-in models are loaded once per process and shared. Errors:
 // InvalidArgument for a name that is neither (the message lists the built-in names), or for a
 // directory holding a kind of model Sextant does not run; NotFound/Corruption/InvalidArgument

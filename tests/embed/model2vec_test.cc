@@ -288,8 +288,12 @@ TEST_F(DamagedModel, DamagedFiles) {
   ExpectError(StatusCode::kInvalidArgument, "config.json: malformed JSON");
   WriteFile(dir_ + "/config.json", R"({"normalize": "yes"})");
   ExpectError(StatusCode::kInvalidArgument, "config.json: \"normalize\" must be true or false");
+  WriteFile(dir_ + "/config.json", R"({"model_type": "xlm-roberta"})");
+  ExpectError(StatusCode::kInvalidArgument, "a 'xlm-roberta' model; Sextant runs Model2Vec (model_type 'model2vec') and BERT");
+  // A config that says BERT goes to the BERT loader, which wants a sentence-transformers
+  // directory.
   WriteFile(dir_ + "/config.json", R"({"model_type": "bert"})");
-  ExpectError(StatusCode::kInvalidArgument, "a 'bert' model; Sextant runs Model2Vec models");
+  ExpectError(StatusCode::kNotFound, "modules.json");
   WriteFile(dir_ + "/config.json", R"({"normalize": true})");
   json tok = json::parse(Slurp(dir_ + "/tokenizer.json"));
   tok["model"]["type"] = "Unigram";
