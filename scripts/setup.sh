@@ -2,8 +2,12 @@
 # Installs what Sextant needs from Debian's packages, only what is missing. Idempotent: a second
 # run does nothing. Run as root (or with sudo available) on Debian bookworm.
 #   scripts/setup.sh            build and test dependencies
-#   scripts/setup.sh --peers    also the peers the benchmarks compare against (hnswlib, FAISS)
+#   scripts/setup.sh --peers    also the peers the benchmarks compare against (hnswlib, FAISS,
+#                               PyTorch, and ONNX Runtime from npm into $PEERS_DIR, default
+#                               build/peers)
 set -euo pipefail
+peers=0
+[[ "${1:-}" == "--peers" ]] && peers=1
 
 packages=(
   build-essential cmake pkg-config   # compiler and build
@@ -17,9 +21,24 @@ packages=(
   libcpp-httplib-dev libssl-dev      # the HTTP server (sextant serve): HTTP/1.1, TLS via OpenSSL
   curl openssl                       # server tests: the README's curl examples, a TLS certificate
 )
-if [[ "${1:-}" == "--peers" ]]; then
+if [[ $peers == 1 ]]; then
   packages+=(libhnswlib-dev python3-faiss python3-hnswlib python3-numpy python3-xapian)
+  # The BERT runtime's peers (bench/bert_vs_ort.sh): PyTorch exports the model to ONNX and is
+  # measured itself; ONNX Runtime comes from npm (below), so node and npm are needed unless
+  # the machine already has them (e.g. from another Node.js distribution).
+  packages+=(python3-torch)
+  command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 fi
+
+# ONNX Runtime for Node.js, with its CPU binaries (shipped inside the npm package; the install
+# script, skipped, only fetches optional GPU libraries). Needs the npm registry, once.
+install_ort() {
+  local dir=${PEERS_DIR:-build/peers}
+  [[ -d $dir/node_modules/onnxruntime-node ]] && return 0
+  echo "setup: npm install onnxruntime-node@1.20.1 into $dir" >&2
+  mkdir -p "$dir"
+  npm install --prefix "$dir" --ignore-scripts --no-audit --no-fund onnxruntime-node@1.20.1 >&2
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -28,6 +47,7 @@ for p in "${packages[@]}"; do
   fi
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
+  if [[ $peers == 1 ]]; then install_ort; fi
   exit 0
 fi
 
@@ -43,3 +63,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [[ $peers == 1 ]]; then install_ort; fi

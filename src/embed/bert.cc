@@ -27,6 +27,8 @@ struct BertModel::Weights {
     std::vector<float> ffn1_w, ffn1_b;  // [I, H], [I]
     std::vector<float> ffn2_w, ffn2_b;  // [H, I], [H]
     std::vector<float> ln2_g, ln2_b;
+    // kInt8: the four dense layers quantized (their float weights above are then freed).
+    kernels::Int8Pack qkv8, out8, ffn1_8, ffn2_8;
   };
   std::vector<float> word;      // [V, H]
   std::vector<float> position;  // [P, H]
@@ -167,9 +169,10 @@ struct Seq {
   float* out = nullptr;
 };
 
-// Rows of the dense layers' intermediate activations computed at once (the GELU buffer stays
-// in cache between the two products).
-constexpr size_t kFfnRows = 256;
+// Rows of the feed-forward's intermediate activations computed at once: the whole batch (a
+// smaller chunk kept the GELU buffer in cache but made OpenBLAS pack the weights more often: 256
+// rows took 7-15 % more CPU time on all-MiniLM shapes); bounds the buffer for long windows.
+constexpr size_t kFfnRows = BertModel::kMaxBatchTokens;
 // Query rows of one head's attention scored at once: bounds the score buffer to
 // kAttentionRows x the text's length however long the model's window.
 constexpr size_t kAttentionRows = 128;
@@ -177,7 +180,9 @@ constexpr size_t kAttentionRows = 128;
 // Buffers of one thread, grown to the largest batch it meets, reused for every batch.
 struct Workspace {
   std::vector<float> x, qkv, ctx, tmp, inter, scores;
-  void Reserve(size_t tokens, size_t longest, const BertConfig& c) {
+  std::vector<uint8_t> q;            // kInt8: a dense layer's quantized input
+  std::vector<float> q_scale, q_zero;
+  void Reserve(size_t tokens, size_t longest, const BertConfig& c, bool int8) {
     const size_t h = c.hidden_size;
     auto grow = [](std::vector<float>& v, size_t n) {
       if (v.size() < n) v.resize(n);
@@ -188,13 +193,28 @@ struct Workspace {
     grow(tmp, tokens * h);
     grow(inter, std::min(tokens, kFfnRows) * c.intermediate_size);
     grow(scores, std::min(longest, kAttentionRows) * longest);
+    if (int8) {
+      const size_t k = (std::max(h, c.intermediate_size) + 3) / 4 * 4;
+      if (q.size() < tokens * k) q.resize(tokens * k);
+      grow(q_scale, tokens);
+      grow(q_zero, tokens);
+    }
   }
 };
 
+// y[m, w.n] = x[m, k] . W^T + bias (then GELU if asked) through the int8 kernels.
+void Int8Linear(const kernels::Int8Kernels& k8, const float* x, size_t m, size_t k, const kernels::Int8Pack& w,
+                const float* bias, bool gelu, float* y, Workspace& ws) {
+  const size_t ldq = (k + 3) / 4 * 4;
+  k8.quantize_rows(x, m, k, ws.q.data(), ldq, ws.q_scale.data(), ws.q_zero.data());
+  k8.linear(ws.q.data(), ldq, ws.q_scale.data(), ws.q_zero.data(), m, w.view(), bias, gelu, y, w.n);
+}
+
 // The encoder, steps 2-5, on one batch.
-void Forward(const BertConfig& c, const BertModel::Weights& w, BertPooling pooling, bool normalize,
+void Forward(const BertConfig& c, const BertModel::Weights& w, BertPooling pooling, bool normalize, bool int8,
              std::span<const Seq> seqs, Workspace& ws) {
   const kernels::BertKernels& k = kernels::Best();
+  const kernels::Int8Kernels& k8 = kernels::Int8Best();
   const size_t h = c.hidden_size, h3 = 3 * h, inter = c.intermediate_size;
   const size_t dh = h / c.num_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
@@ -203,7 +223,7 @@ void Forward(const BertConfig& c, const BertModel::Weights& w, BertPooling pooli
     m += s.ids.size();
     longest = std::max(longest, s.ids.size());
   }
-  ws.Reserve(m, longest, c);
+  ws.Reserve(m, longest, c, int8);
   float* x = ws.x.data();
   float* qkv = ws.qkv.data();
   float* ctx = ws.ctx.data();
@@ -220,8 +240,12 @@ void Forward(const BertConfig& c, const BertModel::Weights& w, BertPooling pooli
 
   for (const BertModel::Weights::Layer& l : w.layers) {
     // Self-attention: one product for Q, K and V of every token.
-    Linear(x, m, h, l.qkv_w.data(), h3, qkv);
-    k.add_bias(qkv, l.qkv_b.data(), m, h3, h3);
+    if (int8) {
+      Int8Linear(k8, x, m, h, l.qkv8, l.qkv_b.data(), false, qkv, ws);
+    } else {
+      Linear(x, m, h, l.qkv_w.data(), h3, qkv);
+      k.add_bias(qkv, l.qkv_b.data(), m, h3, h3);
+    }
     size_t off = 0;
     for (const Seq& s : seqs) {
       const size_t t = s.ids.size();
@@ -244,12 +268,24 @@ void Forward(const BertConfig& c, const BertModel::Weights& w, BertPooling pooli
       }
       off += t;
     }
-    Linear(ctx, m, h, l.out_w.data(), h, tmp);
-    k.add_layer_norm(x, x, tmp, l.out_b.data(), l.ln1_g.data(), l.ln1_b.data(), m, h, c.layer_norm_eps);
+    if (int8) {
+      Int8Linear(k8, ctx, m, h, l.out8, l.out_b.data(), false, tmp, ws);
+      k.add_layer_norm(x, x, tmp, nullptr, l.ln1_g.data(), l.ln1_b.data(), m, h, c.layer_norm_eps);
+    } else {
+      Linear(ctx, m, h, l.out_w.data(), h, tmp);
+      k.add_layer_norm(x, x, tmp, l.out_b.data(), l.ln1_g.data(), l.ln1_b.data(), m, h, c.layer_norm_eps);
+    }
 
     // Feed-forward, kFfnRows rows at a time.
     for (size_t r0 = 0; r0 < m; r0 += kFfnRows) {
       const size_t rows = std::min(kFfnRows, m - r0);
+      if (int8) {
+        Int8Linear(k8, x + r0 * h, rows, h, l.ffn1_8, l.ffn1_b.data(), true, ws.inter.data(), ws);
+        Int8Linear(k8, ws.inter.data(), rows, inter, l.ffn2_8, l.ffn2_b.data(), false, tmp + r0 * h, ws);
+        k.add_layer_norm(x + r0 * h, x + r0 * h, tmp + r0 * h, nullptr, l.ln2_g.data(), l.ln2_b.data(), rows, h,
+                         c.layer_norm_eps);
+        continue;
+      }
       Linear(x + r0 * h, rows, h, l.ffn1_w.data(), inter, ws.inter.data());
       k.bias_gelu(ws.inter.data(), l.ffn1_b.data(), rows, inter, inter);
       Linear(ws.inter.data(), rows, inter, l.ffn2_w.data(), h, tmp + r0 * h);
@@ -301,7 +337,8 @@ std::string Lowercase(std::string_view text) {
 BertModel::BertModel(Tokenizer tokenizer) : tokenizer_(std::move(tokenizer)), weights_(std::make_unique<Weights>()) {}
 BertModel::~BertModel() = default;
 
-Result<std::unique_ptr<BertModel>> BertModel::Load(const std::string& dir, std::string name) {
+Result<std::unique_ptr<BertModel>> BertModel::Load(const std::string& dir, std::string name,
+                                                   const BertOptions& options) {
   // modules.json: Transformer, Pooling, optional Normalize, in that order.
   const std::string modules_path = dir + "/modules.json";
   SEXTANT_ASSIGN_OR_RETURN(std::string modules_text, ReadFileToString(modules_path));
@@ -508,7 +545,15 @@ Result<std::unique_ptr<BertModel>> BertModel::Load(const std::string& dir, std::
     SEXTANT_RETURN_IF_ERROR(r.Read(p + "output.dense.weight", {h, inter}, &l.ffn2_w));
     SEXTANT_RETURN_IF_ERROR(r.Read(p + "output.dense.bias", {h}, &l.ffn2_b));
     SEXTANT_RETURN_IF_ERROR(r.ReadLayerNorm(p + "output.LayerNorm", h, &l.ln2_g, &l.ln2_b));
+    if (options.precision == BertPrecision::kInt8) {
+      l.qkv8 = kernels::PackInt8(l.qkv_w.data(), 3 * h, h);
+      l.out8 = kernels::PackInt8(l.out_w.data(), h, h);
+      l.ffn1_8 = kernels::PackInt8(l.ffn1_w.data(), inter, h);
+      l.ffn2_8 = kernels::PackInt8(l.ffn2_w.data(), h, inter);
+      for (auto* v : {&l.qkv_w, &l.out_w, &l.ffn1_w, &l.ffn2_w}) std::vector<float>().swap(*v);
+    }
   }
+  m->precision_ = options.precision;
   return m;
 }
 
@@ -652,7 +697,7 @@ Result<std::vector<float>> BertModel::EmbedTokenIds(std::span<const std::vector<
     for (;;) {
       const size_t b = next.fetch_add(1);
       if (b >= batches) return;
-      Forward(config_, *weights_, pooling_, normalize_,
+      Forward(config_, *weights_, pooling_, normalize_, precision_ == BertPrecision::kInt8,
               std::span<const Seq>(seqs.data() + batch_begin[b], batch_begin[b + 1] - batch_begin[b]), ws);
     }
   };

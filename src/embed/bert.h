@@ -59,6 +59,17 @@ struct BertConfig {
 
 enum class BertPooling { kMean, kCls };
 
+// How the dense layers compute. kInt8: weights quantized per output row to int8 at load,
+// activations per token row to uint8 (asymmetric: the row's minimum and range) before each
+// dense layer, exact integer sums, float32 everywhere else (embeddings, attention, LayerNorm,
+// GELU, pooling). About 4x fewer bytes of dense weights; fast where the CPU has AVX-512 VNNI,
+// exact but no faster than float32 with AVX2 alone.
+enum class BertPrecision { kFloat32, kInt8 };
+
+struct BertOptions {
+  BertPrecision precision = BertPrecision::kFloat32;
+};
+
 class BertModel final : public EmbeddingModel {
  public:
   // Tokens packed into one batch at most (a longer text is a batch of its own).
@@ -82,7 +93,8 @@ class BertModel final : public EmbeddingModel {
   // type, activation, pooling mode, module type) or inconsistent (shapes, sizes, a head count
   // that does not divide the hidden size, NaN weights, a tokenizer larger than the embedding
   // table). A loaded model never reads out of bounds.
-  static Result<std::unique_ptr<BertModel>> Load(const std::string& dir, std::string name = "");
+  static Result<std::unique_ptr<BertModel>> Load(const std::string& dir, std::string name = "",
+                                                 const BertOptions& options = {});
 
   const std::string& name() const override { return name_; }
   size_t dimension() const override { return config_.hidden_size; }
@@ -115,6 +127,7 @@ class BertModel final : public EmbeddingModel {
                                            std::span<const uint32_t> pool_start = {}) const;
 
   const BertConfig& config() const { return config_; }
+  BertPrecision precision() const { return precision_; }
   BertPooling pooling() const { return pooling_; }
   bool normalize() const { return normalize_; }
   bool include_prompt() const { return include_prompt_; }
@@ -137,6 +150,7 @@ class BertModel final : public EmbeddingModel {
   Tokenizer tokenizer_;
   BertConfig config_;
   BertPooling pooling_ = BertPooling::kMean;
+  BertPrecision precision_ = BertPrecision::kFloat32;
   bool normalize_ = false;
   bool include_prompt_ = true;
   bool lowercase_ = false;

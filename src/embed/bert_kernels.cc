@@ -82,6 +82,44 @@ void RefExp(const float* in, float* out, size_t n) {
 
 constexpr BertKernels kReference = {"reference", RefBiasGelu, RefAddBias, RefAddLayerNorm, RefSoftmax, RefErf, RefExp};
 
+void RefQuantizeRows(const float* x, size_t m, size_t k, uint8_t* q, size_t ldq, float* scale, float* zero) {
+  for (size_t r = 0; r < m; ++r) {
+    const float* row = x + r * k;
+    float lo = row[0], hi = row[0];
+    for (size_t c = 1; c < k; ++c) {
+      lo = std::min(lo, row[c]);
+      hi = std::max(hi, row[c]);
+    }
+    const float s = (hi - lo) / 255.0f;
+    const float inv = s > 0 ? 1.0f / s : 0.0f;
+    for (size_t c = 0; c < k; ++c) {
+      const float v = std::nearbyint((row[c] - lo) * inv);
+      q[r * ldq + c] = static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v)));
+    }
+    std::fill(q + r * ldq + k, q + (r + 1) * ldq, uint8_t{0});
+    scale[r] = s;
+    zero[r] = lo;
+  }
+}
+
+void RefInt8Linear(const uint8_t* q, size_t ldq, const float* scale, const float* zero, size_t m,
+                   const Int8Weights& w, const float* bias, bool gelu, float* y, size_t ldy) {
+  for (size_t r = 0; r < m; ++r) {
+    for (size_t o = 0; o < w.n; ++o) {
+      const int8_t* block = w.packed + (o / 16) * w.k_groups * 64 + (o % 16) * 4;
+      int32_t acc = 0;
+      for (size_t g = 0; g < w.k_groups; ++g) {
+        for (size_t j = 0; j < 4; ++j) acc += int32_t{q[r * ldq + 4 * g + j]} * block[g * 64 + j];
+      }
+      float v = w.scale[o] * (scale[r] * static_cast<float>(acc) + zero[r] * w.colsum[o]) + bias[o];
+      if (gelu) v = static_cast<float>(0.5 * v * (1.0 + std::erf(v * kInvSqrt2)));
+      y[r * ldy + o] = v;
+    }
+  }
+}
+
+constexpr Int8Kernels kInt8Reference = {"reference", RefQuantizeRows, RefInt8Linear};
+
 #if defined(SEXTANT_BERT_X86)
 // __builtin_cpu_supports also checks that the OS saves the AVX / AVX-512 register state.
 bool CpuRunsAvx2() {
@@ -93,12 +131,13 @@ bool CpuRunsAvx512() {
   return CpuRunsAvx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 }
+bool CpuRunsVnni() { return CpuRunsAvx512() && __builtin_cpu_supports("avx512vnni"); }
 #endif
 
-const BertKernels& Choose(const char* requested) {
-  const std::vector<const BertKernels*> tables = Available();
+template <typename Table>
+const Table& Choose(const std::vector<const Table*>& tables, const char* requested) {
   if (requested != nullptr && requested[0] != '\0') {
-    for (const BertKernels* t : tables) {
+    for (const Table* t : tables) {
       if (std::strcmp(t->isa, requested) == 0) return *t;
     }
   }
@@ -119,8 +158,51 @@ std::vector<const BertKernels*> Available() {
 }
 
 const BertKernels& Best() {
-  static const BertKernels& best = Choose(std::getenv("SEXTANT_ISA"));
+  static const BertKernels& best = Choose(Available(), std::getenv("SEXTANT_ISA"));
   return best;
+}
+
+const Int8Kernels& Int8Reference() { return kInt8Reference; }
+
+std::vector<const Int8Kernels*> Int8Available() {
+  std::vector<const Int8Kernels*> tables = {&kInt8Reference};
+#if defined(SEXTANT_BERT_X86)
+  if (CpuRunsAvx2()) tables.push_back(&Avx2Int8Kernels());
+  if (CpuRunsVnni()) tables.push_back(&VnniInt8Kernels());
+#endif
+  return tables;
+}
+
+const Int8Kernels& Int8Best() {
+  static const Int8Kernels& best = Choose(Int8Available(), std::getenv("SEXTANT_ISA"));
+  return best;
+}
+
+Int8Pack PackInt8(const float* w, size_t n, size_t k) {
+  Int8Pack p;
+  p.n = n;
+  p.k = k;
+  const size_t blocks = (n + 15) / 16, groups = (k + 3) / 4;
+  p.packed.assign(blocks * groups * 64, 0);
+  p.scale.assign(blocks * 16, 0.0f);
+  p.colsum.assign(blocks * 16, 0.0f);
+  for (size_t o = 0; o < n; ++o) {
+    const float* row = w + o * k;
+    float mx = 0;
+    for (size_t c = 0; c < k; ++c) mx = std::max(mx, std::fabs(row[c]));
+    const float s = mx / 127.0f;
+    const float inv = s > 0 ? 1.0f / s : 0.0f;
+    int32_t sum = 0;
+    int8_t* block = p.packed.data() + (o / 16) * groups * 64 + (o % 16) * 4;
+    for (size_t c = 0; c < k; ++c) {
+      const int v = static_cast<int>(std::max(-127.0f, std::min(127.0f, std::nearbyint(row[c] * inv))));
+      block[(c / 4) * 64 + c % 4] = static_cast<int8_t>(v);
+      sum += v;
+    }
+    p.scale[o] = s;
+    p.colsum[o] = static_cast<float>(sum);
+  }
+  return p;
 }
 
 }  // namespace sextant::embed::kernels

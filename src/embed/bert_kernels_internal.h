@@ -11,6 +11,9 @@ namespace sextant::embed::kernels {
 // calling one is valid only if the CPU runs its instructions.
 const BertKernels& Avx2Kernels();
 const BertKernels& Avx512Kernels();
+const Int8Kernels& Avx2Int8Kernels();
+// bert_kernels_vnni.cc: AVX-512 F/BW/VL/DQ + VNNI.
+const Int8Kernels& VnniInt8Kernels();
 
 // The coefficients of the vector erf: erf(x) = x * P(x^2) / Q(x^2) for |x| <= 4 (fitted for this
 // project by reweighted least squares on [0, 4]; erf(4) rounds to 1 in float), P from the

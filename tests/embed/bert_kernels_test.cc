@@ -120,5 +120,72 @@ TEST(BertKernels, SoftmaxOfVeryNegativeRowsStaysFinite) {
   }
 }
 
+TEST(BertKernels, Int8QuantizeRowsIsExactlyTheReference) {
+  const auto tables = Int8Available();
+  EXPECT_STREQ(tables.front()->isa, "reference");
+  std::printf("[ int8 kernels: %s ]\n", Int8Best().isa);
+  for (size_t k : {1, 3, 4, 5, 16, 17, 31, 64, 383, 384}) {
+    const size_t m = 5, ldq = (k + 3) / 4 * 4 + 8;
+    auto x = Random(m * k, uint32_t(k), -4, 7);
+    if (k > 3) std::fill(x.begin() + 3 * k, x.begin() + 4 * k, 1.25f);  // a constant row
+    std::vector<uint8_t> want(m * ldq, 77);
+    std::vector<float> ws(m), wz(m);
+    Int8Reference().quantize_rows(x.data(), m, k, want.data(), ldq, ws.data(), wz.data());
+    for (size_t r = 0; r < m; ++r) {
+      // Dequantized, every value is within half a step of the original.
+      for (size_t c = 0; c < k; ++c) EXPECT_NEAR(wz[r] + ws[r] * want[r * ldq + c], x[r * k + c], ws[r] / 2 + 1e-6);
+      for (size_t c = k; c < ldq; ++c) EXPECT_EQ(want[r * ldq + c], 0);
+    }
+    for (const Int8Kernels* t : tables) {
+      std::vector<uint8_t> got(m * ldq, 99);
+      std::vector<float> gs(m), gz(m);
+      t->quantize_rows(x.data(), m, k, got.data(), ldq, gs.data(), gz.data());
+      EXPECT_EQ(got, want) << t->isa << " k " << k;
+      EXPECT_EQ(gs, ws) << t->isa;
+      EXPECT_EQ(gz, wz) << t->isa;
+    }
+  }
+}
+
+TEST(BertKernels, Int8LinearMatchesTheReferenceAndTheFloatProduct) {
+  for (size_t n : {1, 15, 16, 17, 40, 64, 65, 200}) {
+    for (size_t k : {1, 4, 7, 32, 97}) {
+      for (size_t m : {1, 2, 3, 4, 5, 9}) {
+        const auto w = Random(n * k, uint32_t(n * 131 + k), -0.5f, 0.5f);
+        const auto x = Random(m * k, uint32_t(m + 7 * k), -2, 3);
+        const auto bias = Random(n, uint32_t(n), -1, 1);
+        const Int8Pack pack = PackInt8(w.data(), n, k);
+        const size_t ldq = (k + 3) / 4 * 4;
+        std::vector<uint8_t> q(m * ldq);
+        std::vector<float> sx(m), zx(m);
+        Int8Reference().quantize_rows(x.data(), m, k, q.data(), ldq, sx.data(), zx.data());
+        for (bool gelu : {false, true}) {
+          const size_t ldy = n + 3;
+          std::vector<float> want(m * ldy, -9.0f);
+          Int8Reference().linear(q.data(), ldq, sx.data(), zx.data(), m, pack.view(), bias.data(), gelu, want.data(), ldy);
+          // The quantized product is close to the float one (8-bit steps on both sides).
+          if (!gelu) {
+            for (size_t r = 0; r < m; ++r) {
+              for (size_t o = 0; o < n; ++o) {
+                double exact = bias[o];
+                for (size_t c = 0; c < k; ++c) exact += double(x[r * k + c]) * w[o * k + c];
+                EXPECT_NEAR(want[r * ldy + o], exact, 0.02 * std::sqrt(double(k)) + 1e-3) << n << " " << k << " " << m;
+              }
+            }
+          }
+          for (const Int8Kernels* t : Int8Available()) {
+            std::vector<float> got(m * ldy, -9.0f);
+            t->linear(q.data(), ldq, sx.data(), zx.data(), m, pack.view(), bias.data(), gelu, got.data(), ldy);
+            EXPECT_LT(MaxRelDiff(got, want), 2e-6) << t->isa << " n " << n << " k " << k << " m " << m;
+            for (size_t r = 0; r < m; ++r) {
+              for (size_t o = n; o < ldy; ++o) EXPECT_EQ(got[r * ldy + o], -9.0f) << t->isa;  // past n: untouched
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sextant::embed::kernels

@@ -426,6 +426,44 @@ TEST_F(BertTest, BadTextAndBadIds) {
   EXPECT_FALSE(model->EmbedTokenIds(one, 1, starts).ok());
 }
 
+// The quantized mode against the float reference: int8 weights and activations lose a little
+// precision, nothing more.
+TEST_F(BertTest, Int8ModeStaysCloseToTheReference) {
+  RandomBertSpec s = Spec();
+  s.hidden = 64;
+  s.heads = 4;
+  s.intermediate = 128;
+  s.max_seq_length = 40;
+  const RandomBert ref = WriteRandomBert(dir_, s);
+  BertOptions o;
+  o.precision = BertPrecision::kInt8;
+  auto model = BertModel::Load(dir_, "", o);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  EXPECT_EQ((*model)->precision(), BertPrecision::kInt8);
+  const auto& texts = Texts();
+  auto out = (*model)->Embed(texts, 2);
+  ASSERT_TRUE(out.ok());
+  double worst = 1;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    std::vector<int32_t> ids;
+    ASSERT_TRUE((*model)->TokenIds(texts[i], "", &ids).ok());
+    const std::vector<double> want = ReferenceEmbed(ref, ids);
+    double dot = 0, nn = 0, ww = 0;
+    for (size_t j = 0; j < want.size(); ++j) {
+      dot += (*out)[i * 64 + j] * want[j];
+      nn += double((*out)[i * 64 + j]) * (*out)[i * 64 + j];
+      ww += want[j] * want[j];
+    }
+    worst = std::min(worst, dot / std::sqrt(nn * ww));
+  }
+  EXPECT_GT(worst, 0.999);
+  std::printf("[ int8: min cosine to the reference %.6f ]\n", worst);
+  // Alone or in a batch: the same (quantization is per token row).
+  auto alone = (*model)->Embed(std::vector<std::string>{texts[2]}, 1);
+  ASSERT_TRUE(alone.ok());
+  for (size_t j = 0; j < 64; ++j) EXPECT_NEAR((*alone)[j], (*out)[2 * 64 + j], 1e-6);
+}
+
 // ---- Damaged directories: each missing or wrong piece is an error naming it. ----
 
 class BertDamaged : public BertTest {
