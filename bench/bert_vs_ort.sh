@@ -11,7 +11,8 @@
 # Needs: scripts/setup.sh --peers (python3-torch, onnxruntime-node in build/peers) and
 #   cmake --build $BUILD --target sextant_bert_bench
 # Env: BUILD (build), WORK ($BUILD/bert-bench), THREADS ("1 2"), PRECISIONS ("fp32 int8"),
-#   TORCH (0), PEERS (../shared/peers), PEERS_DIR (build/peers). The figures in
+#   TORCH (0; 1: PyTorch too, in the first round only: it is several times slower), PEERS
+#   (../shared/peers), PEERS_DIR (build/peers). The figures in
 #   docs/benchmarks.md come from this script.
 set -euo pipefail
 ROUNDS=${1:-3}
@@ -42,7 +43,7 @@ for r in $(seq 1 "$ROUNDS"); do
         "$B" run --model "$MODEL" --ids "$WORK/$set.ids.jsonl" --threads "$t" --precision "$p" | tee -a "$LOG"
       done
       node "$PEERS/ort_sentence_bench.js" "$MODEL" "$WORK/$set.ids.jsonl" "$t" | tee -a "$LOG"
-      if [[ $TORCH == 1 ]]; then
+      if [[ $TORCH == 1 && $r == 1 ]]; then
         /usr/bin/python3 "$PEERS/torch_sentence_bench.py" "$MODEL" "$WORK/$set.jsonl" "$t" | tee -a "$LOG"
       fi
     done
@@ -74,7 +75,7 @@ for s in ("abstracts", "queries"):
         row = {sys_: v for (s_, t_, sys_), v in runs.items() if s_ == s and t_ == t}
         ort = next((statistics.median(v) for k, v in row.items() if k.startswith("onnxruntime")), None)
         for k, v in sorted(row.items()):
-            ratio = f", x{statistics.median(v) / ort:.2f} ONNX Runtime" if ort and not k.startswith("onnxruntime") else ""
+            ratio = f"x{statistics.median(v) / ort:.2f} ONNX Runtime" if ort and not k.startswith("onnxruntime") else ""
             print(json.dumps({"set": s, "threads": t, "system": k, "median_texts_per_s": round(statistics.median(v), 1),
                               "best_texts_per_s": max(v), "rounds": len(v)}) + ("  #" + ratio if ratio else ""))
 def load(path):

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dataset/vector_file.h"
+#include "random_bert.h"  // tests/embed: a BERT sentence-transformers directory with random weights
 
 namespace {
 
@@ -343,6 +344,40 @@ TEST_F(CliTest, EmbedFindsTheFelineAndEchoesIds) {
   double norm = 0;
   for (float x : first) norm += double(x) * x;
   EXPECT_NEAR(norm, 1.0, 1e-5);
+}
+
+// `sextant embed --model DIR` with a BERT sentence-transformers directory (random weights):
+// recognised by its config.json, rows of the model's dimension at unit length, in order, the
+// same text alike in different batches; a directory missing its tokenizer is named.
+TEST_F(CliTest, EmbedRunsABertDirectory) {
+  namespace et = sextant::embed::testing;
+  et::RandomBertSpec spec;
+  spec.tokenizer_json = et::Slurp(et::PotionDir() + "/tokenizer.json");
+  et::WriteRandomBert(Path("bert"), spec);
+  const std::string input =
+      "{\"id\":\"a\",\"text\":\"Where is the cat?\"}\n{\"text\":\"\"}\n{\"id\":3,\"text\":\"Where is the cat?\"}\n";
+  auto r = Run("embed --model " + Path("bert") + " --threads 2 --batch 2", input);
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(lines, line);) out.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(out.size(), 3u) << r.out;
+  EXPECT_EQ(out[0]["id"], "a");
+  EXPECT_FALSE(out[1].contains("id"));
+  EXPECT_EQ(out[2]["id"], 3);
+  std::vector<std::vector<float>> v;
+  for (const auto& j : out) v.push_back(j["embedding"].get<std::vector<float>>());
+  for (const auto& e : v) {
+    ASSERT_EQ(e.size(), 32u);
+    double norm = 0;
+    for (float x : e) norm += double(x) * x;
+    EXPECT_NEAR(norm, 1.0, 1e-5);  // the directory has a Normalize module
+  }
+  for (size_t i = 0; i < 32; ++i) EXPECT_NEAR(v[0][i], v[2][i], 1e-6);
+  std::filesystem::remove(Path("bert/tokenizer.json"));
+  r = Run("embed --model " + Path("bert"), input);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("bert/tokenizer.json"), std::string::npos) << r.err;
 }
 
 TEST_F(CliTest, EmbedBadInputNamesTheLine) {

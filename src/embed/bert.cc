@@ -672,19 +672,25 @@ Result<std::vector<float>> BertModel::EmbedTokenIds(std::span<const std::vector<
   for (size_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(i);
   std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return ids[a].size() > ids[b].size(); });
   size_t workers = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
-  // Small inputs are cut finer, so that every thread gets a batch.
-  const size_t budget = std::min(kMaxBatchTokens, std::max<size_t>(1, (total + workers - 1) / workers));
+  // Batches of up to kMaxBatchTokens tokens; with several threads, a batch holds at most a
+  // (2 x threads)-th of the tokens still to cut, but no fewer than 256 (or a threads-th of the
+  // input when that is smaller): the last batches, taken when the others are nearly done, are
+  // short, and a small input still gives every thread a batch.
   std::vector<Seq> seqs(n);
   std::vector<size_t> batch_begin;
-  size_t tokens = 0;
+  const size_t least = std::min<size_t>(256, (total + workers - 1) / workers);
+  size_t tokens = 0, budget = 0, remaining = total;
   for (size_t i = 0; i < n; ++i) {
     const size_t j = order[i];
     seqs[i] = Seq{ids[j], pool_start.empty() ? 0u : pool_start[j], &out[j * h]};
     if (batch_begin.empty() || tokens + ids[j].size() > budget) {
       batch_begin.push_back(i);
       tokens = 0;
+      budget = workers == 1 ? kMaxBatchTokens
+                            : std::clamp<size_t>(remaining / (2 * workers), least, kMaxBatchTokens);
     }
     tokens += ids[j].size();
+    remaining -= ids[j].size();
   }
   batch_begin.push_back(n);
   const size_t batches = batch_begin.size() - 1;

@@ -21,7 +21,8 @@ constexpr const char* kEmbedUsage =
     "\n"
     "Reads lines {\"text\": \"...\", \"id\": ...} and prints one line {\"id\": ..., \"embedding\": [...]}\n"
     "per input line, in order (\"id\" only when the input has one; blank lines are skipped).\n"
-    "  --model NAME|DIR  a built-in model (default potion-base-4M) or a Model2Vec model directory\n"
+    "  --model NAME|DIR  a built-in model (default potion-base-4M) or a model directory: Model2Vec,\n"
+    "                    or a BERT sentence-transformers directory (config.json model_type bert)\n"
     "  --threads N       threads that embed (default: one per hardware thread)\n"
     "  --dimensions D    keep the first D dimensions and re-normalise (Matryoshka)\n"
     "  --batch N         lines embedded at a time (default 256)\n";
