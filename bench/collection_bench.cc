@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     CollectionConfig config;
     config.name = "fmnist";
     config.dimension = dim;
-    Collection* col = *db->CreateCollection(config);
+    std::shared_ptr<Collection> col = *db->CreateCollection(config);
     std::vector<Point> batch;
     auto start = Clock::now();
     for (size_t i = 0; i < n; ++i) {

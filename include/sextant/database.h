@@ -17,7 +17,8 @@
 // Thread-safety: a Database and its Collections may be used from many threads. Reads (Get,
 // Query, Count, Scroll) run concurrently with each other; writes to one collection are
 // serialised, and readers wait only while a write is applied in memory, not while it is
-// written to disk.
+// written to disk. A collection is handed out as a shared_ptr that stays safe to use after
+// the collection is dropped or the Database is closed (see Database::CreateCollection).
 #pragma once
 
 #include <chrono>
@@ -264,20 +265,37 @@ class Database {
   // DropCollection removes it.
   static Result<std::unique_ptr<Database>> Open(const std::string& dir,
                                                 const DatabaseOptions& options = {});
+  // Closes every collection (handles still held then fail, see below) and releases the
+  // directory's lock.
   virtual ~Database() = default;
 
   // Errors: InvalidArgument (bad name, dimension 0 or > 65536, bad parameters),
-  // AlreadyExists. The returned pointer lives until DropCollection or the Database dies.
-  virtual Result<Collection*> CreateCollection(const CollectionConfig& config) = 0;
-  virtual Result<Collection*> GetCollection(const std::string& name) = 0;
+  // AlreadyExists.
+  //
+  // Handles: a collection is shared by the Database and every caller that holds it; a handle
+  // stays a valid object for as long as it is held, and it only ever reaches its own
+  // collection, never a later one of the same name (created, or restored from a snapshot).
+  // Once the collection is dropped, every call through an old handle fails with NotFound
+  // "collection 'NAME' was dropped"; once the Database is destroyed, with FailedPrecondition
+  // "collection 'NAME' is closed: its Database was closed". Calls already running then finish
+  // as usual (a drop waits for a write or checkpoint in progress, never for reads), except an
+  // Optimize waiting for the indexer, which gets that error. config(), Stats() and
+  // MemoryUsage() keep answering from memory (Stats with disk_bytes and wal_bytes 0). The
+  // collection's memory is freed with the last handle.
+  virtual Result<std::shared_ptr<Collection>> CreateCollection(const CollectionConfig& config) = 0;
+  virtual Result<std::shared_ptr<Collection>> GetCollection(const std::string& name) = 0;
   virtual std::vector<CollectionConfig> ListCollections() const = 0;
   // Collections found on disk that could not be opened, by name, with the reason.
   virtual std::map<std::string, Status> BrokenCollections() const = 0;
-  // Deletes the collection and its files (also a broken one). NotFound if absent.
+  // Deletes the collection and its files (also a broken one); handles to it fail from then on
+  // (above). NotFound if absent. Crash-safe: the directory is renamed to a hidden name before
+  // anything is removed (what a crash leaves of it is removed at the next Open), so a crash
+  // leaves the whole collection or nothing of it.
   virtual Status DropCollection(const std::string& name) = 0;
-  // Creates collection `name` from a snapshot directory written by CreateSnapshot.
-  virtual Result<Collection*> RestoreSnapshot(const std::string& snapshot_dir,
-                                              const std::string& name) = 0;
+  // Creates collection `name` (which must be free: AlreadyExists otherwise) from a snapshot
+  // directory written by CreateSnapshot.
+  virtual Result<std::shared_ptr<Collection>> RestoreSnapshot(const std::string& snapshot_dir,
+                                                              const std::string& name) = 0;
 };
 
 }  // namespace sextant

@@ -68,7 +68,8 @@ Result<std::unique_ptr<SegmentedIndex>> CollectionImpl::MakeVectorIndex() const 
 
 void CollectionImpl::OnSegmentsChanged() {
   std::lock_guard<std::mutex> w(write_mu_);
-  if (!broken_.ok()) return;
+  // A dropped collection's files are about to go: no checkpoint to name the new segment.
+  if (!broken_.ok() || open_state_ == OpenState::kDropped) return;
   // Failure only delays the switch to the new files: the old checkpoint stays valid.
   (void)CheckpointLocked(/*force=*/true);
 }
@@ -181,6 +182,7 @@ void CollectionImpl::ApplyDelete(const std::vector<std::string>& ids) {
 }
 
 Result<size_t> CollectionImpl::Upsert(std::span<const Point> points) {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
   std::unordered_set<std::string_view> seen;
   for (size_t i = 0; i < points.size(); ++i) {
     SEXTANT_RETURN_IF_ERROR(ValidatePointAt(points[i], config_.dimension, config_.metric, i));
@@ -201,6 +203,7 @@ Result<size_t> CollectionImpl::Upsert(std::span<const Point> points) {
 }
 
 Result<size_t> CollectionImpl::Delete(std::span<const std::string> ids) {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
   std::lock_guard<std::mutex> w(write_mu_);
   Op op;
   op.type = Op::kDelete;
@@ -232,6 +235,7 @@ roaring::Roaring CollectionImpl::Matching(const filter::Filter& f) const {
 }
 
 Result<size_t> CollectionImpl::DeleteByFilter(const nlohmann::json& filter) {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
   SEXTANT_ASSIGN_OR_RETURN(filter::Filter f, ParseFilter(filter));
   std::lock_guard<std::mutex> w(write_mu_);
   Op op;
@@ -247,6 +251,7 @@ Result<size_t> CollectionImpl::DeleteByFilter(const nlohmann::json& filter) {
 
 Status CollectionImpl::UpdateMetadata(const std::string& id, const nlohmann::json& metadata,
                                       bool merge) {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
   Point probe;
   probe.id = id;
   probe.vector.assign(config_.dimension, 0.0f);
@@ -292,21 +297,33 @@ CollectionStats CollectionImpl::Stats() const {
   }
   st.wal_records = wal_records_.load();
   st.checkpoints = checkpoints_.load();
+  uint64_t disk_bytes = 0, wal_bytes = 0;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
     std::error_code fe;
     if (e.is_regular_file(fe)) {
       const auto size = e.file_size(fe);
-      if (!fe) st.disk_bytes += size;
-      if (e.path().filename().string().rfind("wal-", 0) == 0 && !fe) st.wal_bytes = size;
+      if (!fe) disk_bytes += size;
+      if (e.path().filename().string().rfind("wal-", 0) == 0 && !fe) wal_bytes = size;
     }
+  }
+  // The figures count only if the collection was still open after they were read: the
+  // listing then ended before a drop renamed the directory away (after which the name may
+  // belong to a new collection). Close sets the state before anything is renamed.
+  if (open_state_ == OpenState::kOpen) {
+    st.disk_bytes = disk_bytes;
+    st.wal_bytes = wal_bytes;
   }
   return st;
 }
 
 Status CollectionImpl::Optimize(bool merge_all) {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
   if (!vectors_) return Status::OK();
-  return vectors_->Optimize(merge_all);
+  Status st = vectors_->Optimize(merge_all);
+  // A drop or close stops the indexer under a waiting Optimize: say which.
+  Status open = CheckOpen();
+  return st.ok() || open.ok() ? st : open;
 }
 
 }  // namespace sextant::engine

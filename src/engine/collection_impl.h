@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -68,7 +69,16 @@ class CollectionImpl final : public Collection {
   CollectionStats Stats() const override;
   Status Optimize(bool merge_all) override;
 
-  const std::string& dir() const { return dir_; }
+  // Whether the collection still serves calls, and if not, why (the error CheckOpen gives).
+  enum class OpenState : uint8_t { kOpen, kDropped, kClosed };
+  // Ends the collection's use of its directory, for DropCollection (kDropped) or the
+  // Database's close (kClosed): every later call through any handle fails, calls already
+  // running finish. Stops the background indexer and waits for a write in progress; a close
+  // (not a drop) then records the clean close in the MANIFEST. Afterwards this object neither
+  // reads nor writes its directory, which may be removed or taken by a new collection.
+  // Idempotent; the destructor calls it. Not concurrently with itself (the Database calls it
+  // under its lock, and the destructor runs after the last handle has gone).
+  void Close(OpenState why);
 
  private:
   struct Record {
@@ -100,7 +110,9 @@ class CollectionImpl final : public Collection {
   // Internal ids of live points passing `f`. Caller holds state_mu_.
   roaring::Roaring Matching(const filter::Filter& f) const;
   Result<filter::Filter> ParseFilter(const nlohmann::json& j) const;
-  // OK, or after a failed log write: tries RepairLog first. Caller holds write_mu_.
+  // OK while open; otherwise the error every call gets once the collection is closed (Close).
+  Status CheckOpen() const;
+  // CheckOpen, then after a failed log write: tries RepairLog first. Caller holds write_mu_.
   Status CheckWritable();
   // Truncates the log to its last whole record (wal_bytes_) and reopens it for appending.
   Status RepairLog();
@@ -120,6 +132,9 @@ class CollectionImpl final : public Collection {
 
   std::mutex write_mu_;                 // serialises writers, checkpoints and snapshots
   mutable std::shared_mutex state_mu_;  // readers shared; applying a write exclusive
+  // Set once, by Close, before it takes write_mu_: a writer that holds write_mu_ and has
+  // passed CheckWritable finishes, every later one fails.
+  std::atomic<OpenState> open_state_{OpenState::kOpen};
 
   // In-memory state (guarded by state_mu_).
   std::vector<std::optional<Record>> records_;  // by internal id

@@ -41,6 +41,7 @@ Point CollectionImpl::MakePoint(uint32_t internal, bool include_vector) const {
 
 Result<std::vector<Point>> CollectionImpl::Get(std::span<const std::string> ids,
                                                bool include_vector) const {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
   std::shared_lock<std::shared_mutex> r(state_mu_);
   std::vector<Point> out;
   for (const auto& id : ids) {
@@ -51,6 +52,7 @@ Result<std::vector<Point>> CollectionImpl::Get(std::span<const std::string> ids,
 }
 
 Result<size_t> CollectionImpl::Count(const std::optional<nlohmann::json>& filter) const {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
   std::optional<filter::Filter> f;
   if (filter) {
     SEXTANT_ASSIGN_OR_RETURN(f, ParseFilter(*filter));
@@ -63,6 +65,7 @@ Result<size_t> CollectionImpl::Count(const std::optional<nlohmann::json>& filter
 Result<ScrollPage> CollectionImpl::Scroll(const std::string& after, size_t limit,
                                           const std::optional<nlohmann::json>& filter,
                                           bool include_vector) const {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
   if (limit == 0) return Status::InvalidArgument("limit must be at least 1");
   std::optional<filter::Filter> f;
   if (filter) {
@@ -85,6 +88,7 @@ Result<ScrollPage> CollectionImpl::Scroll(const std::string& after, size_t limit
 }
 
 Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& q) const {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
   const bool want_vector = !q.vector.empty();
   const bool want_text = q.text.has_value();
   if (!want_vector && !want_text) {

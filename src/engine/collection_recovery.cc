@@ -1,6 +1,6 @@
 // CollectionImpl's durable side: creating and opening a collection, recovery from the manifest,
-// checkpoint and log, the checkpoint itself, log repair after a failed write, the clean close,
-// and snapshots. The on-disk layout is docs/formats/collection.md.
+// checkpoint and log, the checkpoint itself, log repair after a failed write, the close (clean,
+// or for a drop), and snapshots. The on-disk layout is docs/formats/collection.md.
 #include <algorithm>
 #include <filesystem>
 #include <unordered_set>
@@ -49,12 +49,16 @@ bool IsFileName(const std::string& name, std::string_view prefix, std::string_vi
 
 }  // namespace
 
-CollectionImpl::~CollectionImpl() {
-  // Stop the segment thread first, while vectors_ is still set: it calls back into this
-  // object (a checkpoint), which reads the segments.
+CollectionImpl::~CollectionImpl() { Close(OpenState::kClosed); }
+
+void CollectionImpl::Close(OpenState why) {
+  OpenState open = OpenState::kOpen;
+  if (!open_state_.compare_exchange_strong(open, why)) return;  // closed already
+  // The segment thread stops before write_mu_ is taken: its last step may be a checkpoint
+  // (OnSegmentsChanged), which takes write_mu_ and reads the segments.
   if (vectors_) vectors_->Stop();
-  std::lock_guard<std::mutex> w(write_mu_);
-  if (wal_file_ && wal_ && broken_.ok() && !manifest_.is_null()) {
+  std::lock_guard<std::mutex> w(write_mu_);  // a write in progress finishes first
+  if (why == OpenState::kClosed && wal_file_ && wal_ && broken_.ok() && !manifest_.is_null()) {
     // A clean close: the log is synced and the manifest records its length, so that a later
     // open can tell a log cut short or damaged since (Corruption) from a crash's torn tail.
     const uint64_t size = wal_file_->Size();
@@ -326,7 +330,20 @@ Status CollectionImpl::Recover() {
   return Status::OK();
 }
 
+Status CollectionImpl::CheckOpen() const {
+  switch (open_state_.load()) {
+    case OpenState::kOpen: break;
+    // NotFound, as for the name itself: a call that comes after the drop sees what a lookup
+    // after it would (the server answers 404 either way).
+    case OpenState::kDropped: return Status::NotFound("collection '" + config_.name + "' was dropped");
+    case OpenState::kClosed:
+      return Status::FailedPrecondition("collection '" + config_.name + "' is closed: its Database was closed");
+  }
+  return Status::OK();
+}
+
 Status CollectionImpl::CheckWritable() {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
   if (broken_.ok()) return Status::OK();
   // After a failed log write (a full disk, an I/O error) the log may end in a partial record.
   // Each later write first tries to cut the log back to its last whole record and reopen it;

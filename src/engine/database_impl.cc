@@ -1,6 +1,8 @@
 // DatabaseImpl: a data directory of collections, owned by one process at a time.
 //   DIR/LOCK                  flock'd while open
 //   DIR/collections/NAME/     one directory per collection (see collection_impl.h)
+//   DIR/collections/.creating-NAME/, .restoring-NAME/, .dropped-NAME/
+//                             a create, restore or drop under way (removed at open)
 #include <map>
 #include <shared_mutex>
 
@@ -30,15 +32,23 @@ class DatabaseImpl final : public Database {
                std::unique_ptr<storage::FileLock> lock)
       : env_(env), dir_(std::move(dir)), options_(options), lock_(std::move(lock)) {}
 
+  // Handles may outlive the Database: every collection is closed while the directory lock is
+  // still held, so that no handle writes to a directory that another opener may own next.
+  ~DatabaseImpl() override {
+    for (auto& [name, c] : collections_) c->Close(engine::CollectionImpl::OpenState::kClosed);
+  }
+
   Status Load() {
     SEXTANT_RETURN_IF_ERROR(env_->CreateDirs(collections_dir()));
     SEXTANT_ASSIGN_OR_RETURN(auto names, env_->ListDir(collections_dir()));
     for (const std::string& name : names) {
       const std::string path = collections_dir() + "/" + name;
       if (!ValidateName(name).ok()) {
-        // A drop or a create that did not finish (creates are built under a hidden name and
-        // renamed into place once complete, so a visible name is always a whole collection).
-        if (name.rfind(".dropped-", 0) == 0 || name.rfind(".creating-", 0) == 0) {
+        // A drop, create or restore that did not finish (creates and restores are built under a
+        // hidden name and renamed into place once complete, and a drop renames the collection
+        // away before it removes anything, so a visible name is always a whole collection).
+        if (name.rfind(".dropped-", 0) == 0 || name.rfind(".creating-", 0) == 0 ||
+            name.rfind(".restoring-", 0) == 0) {
           (void)env_->RemoveDirRecursively(path);
         }
         continue;
@@ -54,7 +64,7 @@ class DatabaseImpl final : public Database {
     return Status::OK();
   }
 
-  Result<Collection*> CreateCollection(const CollectionConfig& config) override {
+  Result<std::shared_ptr<Collection>> CreateCollection(const CollectionConfig& config) override {
     SEXTANT_RETURN_IF_ERROR(engine::ValidateCollectionConfig(config));
     std::unique_lock<std::shared_mutex> l(mu_);
     SEXTANT_RETURN_IF_ERROR(CheckNameFree(config.name));
@@ -75,13 +85,13 @@ class DatabaseImpl final : public Database {
       (void)env_->RemoveDirRecursively(staging);
       return st;
     }
-    SEXTANT_ASSIGN_OR_RETURN(auto c, engine::CollectionImpl::Open(env_, path, options_));
-    Collection* raw = c.get();
-    collections_[config.name] = std::move(c);
-    return raw;
+    SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<engine::CollectionImpl> c,
+                             engine::CollectionImpl::Open(env_, path, options_));
+    collections_[config.name] = c;
+    return std::shared_ptr<Collection>(std::move(c));
   }
 
-  Result<Collection*> GetCollection(const std::string& name) override {
+  Result<std::shared_ptr<Collection>> GetCollection(const std::string& name) override {
     std::shared_lock<std::shared_mutex> l(mu_);
     auto it = collections_.find(name);
     if (it == collections_.end()) {
@@ -90,7 +100,7 @@ class DatabaseImpl final : public Database {
       }
       return Status::NotFound("collection '" + name + "' not found");
     }
-    return it->second.get();
+    return std::shared_ptr<Collection>(it->second);
   }
 
   std::map<std::string, Status> BrokenCollections() const override {
@@ -107,25 +117,30 @@ class DatabaseImpl final : public Database {
 
   Status DropCollection(const std::string& name) override {
     std::unique_lock<std::shared_mutex> l(mu_);
-    std::string path;
+    const std::string path = collections_dir() + "/" + name;
     if (auto it = collections_.find(name); it != collections_.end()) {
-      path = it->second->dir();
+      // Old handles fail from here on; once Close returns, nothing of the collection touches
+      // the directory any more (a query still running reads only memory and mapped files, which
+      // outlive the removal), so it can go without waiting for the last handle.
+      it->second->Close(engine::CollectionImpl::OpenState::kDropped);
       collections_.erase(it);
-    } else if (broken_.erase(name)) {
-      path = collections_dir() + "/" + name;
-    } else {
+    } else if (!broken_.erase(name)) {
       return Status::NotFound("collection '" + name + "' not found");
     }
     // Rename first: a crash mid-removal leaves a '.dropped-' directory, removed at next open.
     const std::string doomed = collections_dir() + "/.dropped-" + name;
     (void)env_->RemoveDirRecursively(doomed);
-    SEXTANT_RETURN_IF_ERROR(env_->RenameFile(path, doomed));
+    if (Status st = env_->RenameFile(path, doomed); !st.ok()) {
+      // Still whole on disk but no longer served: listed as broken, so that a retry can drop it.
+      broken_[name] = st.WithContext("dropping collection '" + name + "'");
+      return broken_[name];
+    }
     SEXTANT_RETURN_IF_ERROR(env_->SyncDir(collections_dir()));
     return env_->RemoveDirRecursively(doomed);
   }
 
-  Result<Collection*> RestoreSnapshot(const std::string& snapshot_dir,
-                                      const std::string& name) override {
+  Result<std::shared_ptr<Collection>> RestoreSnapshot(const std::string& snapshot_dir,
+                                                      const std::string& name) override {
     SEXTANT_RETURN_IF_ERROR(ValidateName(name));
     if (!env_->FileExists(snapshot_dir + "/MANIFEST") ||
         !env_->FileExists(snapshot_dir + "/config.json")) {
@@ -152,14 +167,14 @@ class DatabaseImpl final : public Database {
     SEXTANT_RETURN_IF_ERROR(env_->SyncDir(staging));
     SEXTANT_RETURN_IF_ERROR(env_->RenameFile(staging, path));
     SEXTANT_RETURN_IF_ERROR(env_->SyncDir(collections_dir()));
-    auto c = engine::CollectionImpl::Open(env_, path, options_);
-    if (!c.ok()) {
+    auto opened = engine::CollectionImpl::Open(env_, path, options_);
+    if (!opened.ok()) {
       (void)env_->RemoveDirRecursively(path);
-      return c.status().WithContext("restoring " + snapshot_dir);
+      return opened.status().WithContext("restoring " + snapshot_dir);
     }
-    Collection* raw = c->get();
-    collections_[name] = std::move(c).value();
-    return raw;
+    std::shared_ptr<engine::CollectionImpl> c = std::move(opened).value();
+    collections_[name] = c;
+    return std::shared_ptr<Collection>(std::move(c));
   }
 
  private:
@@ -186,7 +201,7 @@ class DatabaseImpl final : public Database {
   DatabaseOptions options_;
   std::unique_ptr<storage::FileLock> lock_;
   mutable std::shared_mutex mu_;
-  std::map<std::string, std::unique_ptr<engine::CollectionImpl>> collections_;
+  std::map<std::string, std::shared_ptr<engine::CollectionImpl>> collections_;
   std::map<std::string, Status> broken_;  // found on disk, could not be opened
 };
 

@@ -608,6 +608,8 @@ Status SegmentedIndex::Optimize(bool full) {
     FreezeMutableLocked();
   }
   std::unique_lock<std::mutex> jl(job_mu_);
+  // Checked first: once stop_ is set, Stop may be joining thread_ (job_mu_ not held).
+  if (stop_) return Status::FailedPrecondition("the collection is closing");
   if (!thread_.joinable()) return Status::OK();  // flat: nothing to index
   if (full) full_merge_ = true;
   const uint64_t errors_before = index_errors_;

@@ -12,7 +12,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,9 +29,6 @@ inline constexpr const char* kDefaultName = "default";
 struct DbEntry {
   std::string tenant, name, path;
   std::unique_ptr<Database> db;
-  // A Collection* lives until DropCollection (Database::GetCollection): requests that use
-  // one hold this shared, those that drop or replace a collection hold it exclusively.
-  std::shared_mutex collections_mu;
   std::atomic<bool> drop_on_close{false};
   ~DbEntry();
 };

@@ -1,6 +1,6 @@
 // Handlers of the collection routes: collections, their points, counts, scrolls and queries.
-// Each runs with its database's collection lock held (DatabaseUse in routes.cc), so the
-// Collection* it gets stays valid until it returns.
+// Each holds the collection it works on by its handle, so a drop (or a restore under the same
+// name) may run at the same time: the handle then answers NotFound, never another collection.
 #include "codec/collection_json.h"
 #include "codec/point_json.h"
 #include "server/server_impl.h"
@@ -14,7 +14,7 @@ json ConfigToJson(const CollectionConfig& c) { return codec::CollectionConfigToJ
 
 }  // namespace
 
-Result<Collection*> ServerImpl::GetCollection(RequestContext& ctx) {
+Result<std::shared_ptr<Collection>> ServerImpl::GetCollection(RequestContext& ctx) {
   return ctx.entry->db->GetCollection(ctx.params["collection"]);
 }
 
@@ -61,27 +61,26 @@ Reply ServerImpl::PutCollection(RequestContext& ctx) {
 }
 
 Reply ServerImpl::GetCollectionInfo(RequestContext& ctx) {
-  SX_TRY(Collection * col, GetCollection(ctx));
+  SX_TRY(std::shared_ptr<Collection> col, GetCollection(ctx));
   json j = ConfigToJson(col->config());
   j["stats"] = codec::StatsToJson(col->Stats());
   return Reply{200, j};
 }
 
-// Runs with the collection lock held exclusively: no request is using a Collection*.
 Reply ServerImpl::DropCollection(RequestContext& ctx) {
   SX_TRY_STATUS(ctx.entry->db->DropCollection(ctx.params["collection"]));
   return Reply{200, {{"dropped", ctx.params["collection"]}}};
 }
 
 Reply ServerImpl::Upsert(RequestContext& ctx) {
-  SX_TRY(Collection * col, GetCollection(ctx));
+  SX_TRY(std::shared_ptr<Collection> col, GetCollection(ctx));
   SX_PARSE(std::vector<Point> points, ParseUpsertBody(ctx.raw_body, options_.limits));
   SX_TRY(size_t n, col->Upsert(points));
   return Reply{200, {{"acked", n}}};
 }
 
 Reply ServerImpl::DeletePoints(RequestContext& ctx) {
-  SX_TRY(Collection * col, GetCollection(ctx));
+  SX_TRY(std::shared_ptr<Collection> col, GetCollection(ctx));
   SX_PARSE(DeleteSpec spec, ParseDelete(ctx.body, options_.limits));
   size_t n = 0;
   if (spec.filter) {
@@ -93,7 +92,7 @@ Reply ServerImpl::DeletePoints(RequestContext& ctx) {
 }
 
 Reply ServerImpl::GetPoint(RequestContext& ctx) {
-  SX_TRY(Collection * col, GetCollection(ctx));
+  SX_TRY(std::shared_ptr<Collection> col, GetCollection(ctx));
   const bool with_vector = ctx.query["vector"] != "false";
   const std::string& id = ctx.params["id"];
   SX_TRY(auto points, col->Get(std::span<const std::string>(&id, 1), with_vector));
@@ -102,14 +101,14 @@ Reply ServerImpl::GetPoint(RequestContext& ctx) {
 }
 
 Reply ServerImpl::PatchPoint(RequestContext& ctx) {
-  SX_TRY(Collection * col, GetCollection(ctx));
+  SX_TRY(std::shared_ptr<Collection> col, GetCollection(ctx));
   SX_PARSE(MetadataPatch patch, ParseMetadataPatch(ctx.body));
   SX_TRY_STATUS(col->UpdateMetadata(ctx.params["id"], patch.metadata, patch.merge));
   return Reply{200, {{"updated", ctx.params["id"]}}};
 }
 
 Reply ServerImpl::DeletePoint(RequestContext& ctx) {
-  SX_TRY(Collection * col, GetCollection(ctx));
+  SX_TRY(std::shared_ptr<Collection> col, GetCollection(ctx));
   const std::string& id = ctx.params["id"];
   SX_TRY(size_t n, col->Delete(std::span<const std::string>(&id, 1)));
   if (n == 0) return Error(404, "not_found", "no point '" + id.substr(0, 200) + "'");
@@ -117,14 +116,14 @@ Reply ServerImpl::DeletePoint(RequestContext& ctx) {
 }
 
 Reply ServerImpl::Count(RequestContext& ctx) {
-  SX_TRY(Collection * col, GetCollection(ctx));
+  SX_TRY(std::shared_ptr<Collection> col, GetCollection(ctx));
   SX_PARSE(std::optional<json> filter, ParseCount(ctx.body));
   SX_TRY(size_t n, col->Count(filter));
   return Reply{200, {{"count", n}}};
 }
 
 Reply ServerImpl::Scroll(RequestContext& ctx) {
-  SX_TRY(Collection * col, GetCollection(ctx));
+  SX_TRY(std::shared_ptr<Collection> col, GetCollection(ctx));
   SX_PARSE(ScrollSpec spec, ParseScroll(ctx.body, options_.limits));
   SX_TRY(ScrollPage page, col->Scroll(spec.after, spec.limit, spec.filter, spec.vectors));
   json points = json::array();
@@ -133,7 +132,7 @@ Reply ServerImpl::Scroll(RequestContext& ctx) {
 }
 
 Reply ServerImpl::Query(RequestContext& ctx) {
-  SX_TRY(Collection * col, GetCollection(ctx));
+  SX_TRY(std::shared_ptr<Collection> col, GetCollection(ctx));
   SX_PARSE(QueryRequest q, ParseQueryBody(ctx.raw_body, options_.limits));
   if (ctx.deadline && (!q.deadline || *ctx.deadline < *q.deadline)) q.deadline = ctx.deadline;
   SX_TRY(std::vector<QueryHit> hits, col->Query(q));

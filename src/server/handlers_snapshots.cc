@@ -9,7 +9,7 @@ namespace sextant::server {
 using nlohmann::json;
 
 Reply ServerImpl::CreateSnapshot(RequestContext& ctx) {
-  SX_TRY(Collection * col, GetCollection(ctx));
+  SX_TRY(std::shared_ptr<Collection> col, GetCollection(ctx));
   SX_PARSE(std::optional<std::string> name, ParseSnapshotCreate(ctx.body));
   if (!name) {
     char stamp[32];
@@ -35,11 +35,10 @@ Reply ServerImpl::DeleteSnapshot(RequestContext& ctx) {
   return Reply{200, {{"deleted", ctx.params["snapshot"]}}};
 }
 
-// Runs with the collection lock held exclusively (it may replace a collection).
 Reply ServerImpl::RestoreSnapshot(RequestContext& ctx) {
   SX_TRY(const std::string path, catalog_->SnapshotPath(ctx.tenant, ctx.database, ctx.params["snapshot"]));
   SX_PARSE(std::string name, ParseSnapshotRestore(ctx.body));
-  SX_TRY(Collection * col, ctx.entry->db->RestoreSnapshot(path, name));
+  SX_TRY(std::shared_ptr<Collection> col, ctx.entry->db->RestoreSnapshot(path, name));
   SX_TRY(size_t n, col->Count());
   return Reply{201, {{"restored", name}, {"count", n}}};
 }

@@ -1,6 +1,5 @@
 // Handlers of the system routes: health and readiness probes, the OpenAPI document and the
 // Prometheus metrics.
-#include <shared_mutex>
 
 #include "server/server_impl.h"
 
@@ -61,7 +60,6 @@ Reply ServerImpl::Metrics(RequestContext&) {
   };
   std::vector<std::pair<std::string, CollectionStats>> stats;
   for (const auto& e : entries) {
-    std::shared_lock lock(e->collections_mu);  // keeps each Collection* valid while it is read
     for (const CollectionConfig& c : e->db->ListCollections()) {
       auto col = e->db->GetCollection(c.name);
       if (!col.ok()) continue;

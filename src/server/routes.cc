@@ -29,53 +29,53 @@ std::vector<RouteSpec> Routes() {
       {.method = "PUT", .pattern = "/v1/tenants/{tenant}/databases/{database}", .handler = &S::PutDatabase,
        .role = Role::kAdmin, .scope = Scope::kDatabase, .body = Body::kJson},
       {.method = "GET", .pattern = "/v1/tenants/{tenant}/databases/{database}", .handler = &S::GetDatabase,
-       .scope = Scope::kDatabase, .database = DatabaseUse::kShared},
+       .scope = Scope::kDatabase, .in_database = true},
       // Only marks the database for deletion (the catalog closes it with its last user).
       {.method = "DELETE", .pattern = "/v1/tenants/{tenant}/databases/{database}", .handler = &S::DeleteDatabase,
-       .role = Role::kAdmin, .scope = Scope::kDatabase, .database = DatabaseUse::kOpen},
+       .role = Role::kAdmin, .scope = Scope::kDatabase, .in_database = true},
   };
-  // Routes inside one database, under the full prefix and the /v1 shorthand.
+  // Routes inside one database (each finds it first), under the full prefix and the /v1
+  // shorthand.
   const std::vector<RouteSpec> in_database = {
-      {.method = "GET", .pattern = "/collections", .handler = &S::ListCollections, .scope = Scope::kDatabase,
-       .database = DatabaseUse::kShared},
+      {.method = "GET", .pattern = "/collections", .handler = &S::ListCollections, .scope = Scope::kDatabase},
       {.method = "PUT", .pattern = "/collections/{collection}", .handler = &S::PutCollection, .role = Role::kWriter,
-       .scope = Scope::kDatabase, .body = Body::kJson, .database = DatabaseUse::kShared},
+       .scope = Scope::kDatabase, .body = Body::kJson},
       {.method = "GET", .pattern = "/collections/{collection}", .handler = &S::GetCollectionInfo,
-       .scope = Scope::kDatabase, .database = DatabaseUse::kShared},
+       .scope = Scope::kDatabase},
       {.method = "DELETE", .pattern = "/collections/{collection}", .handler = &S::DropCollection,
-       .role = Role::kWriter, .scope = Scope::kDatabase, .database = DatabaseUse::kExclusive},
+       .role = Role::kWriter, .scope = Scope::kDatabase},
       {.method = "POST", .pattern = "/collections/{collection}/points", .handler = &S::Upsert,
-       .role = Role::kWriter, .scope = Scope::kDatabase, .body = Body::kRaw, .database = DatabaseUse::kShared},
+       .role = Role::kWriter, .scope = Scope::kDatabase, .body = Body::kRaw},
       {.method = "DELETE", .pattern = "/collections/{collection}/points", .handler = &S::DeletePoints,
-       .role = Role::kWriter, .scope = Scope::kDatabase, .body = Body::kJson, .database = DatabaseUse::kShared},
+       .role = Role::kWriter, .scope = Scope::kDatabase, .body = Body::kJson},
       {.method = "POST", .pattern = "/collections/{collection}/points/delete", .handler = &S::DeletePoints,
-       .role = Role::kWriter, .scope = Scope::kDatabase, .body = Body::kJson, .database = DatabaseUse::kShared},
+       .role = Role::kWriter, .scope = Scope::kDatabase, .body = Body::kJson},
       {.method = "GET", .pattern = "/collections/{collection}/points/{id}", .handler = &S::GetPoint,
-       .scope = Scope::kDatabase, .database = DatabaseUse::kShared},
+       .scope = Scope::kDatabase},
       {.method = "PATCH", .pattern = "/collections/{collection}/points/{id}", .handler = &S::PatchPoint,
-       .role = Role::kWriter, .scope = Scope::kDatabase, .body = Body::kJson, .database = DatabaseUse::kShared},
+       .role = Role::kWriter, .scope = Scope::kDatabase, .body = Body::kJson},
       {.method = "DELETE", .pattern = "/collections/{collection}/points/{id}", .handler = &S::DeletePoint,
-       .role = Role::kWriter, .scope = Scope::kDatabase, .database = DatabaseUse::kShared},
-      {.method = "GET", .pattern = "/collections/{collection}/count", .handler = &S::Count,
-       .scope = Scope::kDatabase, .database = DatabaseUse::kShared},
+       .role = Role::kWriter, .scope = Scope::kDatabase},
+      {.method = "GET", .pattern = "/collections/{collection}/count", .handler = &S::Count, .scope = Scope::kDatabase},
       {.method = "POST", .pattern = "/collections/{collection}/count", .handler = &S::Count,
-       .scope = Scope::kDatabase, .body = Body::kJson, .database = DatabaseUse::kShared},
+       .scope = Scope::kDatabase, .body = Body::kJson},
       {.method = "POST", .pattern = "/collections/{collection}/scroll", .handler = &S::Scroll,
-       .scope = Scope::kDatabase, .body = Body::kJson, .database = DatabaseUse::kShared},
+       .scope = Scope::kDatabase, .body = Body::kJson},
       {.method = "POST", .pattern = "/collections/{collection}/query", .handler = &S::Query,
-       .scope = Scope::kDatabase, .body = Body::kRaw, .database = DatabaseUse::kShared},
+       .scope = Scope::kDatabase, .body = Body::kRaw},
       {.method = "POST", .pattern = "/collections/{collection}/snapshots", .handler = &S::CreateSnapshot,
-       .role = Role::kAdmin, .scope = Scope::kDatabase, .body = Body::kJson, .database = DatabaseUse::kShared},
+       .role = Role::kAdmin, .scope = Scope::kDatabase, .body = Body::kJson},
       {.method = "GET", .pattern = "/snapshots", .handler = &S::ListSnapshots, .role = Role::kAdmin,
-       .scope = Scope::kDatabase, .database = DatabaseUse::kShared},
+       .scope = Scope::kDatabase},
       {.method = "DELETE", .pattern = "/snapshots/{snapshot}", .handler = &S::DeleteSnapshot, .role = Role::kAdmin,
-       .scope = Scope::kDatabase, .database = DatabaseUse::kShared},
+       .scope = Scope::kDatabase},
       {.method = "POST", .pattern = "/snapshots/{snapshot}/restore", .handler = &S::RestoreSnapshot,
-       .role = Role::kAdmin, .scope = Scope::kDatabase, .body = Body::kJson, .database = DatabaseUse::kExclusive},
+       .role = Role::kAdmin, .scope = Scope::kDatabase, .body = Body::kJson},
   };
   for (const char* prefix : {"/v1/tenants/{tenant}/databases/{database}", "/v1"}) {
     for (RouteSpec spec : in_database) {
       spec.pattern = prefix + spec.pattern;
+      spec.in_database = true;
       routes.push_back(std::move(spec));
     }
   }

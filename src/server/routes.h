@@ -29,14 +29,6 @@ enum class Body {
   kRaw,   // parsed by the handler from RequestContext::raw_body (its fast paths for vectors)
 };
 
-// What a route needs of its database ({tenant}/{database}, or the defaults under /v1).
-enum class DatabaseUse {
-  kNone,       // nothing open (routes outside a database; PUT database opens it itself)
-  kOpen,       // the open database (404 if none) in RequestContext::entry
-  kShared,     // kOpen, with its collection lock held shared: a Collection* stays valid
-  kExclusive,  // kOpen, with its collection lock held exclusively: drops or replaces a collection
-};
-
 struct RouteSpec {
   using Handler = Reply (ServerImpl::*)(RequestContext&);
 
@@ -49,7 +41,10 @@ struct RouteSpec {
   // answer under overload.
   bool admitted = true;
   Body body = Body::kNone;
-  DatabaseUse database = DatabaseUse::kNone;
+  // Works in an open database ({tenant}/{database}, or the defaults under /v1): found before
+  // the handler runs (404 if none) and held in RequestContext::entry, which keeps it open.
+  // Routes outside a database do not (PUT database opens it itself).
+  bool in_database = false;
 };
 
 // Every route, in registration order (the order of HttpMetrics' slots and of

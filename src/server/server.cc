@@ -10,7 +10,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <shared_mutex>
 #include <thread>
 
 #include <httplib.h>
@@ -281,9 +280,9 @@ void ServerImpl::Handle(const httplib::Request& req, std::string_view body, bool
   Record(in, request_id, match.route, reply, ctx.principal.key_id);
 }
 
-// Route -> Authenticate -> Authorize -> CheckNames -> Admit -> ParseBody -> FindDatabase ->
-// Dispatch. What the request holds (its admission slot; in Dispatch, its database's
-// collection lock) is let go when this returns, before the reply is sent.
+// Route -> Authenticate -> Authorize -> CheckNames -> Admit -> ParseBody -> FindDatabase -> the
+// route's handler. The request's admission slot is let go when this returns, before the reply
+// is sent.
 Reply ServerImpl::Process(const Incoming& in, RouteMatch& match, RequestContext& ctx) {
   if (in.body_too_large) return BodyTooLarge();
   if (match.route < 0) return NoRoute(in, match);
@@ -300,7 +299,7 @@ Reply ServerImpl::Process(const Incoming& in, RouteMatch& match, RequestContext&
   if (auto stop = Admit(route, ctx, &slot)) return std::move(*stop);
   if (auto stop = ParseBody(route, in, ctx)) return std::move(*stop);
   if (auto stop = FindDatabase(route, ctx)) return std::move(*stop);
-  return Dispatch(route, ctx);
+  return (this->*route.handler)(ctx);
 }
 
 // 405 with Allow when the path has routes for other methods, 404 otherwise.
@@ -446,27 +445,10 @@ std::optional<Reply> ServerImpl::ParseBody(const RouteSpec& route, const Incomin
 }
 
 std::optional<Reply> ServerImpl::FindDatabase(const RouteSpec& route, RequestContext& ctx) const {
-  if (route.database == DatabaseUse::kNone) return std::nullopt;
+  if (!route.in_database) return std::nullopt;
   ctx.entry = catalog_->FindDatabase(ctx.tenant, ctx.database);
   if (!ctx.entry) return Error(404, "not_found", "no database '" + ctx.database + "' in tenant '" + ctx.tenant + "'");
   return std::nullopt;
-}
-
-// Runs the handler, holding the database's collection lock as the route declares.
-Reply ServerImpl::Dispatch(const RouteSpec& route, RequestContext& ctx) {
-  switch (route.database) {
-    case DatabaseUse::kShared: {
-      std::shared_lock lock(ctx.entry->collections_mu);
-      return (this->*route.handler)(ctx);
-    }
-    case DatabaseUse::kExclusive: {
-      std::unique_lock lock(ctx.entry->collections_mu);
-      return (this->*route.handler)(ctx);
-    }
-    case DatabaseUse::kNone:
-    case DatabaseUse::kOpen: break;
-  }
-  return (this->*route.handler)(ctx);
 }
 
 void ServerImpl::Send(const Reply& reply, const std::string& request_id, httplib::Response& res) {

@@ -40,7 +40,7 @@ struct RequestContext {
   nlohmann::json body = nlohmann::json::object();  // Body::kJson
   std::string_view raw_body;                  // the body as received (Body::kRaw)
   std::string tenant, database;               // Scope::kTenant and kDatabase: the path's, or the defaults
-  std::shared_ptr<DbEntry> entry;             // DatabaseUse other than kNone
+  std::shared_ptr<DbEntry> entry;             // RouteSpec::in_database
   std::optional<std::chrono::steady_clock::time_point> deadline;  // ServerOptions::handler_timeout_ms
 };
 
@@ -83,7 +83,6 @@ class ServerImpl {
   std::optional<Reply> Admit(const RouteSpec& route, const RequestContext& ctx, Limiter::Slot* slot);
   std::optional<Reply> ParseBody(const RouteSpec& route, const Incoming& in, RequestContext& ctx) const;
   std::optional<Reply> FindDatabase(const RouteSpec& route, RequestContext& ctx) const;
-  Reply Dispatch(const RouteSpec& route, RequestContext& ctx);
   void Send(const Reply& reply, const std::string& request_id, httplib::Response& res);
   void Record(const Incoming& in, const std::string& request_id, int route, const Reply& reply,
               const std::string& key_id);
@@ -92,7 +91,7 @@ class ServerImpl {
   std::string NewRequestId();
 
   // Helpers of the handlers.
-  Result<Collection*> GetCollection(RequestContext& ctx);
+  Result<std::shared_ptr<Collection>> GetCollection(RequestContext& ctx);
 
   // Handlers: handlers_system.cc.
   Reply Healthz(RequestContext&);

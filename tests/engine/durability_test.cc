@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -52,7 +53,7 @@ class DurabilityTest : public ::testing::Test {
     opt.env = &env_;
     return Database::Open(dir_, opt);
   }
-  Collection* Create(Database& db, size_t seal_points = 0) {
+  std::shared_ptr<Collection> Create(Database& db, size_t seal_points = 0) {
     CollectionConfig c;
     c.name = "c";
     c.dimension = kDim;
@@ -196,7 +197,7 @@ TEST_F(DurabilityTest, CrashAtEveryWriteOfSealsMergesAndCompactions) {
         c.index = index;
         c.quantization.nlist = 2;
         c.segments.seal_points = 32;
-        Collection* col = *db->CreateCollection(c);
+        std::shared_ptr<Collection> col = *db->CreateCollection(c);
         env.FailAfterWrites(n);
         // Six sealed segments of 32 (a merge of four), then 60% of the first two deleted (a
         // compaction), then everything optimised.
@@ -250,6 +251,148 @@ TEST_F(DurabilityTest, CrashAtEveryWriteOfSealsMergesAndCompactions) {
     }
     EXPECT_EQ(completed_runs, 1u) << IndexTypeToString(index) << ": the sweep never reached a run without a crash";
   }
+}
+
+// Passes every call to `base` until the machine stops: StopAfter(n) lets n more changes of the
+// file system through (new files, whole-file writes, renames, removals, new directories,
+// directory syncs; appends to files already open are not counted, a drop makes none), then
+// every change fails and does nothing. A tree removal that the stop interrupts has removed
+// half its entries first, durably, as a crash midway through it would leave them.
+class StoppingEnv final : public storage::Env {
+ public:
+  explicit StoppingEnv(storage::Env* base) : base_(base) {}
+  void StopAfter(uint64_t n) {
+    std::lock_guard<std::mutex> l(mu_);
+    left_ = n;
+  }
+  bool stopped() {
+    std::lock_guard<std::mutex> l(mu_);
+    return stopped_;
+  }
+
+  Result<std::unique_ptr<storage::WritableFile>> NewWritableFile(const std::string& path, bool append) override {
+    SEXTANT_RETURN_IF_ERROR(Change());
+    return base_->NewWritableFile(path, append);
+  }
+  Result<std::string> ReadFile(const std::string& path) override { return base_->ReadFile(path); }
+  Status WriteFileAtomically(const std::string& path, std::string_view data) override {
+    SEXTANT_RETURN_IF_ERROR(Change());
+    return base_->WriteFileAtomically(path, data);
+  }
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    SEXTANT_RETURN_IF_ERROR(Change());
+    return base_->RenameFile(from, to);
+  }
+  Status RemoveFile(const std::string& path) override {
+    SEXTANT_RETURN_IF_ERROR(Change());
+    return base_->RemoveFile(path);
+  }
+  Status CreateDirs(const std::string& path) override {
+    SEXTANT_RETURN_IF_ERROR(Change());
+    return base_->CreateDirs(path);
+  }
+  Status RemoveDirRecursively(const std::string& path) override {
+    bool stops_here = false;
+    if (Status st = Change(&stops_here); !st.ok()) {
+      if (auto names = base_->ListDir(path); names.ok() && stops_here) {
+        for (size_t i = 0; i < names->size() / 2; ++i) (void)base_->RemoveFile(path + "/" + (*names)[i]);
+        (void)base_->SyncDir(path);
+      }
+      return st;
+    }
+    return base_->RemoveDirRecursively(path);
+  }
+  Status SyncDir(const std::string& path) override {
+    SEXTANT_RETURN_IF_ERROR(Change());
+    return base_->SyncDir(path);
+  }
+  Result<std::vector<std::string>> ListDir(const std::string& path) override { return base_->ListDir(path); }
+  bool FileExists(const std::string& path) override { return base_->FileExists(path); }
+  Result<uint64_t> GetFileSize(const std::string& path) override { return base_->GetFileSize(path); }
+  Status TruncateFile(const std::string& path, uint64_t size) override {
+    SEXTANT_RETURN_IF_ERROR(Change());
+    return base_->TruncateFile(path, size);
+  }
+  Result<std::unique_ptr<storage::FileLock>> LockFile(const std::string& path) override {
+    return base_->LockFile(path);
+  }
+  Status CopyFile(const std::string& from, const std::string& to) override {
+    SEXTANT_RETURN_IF_ERROR(Change());
+    return base_->CopyFile(from, to);
+  }
+
+ private:
+  // OK, or the error of a stopped machine; *stops_here: this change is the one that stops it.
+  Status Change(bool* stops_here = nullptr) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (left_ == 0) {
+      if (stops_here) *stops_here = !stopped_;
+      stopped_ = true;
+      return Status::IOError("the machine stopped");
+    }
+    --left_;
+    return Status::OK();
+  }
+
+  storage::Env* const base_;
+  std::mutex mu_;
+  uint64_t left_ = UINT64_MAX;
+  bool stopped_ = false;
+};
+
+// A machine crash at every step of a drop (the rename to a hidden name, the directory sync, the
+// removal of the renamed tree, which the crash cuts off halfway): the reopened database holds
+// the whole collection or nothing of it (never a damaged one, never a hidden leftover), the
+// other collection is untouched, and a free name can be used again. The sweep ends with a drop
+// that completes.
+TEST_F(DurabilityTest, CrashAtEveryStepOfADrop) {
+  bool completed = false;
+  uint64_t n = 0, whole = 0, gone = 0;  // crashes that left the collection, and none of it
+  for (; !completed && n < 20; ++n) {
+    dir_ = tmp_.sub("drop-" + std::to_string(n));
+    StoppingEnv env(&env_);
+    DatabaseOptions opt;
+    opt.env = &env;
+    {
+      auto db = std::move(Database::Open(dir_, opt)).value();
+      auto col = Create(*db, /*seal_points=*/32);
+      for (size_t b = 0; b < 4; ++b) ASSERT_TRUE(col->Upsert(PointsFor(b * kBatch, kBatch, kDim)).ok());
+      ASSERT_TRUE(col->Optimize().ok());  // sealed segment files too
+      CollectionConfig k;
+      k.name = "keep";
+      k.dimension = kDim;
+      auto keep = *db->CreateCollection(k);
+      ASSERT_TRUE(keep->Upsert(PointsFor(0, kBatch, kDim)).ok());
+      env.StopAfter(n);
+      const Status dropped = db->DropCollection("c");
+      completed = dropped.ok() && !env.stopped();
+      env.StopAfter(0);  // the machine stops here at the latest: closing writes nothing
+    }
+    ASSERT_TRUE(env_.DropUnsyncedData().ok());
+    auto db = Open();
+    ASSERT_NE(db, nullptr) << "crash after " << n << " changes";
+    const std::vector<std::string> names = *env_.ListDir(dir_ + "/collections");
+    EXPECT_TRUE(db->BrokenCollections().empty()) << "crash after " << n << " changes";
+    auto col = db->GetCollection("c");
+    if (col.ok()) {
+      ++whole;
+      EXPECT_FALSE(completed);
+      EXPECT_EQ(names, (std::vector<std::string>{"c", "keep"})) << "crash after " << n << " changes";
+      ExpectBatches(*db, 4);
+    } else {
+      gone += !completed;
+      EXPECT_EQ(col.status().code(), StatusCode::kNotFound) << col.status().ToString();
+      EXPECT_EQ(names, std::vector<std::string>{"keep"}) << "crash after " << n << " changes";
+      CollectionConfig again;
+      again.name = "c";
+      again.dimension = kDim;
+      EXPECT_TRUE(db->CreateCollection(again).ok()) << "crash after " << n << " changes";
+    }
+    EXPECT_EQ(*(*db->GetCollection("keep"))->Count(), kBatch);
+  }
+  EXPECT_TRUE(completed) << "no drop completed in " << n << " tries";
+  EXPECT_GT(whole, 0u);
+  EXPECT_GT(gone, 0u);
 }
 
 TEST_F(DurabilityTest, FailedLogWriteStopsWritesUntilTheLogCanBeRepaired) {

@@ -90,7 +90,7 @@ class StorageHostileTest : public ::testing::Test {
     c.dimension = kDim;
     c.text = true;
     c.segments.seal_points = 64;
-    Collection* col = *db->CreateCollection(c);
+    std::shared_ptr<Collection> col = *db->CreateCollection(c);
     for (size_t i = 0; i < sealed; i += 100) {
       ASSERT_TRUE(col->Upsert(PointsFor(i, std::min<size_t>(100, sealed - i), kDim)).ok());
     }
@@ -102,7 +102,7 @@ class StorageHostileTest : public ::testing::Test {
     }
     c.name = "other";
     c.text = false;
-    Collection* other = *db->CreateCollection(c);
+    std::shared_ptr<Collection> other = *db->CreateCollection(c);
     ASSERT_TRUE(other->Upsert(PointsFor(0, 10, kDim)).ok());
     total_ = sealed + logged;
   }
@@ -329,7 +329,7 @@ TEST_F(StorageHostileTest, ExtremeFloatsAreRefusedAtTheDoor) {
     c.dimension = 3;
     c.metric = metric;
     c.segments.seal_points = 16;
-    Collection* col = *db->CreateCollection(c);
+    std::shared_ptr<Collection> col = *db->CreateCollection(c);
     auto upsert = [&](std::vector<float> v) {
       Point p;
       p.id = "x";
@@ -379,7 +379,7 @@ TEST_F(StorageHostileTest, HugeQueryParametersAreAnswered) {
   c.dimension = kDim;
   c.index = IndexType::kSq8;
   c.segments.seal_points = 16;
-  Collection* col = *db->CreateCollection(c);
+  std::shared_ptr<Collection> col = *db->CreateCollection(c);
   ASSERT_TRUE(col->Upsert(PointsFor(0, 100, kDim)).ok());
   ASSERT_TRUE(col->Optimize().ok());
   QueryRequest q;
@@ -398,7 +398,7 @@ TEST_F(StorageHostileTest, IdsWithControlCharactersAreRefused) {
   CollectionConfig c;
   c.name = "ids";
   c.dimension = 2;
-  Collection* col = *db->CreateCollection(c);
+  std::shared_ptr<Collection> col = *db->CreateCollection(c);
   for (std::string id : {std::string("\0", 1), std::string("a\nb"), std::string("tab\there"),
                          std::string("del\x7f"), std::string("\xff\xfe")}) {
     Point p;

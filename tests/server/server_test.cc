@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <regex>
@@ -623,6 +624,62 @@ TEST_F(ServerTest, RequestsPastTheirDeadlineGet503AndApplyNothing) {
   EXPECT_EQ(r.body.value("count", 0), 3);
   EXPECT_EQ(Call("GET", "/v1/collections/docs/points/late").status, 404);
   EXPECT_EQ(Call("GET", "/v1/collections/docs/points/a").status, 200);
+}
+
+// Requests on a collection keep coming while it is dropped and created again (no lock holds
+// them back or makes the drop wait for them): each is answered as if it came just before or
+// just after the drop, 200 or 404, never anything else, and the collection created last holds
+// only what was written to it.
+TEST_F(ServerTest, DropAndRecreateUnderConcurrentRequests) {
+  Start();
+  const json spec = {{"dimension", 3}};
+  ASSERT_EQ(Call("PUT", "/v1/collections/docs", spec).status, 201);
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::mutex mu;
+  std::vector<std::string> unexpected;  // guarded by mu
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      for (int i = 0; !stop; ++i) {
+        Resp r;
+        switch ((t + i) % 4) {
+          case 0: {
+            const json point = {{"id", std::to_string(t) + "-" + std::to_string(i)}, {"vector", {1, 0, 0}}};
+            r = Call("POST", "/v1/collections/docs/points", json{{"points", {point}}});
+            break;
+          }
+          case 1: r = Call("POST", "/v1/collections/docs/query", json{{"vector", {1, 0, 0}}, {"k", 3}}); break;
+          case 2: r = Call("GET", "/v1/collections/docs/count"); break;
+          default: r = Call("GET", "/v1/collections/docs"); break;
+        }
+        if (r.status != 200 && !(r.status == 404 && r.ErrorCode() == "not_found")) {
+          std::lock_guard<std::mutex> l(mu);
+          unexpected.push_back(std::to_string(r.status) + " " + r.raw);
+        }
+        ++answered;
+      }
+    });
+  }
+  for (int round = 0; round < 10; ++round) {
+    const int before = answered.load();
+    while (answered.load() < before + 8) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    Resp dropped = Call("DELETE", "/v1/collections/docs");
+    EXPECT_EQ(dropped.status, 200) << dropped.raw;
+    Resp created = Call("PUT", "/v1/collections/docs", spec);
+    EXPECT_EQ(created.status, 201) << created.raw;
+  }
+  stop = true;
+  for (auto& c : clients) c.join();
+  EXPECT_TRUE(unexpected.empty()) << unexpected.size() << " unexpected replies, the first: " << unexpected.front();
+
+  // With no client left: a drop and a create, and exactly what is written now is there.
+  ASSERT_EQ(Call("DELETE", "/v1/collections/docs").status, 200);
+  ASSERT_EQ(Call("PUT", "/v1/collections/docs", spec).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/collections/docs/points", ThreePoints()).status, 200);
+  Resp count = Call("GET", "/v1/collections/docs/count");
+  ASSERT_EQ(count.status, 200) << count.raw;
+  EXPECT_EQ(count.body.value("count", 0), 3);
 }
 
 // A raw connection, for what an HTTP client library hides: pipelining, 100-continue.

@@ -123,7 +123,7 @@ Status CollectionCmd(const std::vector<std::string>& argv) {
   if (sub == "create") {
     SEXTANT_ASSIGN_OR_RETURN(CollectionConfig c, ConfigFromFlags(args));
     SEXTANT_ASSIGN_OR_RETURN(auto db, OpenDb(args, true));
-    SEXTANT_ASSIGN_OR_RETURN(Collection * col, db->CreateCollection(c));
+    SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<Collection> col, db->CreateCollection(c));
     PrintJson({{"created", ConfigJson(col->config())}});
     return Status::OK();
   }
@@ -156,7 +156,7 @@ Status CollectionCmd(const std::vector<std::string>& argv) {
                                  "' (expected create, list or drop)");
 }
 
-Result<Collection*> OpenCollection(const Args& args, std::unique_ptr<Database>& db) {
+Result<std::shared_ptr<Collection>> OpenCollection(const Args& args, std::unique_ptr<Database>& db) {
   SEXTANT_ASSIGN_OR_RETURN(std::string name, OneName(args));
   SEXTANT_ASSIGN_OR_RETURN(db, OpenDb(args, false));
   return db->GetCollection(name);
@@ -166,7 +166,7 @@ Status UpsertCmd(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "batch"}, {"relaxed", "no-index"}));
   SEXTANT_ASSIGN_OR_RETURN(int64_t batch_size, args.GetPositiveInt("batch", 1000));
   std::unique_ptr<Database> db;
-  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<Collection> col, OpenCollection(args, db));
   std::vector<Point> batch;
   std::unordered_map<std::string, size_t> batch_ids;  // id -> line, to name duplicates
   const size_t dim = col->config().dimension;
@@ -256,7 +256,7 @@ Status QueryCmd(const std::vector<std::string>& argv) {
     defaults.include_vector |= f == "vector";
   }
   std::unique_ptr<Database> db;
-  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<Collection> col, OpenCollection(args, db));
   std::string line;
   size_t line_no = 0, failures = 0;
   while (std::getline(std::cin, line)) {
@@ -291,7 +291,7 @@ Status GetCmd(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "ids"}, {"no-vector"}));
   SEXTANT_ASSIGN_OR_RETURN(std::string ids_flag, args.Required("ids"));
   std::unique_ptr<Database> db;
-  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<Collection> col, OpenCollection(args, db));
   const auto ids = SplitCommas(ids_flag);
   SEXTANT_ASSIGN_OR_RETURN(auto points, col->Get(ids, !args.Has("no-vector")));
   for (const auto& p : points) PrintJson(codec::PointToJson(p, !args.Has("no-vector")));
@@ -304,7 +304,7 @@ Status DeleteCmd(const std::vector<std::string>& argv) {
     return Status::InvalidArgument("give exactly one of --ids or --filter");
   }
   std::unique_ptr<Database> db;
-  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<Collection> col, OpenCollection(args, db));
   size_t n;
   if (args.Has("ids")) {
     SEXTANT_ASSIGN_OR_RETURN(n, col->Delete(SplitCommas(args.Get("ids"))));
@@ -319,7 +319,7 @@ Status DeleteCmd(const std::vector<std::string>& argv) {
 Status CountCmd(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "filter"}, {}));
   std::unique_ptr<Database> db;
-  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<Collection> col, OpenCollection(args, db));
   std::optional<json> f;
   if (args.Has("filter")) {
     SEXTANT_ASSIGN_OR_RETURN(f, ParseJsonFlag(args, "filter"));
@@ -333,7 +333,7 @@ Status ScrollCmd(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db", "limit", "after", "filter"}, {"vectors"}));
   SEXTANT_ASSIGN_OR_RETURN(int64_t limit, args.GetPositiveInt("limit", 100));
   std::unique_ptr<Database> db;
-  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<Collection> col, OpenCollection(args, db));
   std::optional<json> f;
   if (args.Has("filter")) {
     SEXTANT_ASSIGN_OR_RETURN(f, ParseJsonFlag(args, "filter"));
@@ -352,7 +352,7 @@ Status SnapshotCmd(const std::vector<std::string>& argv) {
   if (sub == "create") {
     SEXTANT_ASSIGN_OR_RETURN(std::string out, args.Required("out"));
     std::unique_ptr<Database> db;
-    SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+    SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<Collection> col, OpenCollection(args, db));
     SEXTANT_RETURN_IF_ERROR(col->CreateSnapshot(out));
     PrintJson({{"snapshot", out}, {"collection", col->config().name}});
     return Status::OK();
@@ -361,7 +361,7 @@ Status SnapshotCmd(const std::vector<std::string>& argv) {
     SEXTANT_ASSIGN_OR_RETURN(std::string from, args.Required("from"));
     SEXTANT_ASSIGN_OR_RETURN(std::string name, OneName(args));
     SEXTANT_ASSIGN_OR_RETURN(auto db, OpenDb(args, true));
-    SEXTANT_ASSIGN_OR_RETURN(Collection * col, db->RestoreSnapshot(from, name));
+    SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<Collection> col, db->RestoreSnapshot(from, name));
     PrintJson({{"restored", name}, {"count", *col->Count()}});
     return Status::OK();
   }
@@ -378,7 +378,7 @@ Status EvalCmd(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(std::string qrels_path, args.Required("qrels"));
   SEXTANT_ASSIGN_OR_RETURN(text::Qrels qrels, text::ReadQrels(qrels_path));
   std::unique_ptr<Database> db;
-  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<Collection> col, OpenCollection(args, db));
   std::ifstream in(queries_path);
   if (!in) return Status::NotFound("cannot open " + queries_path);
   std::map<std::string, std::string> query_text;
@@ -426,7 +426,7 @@ Status EvalCmd(const std::vector<std::string>& argv) {
 Status OptimizeCmd(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"db"}, {"merge-all"}));
   std::unique_ptr<Database> db;
-  SEXTANT_ASSIGN_OR_RETURN(Collection * col, OpenCollection(args, db));
+  SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<Collection> col, OpenCollection(args, db));
   std::fprintf(stderr, "sextant optimize: indexing%s...\n", args.Has("merge-all") ? " and merging all segments" : "");
   SEXTANT_RETURN_IF_ERROR(col->Optimize(args.Has("merge-all")));
   PrintJson(codec::StatsToJson(col->Stats()));
