@@ -3,9 +3,9 @@
 # the same token ids and the same threads, in one run: a random-weight all-MiniLM-L6-v2-shaped
 # model (real weights cannot be downloaded here), SciFact abstracts (the first 256 documents,
 # title + abstract, cut at 256 tokens) and SciFact queries. Rounds alternate the systems so that
-# the machine's load hits them alike; the summary gives each system's median and best texts/s
-# and Sextant's ratio to ONNX Runtime fp32 (median over median). Then the embeddings are
-# compared (cosine to ONNX Runtime's; int8 to Sextant's fp32).
+# the machine's load hits them alike; bench/summarize_bert.py gives each system's median and best
+# texts/s and its ratio to ONNX Runtime fp32 in the same round (the median of the rounds'
+# ratios). Then the embeddings are compared (cosine to ONNX Runtime's; int8 to Sextant's fp32).
 #
 # usage: bench/bert_vs_ort.sh [ROUNDS]        (from the repository root)
 # Needs: scripts/setup.sh --peers (python3-torch, onnxruntime-node in build/peers) and
@@ -58,40 +58,4 @@ for set in abstracts queries; do
   done
 done
 
-/usr/bin/python3 - "$LOG" "$WORK" "$PRECISIONS" <<'EOF'
-import json, statistics, sys
-import numpy as np
-log, work, precisions = sys.argv[1], sys.argv[2], sys.argv[3].split()
-runs, cur = {}, None
-for line in open(log):
-    j = json.loads(line)
-    if "round" in j:
-        cur = j["set"]
-        continue
-    runs.setdefault((cur, j["threads"], j["system"]), []).append(j["texts_per_s"])
-print("# texts/s: median (best) over rounds")
-for s in ("abstracts", "queries"):
-    for t in sorted({k[1] for k in runs}):
-        row = {sys_: v for (s_, t_, sys_), v in runs.items() if s_ == s and t_ == t}
-        ort = next((statistics.median(v) for k, v in row.items() if k.startswith("onnxruntime")), None)
-        for k, v in sorted(row.items()):
-            ratio = f"x{statistics.median(v) / ort:.2f} ONNX Runtime" if ort and not k.startswith("onnxruntime") else ""
-            print(json.dumps({"set": s, "threads": t, "system": k, "median_texts_per_s": round(statistics.median(v), 1),
-                              "best_texts_per_s": max(v), "rounds": len(v)}) + ("  #" + ratio if ratio else ""))
-def load(path):
-    return np.array([json.loads(l)["embedding"] for l in open(path)])
-for s in ("abstracts", "queries"):
-    ort = load(f"{work}/ort_{s}.jsonl")
-    ref = None
-    for p in precisions:
-        e = load(f"{work}/{p}_{s}.jsonl")
-        cos = (e * ort).sum(1) / np.linalg.norm(e, axis=1) / np.linalg.norm(ort, axis=1)
-        out = {"set": s, "precision": p, "min_cosine_to_onnxruntime": round(float(cos.min()), 6),
-               "max_abs_diff_to_onnxruntime": float(np.abs(e - ort).max())}
-        if p == "fp32":
-            ref = e
-        elif ref is not None:
-            c = (e * ref).sum(1) / np.linalg.norm(e, axis=1) / np.linalg.norm(ref, axis=1)
-            out.update(min_cosine_to_fp32=round(float(c.min()), 6), mean_cosine_to_fp32=round(float(c.mean()), 6))
-        print(json.dumps(out))
-EOF
+/usr/bin/python3 "$(dirname "$0")/summarize_bert.py" "$LOG" "$WORK" "$PRECISIONS"
