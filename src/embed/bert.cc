@@ -637,7 +637,24 @@ Result<std::vector<float>> BertModel::EmbedTexts(std::span<const std::string_vie
     Status st = TokenIds(texts[i], prompt_name, &ids[i], &starts[i]);
     if (!st.ok()) return st.WithContext("text " + std::to_string(i));
   }
-  return EmbedTokenIds(ids, threads, starts);
+  // No token at all (only with a tokenizer that adds no [CLS]/[SEP], for empty text): the zero
+  // vector, as Model2Vec gives, rather than an error.
+  std::vector<size_t> kept;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!ids[i].empty()) kept.push_back(i);
+  }
+  if (kept.size() == ids.size()) return EmbedTokenIds(ids, threads, starts);
+  std::vector<std::vector<int32_t>> some(kept.size());
+  std::vector<uint32_t> some_starts(kept.size());
+  for (size_t k = 0; k < kept.size(); ++k) {
+    some[k] = std::move(ids[kept[k]]);
+    some_starts[k] = starts[kept[k]];
+  }
+  SEXTANT_ASSIGN_OR_RETURN(std::vector<float> rows, EmbedTokenIds(some, threads, some_starts));
+  const size_t h = config_.hidden_size;
+  std::vector<float> out(texts.size() * h, 0.0f);
+  for (size_t k = 0; k < kept.size(); ++k) std::copy_n(&rows[k * h], h, &out[kept[k] * h]);
+  return out;
 }
 
 Result<std::vector<float>> BertModel::EmbedTokenIds(std::span<const std::vector<int32_t>> ids, int threads,

@@ -464,6 +464,25 @@ TEST_F(BertTest, Int8ModeStaysCloseToTheReference) {
   for (size_t j = 0; j < 64; ++j) EXPECT_NEAR((*alone)[j], (*out)[2 * 64 + j], 1e-6);
 }
 
+// A tokenizer without a post-processor adds no [CLS]/[SEP]: empty text then has no token at all
+// and embeds as the zero vector (not an error); the other texts are unaffected.
+TEST_F(BertTest, NoTokensAtAllIsTheZeroVector) {
+  RandomBertSpec s = Spec();
+  json tok = json::parse(s.tokenizer_json);
+  tok["post_processor"] = nullptr;
+  s.tokenizer_json = tok.dump();
+  const RandomBert ref = WriteRandomBert(dir_, s);
+  auto model = Load();
+  ASSERT_NE(model, nullptr);
+  auto out = model->Embed(std::vector<std::string>{"cats", "", "dogs"}, 2);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  for (size_t j = 0; j < 32; ++j) EXPECT_EQ((*out)[32 + j], 0.0f);
+  std::vector<int32_t> ids;
+  ASSERT_TRUE(model->TokenIds("dogs", "", &ids).ok());
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_LT(MaxAbsDiff(out->data() + 64, ReferenceEmbed(ref, ids)), 1e-5);
+}
+
 // ---- Damaged directories: each missing or wrong piece is an error naming it. ----
 
 class BertDamaged : public BertTest {
