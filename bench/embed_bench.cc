@@ -19,24 +19,14 @@
 #include "embed/model.h"
 #include "embed/model2vec.h"
 
+#include "bench_util.h"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-double CpuSeconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
-
-std::vector<int> ParseList(const std::string& s) {
-  std::vector<int> out;
-  size_t at = 0;
-  while (at < s.size()) {
-    size_t comma = s.find(',', at);
-    if (comma == std::string::npos) comma = s.size();
-    out.push_back(std::atoi(s.substr(at, comma - at).c_str()));
-    at = comma + 1;
-  }
-  return out;
-}
+using sextant::bench::Clock;
+using sextant::bench::CpuSeconds;
+using sextant::bench::ParseList;
+using sextant::bench::Seconds;
 
 }  // namespace
 
