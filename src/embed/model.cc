@@ -4,12 +4,14 @@
 
 #include <cmath>
 #include <mutex>
+#include <optional>
 
 #include "common/json.h"
 #include "common/mapped_file.h"
 #include "embed/bert.h"
 #include "embed/builtin_data.h"
 #include "embed/model2vec.h"
+#include "embed/model_store.h"
 
 namespace sextant::embed {
 
@@ -54,15 +56,10 @@ Result<std::shared_ptr<const EmbeddingModel>> LoadBuiltin(const BuiltinModelFile
 
 }  // namespace
 
-Result<std::shared_ptr<const EmbeddingModel>> LoadModel(std::string_view name_or_dir) {
-  for (const auto& m : BuiltinModelData()) {
-    if (m.name == name_or_dir) return LoadBuiltin(m);
-  }
-  const std::string dir(name_or_dir);
-  if (dir.empty() || !IsDirectory(dir)) {
-    return Status::InvalidArgument("unknown model '" + dir + "': not a built-in model (" + KnownNames() +
-                                   ") nor a model directory");
-  }
+namespace {
+
+// The model in directory `dir`, named `name` (the directory when empty).
+Result<std::shared_ptr<const EmbeddingModel>> LoadDirectory(const std::string& dir, const std::string& name) {
   // The directory's kind, from config.json's model_type: "bert" is a sentence-transformers BERT
   // encoder; "model2vec" (or none: model2vec's own test models say nothing) is Model2Vec. A
   // directory whose config.json is missing or unreadable but whose modules.json has a
@@ -84,11 +81,47 @@ Result<std::shared_ptr<const EmbeddingModel>> LoadModel(std::string_view name_or
     bert = true;
   }
   if (bert) {
-    SEXTANT_ASSIGN_OR_RETURN(auto m, BertModel::Load(dir));
+    SEXTANT_ASSIGN_OR_RETURN(auto m, BertModel::Load(dir, name));
     return std::shared_ptr<const EmbeddingModel>(std::move(m));
   }
-  SEXTANT_ASSIGN_OR_RETURN(auto m, Model2Vec::Load(dir));
+  SEXTANT_ASSIGN_OR_RETURN(auto m, Model2Vec::Load(dir, name));
   return std::shared_ptr<const EmbeddingModel>(std::move(m));
+}
+
+// The directory of model `name` in the models folder, if `name` is a model name and the
+// directory exists.
+std::optional<std::string> InstalledModelDir(std::string_view name) {
+  if (!CheckRepoName(name).ok()) return std::nullopt;
+  std::string dir = ModelsDir() + "/" + std::string(name);
+  if (!IsDirectory(dir)) return std::nullopt;
+  return dir;
+}
+
+std::string UnknownModel(std::string_view name) {
+  return "unknown model '" + std::string(name) + "': not a built-in model (" + KnownNames() +
+         ") nor a model directory nor a model in the models folder " + ModelsDir() +
+         " ('sextant model list' lists them)";
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const EmbeddingModel>> LoadModel(std::string_view name_or_dir) {
+  for (const auto& m : BuiltinModelData()) {
+    if (m.name == name_or_dir) return LoadBuiltin(m);
+  }
+  const std::string dir(name_or_dir);
+  if (!dir.empty() && IsDirectory(dir)) return LoadDirectory(dir, "");
+  if (auto installed = InstalledModelDir(name_or_dir)) return LoadDirectory(*installed, dir);
+  return Status::InvalidArgument(UnknownModel(name_or_dir));
+}
+
+Result<std::shared_ptr<const EmbeddingModel>> LoadNamedModel(std::string_view name) {
+  for (const auto& m : BuiltinModelData()) {
+    if (m.name == name) return LoadBuiltin(m);
+  }
+  SEXTANT_RETURN_IF_ERROR(CheckRepoName(name));  // a path is not a name
+  if (auto installed = InstalledModelDir(name)) return LoadDirectory(*installed, std::string(name));
+  return Status::NotFound(UnknownModel(name));
 }
 
 Result<std::vector<float>> TruncateDimensions(const std::vector<float>& rows, size_t dim, size_t dims) {

@@ -55,14 +55,26 @@ inline constexpr std::string_view kDefaultModel = "potion-base-4M";
 std::vector<std::string> BuiltinModelNames();
 
 // A built-in model by name (its files are compiled in: no file or network needed), or else the
-// model in the directory `name_or_dir`: a BERT sentence encoder when its config.json says
-// "model_type": "bert" (a sentence-transformers directory, see bert.h), else a Model2Vec
-// directory (config.json, model.safetensors, tokenizer.json). A built-in name wins over a directory of the same name (write ./NAME for
-// the directory). Built-in models are loaded once per process and shared. Errors:
-// InvalidArgument for a name that is neither (the message lists the built-in names), or for a
-// directory holding a kind of model Sextant does not run; NotFound/Corruption/InvalidArgument
-// naming the file for a damaged directory.
+// model in the directory `name_or_dir`, or else the model of that name in the models folder
+// (ModelsDir()/name_or_dir, where `sextant model pull owner/name` puts it; model_store.h), in
+// that order. A model directory holds a BERT sentence encoder when its config.json says
+// "model_type": "bert" (a sentence-transformers directory, see bert.h), else a Model2Vec model
+// (config.json, model.safetensors, tokenizer.json). A built-in name wins over a directory of the
+// same name (write ./NAME for the directory). Built-in models are loaded once per process and
+// shared; a directory is read again on each call, and a model from the models folder is named
+// by its name ("owner/name"), one from a directory by the directory as given. Errors:
+// InvalidArgument for a name that is none of these (the message lists the built-in names and
+// the models folder), or for a directory holding a kind of model Sextant does not run;
+// NotFound/Corruption/InvalidArgument naming the file for a damaged directory.
 Result<std::shared_ptr<const EmbeddingModel>> LoadModel(std::string_view name_or_dir = kDefaultModel);
+
+// As LoadModel, for names only: a built-in model or a model in the models folder
+// (ModelsDir()/name, `name` being "owner/name" or "name" as CheckRepoName in model_store.h
+// accepts), never an arbitrary path — what a server may load for a client, who must not make it
+// read a directory of its choosing. Errors: NotFound for a name that is neither (the message
+// lists the built-in names and the models folder), InvalidArgument for a name that is not a
+// model name (a path, "..", ...); those of LoadModel for a damaged model.
+Result<std::shared_ptr<const EmbeddingModel>> LoadNamedModel(std::string_view name);
 
 // Cuts each row of `rows` (n rows of `dim` floats) to its first `dims` floats and rescales it
 // to unit L2 length (a zero row stays zero): Matryoshka truncation. Errors: InvalidArgument
