@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dataset/vector_file.h"
+#include "local_hub.h"    // tests/embed: python3 -m http.server laid out like the Hugging Face hub
 #include "random_bert.h"  // tests/embed: a BERT sentence-transformers directory with random weights
 
 namespace {
@@ -408,6 +409,107 @@ TEST_F(CliTest, EmbedBadInputNamesTheLine) {
   auto r = Run("embed --model " + Path("model"), "{\"text\":\"a\"}\n");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("model.safetensors"), std::string::npos) << r.err;
+}
+
+// `sextant model list | info | pull` against a local stand-in for the Hugging Face hub
+// (HF_ENDPOINT), into a models folder named by SEXTANT_MODELS; the pulled model then works by
+// name in `sextant embed`.
+TEST_F(CliTest, ModelListInfoAndPull) {
+  namespace et = sextant::embed::testing;
+  et::LocalHub hub(Path("hub"));
+  hub.Publish("minishlab/potion-base-4M", et::PotionDir());
+  et::RandomBertSpec spec;
+  spec.tokenizer_json = et::Slurp(et::PotionDir() + "/tokenizer.json");
+  et::WriteRandomBert(Path("bert"), spec);
+  hub.Publish("test/tiny-bert", Path("bert"));
+  ASSERT_TRUE(hub.Start());
+  ::setenv("HF_ENDPOINT", hub.endpoint().c_str(), 1);
+  ::setenv("SEXTANT_MODELS", Path("models").c_str(), 1);
+  auto lines = [](const std::string& out) {
+    std::vector<nlohmann::json> v;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) v.push_back(nlohmann::json::parse(line));
+    return v;
+  };
+
+  auto r = Run("model list");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto listed = lines(r.out);
+  ASSERT_EQ(listed.size(), 1u) << r.out;
+  EXPECT_EQ(listed[0]["name"], "potion-base-4M");
+  EXPECT_EQ(listed[0]["builtin"], true);
+  EXPECT_EQ(listed[0]["dimension"], 128);
+
+  r = Run("model pull minishlab/potion-base-4M");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto pulled = nlohmann::json::parse(r.out);
+  EXPECT_EQ(pulled["name"], "minishlab/potion-base-4M");
+  EXPECT_EQ(pulled["kind"], "model2vec");
+  EXPECT_EQ(pulled["dimension"], 128);
+  EXPECT_EQ(pulled["path"], Path("models") + "/minishlab/potion-base-4M");
+  EXPECT_EQ(pulled["license"], "MIT License");
+  EXPECT_NE(r.err.find(R"({"bytes":)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(R"("event":"downloaded","file":"model.safetensors")"), std::string::npos) << r.err;
+  r = Run("model pull test/tiny-bert --revision main");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["kind"], "bert");
+
+  r = Run("model list");
+  ASSERT_EQ(r.code, 0) << r.err;
+  listed = lines(r.out);
+  ASSERT_EQ(listed.size(), 3u) << r.out;
+  EXPECT_EQ(listed[1]["name"], "minishlab/potion-base-4M");
+  EXPECT_EQ(listed[2]["name"], "test/tiny-bert");
+  EXPECT_EQ(listed[2]["kind"], "bert");
+  EXPECT_EQ(listed[2]["dimension"], 32);
+
+  r = Run("model info test/tiny-bert");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto info = nlohmann::json::parse(r.out);
+  EXPECT_EQ(info["pooling"], "mean");
+  EXPECT_EQ(info["source"]["repo"], "test/tiny-bert");
+  r = Run("model info potion-base-4M");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["builtin"], true);
+  r = Run("model info " + Path("bert"));  // a directory
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["dimension"], 32);
+
+  // The pulled model by name embeds as the built-in one.
+  const std::string input = "{\"text\":\"Where is the cat?\"}\n";
+  auto by_name = Run("embed --model minishlab/potion-base-4M", input);
+  ASSERT_EQ(by_name.code, 0) << by_name.err;
+  EXPECT_EQ(by_name.out, Run("embed", input).out);
+
+  // --models-dir: elsewhere than the models folder.
+  r = Run("model pull minishlab/potion-base-4M --models-dir " + Path("other"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["path"], Path("other") + "/minishlab/potion-base-4M");
+  EXPECT_TRUE(std::filesystem::exists(Path("other/minishlab/potion-base-4M/model.safetensors")));
+
+  // Errors.
+  r = Run("model pull nobody/nothing");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("sextant model pull: error: GET " + hub.endpoint() +
+                       "/nobody/nothing/resolve/main/config.json: HTTP 404"),
+            std::string::npos)
+      << r.err;
+  r = Run("model pull ../etc");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("model repository '../etc'"), std::string::npos) << r.err;
+  r = Run("model pull");
+  EXPECT_EQ(r.code, 2);
+  r = Run("model info nobody/nothing");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("unknown model 'nobody/nothing'"), std::string::npos) << r.err;
+  EXPECT_EQ(Run("model frob").code, 2);
+  EXPECT_EQ(Run("model").code, 2);
+  hub.Stop();
+  r = Run("model pull test/tiny-bert");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(hub.endpoint()), std::string::npos) << r.err;
+  ::unsetenv("HF_ENDPOINT");
+  ::unsetenv("SEXTANT_MODELS");
 }
 
 }  // namespace

@@ -11,6 +11,8 @@ int RunBenchAnn(const std::vector<std::string>& args);
 int RunDemo(const std::vector<std::string>& args);
 // `sextant embed` (embed_command.cc): texts in, embeddings out, as JSON lines.
 int RunEmbed(const std::vector<std::string>& args);
+// `sextant model list|info|pull` (model_command.cc): embedding models and their files.
+int RunModel(const std::vector<std::string>& args);
 // collection|upsert|query|get|delete|count|scroll|snapshot; -1 if `cmd` is none of these.
 int RunDbCommand(const std::string& cmd, const std::vector<std::string>& args);
 

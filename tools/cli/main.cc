@@ -27,6 +27,9 @@ constexpr const char* kUsage =
     "  embed [--model NAME|DIR] [--threads N] [--dimensions D] < texts.jsonl\n"
     "                              lines {\"text\":...} in, {\"embedding\":[...]} out (built-in\n"
     "                              model potion-base-4M; see `sextant embed --help`)\n"
+    "  model list | info NAME|DIR | pull REPO [--revision R] [--models-dir DIR]\n"
+    "                              embedding models: built-in and installed ones, what one is,\n"
+    "                              download one from the Hugging Face hub (see `sextant model --help`)\n"
     "  version                     version and the SIMD kernels this CPU uses\n"
     "  serve --data DIR [--port 8080] [--admin-key-file F] [--tls-cert F --tls-key F]\n"
     "                              the HTTP/JSON server (see `sextant serve --help`)\n"
@@ -74,6 +77,7 @@ int main(int argc, char** argv) {
   if (cmd == "serve") return sextant::cli::RunServe({args.begin() + 1, args.end()});
   if (cmd == "demo") return sextant::cli::RunDemo({args.begin() + 1, args.end()});
   if (cmd == "embed") return sextant::cli::RunEmbed({args.begin() + 1, args.end()});
+  if (cmd == "model") return sextant::cli::RunModel({args.begin() + 1, args.end()});
   if (cmd == "bench") {
     if (args.size() >= 2 && args[1] == "ann") {
       return sextant::cli::RunBenchAnn({args.begin() + 2, args.end()});
