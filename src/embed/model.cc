@@ -97,10 +97,17 @@ std::optional<std::string> InstalledModelDir(std::string_view name) {
   return dir;
 }
 
-std::string UnknownModel(std::string_view name) {
-  return "unknown model '" + std::string(name) + "': not a built-in model (" + KnownNames() +
-         ") nor a model directory nor a model in the models folder " + ModelsDir() +
-         " ('sextant model list' lists them)";
+// `with_paths`: for LoadModel, which also takes directories, and may say where the folder is
+// (LoadNamedModel's callers are a server's clients: they are not told the server's paths).
+std::string UnknownModel(std::string_view name, bool with_paths) {
+  std::string s = "unknown model '";
+  s.append(name.substr(0, 200)).append("': not a built-in model (").append(KnownNames());
+  if (with_paths) {
+    s.append(") nor a model directory nor a model in the models folder ").append(ModelsDir());
+  } else {
+    s.append(") nor a model in the models folder");
+  }
+  return s.append(" ('sextant model list' lists them)");
 }
 
 }  // namespace
@@ -112,7 +119,7 @@ Result<std::shared_ptr<const EmbeddingModel>> LoadModel(std::string_view name_or
   const std::string dir(name_or_dir);
   if (!dir.empty() && IsDirectory(dir)) return LoadDirectory(dir, "");
   if (auto installed = InstalledModelDir(name_or_dir)) return LoadDirectory(*installed, dir);
-  return Status::InvalidArgument(UnknownModel(name_or_dir));
+  return Status::InvalidArgument(UnknownModel(name_or_dir, true));
 }
 
 Result<std::shared_ptr<const EmbeddingModel>> LoadNamedModel(std::string_view name) {
@@ -121,7 +128,7 @@ Result<std::shared_ptr<const EmbeddingModel>> LoadNamedModel(std::string_view na
   }
   SEXTANT_RETURN_IF_ERROR(CheckRepoName(name));  // a path is not a name
   if (auto installed = InstalledModelDir(name)) return LoadDirectory(*installed, std::string(name));
-  return Status::NotFound(UnknownModel(name));
+  return Status::NotFound(UnknownModel(name, false));
 }
 
 Result<std::vector<float>> TruncateDimensions(const std::vector<float>& rows, size_t dim, size_t dims) {

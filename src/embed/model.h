@@ -73,7 +73,8 @@ Result<std::shared_ptr<const EmbeddingModel>> LoadModel(std::string_view name_or
 // accepts), never an arbitrary path — what a server may load for a client, who must not make it
 // read a directory of its choosing. Errors: NotFound for a name that is neither (the message
 // lists the built-in names and the models folder), InvalidArgument for a name that is not a
-// model name (a path, "..", ...); those of LoadModel for a damaged model.
+// model name (a path, "..", ...); those of LoadModel for a damaged model. The NotFound message
+// does not say where the models folder is.
 Result<std::shared_ptr<const EmbeddingModel>> LoadNamedModel(std::string_view name);
 
 // Cuts each row of `rows` (n rows of `dim` floats) to its first `dims` floats and rescales it

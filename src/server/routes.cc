@@ -33,6 +33,10 @@ std::vector<RouteSpec> Routes() {
       // Only marks the database for deletion (the catalog closes it with its last user).
       {.method = "DELETE", .pattern = "/v1/tenants/{tenant}/databases/{database}", .handler = &S::DeleteDatabase,
        .role = Role::kAdmin, .scope = Scope::kDatabase, .in_database = true},
+      // OpenAI-compatible embeddings with the built-in and pulled models: any valid key.
+      {.method = "POST", .pattern = "/v1/embeddings", .handler = &S::CreateEmbeddings, .scope = Scope::kAnyKey,
+       .body = Body::kJson},
+      {.method = "GET", .pattern = "/v1/models", .handler = &S::ListModels, .scope = Scope::kAnyKey},
   };
   // Routes inside one database (each finds it first), under the full prefix and the /v1
   // shorthand.

@@ -30,6 +30,10 @@ struct Response;
 class Server;
 }  // namespace httplib
 
+namespace sextant::embed {
+class EmbeddingModel;
+}  // namespace sextant::embed
+
 namespace sextant::server {
 
 // What a handler gets: the request's parameters, its caller and its body.
@@ -129,6 +133,13 @@ class ServerImpl {
   Reply ListSnapshots(RequestContext&);
   Reply DeleteSnapshot(RequestContext&);
   Reply RestoreSnapshot(RequestContext&);
+  // handlers_embeddings.cc: OpenAI-compatible embeddings and the models that make them.
+  Reply CreateEmbeddings(RequestContext&);
+  Reply ListModels(RequestContext&);
+  struct EmbeddingModels;
+  static std::shared_ptr<EmbeddingModels> NewEmbeddingModels();
+  // A built-in or pulled model by name (embed::LoadNamedModel), loaded once per server.
+  Result<std::shared_ptr<const embed::EmbeddingModel>> LoadEmbeddingModel(const std::string& name);
 
   ServerOptions options_;
   std::vector<RouteSpec> routes_;
@@ -147,6 +158,7 @@ class ServerImpl {
   AccessLog log_;
   std::string request_id_prefix_;
   std::atomic<uint64_t> request_counter_{0};
+  std::shared_ptr<EmbeddingModels> embedding_models_ = NewEmbeddingModels();
 };
 
 }  // namespace sextant::server

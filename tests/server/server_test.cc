@@ -317,6 +317,12 @@ TEST_F(ServerTest, EveryRouteAnswersAndIsCounted) {
   EXPECT_FALSE(Call("GET", "/v1/keys").body["keys"][0].contains("key"));  // never shown again
   EXPECT_EQ(Call("DELETE", "/v1/keys/" + key.body["id"].get<std::string>()).status, 200);
 
+  // Embeddings (tests/server/embeddings_test.cc has the rest).
+  Resp embedded = Call("POST", "/v1/embeddings", json{{"model", "potion-base-4M"}, {"input", "hello"}});
+  ASSERT_EQ(embedded.status, 200) << embedded.raw;
+  EXPECT_EQ(embedded.body["data"][0]["embedding"].size(), 128u);
+  EXPECT_EQ(Call("GET", "/v1/models").body["data"][0]["id"], "potion-base-4M");
+
   // Metrics: every route has been counted at least once, and collections report sizes.
   Resp metrics = Call("GET", "/metrics");
   ASSERT_EQ(metrics.status, 200);
