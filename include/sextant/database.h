@@ -86,9 +86,42 @@ struct QuantizationParams {
   size_t rerank = 0;   // candidates re-ranked exactly by a query that does not say (0: none)
 };
 
+// A collection that embeds its documents itself (docs/embeddings.md): a point upserted with a
+// document and no vector gets the document's embedding (computed before the write is logged, so
+// recovery never embeds again), and a query's text is embedded to search by meaning.
+struct EmbeddingSettings {
+  // In-process: a built-in model ("potion-base-4M"), a pulled model's name (`sextant model
+  // pull`) or a model directory. With `url`: the provider's model name.
+  std::string model = "potion-base-4M";
+  // An OpenAI-compatible embeddings API ("https://api.openai.com/v1"; requests go to
+  // url + "/embeddings") instead of an in-process model; empty: in-process.
+  std::string url;
+  // The environment variable holding the provider's key (the key is never stored).
+  std::string api_key_env;
+  // 0: the model's own dimension. Else fewer: in-process models are cut and re-normalised
+  // (Matryoshka); a provider is asked for them ("dimensions").
+  size_t dimensions = 0;
+  size_t batch_size = 64;   // provider: texts per request
+  double timeout_s = 30;    // provider: per request
+  size_t max_retries = 3;   // provider: on timeouts, 408/429/5xx
+};
+
+// What a query's text is searched with, on a collection that embeds (QueryRequest::mode).
+//   kAuto      a text alone: hybrid when the collection has both an embedding model and a
+//              keyword index, semantic with only the model, keyword with only the index; a
+//              vector and a text: the vector and the text's keywords (hybrid)
+//   kSemantic  by meaning: the text's embedding (or the vector) searched by vector
+//   kKeyword   BM25 over the documents only
+//   kHybrid    both, fused (the vector side is the given vector, else the text's embedding)
+enum class QueryMode { kAuto, kSemantic, kKeyword, kHybrid };
+// "auto" | "semantic" | "keyword" | "hybrid".
+const char* QueryModeToString(QueryMode m);
+Result<QueryMode> QueryModeFromString(const std::string& s);
+
 struct CollectionConfig {
   std::string name;  // [A-Za-z0-9_-], 1..64 characters
-  size_t dimension = 0;  // 0: a text-only collection (requires text = true)
+  // 0: a text-only collection (requires text = true), or with `embedding`, the model's.
+  size_t dimension = 0;
   Metric metric = Metric::kL2;
   IndexType index = IndexType::kHnsw;
   HnswParams hnsw;  // hnsw and hnsw-sq8
@@ -99,6 +132,8 @@ struct CollectionConfig {
   std::string analyzer = "english";  // "standard" | "english" | "cjk"
   float bm25_k1 = 0.9f;
   float bm25_b = 0.4f;
+  // Documents embedded by a model (dimension then comes from it); see EmbeddingSettings.
+  std::optional<EmbeddingSettings> embedding;
 };
 
 struct Point {
@@ -110,7 +145,10 @@ struct Point {
 
 struct QueryRequest {
   std::vector<float> vector;        // empty: no vector search
-  std::optional<std::string> text;  // keyword (BM25) search; needs a text collection
+  // Keyword (BM25) search on a collection with a keyword index; on a collection with an
+  // embedding model also semantic search (see `mode`).
+  std::optional<std::string> text;
+  QueryMode mode = QueryMode::kAuto;
   size_t k = 10;
   std::optional<nlohmann::json> filter;
   size_t ef = 0;  // 0: the collection's ef_search
@@ -145,8 +183,9 @@ struct QueryHit {
   std::optional<std::string> document;
   std::optional<nlohmann::json> metadata;
   std::optional<std::vector<float>> vector;
-  // With QueryRequest::explain: {"bm25", "matched_terms", "text_rank", "vector_distance",
-  // "vector_rank", "fused_score", "fusion"} — the parts that apply.
+  // With QueryRequest::explain: {"mode", "bm25", "matched_terms", "text_rank",
+  // "vector_distance", "vector_rank", "fused_score", "fusion", "embedded_query"} — the parts
+  // that apply ("embedded_query": the vector side is the query text's embedding).
   std::optional<nlohmann::json> explain;
 };
 

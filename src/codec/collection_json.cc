@@ -17,6 +17,8 @@ constexpr size_t kMinSealPoints = 16;
 // A query keeps this many candidates in memory at once for re-ranking: a default of 2^40
 // made every query of the collection fail to allocate (and abort the process).
 constexpr size_t kMaxRerank = 1000000;
+constexpr size_t kMaxEmbeddingString = 4096;
+constexpr size_t kMaxEmbeddingBatch = 4096;
 
 // A JSON number as a float; beyond float's range it is an infinity (which the limits refuse).
 float ToFloat(double x) {
@@ -39,6 +41,22 @@ json QuantizationJson(const QuantizationParams& q) {
 json SegmentsJson(const SegmentParams& s) {
   return {{"seal_points", s.seal_points}, {"merge_factor", s.merge_factor},
           {"compact_deleted_fraction", s.compact_deleted_fraction}};
+}
+
+// The stored form has every member; the reply form only the model and what is not the default
+// (never the key itself: only the variable's name is ever held).
+json EmbeddingJson(const EmbeddingSettings& e, ConfigForm form) {
+  const EmbeddingSettings d;
+  json j = {{"model", e.model}};
+  if (form == ConfigForm::kStored || !e.url.empty()) j["url"] = e.url;
+  if (form == ConfigForm::kStored || !e.api_key_env.empty()) j["api_key_env"] = e.api_key_env;
+  if (form == ConfigForm::kStored || e.dimensions != d.dimensions) j["dimensions"] = e.dimensions;
+  if (form == ConfigForm::kStored || (!e.url.empty() && e.batch_size != d.batch_size)) j["batch_size"] = e.batch_size;
+  if (form == ConfigForm::kStored || (!e.url.empty() && e.timeout_s != d.timeout_s)) j["timeout_s"] = e.timeout_s;
+  if (form == ConfigForm::kStored || (!e.url.empty() && e.max_retries != d.max_retries)) {
+    j["max_retries"] = e.max_retries;
+  }
+  return j;
 }
 
 bool IsDefault(const SegmentParams& s) {
@@ -76,11 +94,42 @@ Result<const json*> Need(const json& o, const char* key, Type t) {
 
 }  // namespace
 
-Status CheckCollectionSettings(const CollectionConfig& c) {
-  if (c.dimension > kMaxDimension || (c.dimension == 0 && !c.text)) {
-    return Status::InvalidArgument("dimension must be in [1, " + std::to_string(kMaxDimension) +
-                                   "] (0 only for a text-only collection), got " + std::to_string(c.dimension));
+Status CheckEmbeddingSettings(const EmbeddingSettings& e) {
+  if (e.model.empty()) return Status::InvalidArgument("embedding.model must not be empty");
+  if (e.model.size() > kMaxEmbeddingString || e.url.size() > kMaxEmbeddingString ||
+      e.api_key_env.size() > kMaxEmbeddingString) {
+    return Status::InvalidArgument("embedding.model, url and api_key_env must be at most " +
+                                   std::to_string(kMaxEmbeddingString) + " bytes");
   }
+  if (!e.url.empty() && e.url.rfind("http://", 0) != 0 && e.url.rfind("https://", 0) != 0) {
+    return Status::InvalidArgument("embedding.url must start with http:// or https://, got '" + e.url + "'");
+  }
+  if (e.url.empty() && !e.api_key_env.empty()) {
+    return Status::InvalidArgument("embedding.api_key_env needs embedding.url (a provider)");
+  }
+  if (e.dimensions > kMaxDimension) {
+    return Status::InvalidArgument("embedding.dimensions must be at most " + std::to_string(kMaxDimension));
+  }
+  if (e.batch_size < 1 || e.batch_size > kMaxEmbeddingBatch) {
+    return Status::InvalidArgument("embedding.batch_size must be in [1, " + std::to_string(kMaxEmbeddingBatch) +
+                                   "], got " + std::to_string(e.batch_size));
+  }
+  if (!(e.timeout_s > 0 && e.timeout_s <= 3600)) {
+    return Status::InvalidArgument("embedding.timeout_s must be in (0, 3600]");
+  }
+  if (e.max_retries > 10) {
+    return Status::InvalidArgument("embedding.max_retries must be at most 10, got " + std::to_string(e.max_retries));
+  }
+  return Status::OK();
+}
+
+Status CheckCollectionSettings(const CollectionConfig& c) {
+  if (c.dimension > kMaxDimension || (c.dimension == 0 && !c.text && !c.embedding)) {
+    return Status::InvalidArgument("dimension must be in [1, " + std::to_string(kMaxDimension) +
+                                   "] (0 only for a text-only collection or one with an embedding model), got " +
+                                   std::to_string(c.dimension));
+  }
+  if (c.embedding) SEXTANT_RETURN_IF_ERROR(CheckEmbeddingSettings(*c.embedding));
   if (c.text) {
     // Finite too: config.json could not hold an infinite k1 (JSON has no inf; it would read
     // back as null and the collection would not open again).
@@ -124,8 +173,10 @@ json CollectionConfigToJson(const CollectionConfig& c, ConfigForm form) {
     j["segments"] = SegmentsJson(c.segments);
     j["analyzer"] = c.analyzer;
     j["bm25"] = {{"k1", c.bm25_k1}, {"b", c.bm25_b}};
+    if (c.embedding) j["embedding"] = EmbeddingJson(*c.embedding, form);
     return j;
   }
+  if (c.embedding) j["embedding"] = EmbeddingJson(*c.embedding, form);
   if (IsQuantized(c.index)) j["quantization"] = QuantizationJson(c.quantization);
   if (!IsDefault(c.segments)) j["segments"] = SegmentsJson(c.segments);
   if (c.text) {
@@ -138,10 +189,29 @@ json CollectionConfigToJson(const CollectionConfig& c, ConfigForm form) {
 
 Result<CollectionConfig> CollectionSettingsFromJson(const json& body) {
   SEXTANT_RETURN_IF_ERROR(OnlyFields(body, {"dimension", "metric", "index", "text", "analyzer", "hnsw", "bm25",
-                                            "quantization", "segments"}));
+                                            "quantization", "segments", "embedding"}));
   CollectionConfig c;
-  if (!body.contains("dimension")) {
-    return Status::InvalidArgument("field 'dimension' is required (0 for a text-only collection)");
+  if (auto it = body.find("embedding"); it != body.end() && !it->is_null()) {
+    EmbeddingSettings e;
+    if (it->is_string()) {
+      e.model = it->get<std::string>();  // "embedding": "potion-base-4M", short for {"model": ...}
+    } else {
+      SEXTANT_RETURN_IF_ERROR(OnlyFields(*it, {"model", "url", "api_key_env", "dimensions", "batch_size",
+                                               "timeout_s", "max_retries"},
+                                         "embedding"));
+      SEXTANT_RETURN_IF_ERROR(ReadString(*it, "model", &e.model, "embedding"));
+      SEXTANT_RETURN_IF_ERROR(ReadString(*it, "url", &e.url, "embedding"));
+      SEXTANT_RETURN_IF_ERROR(ReadString(*it, "api_key_env", &e.api_key_env, "embedding"));
+      SEXTANT_RETURN_IF_ERROR(ReadUint(*it, "dimensions", 0, kNoLimit, &e.dimensions, "embedding"));
+      SEXTANT_RETURN_IF_ERROR(ReadUint(*it, "batch_size", 0, kNoLimit, &e.batch_size, "embedding"));
+      SEXTANT_RETURN_IF_ERROR(ReadNumber(*it, "timeout_s", &e.timeout_s, "embedding"));
+      SEXTANT_RETURN_IF_ERROR(ReadUint(*it, "max_retries", 0, kNoLimit, &e.max_retries, "embedding"));
+    }
+    c.embedding = std::move(e);
+  }
+  if (!body.contains("dimension") && !c.embedding) {
+    return Status::InvalidArgument(
+        "field 'dimension' is required (0 for a text-only collection; or name an \"embedding\" model)");
   }
   SEXTANT_RETURN_IF_ERROR(ReadUint(body, "dimension", 0, kNoLimit, &c.dimension));
   for (auto [key, parse] : {std::pair{"metric", +[](const std::string& s, CollectionConfig* out) -> Status {
@@ -198,7 +268,7 @@ Result<CollectionConfig> CollectionSettingsFromJson(const json& body) {
 Result<CollectionConfig> CollectionConfigFromStoredJson(const json& j) {
   if (!j.is_object()) return Malformed("not an object");
   SEXTANT_RETURN_IF_ERROR(CheckKeys(j, {"name", "dimension", "metric", "index", "hnsw", "quantization",
-                                        "segments", "text", "analyzer", "bm25"},
+                                        "segments", "text", "analyzer", "bm25", "embedding"},
                                     "the config"));
   CollectionConfig c;
   SEXTANT_ASSIGN_OR_RETURN(const json* name, Need(j, "name", Type::kString));
@@ -250,6 +320,28 @@ Result<CollectionConfig> CollectionConfigFromStoredJson(const json& j) {
     c.bm25_k1 = ToFloat(k1->get<double>());
     c.bm25_b = ToFloat(bb->get<double>());
   }
+  if (auto it = j.find("embedding"); it != j.end()) {  // absent: a collection without a model
+    if (!it->is_object()) return Malformed("'embedding' is not an object");
+    SEXTANT_RETURN_IF_ERROR(CheckKeys(*it, {"model", "url", "api_key_env", "dimensions", "batch_size",
+                                            "timeout_s", "max_retries"},
+                                      "\"embedding\""));
+    EmbeddingSettings e;
+    for (auto [key, out] : {std::pair{"model", &e.model}, std::pair{"url", &e.url},
+                            std::pair{"api_key_env", &e.api_key_env}}) {
+      SEXTANT_ASSIGN_OR_RETURN(const json* v, Need(*it, key, Type::kString));
+      *out = v->get<std::string>();
+    }
+    for (auto [key, out] : {std::pair{"dimensions", &e.dimensions}, std::pair{"batch_size", &e.batch_size},
+                            std::pair{"max_retries", &e.max_retries}}) {
+      SEXTANT_ASSIGN_OR_RETURN(const json* v, Need(*it, key, Type::kUint));
+      *out = v->get<size_t>();
+    }
+    SEXTANT_ASSIGN_OR_RETURN(const json* timeout, Need(*it, "timeout_s", Type::kNumber));
+    e.timeout_s = timeout->get<double>();
+    c.embedding = std::move(e);
+  }
+  // A collection with a model has its dimension from it, fixed at create.
+  if (c.embedding && c.dimension == 0) return Malformed("a collection with an embedding model has dimension 0");
   SEXTANT_RETURN_IF_ERROR(CheckCollectionSettings(c));
   return c;
 }

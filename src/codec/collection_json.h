@@ -6,7 +6,12 @@
 //    "hnsw": {"M": 16, "ef_construction": 200, "ef_search": 128},
 //    "quantization": {"nlist": 256, "nprobe": 8, "m": 0, "nbits": 8, "rerank": 0},
 //    "segments": {"seal_points": 0, "merge_factor": 4, "compact_deleted_fraction": 0.2},
-//    "text": true, "analyzer": "english", "bm25": {"k1": 0.9, "b": 0.4}}
+//    "text": true, "analyzer": "english", "bm25": {"k1": 0.9, "b": 0.4},
+//    "embedding": {"model": "potion-base-4M"}}
+//
+// "embedding" (optional): {"model", "url", "api_key_env", "dimensions", "batch_size",
+// "timeout_s", "max_retries"} (EmbeddingSettings); a client may give just the model's name as a
+// string. With it, "dimension" may be left out (0): the model's dimension is taken at create.
 //
 // Pure functions of their arguments; thread-safe.
 #pragma once
@@ -19,7 +24,8 @@ namespace sextant::codec {
 
 // The limits every collection's settings must meet, wherever they come from (a create call,
 // a request body, command-line flags, config.json at open): dimension in [1, 65536] (0 only
-// with text), hnsw.M in [2, 512], ef_construction and ef_search at least 1, quantization.rerank
+// with text, or with an embedding model before create fills it in), embedding settings sane
+// (an http(s) url, batch_size in [1, 4096], timeout_s in (0, 3600], max_retries <= 10), hnsw.M in [2, 512], ef_construction and ef_search at least 1, quantization.rerank
 // at most 1,000,000, and so on.
 // InvalidArgument naming the setting ("hnsw.M must be in [2, 512], got 600"). The name is not
 // a setting (IsValidName judges it), and what only the engine's modules know — whether the
@@ -39,7 +45,7 @@ nlohmann::json CollectionConfigToJson(const CollectionConfig& config, ConfigForm
 
 // A collection's settings as a client gives them (a PUT body; the command line turns its
 // flags into the same object): every member of the form above but "name", all optional but
-// "dimension"; absent ones keep CollectionConfig's defaults, unknown ones are refused.
+// "dimension" (optional too with "embedding"); absent ones keep CollectionConfig's defaults, unknown ones are refused.
 // InvalidArgument naming the field for a wrong shape or type ("field 'hnsw.M' must be a
 // non-negative integer", "field 'metric': unknown metric 'l7' ..."). The values are judged
 // where every config is, at create (Database::CreateCollection runs CheckCollectionSettings),

@@ -46,4 +46,22 @@ Result<IndexType> IndexTypeFromString(const std::string& s) {
   return Status::InvalidArgument("unknown index '" + s + "' (expected one of " + known + ")");
 }
 
+const char* QueryModeToString(QueryMode m) {
+  switch (m) {
+    case QueryMode::kAuto: return "auto";
+    case QueryMode::kSemantic: return "semantic";
+    case QueryMode::kKeyword: return "keyword";
+    case QueryMode::kHybrid: return "hybrid";
+  }
+  return "auto";
+}
+
+Result<QueryMode> QueryModeFromString(const std::string& s) {
+  if (s == "auto") return QueryMode::kAuto;
+  if (s == "semantic") return QueryMode::kSemantic;
+  if (s == "keyword") return QueryMode::kKeyword;
+  if (s == "hybrid") return QueryMode::kHybrid;
+  return Status::InvalidArgument("unknown mode '" + s + "' (expected semantic, keyword, hybrid or auto)");
+}
+
 }  // namespace sextant

@@ -23,7 +23,7 @@ Result<QueryRequest> QueryFromJson(const json& j, const QueryDefaults& defaults,
   if (!j.is_object()) return Status::InvalidArgument("a query must be a JSON object");
   SEXTANT_RETURN_IF_ERROR(OnlyFields(j, {"vector", "text", "k", "ef", "nprobe", "rerank", "filter", "fusion",
                                          "alpha", "rrf_k", "vector_weight", "text_weight", "explain", "include",
-                                         "timeout_ms"}));
+                                         "timeout_ms", "mode"}));
   if (!j.contains("vector") && !j.contains("text")) {
     return Status::InvalidArgument("a query needs 'vector', 'text' or both");
   }
@@ -43,6 +43,13 @@ Result<QueryRequest> QueryFromJson(const json& j, const QueryDefaults& defaults,
     std::string text;
     SEXTANT_RETURN_IF_ERROR(ReadString(j, "text", &text));
     q.text = std::move(text);
+  }
+  if (j.contains("mode")) {
+    std::string mode;
+    SEXTANT_RETURN_IF_ERROR(ReadString(j, "mode", &mode));
+    auto m = QueryModeFromString(mode);
+    if (!m.ok()) return m.status().WithContext("field 'mode'");
+    q.mode = *m;
   }
   SEXTANT_RETURN_IF_ERROR(ReadUint(j, "k", 1, limits.max_k, &q.k));
   SEXTANT_RETURN_IF_ERROR(ReadUint(j, "ef", 1, kMaxEf, &q.ef));

@@ -24,7 +24,9 @@ float Norm(const std::vector<float>& v) {
 
 CollectionImpl::CollectionImpl(storage::Env* env, std::string dir, CollectionConfig config,
                                DatabaseOptions options)
-    : env_(env), dir_(std::move(dir)), config_(std::move(config)), options_(options) {}
+    : env_(env), dir_(std::move(dir)), config_(std::move(config)), options_(options) {
+  if (config_.embedding) embedder_ = std::make_unique<CollectionEmbedder>(*config_.embedding, config_.dimension);
+}
 
 Status CollectionImpl::InitIndexes() {
   if (!config_.text) return Status::OK();
@@ -181,8 +183,44 @@ void CollectionImpl::ApplyDelete(const std::vector<std::string>& ids) {
   if (vectors_) (void)vectors_->Remove(gone);
 }
 
-Result<size_t> CollectionImpl::Upsert(std::span<const Point> points) {
+Result<std::vector<Point>> CollectionImpl::EmbedDocuments(std::span<const Point> points) const {
+  std::vector<size_t> which;
+  std::vector<std::string_view> texts;
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (!points[i].vector.empty()) continue;
+    if (!points[i].document) {
+      return Status::InvalidArgument("point " + std::to_string(i) + " (id '" + points[i].id.substr(0, 64) +
+                                     "'): no vector and no document to embed");
+    }
+    if (const size_t at = InvalidUtf8At(*points[i].document); at != std::string_view::npos) {
+      return Status::InvalidArgument("point " + std::to_string(i) + " (id '" + points[i].id.substr(0, 64) +
+                                     "'): document is not valid UTF-8 at byte " + std::to_string(at));
+    }
+    which.push_back(i);
+    texts.push_back(*points[i].document);
+  }
+  std::vector<Point> out(points.begin(), points.end());
+  if (which.empty()) return out;
+  SEXTANT_ASSIGN_OR_RETURN(std::vector<float> rows, embedder_->Embed(embed::TextKind::kDocument, texts));
+  const size_t dim = config_.dimension;
+  for (size_t j = 0; j < which.size(); ++j) {
+    out[which[j]].vector.assign(rows.begin() + static_cast<std::ptrdiff_t>(j * dim),
+                                rows.begin() + static_cast<std::ptrdiff_t>((j + 1) * dim));
+  }
+  return out;
+}
+
+Result<size_t> CollectionImpl::Upsert(std::span<const Point> input) {
   SEXTANT_RETURN_IF_ERROR(CheckOpen());
+  // A collection with a model embeds the documents of points without a vector first, outside
+  // every lock: the log then holds the vectors, and recovery never embeds again. A model's
+  // failure fails the whole batch before anything is written.
+  std::vector<Point> embedded;
+  std::span<const Point> points = input;
+  if (embedder_) {
+    SEXTANT_ASSIGN_OR_RETURN(embedded, EmbedDocuments(input));
+    points = embedded;
+  }
   std::unordered_set<std::string_view> seen;
   for (size_t i = 0; i < points.size(); ++i) {
     SEXTANT_RETURN_IF_ERROR(ValidatePointAt(points[i], config_.dimension, config_.metric, i));
@@ -197,7 +235,11 @@ Result<size_t> CollectionImpl::Upsert(std::span<const Point> points) {
   std::lock_guard<std::mutex> w(write_mu_);
   Op op;
   op.type = Op::kUpsert;
-  op.points.assign(points.begin(), points.end());
+  if (embedder_) {
+    op.points = std::move(embedded);
+  } else {
+    op.points.assign(points.begin(), points.end());
+  }
   SEXTANT_RETURN_IF_ERROR(Commit(op));
   return points.size();
 }

@@ -26,6 +26,7 @@
 
 #include <roaring/roaring.hh>
 
+#include "engine/collection_embedding.h"
 #include "engine/op_codec.h"
 #include "engine/segmented_index.h"
 #include "filter/filter.h"
@@ -51,7 +52,7 @@ class CollectionImpl final : public Collection {
   ~CollectionImpl() override;
 
   const CollectionConfig& config() const override { return config_; }
-  Result<size_t> Upsert(std::span<const Point> points) override;
+  Result<size_t> Upsert(std::span<const Point> input) override;
   Result<std::vector<Point>> Get(std::span<const std::string> ids,
                                  bool include_vector) const override;
   Result<size_t> Delete(std::span<const std::string> ids) override;
@@ -117,8 +118,13 @@ class CollectionImpl final : public Collection {
   // Truncates the log to its last whole record (wal_bytes_) and reopens it for appending.
   Status RepairLog();
   Status InitIndexes();  // text_ / analyzer_ from the config
+  // The batch with every point that has a document and no vector given the document's
+  // embedding (embedder_ must be set); InvalidArgument for a point with neither.
+  Result<std::vector<Point>> EmbedDocuments(std::span<const Point> points) const;
   void TextAdd(uint32_t internal, const std::optional<std::string>& document);
   void TextRemove(uint32_t internal);
+  // Query once its mode is resolved: a vector, a keyword text, or both (hybrid).
+  Result<std::vector<QueryHit>> Search(const QueryRequest& q) const;
   // The vector and text parts of Query (caller holds state_mu_ shared).
   Result<std::vector<index::SearchHit>> VectorSearch(const QueryRequest& q, size_t k,
                                                      const roaring::Roaring* pass) const;
@@ -145,6 +151,7 @@ class CollectionImpl final : public Collection {
   std::unique_ptr<SegmentedIndex> vectors_;   // null for text-only collections (dimension 0)
   std::unique_ptr<text::InvertedIndex> text_;  // documents, when config_.text
   std::unique_ptr<text::Analyzer> analyzer_;   // the same analyzer, for explain
+  std::unique_ptr<CollectionEmbedder> embedder_;  // when config_.embedding
   size_t record_bytes_ = 0;
 
   // Log and checkpoint state (guarded by write_mu_).

@@ -7,6 +7,7 @@
 #include <shared_mutex>
 
 #include "engine/collection_impl.h"
+#include "engine/collection_embedding.h"
 #include "engine/collection_settings.h"
 #include "sextant/database.h"
 #include "storage/env.h"
@@ -64,8 +65,23 @@ class DatabaseImpl final : public Database {
     return Status::OK();
   }
 
-  Result<std::shared_ptr<Collection>> CreateCollection(const CollectionConfig& config) override {
-    SEXTANT_RETURN_IF_ERROR(engine::ValidateCollectionConfig(config));
+  Result<std::shared_ptr<Collection>> CreateCollection(const CollectionConfig& asked) override {
+    SEXTANT_RETURN_IF_ERROR(engine::ValidateCollectionConfig(asked));
+    CollectionConfig config = asked;
+    if (config.embedding) {
+      // The model fixes the dimension: opened now (a provider is asked once), outside the lock.
+      config.embedding = engine::WithAbsoluteModelPath(*config.embedding);
+      SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<const embed::EmbeddingModel> model,
+                               engine::OpenEmbedder(*config.embedding));
+      if (config.dimension == 0) {
+        config.dimension = model->dimension();
+      } else if (config.dimension != model->dimension()) {
+        return Status::InvalidArgument("dimension is " + std::to_string(config.dimension) + " but embedding model '" +
+                                       config.embedding->model + "' gives " + std::to_string(model->dimension()) +
+                                       " (leave the dimension out to take the model's)");
+      }
+      SEXTANT_RETURN_IF_ERROR(engine::ValidateCollectionConfig(config));
+    }
     std::unique_lock<std::shared_mutex> l(mu_);
     SEXTANT_RETURN_IF_ERROR(CheckNameFree(config.name));
     const std::string path = collections_dir() + "/" + config.name;

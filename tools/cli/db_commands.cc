@@ -69,13 +69,30 @@ json ConfigJson(const CollectionConfig& c) { return codec::CollectionConfigToJso
 Result<CollectionConfig> ConfigFromFlags(const Args& args) {
   SEXTANT_ASSIGN_OR_RETURN(std::string name, OneName(args));
   json body = json::object();
-  SEXTANT_ASSIGN_OR_RETURN(std::string dim, args.Required("dim"));
-  char* end = nullptr;
-  const long long d = std::strtoll(dim.c_str(), &end, 10);
-  if (dim.empty() || *end != '\0' || d < 0) {
-    return Status::InvalidArgument("--dim must be a non-negative integer, got '" + dim + "'");
+  if (args.Has("embedding")) {
+    // --embedding NAME|DIR, and for an OpenAI-compatible provider --embedding-url and friends.
+    json e = {{"model", args.Get("embedding")}};
+    if (args.Has("embedding-url")) e["url"] = args.Get("embedding-url");
+    if (args.Has("embedding-key-env")) e["api_key_env"] = args.Get("embedding-key-env");
+    if (args.Has("embedding-dimensions")) {
+      SEXTANT_ASSIGN_OR_RETURN(int64_t v, args.GetPositiveInt("embedding-dimensions", 1));
+      e["dimensions"] = v;
+    }
+    body["embedding"] = std::move(e);
+  } else {
+    for (const char* f : {"embedding-url", "embedding-key-env", "embedding-dimensions"}) {
+      if (args.Has(f)) return Status::InvalidArgument(std::string("--") + f + " needs --embedding MODEL");
+    }
   }
-  body["dimension"] = d;
+  if (!args.Has("embedding") || args.Has("dim")) {
+    SEXTANT_ASSIGN_OR_RETURN(std::string dim, args.Required("dim"));
+    char* end = nullptr;
+    const long long d = std::strtoll(dim.c_str(), &end, 10);
+    if (dim.empty() || *end != '\0' || d < 0) {
+      return Status::InvalidArgument("--dim must be a non-negative integer, got '" + dim + "'");
+    }
+    body["dimension"] = d;
+  }
   if (args.Has("text")) body["text"] = true;
   if (args.Has("analyzer")) {
     if (!args.Has("text")) return Status::InvalidArgument("--analyzer needs --text");
@@ -118,7 +135,8 @@ Status CollectionCmd(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(
       Args args, Args::Parse({argv.begin() + 1, argv.end()},
                              {"db", "dim", "metric", "index", "M", "ef-construction", "ef", "analyzer",
-                              "k1", "b", "seal-points", "nlist", "nprobe", "m", "nbits", "rerank"},
+                              "k1", "b", "seal-points", "nlist", "nprobe", "m", "nbits", "rerank", "embedding",
+                              "embedding-url", "embedding-key-env", "embedding-dimensions"},
                              {"text"}));
   if (sub == "create") {
     SEXTANT_ASSIGN_OR_RETURN(CollectionConfig c, ConfigFromFlags(args));
@@ -373,7 +391,28 @@ Status SnapshotCmd(const std::vector<std::string>& argv) {
 // recall@100 and mean latency. The collection's point ids must be the corpus ids.
 Status EvalCmd(const std::vector<std::string>& argv) {
   if (argv.empty() || argv[0] != "beir") return Status::InvalidArgument("expected: eval beir ...");
-  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse({argv.begin() + 1, argv.end()}, {"db", "queries", "qrels"}, {}));
+  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse({argv.begin() + 1, argv.end()},
+                                                  {"db", "queries", "qrels", "mode", "fusion", "alpha", "rrf-k",
+                                                   "vector-weight", "text-weight", "ef"},
+                                                  {}));
+  // The query every line becomes: its text, and the search settings the flags give (the same
+  // fields and rules as a query line's, through the one query parser).
+  json base = json::object();
+  if (args.Has("mode")) base["mode"] = args.Get("mode");
+  if (args.Has("fusion")) base["fusion"] = args.Get("fusion");
+  for (auto [flag, key] : {std::pair{"alpha", "alpha"}, std::pair{"rrf-k", "rrf_k"},
+                           std::pair{"vector-weight", "vector_weight"}, std::pair{"text-weight", "text_weight"}}) {
+    if (!args.Has(flag)) continue;
+    const std::string v = args.Get(flag);
+    char* e = nullptr;
+    const double x = std::strtod(v.c_str(), &e);
+    if (v.empty() || *e != '\0') return Status::InvalidArgument(std::string("--") + flag + " must be a number");
+    base[key] = x;
+  }
+  if (args.Has("ef")) {
+    SEXTANT_ASSIGN_OR_RETURN(int64_t ef, args.GetPositiveInt("ef", 1));
+    base["ef"] = ef;
+  }
   SEXTANT_ASSIGN_OR_RETURN(std::string queries_path, args.Required("queries"));
   SEXTANT_ASSIGN_OR_RETURN(std::string qrels_path, args.Required("qrels"));
   SEXTANT_ASSIGN_OR_RETURN(text::Qrels qrels, text::ReadQrels(qrels_path));
@@ -399,24 +438,31 @@ Status EvalCmd(const std::vector<std::string>& argv) {
   for (const auto& [qid, rel] : qrels) {
     auto it = query_text.find(qid);
     if (it == query_text.end()) return Status::InvalidArgument("query '" + qid + "' of the qrels is not in " + queries_path);
-    QueryRequest q;
-    q.text = it->second;
-    q.k = 100;
+    json line_query = base;
+    line_query["text"] = it->second;
+    line_query["k"] = 100;
+    auto parsed_query = codec::QueryFromJson(line_query);
+    if (!parsed_query.ok()) return parsed_query.status();
+    const QueryRequest& q = *parsed_query;
     const auto start = std::chrono::steady_clock::now();
     auto hits = col->Query(q);
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::vector<std::string> ranked;
     if (hits.ok()) {
       for (const auto& h : *hits) ranked.push_back(h.id);
-    } else if (hits.status().message().find("no searchable terms") == std::string::npos) {
+    } else if (hits.status().message().find("no searchable terms") == std::string::npos &&
+               hits.status().message().find("its embedding is zero") == std::string::npos) {
+      // (A query with no searchable term, or none the model knows, finds nothing: it counts.)
       return hits.status().WithContext("query '" + qid + "'");
     }
     ndcg += text::NdcgAt(ranked, rel, 10);
     recall += text::RecallAt(ranked, rel, 100);
     ++n;
   }
-  PrintJson({{"ndcg@10", n ? ndcg / n : 0.0}, {"recall@100", n ? recall / n : 0.0},
-             {"ms_per_query", n ? 1000 * seconds / n : 0.0}, {"queries", n}});
+  json report = {{"ndcg@10", n ? ndcg / n : 0.0}, {"recall@100", n ? recall / n : 0.0},
+                 {"ms_per_query", n ? 1000 * seconds / n : 0.0}, {"queries", n}};
+  for (const auto& [key, value] : base.items()) report[key] = value;  // the settings measured
+  PrintJson(report);
   return Status::OK();
 }
 
