@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <limits>
@@ -40,6 +41,13 @@ std::string Excerpt(std::string_view s, size_t limit = kMaxQuotedMessage) {
   for (char c : s.substr(0, limit)) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
   if (s.size() > limit) out += "...";
   return out;
+}
+
+// A number as people write it: 0.3, 30, 1e+100.
+std::string Number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
 }
 
 // The parts of a base URL: "http://127.0.0.1:8080/v1/" -> "http://127.0.0.1:8080", "/v1".
@@ -121,7 +129,7 @@ Status CheckOptions(const ProviderOptions& o) {
   }
   if (!(o.timeout_s > 0 && o.timeout_s <= kMaxTimeoutS)) {
     return Bad("'timeout_s' must be more than 0 and at most " + std::to_string(static_cast<int>(kMaxTimeoutS)) +
-               " seconds, got " + std::to_string(o.timeout_s));
+               " seconds, got " + Number(o.timeout_s));
   }
   if (o.max_retries < 0 || o.max_retries > kMaxRetries) {
     return Bad("'max_retries' must be from 0 to " + std::to_string(kMaxRetries) + ", got " + std::to_string(o.max_retries));
@@ -292,7 +300,7 @@ class ProviderModel final : public EmbeddingModel {
       if (!sent) {
         if (too_big) return Status::IOError(where + "the answer is larger than 256 MiB" + tries);
         if (too_slow || elapsed >= options_.timeout_s * 0.95) {
-          failure = "no answer within " + Excerpt(std::to_string(options_.timeout_s)) + " s (timeout_s)";
+          failure = "no answer within " + Number(options_.timeout_s) + " s (timeout_s)";
         } else {
           failure = "transport error: " + httplib::to_string(error);
         }

@@ -314,7 +314,7 @@ TEST_F(ProviderTest, TimeoutIsAnErrorNamingIt) {
   ASSERT_FALSE(v.ok());
   EXPECT_LT(Since(start), 2.0);
   EXPECT_EQ(v.status().code(), StatusCode::kIOError);
-  EXPECT_NE(v.status().message().find("no answer within"), std::string::npos) << v.status().message();
+  EXPECT_NE(v.status().message().find("no answer within 0.3 s"), std::string::npos) << v.status().message();
   EXPECT_NE(v.status().message().find("http://127.0.0.1:" + std::to_string(port_) + "/v1/embeddings"), std::string::npos)
       << v.status().message();
 }
@@ -417,6 +417,18 @@ TEST_F(ProviderTest, UnreachableProviderIsATransportError) {
   EXPECT_NE(m.status().message().find("learning the dimension"), std::string::npos) << m.status().message();
   EXPECT_NE(m.status().message().find("127.0.0.1:" + std::to_string(port) + "/v1/embeddings"), std::string::npos)
       << m.status().message();
+}
+
+TEST_F(ProviderTest, HttpsToAPlainHttpServerIsATransportError) {
+  ProviderOptions o = Options();
+  o.url = "https://127.0.0.1:" + std::to_string(port_) + "/v1";
+  o.max_retries = 0;
+  o.dimensions = 0;
+  auto m = OpenProvider(o);  // the TLS handshake fails: an error, no crash, no plain-text retry
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kIOError);
+  EXPECT_NE(m.status().message().find("transport error"), std::string::npos) << m.status().message();
+  EXPECT_NE(m.status().message().find("https://127.0.0.1:"), std::string::npos) << m.status().message();
 }
 
 TEST_F(ProviderTest, BadAnswersAreErrors) {
