@@ -56,6 +56,7 @@ json EmbeddingJson(const EmbeddingSettings& e, ConfigForm form) {
   if (form == ConfigForm::kStored || (!e.url.empty() && e.max_retries != d.max_retries)) {
     j["max_retries"] = e.max_retries;
   }
+  if (e.hybrid_alpha) j["hybrid_alpha"] = *e.hybrid_alpha;
   return j;
 }
 
@@ -116,6 +117,9 @@ Status CheckEmbeddingSettings(const EmbeddingSettings& e) {
   }
   if (!(e.timeout_s > 0 && e.timeout_s <= 3600)) {
     return Status::InvalidArgument("embedding.timeout_s must be in (0, 3600]");
+  }
+  if (e.hybrid_alpha && !(*e.hybrid_alpha >= 0 && *e.hybrid_alpha <= 1)) {
+    return Status::InvalidArgument("embedding.hybrid_alpha must be in [0, 1]");
   }
   if (e.max_retries > 10) {
     return Status::InvalidArgument("embedding.max_retries must be at most 10, got " + std::to_string(e.max_retries));
@@ -197,8 +201,13 @@ Result<CollectionConfig> CollectionSettingsFromJson(const json& body) {
       e.model = it->get<std::string>();  // "embedding": "potion-base-4M", short for {"model": ...}
     } else {
       SEXTANT_RETURN_IF_ERROR(OnlyFields(*it, {"model", "url", "api_key_env", "dimensions", "batch_size",
-                                               "timeout_s", "max_retries"},
+                                               "timeout_s", "max_retries", "hybrid_alpha"},
                                          "embedding"));
+      if (it->contains("hybrid_alpha")) {
+        double alpha = 0;
+        SEXTANT_RETURN_IF_ERROR(ReadNumber(*it, "hybrid_alpha", &alpha, "embedding"));
+        e.hybrid_alpha = alpha;
+      }
       SEXTANT_RETURN_IF_ERROR(ReadString(*it, "model", &e.model, "embedding"));
       SEXTANT_RETURN_IF_ERROR(ReadString(*it, "url", &e.url, "embedding"));
       SEXTANT_RETURN_IF_ERROR(ReadString(*it, "api_key_env", &e.api_key_env, "embedding"));
@@ -323,7 +332,7 @@ Result<CollectionConfig> CollectionConfigFromStoredJson(const json& j) {
   if (auto it = j.find("embedding"); it != j.end()) {  // absent: a collection without a model
     if (!it->is_object()) return Malformed("'embedding' is not an object");
     SEXTANT_RETURN_IF_ERROR(CheckKeys(*it, {"model", "url", "api_key_env", "dimensions", "batch_size",
-                                            "timeout_s", "max_retries"},
+                                            "timeout_s", "max_retries", "hybrid_alpha"},
                                       "\"embedding\""));
     EmbeddingSettings e;
     for (auto [key, out] : {std::pair{"model", &e.model}, std::pair{"url", &e.url},
@@ -338,6 +347,10 @@ Result<CollectionConfig> CollectionConfigFromStoredJson(const json& j) {
     }
     SEXTANT_ASSIGN_OR_RETURN(const json* timeout, Need(*it, "timeout_s", Type::kNumber));
     e.timeout_s = timeout->get<double>();
+    if (it->contains("hybrid_alpha")) {
+      SEXTANT_ASSIGN_OR_RETURN(const json* alpha, Need(*it, "hybrid_alpha", Type::kNumber));
+      e.hybrid_alpha = alpha->get<double>();
+    }
     c.embedding = std::move(e);
   }
   // A collection with a model has its dimension from it, fixed at create.

@@ -10,7 +10,7 @@
 //    "embedding": {"model": "potion-base-4M"}}
 //
 // "embedding" (optional): {"model", "url", "api_key_env", "dimensions", "batch_size",
-// "timeout_s", "max_retries"} (EmbeddingSettings); a client may give just the model's name as a
+// "timeout_s", "max_retries", "hybrid_alpha"} (EmbeddingSettings); a client may give just the model's name as a
 // string. With it, "dimension" may be left out (0): the model's dimension is taken at create.
 //
 // Pure functions of their arguments; thread-safe.

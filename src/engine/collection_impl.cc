@@ -187,15 +187,7 @@ Result<std::vector<Point>> CollectionImpl::EmbedDocuments(std::span<const Point>
   std::vector<size_t> which;
   std::vector<std::string_view> texts;
   for (size_t i = 0; i < points.size(); ++i) {
-    if (!points[i].vector.empty()) continue;
-    if (!points[i].document) {
-      return Status::InvalidArgument("point " + std::to_string(i) + " (id '" + points[i].id.substr(0, 64) +
-                                     "'): no vector and no document to embed");
-    }
-    if (const size_t at = InvalidUtf8At(*points[i].document); at != std::string_view::npos) {
-      return Status::InvalidArgument("point " + std::to_string(i) + " (id '" + points[i].id.substr(0, 64) +
-                                     "'): document is not valid UTF-8 at byte " + std::to_string(at));
-    }
+    if (!points[i].vector.empty()) continue;  // validated first: every other point has a document
     which.push_back(i);
     texts.push_back(*points[i].document);
   }
@@ -204,8 +196,14 @@ Result<std::vector<Point>> CollectionImpl::EmbedDocuments(std::span<const Point>
   SEXTANT_ASSIGN_OR_RETURN(std::vector<float> rows, embedder_->Embed(embed::TextKind::kDocument, texts));
   const size_t dim = config_.dimension;
   for (size_t j = 0; j < which.size(); ++j) {
-    out[which[j]].vector.assign(rows.begin() + static_cast<std::ptrdiff_t>(j * dim),
-                                rows.begin() + static_cast<std::ptrdiff_t>((j + 1) * dim));
+    Point& p = out[which[j]];
+    p.vector.assign(rows.begin() + static_cast<std::ptrdiff_t>(j * dim),
+                    rows.begin() + static_cast<std::ptrdiff_t>((j + 1) * dim));
+    // A model's output is finite (a provider's is checked); what can fail is a zero vector
+    // (no token the model knows) in a cosine collection, which has no direction.
+    Status st = CheckVectorValues(p.vector, config_.metric, "point " + std::to_string(which[j]) + " (id '" +
+                                                               p.id.substr(0, 64) + "'): the document's embedding");
+    if (!st.ok()) return st;
   }
   return out;
 }
@@ -215,19 +213,19 @@ Result<size_t> CollectionImpl::Upsert(std::span<const Point> input) {
   // A collection with a model embeds the documents of points without a vector first, outside
   // every lock: the log then holds the vectors, and recovery never embeds again. A model's
   // failure fails the whole batch before anything is written.
+  std::unordered_set<std::string_view> seen;
+  for (size_t i = 0; i < input.size(); ++i) {
+    SEXTANT_RETURN_IF_ERROR(ValidatePointAt(input[i], config_.dimension, config_.metric, i, embedder_ != nullptr));
+    if (!seen.insert(input[i].id).second) {
+      return Status::InvalidArgument("point " + std::to_string(i) + ": id '" + input[i].id +
+                                     "' appears twice in the batch");
+    }
+  }
   std::vector<Point> embedded;
   std::span<const Point> points = input;
   if (embedder_) {
     SEXTANT_ASSIGN_OR_RETURN(embedded, EmbedDocuments(input));
     points = embedded;
-  }
-  std::unordered_set<std::string_view> seen;
-  for (size_t i = 0; i < points.size(); ++i) {
-    SEXTANT_RETURN_IF_ERROR(ValidatePointAt(points[i], config_.dimension, config_.metric, i));
-    if (!seen.insert(points[i].id).second) {
-      return Status::InvalidArgument("point " + std::to_string(i) + ": id '" + points[i].id +
-                                     "' appears twice in the batch");
-    }
   }
   if (points.empty()) return size_t{0};
   // Back-pressure: while the indexer is far behind, wait (bounded) before logging the write.

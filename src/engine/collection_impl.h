@@ -118,8 +118,8 @@ class CollectionImpl final : public Collection {
   // Truncates the log to its last whole record (wal_bytes_) and reopens it for appending.
   Status RepairLog();
   Status InitIndexes();  // text_ / analyzer_ from the config
-  // The batch with every point that has a document and no vector given the document's
-  // embedding (embedder_ must be set); InvalidArgument for a point with neither.
+  // The batch (validated) with every point that has no vector given its document's embedding
+  // (embedder_ must be set).
   Result<std::vector<Point>> EmbedDocuments(std::span<const Point> points) const;
   void TextAdd(uint32_t internal, const std::optional<std::string>& document);
   void TextRemove(uint32_t internal);

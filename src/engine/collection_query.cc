@@ -147,6 +147,10 @@ Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& request)
     if (!zero) {  // a zero embedding in a hybrid query: the keyword side alone answers
       resolved.vector = std::move(v);
       embedded = true;
+      if (keyword && request.fusion.empty()) {  // the collection's way of fusing its two sides
+        resolved.fusion = "weighted";
+        if (!resolved.alpha) resolved.alpha = config_.embedding->hybrid_alpha.value_or(0.5);
+      }
     }
     qp = &resolved;
   }
@@ -203,7 +207,7 @@ Result<std::vector<QueryHit>> CollectionImpl::Search(const QueryRequest& q) cons
     return Status::InvalidArgument("k must be in [1, " + std::to_string(kMaxK) + "], got " +
                                    std::to_string(q.k));
   }
-  SEXTANT_ASSIGN_OR_RETURN(text::FusionMethod fusion, text::ParseFusionMethod(q.fusion));
+  SEXTANT_ASSIGN_OR_RETURN(text::FusionMethod fusion, text::ParseFusionMethod(q.fusion.empty() ? "rrf" : q.fusion));
   if (q.alpha && !(*q.alpha >= 0.0 && *q.alpha <= 1.0)) {
     return Status::InvalidArgument("alpha must be in [0, 1], got " + std::to_string(*q.alpha));
   }
@@ -322,7 +326,8 @@ Result<std::vector<QueryHit>> CollectionImpl::HybridQuery(const QueryRequest& q,
         e["vector_distance"] = h.scores[0] ? nlohmann::json(*h.scores[0]) : nlohmann::json();
         e["vector_rank"] = h.ranks[0] ? nlohmann::json(*h.ranks[0]) : nlohmann::json();
         e["fused_score"] = h.score;
-        e["fusion"] = q.fusion;
+        e["fusion"] = q.fusion.empty() ? "rrf" : q.fusion;
+        if (q.alpha && method == text::FusionMethod::kWeighted) e["alpha"] = *q.alpha;
       }
       hit.explain = std::move(e);
     }

@@ -80,6 +80,11 @@ class DatabaseImpl final : public Database {
                                        config.embedding->model + "' gives " + std::to_string(model->dimension()) +
                                        " (leave the dimension out to take the model's)");
       }
+      if (!config.embedding->hybrid_alpha) {
+        // Measured: the built-in static model is weaker than BM25 on SciFact (database.h).
+        config.embedding->hybrid_alpha =
+            config.embedding->url.empty() && config.embedding->model == embed::kDefaultModel ? 0.3 : 0.5;
+      }
       SEXTANT_RETURN_IF_ERROR(engine::ValidateCollectionConfig(config));
     }
     std::unique_lock<std::shared_mutex> l(mu_);

@@ -90,7 +90,7 @@ Status CheckVectorValues(const std::vector<float>& v, Metric metric, const std::
   return Status::OK();
 }
 
-Status ValidatePointAt(const Point& p, size_t dimension, Metric metric, size_t i) {
+Status ValidatePointAt(const Point& p, size_t dimension, Metric metric, size_t i, bool embeds) {
   const std::string where = "point " + std::to_string(i);
   if (p.id.empty()) return Status::InvalidArgument(where + ": id is empty");
   if (p.id.size() > kMaxIdBytes) {
@@ -107,12 +107,16 @@ Status ValidatePointAt(const Point& p, size_t dimension, Metric metric, size_t i
       return Status::InvalidArgument(named + ": document is not valid UTF-8 at byte " + std::to_string(at));
     }
   }
-  if (p.vector.size() != dimension) {
-    return Status::InvalidArgument(named + ": vector has dimension " +
-                                   std::to_string(p.vector.size()) + ", collection has " +
-                                   std::to_string(dimension));
+  if (embeds && p.vector.empty()) {
+    // The collection's model gives the vector, from the document.
+    if (!p.document) return Status::InvalidArgument(named + ": no vector and no document to embed");
+  } else {
+    if (p.vector.size() != dimension) {
+      return Status::InvalidArgument(named + ": vector has dimension " + std::to_string(p.vector.size()) +
+                                     ", collection has " + std::to_string(dimension));
+    }
+    SEXTANT_RETURN_IF_ERROR(CheckVectorValues(p.vector, metric, named));
   }
-  SEXTANT_RETURN_IF_ERROR(CheckVectorValues(p.vector, metric, named));
   if (!p.metadata.is_object()) {
     return Status::InvalidArgument(named + ": metadata must be a JSON object");
   }
@@ -133,12 +137,24 @@ Status ValidatePointAt(const Point& p, size_t dimension, Metric metric, size_t i
 }  // namespace sextant::engine
 
 namespace sextant {
-Status ValidatePoint(const Point& point, size_t dimension, Metric metric) {
-  Status st = engine::ValidatePointAt(point, dimension, metric, 0);
+namespace {
+// The engine's rules without the "point 0 (id '...'): " prefix: the caller names the point its
+// own way.
+Status ValidateUnnamed(const Point& point, size_t dimension, Metric metric, bool embeds) {
+  Status st = engine::ValidatePointAt(point, dimension, metric, 0, embeds);
   if (st.ok()) return st;
-  // Drop the "point 0 (id '...'): " prefix: the caller names the point its own way.
   const std::string& m = st.message();
   const size_t colon = m.find(": ");
   return Status(st.code(), colon == std::string::npos ? m : m.substr(colon + 2));
 }
+}  // namespace
+
+Status ValidatePoint(const Point& point, size_t dimension, Metric metric) {
+  return ValidateUnnamed(point, dimension, metric, /*embeds=*/false);
+}
+
+Status ValidatePoint(const Point& point, const CollectionConfig& config) {
+  return ValidateUnnamed(point, config.dimension, config.metric, config.embedding.has_value());
+}
+
 }  // namespace sextant

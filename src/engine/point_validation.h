@@ -23,7 +23,8 @@ Status CheckVectorValues(const std::vector<float>& v, Metric metric, const std::
 // A whole point for a collection of `dimension` and `metric`: id (1..1024 bytes of UTF-8 text
 // without control characters), document (UTF-8), vector (CheckVectorValues; empty for a text-only
 // collection) and flat metadata (scalars or arrays of scalars). Messages start with
-// "point I (id '...')".
-Status ValidatePointAt(const Point& p, size_t dimension, Metric metric, size_t i);
+// "point I (id '...')". With `embeds` (a collection with an embedding model) a point may leave
+// the vector out if it has a document, which the model embeds.
+Status ValidatePointAt(const Point& p, size_t dimension, Metric metric, size_t i, bool embeds = false);
 
 }  // namespace sextant::engine

@@ -1,5 +1,6 @@
 #include "server/request_codec.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -294,6 +295,32 @@ Result<CollectionSpec> ParseCollectionSpec(const json& body, const Limits& limit
   if (spec.config.dimension > limits.max_dimension) {  // this server's own cap (--max-dimension)
     return Status::OutOfRange("field 'dimension' must be at most " + std::to_string(limits.max_dimension) +
                               " on this server, got " + std::to_string(spec.config.dimension));
+  }
+  if (const auto& e = spec.config.embedding) {
+    if (e->url.empty()) {
+      // A name: owner/name or name, of [A-Za-z0-9._-], no component starting with '.'.
+      bool ok = !e->model.empty() && e->model.size() <= 256 && std::count(e->model.begin(), e->model.end(), '/') <= 1;
+      for (size_t i = 0; ok && i < e->model.size(); ++i) {
+        const char c = e->model[i];
+        ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '/' ||
+             (c == '.' && i > 0 && e->model[i - 1] != '/');
+        if (c == '/' && (i == 0 || i + 1 == e->model.size())) ok = false;
+      }
+      if (!ok) {
+        return Bad("field 'embedding.model' must be a model name (built-in, or pulled with `sextant model pull` into "
+                   "the server's models folder), not a path: '" + e->model.substr(0, 80) + "'");
+      }
+    } else {
+      bool allowed = false;
+      for (const std::string& prefix : limits.embedding_provider_urls) {
+        allowed |= !prefix.empty() && e->url.rfind(prefix, 0) == 0;
+      }
+      if (!allowed) {
+        return Bad("field 'embedding.url': this server does not call embedding providers at '" +
+                                        e->url.substr(0, 120) +
+                                        "' (allow it with sextant serve --embedding-provider-urls PREFIX,...)");
+      }
+    }
   }
   return spec;
 }

@@ -30,6 +30,10 @@ struct Limits {
   size_t max_dimension = 65536;
   size_t max_scroll_limit = 10000;
   int max_json_depth = 64;
+  // URL prefixes a collection's embedding provider may have ("embedding": {"url": ...}); none
+  // by default: the server would otherwise send requests wherever a client names
+  // (`sextant serve --embedding-provider-urls`).
+  std::vector<std::string> embedding_provider_urls;
 };
 
 // Parses a request body. An empty (or all-whitespace) body is an empty object. Nesting deeper
@@ -49,7 +53,10 @@ std::optional<std::string> SanitizeRequestId(std::string_view header);
 
 // PUT collection: the settings in their one JSON form (codec/collection_json.h:
 // codec::CollectionSettingsFromJson, with the limits every collection meets), and a dimension
-// at most limits.max_dimension. `name` is filled from the path by the caller.
+// at most limits.max_dimension. `name` is filled from the path by the caller. An embedding
+// model must be a model's name (built-in, or pulled into the server's models folder), never a
+// path: a client must not make the server read a directory it names; a provider's URL must
+// start with one of limits.embedding_provider_urls.
 struct CollectionSpec {
   CollectionConfig config;
 };

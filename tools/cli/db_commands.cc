@@ -187,7 +187,6 @@ Status UpsertCmd(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<Collection> col, OpenCollection(args, db));
   std::vector<Point> batch;
   std::unordered_map<std::string, size_t> batch_ids;  // id -> line, to name duplicates
-  const size_t dim = col->config().dimension;
   size_t acked = 0, line_no = 0, first_line = 1;
   std::string line;
   auto flush = [&]() -> Status {
@@ -216,7 +215,7 @@ Status UpsertCmd(const std::vector<std::string>& argv) {
     if (!p.ok()) {
       return p.status().WithContext("line " + std::to_string(line_no) + " (batch not applied)");
     }
-    Status valid = ValidatePoint(*p, dim, col->config().metric);
+    Status valid = ValidatePoint(*p, col->config());
     if (!valid.ok()) {
       return valid.WithContext("line " + std::to_string(line_no) + " (batch not applied)");
     }

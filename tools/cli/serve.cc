@@ -22,8 +22,11 @@ constexpr const char* kServeUsage =
     "                     [--max-queue N] [--queue-timeout-ms N] [--request-timeout-s N]\n"
     "                     [--header-timeout-s 10] [--max-connections-per-client 256]\n"
     "                     [--busy-poll-us 200] [--log-level info|warn|error|off]\n"
+    "                     [--embedding-provider-urls PREFIX,...]\n"
     "Without --admin-key-file there is no authentication and only 127.0.0.1 is allowed.\n"
-    "The admin key file is created with a new random key when it does not exist.\n";
+    "The admin key file is created with a new random key when it does not exist.\n"
+    "Collections may name an embedding provider (an OpenAI-compatible URL) only under one of\n"
+    "the --embedding-provider-urls prefixes (none by default).\n";
 
 int g_signal_pipe[2] = {-1, -1};
 
@@ -48,7 +51,7 @@ Status Serve(const std::vector<std::string>& argv) {
                              {"data", "port", "host", "admin-key-file", "tls-cert", "tls-key", "max-body-bytes",
                               "max-batch", "max-k", "max-dimension", "threads", "max-inflight", "max-queue",
                               "queue-timeout-ms", "request-timeout-s", "header-timeout-s", "max-connections-per-client",
-                              "busy-poll-us", "log-level"},
+                              "busy-poll-us", "log-level", "embedding-provider-urls"},
                              {}));
   if (!args.positional().empty()) return Status::InvalidArgument("unexpected argument '" + args.positional()[0] + "'");
   server::ServerOptions opt;
@@ -94,6 +97,18 @@ Status Serve(const std::vector<std::string>& argv) {
     }
     if (spin > 100000) return Status::InvalidArgument("--busy-poll-us must be at most 100000");
     opt.busy_poll_us = static_cast<int>(spin);
+  }
+  if (args.Has("embedding-provider-urls")) {
+    std::string list = args.Get("embedding-provider-urls");
+    for (size_t start = 0; start <= list.size();) {
+      const size_t comma = std::min(list.find(',', start), list.size());
+      std::string prefix = list.substr(start, comma - start);
+      if (prefix.rfind("http://", 0) != 0 && prefix.rfind("https://", 0) != 0) {
+        return Status::InvalidArgument("--embedding-provider-urls: '" + prefix + "' is not an http(s) URL prefix");
+      }
+      opt.limits.embedding_provider_urls.push_back(std::move(prefix));
+      start = comma + 1;
+    }
   }
   opt.handler_timeout_ms = static_cast<int>(std::min<int64_t>(timeout_s, 1 << 20) * 1000);
   SEXTANT_ASSIGN_OR_RETURN(opt.log_level, ParseLogLevel(args.Get("log-level", "info")));
