@@ -1,7 +1,8 @@
-// `sextant demo`: the end-to-end tour that `make run` shows a newcomer. Indexes real vectors
-// (Fashion-MNIST from ../shared/data when present, generated clustered vectors otherwise),
-// searches them with HNSW, checks the answers against exact search, saves the index, reopens
-// it by mmap and searches again.
+// `sextant demo`: the end-to-end tour that `make run` shows a newcomer. Part one (demo_text.cc)
+// is documents in and semantic, keyword and hybrid search out; part two (here) indexes real
+// vectors (Fashion-MNIST from ../shared/data when present, generated clustered vectors
+// otherwise), searches them with HNSW, checks the answers against exact search, saves the index,
+// reopens it by mmap and searches again.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +10,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "demo.h"
 #include "dataset/vector_file.h"
 #include "index/flat_index.h"
 #include "index/hnsw_index.h"
@@ -22,9 +24,10 @@ double Seconds(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-Status Run(const Args& args) {
-  const std::string data_dir = args.Get("data", "../shared/data/fashion-mnist");
-  SEXTANT_ASSIGN_OR_RETURN(int64_t limit, args.GetPositiveInt("n", 60000));
+}  // namespace
+
+Status RunVectorTour(const std::string& data_dir, int64_t limit) {
+  std::printf("\n== 3. Vectors: HNSW against exact search ==\n\n");
   dataset::FloatMatrix base, queries;
   index::StorageType storage = index::StorageType::kFloat32;
   if (std::filesystem::exists(data_dir + "/base.bvecs")) {
@@ -100,10 +103,23 @@ Status Run(const Args& args) {
   return again == first ? Status::OK() : Status::Internal("reopened index answered differently");
 }
 
+namespace {
+
+Status Run(const Args& args) {
+  const std::string only = args.Get("only", "");
+  if (!only.empty() && only != "text" && only != "vectors") {
+    return Status::InvalidArgument("--only must be text or vectors, got '" + only + "'");
+  }
+  if (only != "vectors") SEXTANT_RETURN_IF_ERROR(RunTextTour(args.Get("scifact", "../shared/data/scifact/beir_format")));
+  if (only == "text") return Status::OK();
+  SEXTANT_ASSIGN_OR_RETURN(int64_t limit, args.GetPositiveInt("n", 60000));
+  return RunVectorTour(args.Get("data", "../shared/data/fashion-mnist"), limit);
+}
+
 }  // namespace
 
 int RunDemo(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(argv, {"data", "n"}, {});
+  auto args = Args::Parse(argv, {"data", "n", "scifact", "only"}, {});
   if (!args.ok()) {
     PrintError("demo", args.status().message());
     return 2;
