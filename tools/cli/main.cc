@@ -1,4 +1,5 @@
 // The `sextant` command-line tool.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -63,6 +64,9 @@ void PrintError(const std::string& command, const std::string& message) {
 }  // namespace sextant::cli
 
 int main(int argc, char** argv) {
+  // A peer that closes a TLS connection (an https embedding provider, a model download) must
+  // give an error, not kill the process; writes to a closed pipe then fail with EPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
