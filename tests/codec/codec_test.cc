@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -339,6 +341,320 @@ TEST(CollectionJsonTest, StatsHaveEveryMember) {
             R"("unindexed_points":5,"wal_bytes":7,"wal_records":8,"write_stalls":13})");
 }
 
+// --- Collection settings: "embedding" -------------------------------------------------------
+
+void ExpectSameEmbedding(const std::optional<EmbeddingSettings>& a, const std::optional<EmbeddingSettings>& b) {
+  ASSERT_EQ(a.has_value(), b.has_value());
+  if (!a) return;
+  EXPECT_EQ(a->model, b->model);
+  EXPECT_EQ(a->url, b->url);
+  EXPECT_EQ(a->api_key_env, b->api_key_env);
+  EXPECT_EQ(a->dimensions, b->dimensions);
+  EXPECT_EQ(a->batch_size, b->batch_size);
+  EXPECT_EQ(a->timeout_s, b->timeout_s);
+  EXPECT_EQ(a->max_retries, b->max_retries);
+  EXPECT_EQ(a->hybrid_alpha, b->hybrid_alpha);
+}
+
+TEST(CollectionJsonTest, EmbeddingAsAnObjectWithEveryField) {
+  auto c = CollectionSettingsFromJson(json::parse(
+      R"({"text":true,"embedding":{"model":"text-embedding-3-small","url":"https://api.example.com/v1",
+          "api_key_env":"EXAMPLE_KEY","dimensions":256,"batch_size":16,"timeout_s":2.5,"max_retries":5,
+          "hybrid_alpha":0.25}})"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->dimension, 0u);  // left out: the model's, filled in at create
+  EXPECT_TRUE(c->text);
+  ASSERT_TRUE(c->embedding);
+  const EmbeddingSettings& e = *c->embedding;
+  EXPECT_EQ(e.model, "text-embedding-3-small");
+  EXPECT_EQ(e.url, "https://api.example.com/v1");
+  EXPECT_EQ(e.api_key_env, "EXAMPLE_KEY");
+  EXPECT_EQ(e.dimensions, 256u);
+  EXPECT_EQ(e.batch_size, 16u);
+  EXPECT_EQ(e.timeout_s, 2.5);
+  EXPECT_EQ(e.max_retries, 5u);
+  EXPECT_EQ(e.hybrid_alpha, 0.25);
+  EXPECT_TRUE(CheckCollectionSettings(*c).ok()) << CheckCollectionSettings(*c).ToString();
+
+  // Absent members keep EmbeddingSettings' defaults; a dimension may still be given.
+  auto d = CollectionSettingsFromJson(json::parse(R"({"dimension":128,"embedding":{}})"));
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  ASSERT_TRUE(d->embedding);
+  const EmbeddingSettings defaults;
+  EXPECT_EQ(d->dimension, 128u);
+  EXPECT_EQ(d->embedding->model, "potion-base-4M");
+  EXPECT_EQ(d->embedding->url, "");
+  EXPECT_EQ(d->embedding->api_key_env, "");
+  EXPECT_EQ(d->embedding->dimensions, 0u);
+  EXPECT_EQ(d->embedding->batch_size, defaults.batch_size);
+  EXPECT_EQ(d->embedding->timeout_s, defaults.timeout_s);
+  EXPECT_EQ(d->embedding->max_retries, defaults.max_retries);
+  EXPECT_FALSE(d->embedding->hybrid_alpha);  // chosen at create from the model
+  EXPECT_TRUE(CheckCollectionSettings(*d).ok());
+
+  // null is no embedding at all; then the dimension is required again.
+  auto none = CollectionSettingsFromJson(json::parse(R"({"dimension":3,"embedding":null})"));
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->embedding);
+  auto no_dim = CollectionSettingsFromJson(json::parse(R"({"embedding":null})"));
+  ASSERT_FALSE(no_dim.ok());
+  EXPECT_NE(no_dim.status().message().find("field 'dimension' is required"), std::string::npos);
+}
+
+TEST(CollectionJsonTest, EmbeddingAsAPlainString) {
+  auto c = CollectionSettingsFromJson(json::parse(R"({"embedding":"potion-base-4M","text":true})"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE(c->embedding);
+  EXPECT_EQ(c->embedding->model, "potion-base-4M");
+  EXPECT_EQ(c->embedding->url, "");
+  EXPECT_EQ(c->dimension, 0u);
+  EXPECT_TRUE(CheckCollectionSettings(*c).ok());
+  // The same as the object with only a model.
+  auto o = CollectionSettingsFromJson(json::parse(R"({"embedding":{"model":"potion-base-4M"},"text":true})"));
+  ASSERT_TRUE(o.ok());
+  ExpectSameEmbedding(c->embedding, o->embedding);
+  // An empty name is parsed, then refused by the limits.
+  auto empty = CollectionSettingsFromJson(json::parse(R"({"embedding":""})"));
+  ASSERT_TRUE(empty.ok());
+  EXPECT_NE(CheckCollectionSettings(*empty).message().find("embedding.model must not be empty"), std::string::npos);
+}
+
+TEST(CollectionJsonTest, EmbeddingErrorsNameTheField) {
+  const BadCase cases[] = {
+      {R"({"embedding":{"modle":"x"}})", StatusCode::kInvalidArgument, "field 'embedding': unknown field 'modle'"},
+      {R"({"embedding":{"model":"x","key":"sk-1"}})", StatusCode::kInvalidArgument, "unknown field 'key'"},
+      {R"({"embedding":{"api_key":"sk-1"}})", StatusCode::kInvalidArgument, "unknown field 'api_key'"},
+      {R"({"embedding":7})", StatusCode::kInvalidArgument, "field 'embedding' must be an object"},
+      {R"({"embedding":true})", StatusCode::kInvalidArgument, "field 'embedding' must be an object"},
+      {R"({"embedding":["potion-base-4M"]})", StatusCode::kInvalidArgument, "field 'embedding' must be an object"},
+      {R"({"embedding":{"model":7}})", StatusCode::kInvalidArgument, "field 'embedding.model' must be a string"},
+      {R"({"embedding":{"model":null}})", StatusCode::kInvalidArgument, "field 'embedding.model' must be a string"},
+      {R"({"embedding":{"url":1}})", StatusCode::kInvalidArgument, "field 'embedding.url' must be a string"},
+      {R"({"embedding":{"api_key_env":[]}})", StatusCode::kInvalidArgument, "field 'embedding.api_key_env' must be a string"},
+      {R"({"embedding":{"dimensions":"64"}})", StatusCode::kInvalidArgument,
+       "field 'embedding.dimensions' must be a non-negative integer"},
+      {R"({"embedding":{"dimensions":-1}})", StatusCode::kInvalidArgument, "field 'embedding.dimensions'"},
+      {R"({"embedding":{"dimensions":1.5}})", StatusCode::kInvalidArgument, "field 'embedding.dimensions'"},
+      {R"({"embedding":{"batch_size":"8"}})", StatusCode::kInvalidArgument, "field 'embedding.batch_size'"},
+      {R"({"embedding":{"batch_size":-8}})", StatusCode::kInvalidArgument, "field 'embedding.batch_size'"},
+      {R"({"embedding":{"timeout_s":"10"}})", StatusCode::kInvalidArgument, "field 'embedding.timeout_s' must be a number"},
+      {R"({"embedding":{"timeout_s":null}})", StatusCode::kInvalidArgument, "field 'embedding.timeout_s' must be a number"},
+      {R"({"embedding":{"max_retries":true}})", StatusCode::kInvalidArgument, "field 'embedding.max_retries'"},
+      {R"({"embedding":{"hybrid_alpha":"0.5"}})", StatusCode::kInvalidArgument,
+       "field 'embedding.hybrid_alpha' must be a number"},
+      {R"({"embedding":{"hybrid_alpha":null}})", StatusCode::kInvalidArgument, "field 'embedding.hybrid_alpha'"},
+      {R"({"dimension":"3","embedding":"potion-base-4M"})", StatusCode::kInvalidArgument,
+       "field 'dimension' must be a non-negative integer"},
+  };
+  for (const BadCase& c : cases) {
+    SCOPED_TRACE(c.body);
+    auto r = CollectionSettingsFromJson(json::parse(c.body));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), c.code) << r.status().ToString();
+    EXPECT_NE(r.status().message().find(c.words), std::string::npos) << r.status().ToString();
+  }
+  // The unknown field's message lists what is known.
+  auto r = CollectionSettingsFromJson(json::parse(R"({"embedding":{"modle":"x"}})"));
+  for (const char* known : {"model", "url", "api_key_env", "dimensions", "batch_size", "timeout_s", "max_retries",
+                            "hybrid_alpha"}) {
+    EXPECT_NE(r.status().message().find(known), std::string::npos) << known << ": " << r.status().ToString();
+  }
+}
+
+TEST(CollectionJsonTest, EmbeddingLimits) {
+  const std::pair<const char*, const char*> refused[] = {
+      {R"({"embedding":{"batch_size":0}})", "embedding.batch_size must be in [1, 4096], got 0"},
+      {R"({"embedding":{"batch_size":4097}})", "embedding.batch_size must be in [1, 4096], got 4097"},
+      {R"({"embedding":{"timeout_s":0}})", "embedding.timeout_s must be in (0, 3600]"},
+      {R"({"embedding":{"timeout_s":-1}})", "embedding.timeout_s must be in (0, 3600]"},
+      {R"({"embedding":{"timeout_s":3601}})", "embedding.timeout_s must be in (0, 3600]"},
+      {R"({"embedding":{"hybrid_alpha":1.5}})", "embedding.hybrid_alpha must be in [0, 1]"},
+      {R"({"embedding":{"hybrid_alpha":-0.1}})", "embedding.hybrid_alpha must be in [0, 1]"},
+      {R"({"embedding":{"max_retries":11}})", "embedding.max_retries must be at most 10, got 11"},
+      {R"({"embedding":{"dimensions":70000}})", "embedding.dimensions must be at most 65536"},
+      {R"({"embedding":{"model":"m","url":"ftp://example.com/v1"}})", "embedding.url must start with http:// or https://"},
+      {R"({"embedding":{"model":"m","url":"example.com/v1"}})", "embedding.url must start with http:// or https://"},
+      {R"({"embedding":{"model":"m","url":"HTTP://x"}})", "embedding.url must start with http:// or https://"},
+      {R"({"embedding":{"model":"m","api_key_env":"OPENAI_API_KEY"}})", "embedding.api_key_env needs embedding.url"},
+      {R"({"embedding":{"model":""}})", "embedding.model must not be empty"},
+      {R"({"dimension":70000,"embedding":"potion-base-4M"})", "dimension must be in [1, 65536]"},
+  };
+  for (auto [body, words] : refused) {
+    SCOPED_TRACE(body);
+    auto r = CollectionSettingsFromJson(json::parse(body));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    const Status st = CheckCollectionSettings(*r);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    EXPECT_NE(st.message().find(words), std::string::npos) << st.ToString();
+  }
+  // Strings are bounded too.
+  json long_model = {{"embedding", {{"model", std::string(4097, 'm')}}}};
+  auto r = CollectionSettingsFromJson(long_model);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(CheckCollectionSettings(*r).message().find("at most 4096 bytes"), std::string::npos);
+  // The edges that are allowed.
+  const char* allowed[] = {
+      R"({"embedding":{"batch_size":1,"timeout_s":0.001,"max_retries":0,"hybrid_alpha":0}})",
+      R"({"embedding":{"batch_size":4096,"timeout_s":3600,"max_retries":10,"hybrid_alpha":1}})",
+      R"({"embedding":{"model":"m","url":"http://127.0.0.1:8080/v1","api_key_env":"K"}})",
+      R"({"embedding":{"model":"m","url":"https://api.openai.com/v1","dimensions":65536}})",
+  };
+  for (const char* body : allowed) {
+    SCOPED_TRACE(body);
+    auto ok = CollectionSettingsFromJson(json::parse(body));
+    ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+    EXPECT_TRUE(CheckCollectionSettings(*ok).ok()) << CheckCollectionSettings(*ok).ToString();
+  }
+  // A config given to the embedded API is judged the same way.
+  CollectionConfig c;
+  c.name = "c";
+  c.embedding = EmbeddingSettings{};
+  EXPECT_TRUE(CheckCollectionSettings(c).ok());  // dimension 0: the model's, at create
+  c.embedding->batch_size = 0;
+  EXPECT_EQ(CheckCollectionSettings(c).message(), "embedding.batch_size must be in [1, 4096], got 0");
+}
+
+// A provider collection with every member away from its default (stored as config.json is).
+CollectionConfig WithProvider() {
+  CollectionConfig c = Unusual(IndexType::kHnsw);
+  c.dimension = 256;
+  EmbeddingSettings e;
+  e.model = "text-embedding-3-small";
+  e.url = "http://127.0.0.1:9/v1";
+  e.api_key_env = "SEXTANT_TEST_EMBEDDING_KEY";
+  e.dimensions = 256;
+  e.batch_size = 7;
+  e.timeout_s = 0.75;
+  e.max_retries = 9;
+  e.hybrid_alpha = 0.625;
+  c.embedding = e;
+  return c;
+}
+
+TEST(CollectionJsonTest, EmbeddingStoredFormRoundTrips) {
+  CollectionConfig in_process = Unusual(IndexType::kHnswSq8);
+  in_process.dimension = 128;
+  in_process.embedding = EmbeddingSettings{};
+  in_process.embedding->hybrid_alpha = 0.3;
+  CollectionConfig no_alpha = in_process;
+  no_alpha.embedding->hybrid_alpha.reset();  // made before hybrid_alpha existed
+  for (const CollectionConfig& c : {WithProvider(), in_process, no_alpha}) {
+    SCOPED_TRACE(c.embedding->model);
+    const json stored = CollectionConfigToJson(c, ConfigForm::kStored);
+    // Every member is stored (but hybrid_alpha when unset).
+    for (const char* key : {"model", "url", "api_key_env", "dimensions", "batch_size", "timeout_s", "max_retries"}) {
+      EXPECT_TRUE(stored["embedding"].contains(key)) << key << ": " << stored.dump();
+    }
+    EXPECT_EQ(stored["embedding"].contains("hybrid_alpha"), c.embedding->hybrid_alpha.has_value());
+    auto back = CollectionConfigFromStoredJson(json::parse(stored.dump(2)));
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    ExpectSame(c, *back);
+    ExpectSameEmbedding(c.embedding, back->embedding);
+    EXPECT_EQ(CollectionConfigToJson(*back, ConfigForm::kStored), stored);
+  }
+  // Without an embedding the stored form has no "embedding" key (earlier config files).
+  CollectionConfig plain = Unusual(IndexType::kHnsw);
+  EXPECT_FALSE(CollectionConfigToJson(plain, ConfigForm::kStored).contains("embedding"));
+  EXPECT_FALSE(CollectionConfigFromStoredJson(CollectionConfigToJson(plain, ConfigForm::kStored))->embedding);
+}
+
+TEST(CollectionJsonTest, EmbeddingStoredFormErrors) {
+  const json good = CollectionConfigToJson(WithProvider(), ConfigForm::kStored);
+  ASSERT_TRUE(CollectionConfigFromStoredJson(good).ok());
+  struct Damage {
+    const char* pointer;
+    json value;
+    const char* words;
+  };
+  const Damage cases[] = {
+      // A collection with a model has its dimension fixed at create: 0 is a damaged file.
+      {"/dimension", 0u, "a collection with an embedding model has dimension 0"},
+      {"/embedding", "potion-base-4M", "'embedding' is not an object"},
+      {"/embedding/key", "sk-1", "unknown key 'key' in \"embedding\""},
+      {"/embedding/model", 5, "'model' has the wrong type"},
+      {"/embedding/url", json(), "'url' has the wrong type"},
+      {"/embedding/api_key_env", 1, "'api_key_env' has the wrong type"},
+      {"/embedding/dimensions", -1, "'dimensions' has the wrong type"},
+      {"/embedding/batch_size", "7", "'batch_size' has the wrong type"},
+      {"/embedding/timeout_s", "1", "'timeout_s' has the wrong type"},
+      {"/embedding/max_retries", 1.5, "'max_retries' has the wrong type"},
+      {"/embedding/hybrid_alpha", "0.5", "'hybrid_alpha' has the wrong type"},
+      // The limits apply to config.json too.
+      {"/embedding/batch_size", 0u, "embedding.batch_size must be in [1, 4096], got 0"},
+      {"/embedding/timeout_s", 0, "embedding.timeout_s must be in (0, 3600]"},
+      {"/embedding/hybrid_alpha", 1.5, "embedding.hybrid_alpha must be in [0, 1]"},
+      {"/embedding/url", "file:///etc", "embedding.url must start with http:// or https://"},
+  };
+  for (const Damage& d : cases) {
+    SCOPED_TRACE(d.pointer);
+    json j = good;
+    j[json::json_pointer(d.pointer)] = d.value;
+    auto r = CollectionConfigFromStoredJson(j);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(d.words), std::string::npos) << r.status().ToString();
+  }
+  // api_key_env without a url.
+  json j = good;
+  j["embedding"]["url"] = "";
+  EXPECT_NE(CollectionConfigFromStoredJson(j).status().message().find("embedding.api_key_env needs embedding.url"),
+            std::string::npos);
+  // Every member but hybrid_alpha must be there.
+  for (const char* key : {"model", "url", "api_key_env", "dimensions", "batch_size", "timeout_s", "max_retries"}) {
+    json k = good;
+    k["embedding"].erase(key);
+    EXPECT_NE(CollectionConfigFromStoredJson(k).status().message().find(std::string("no '") + key + "'"),
+              std::string::npos)
+        << key;
+  }
+  json no_alpha = good;
+  no_alpha["embedding"].erase("hybrid_alpha");
+  EXPECT_TRUE(CollectionConfigFromStoredJson(no_alpha).ok());
+}
+
+TEST(CollectionJsonTest, EmbeddingReplyFormNamesTheKeysVariableNeverItsValue) {
+  const char* secret = "sk-test-0123456789-never-shown";
+  ::setenv("SEXTANT_TEST_EMBEDDING_KEY", secret, 1);
+  const CollectionConfig c = WithProvider();
+  for (ConfigForm form : {ConfigForm::kReply, ConfigForm::kStored}) {
+    const json j = CollectionConfigToJson(c, form);
+    const std::string text = j.dump();
+    EXPECT_EQ(text.find(secret), std::string::npos) << text;
+    EXPECT_EQ(text.find("sk-"), std::string::npos) << text;
+    EXPECT_EQ(j["embedding"]["api_key_env"], "SEXTANT_TEST_EMBEDDING_KEY");
+    EXPECT_FALSE(j["embedding"].contains("api_key"));
+    EXPECT_FALSE(j["embedding"].contains("key"));
+  }
+  ::unsetenv("SEXTANT_TEST_EMBEDDING_KEY");
+  // The reply form shows the model, what is not the default, and reads back as a request.
+  json reply = CollectionConfigToJson(c, ConfigForm::kReply);
+  EXPECT_EQ(reply["embedding"],
+            json::parse(R"({"model":"text-embedding-3-small","url":"http://127.0.0.1:9/v1",
+                            "api_key_env":"SEXTANT_TEST_EMBEDDING_KEY","dimensions":256,"batch_size":7,
+                            "timeout_s":0.75,"max_retries":9,"hybrid_alpha":0.625})"));
+  reply.erase("name");
+  auto back = CollectionSettingsFromJson(reply);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ExpectSameEmbedding(c.embedding, back->embedding);
+  EXPECT_EQ(back->dimension, c.dimension);
+  // An in-process model: only the model (and the fusion weight), no provider settings.
+  CollectionConfig local;
+  local.name = "docs";
+  local.dimension = 128;
+  local.text = true;
+  local.embedding = EmbeddingSettings{};
+  local.embedding->hybrid_alpha = 0.3;
+  EXPECT_EQ(CollectionConfigToJson(local, ConfigForm::kReply)["embedding"],
+            json::parse(R"({"model":"potion-base-4M","hybrid_alpha":0.3})"));
+  local.embedding->batch_size = 8;  // provider-only settings are not shown without a url
+  local.embedding->dimensions = 64;
+  EXPECT_EQ(CollectionConfigToJson(local, ConfigForm::kReply)["embedding"],
+            json::parse(R"({"model":"potion-base-4M","dimensions":64,"hybrid_alpha":0.3})"));
+  // No embedding, no key.
+  local.embedding.reset();
+  EXPECT_FALSE(CollectionConfigToJson(local, ConfigForm::kReply).contains("embedding"));
+}
+
 TEST(NamesTest, EnumsRoundTrip) {
   for (IndexType t : kAllIndexes) EXPECT_EQ(*IndexTypeFromString(IndexTypeToString(t)), t);
   for (Metric m : {Metric::kL2, Metric::kInnerProduct, Metric::kCosine}) {
@@ -492,6 +808,54 @@ TEST(QueryJsonTest, ErrorsNameTheField) {
   EXPECT_TRUE(QueryFromJson(json::parse(R"({"vector":[1,2,3,4],"filter":null})"), {}, limits).ok());
   EXPECT_EQ(CheckQueryVector({}, limits).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(CheckQueryVector({1, 2, 3, 4, 5}, limits).code(), StatusCode::kOutOfRange);
+}
+
+TEST(QueryJsonTest, ModeEachValue) {
+  auto q = QueryFromJson(json::parse(R"({"text":"x"})"));
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->mode, QueryMode::kAuto);  // absent: auto
+  EXPECT_TRUE(q->fusion.empty());        // absent: the collection's way (rrf without a model)
+  const std::pair<const char*, QueryMode> modes[] = {{"auto", QueryMode::kAuto},
+                                                     {"semantic", QueryMode::kSemantic},
+                                                     {"keyword", QueryMode::kKeyword},
+                                                     {"hybrid", QueryMode::kHybrid}};
+  for (auto [name, mode] : modes) {
+    SCOPED_TRACE(name);
+    auto r = QueryFromJson(json{{"text", "Where is the cat?"}, {"mode", name}});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->mode, mode);
+    EXPECT_STREQ(QueryModeToString(mode), name);
+    EXPECT_EQ(*QueryModeFromString(name), mode);
+    // With a vector too: the parser takes it, the collection judges the combination.
+    auto v = QueryFromJson(json{{"vector", {1, 0}}, {"text", "x"}, {"mode", name}});
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_EQ(v->mode, mode);
+  }
+}
+
+TEST(QueryJsonTest, ModeErrorsNameTheField) {
+  const BadCase cases[] = {
+      {R"({"text":"x","mode":"bogus"})", StatusCode::kInvalidArgument, "field 'mode': unknown mode 'bogus'"},
+      {R"({"text":"x","mode":"Semantic"})", StatusCode::kInvalidArgument, "field 'mode': unknown mode 'Semantic'"},
+      {R"({"text":"x","mode":""})", StatusCode::kInvalidArgument, "field 'mode': unknown mode ''"},
+      {R"({"text":"x","mode":1})", StatusCode::kInvalidArgument, "field 'mode' must be a string"},
+      {R"({"text":"x","mode":null})", StatusCode::kInvalidArgument, "field 'mode' must be a string"},
+      {R"({"text":"x","mode":["semantic"]})", StatusCode::kInvalidArgument, "field 'mode' must be a string"},
+      {R"({"mode":"semantic"})", StatusCode::kInvalidArgument, "a query needs 'vector', 'text' or both"},
+      {R"({"text":"x","modes":"semantic"})", StatusCode::kInvalidArgument, "unknown field 'modes'"},
+  };
+  for (const BadCase& c : cases) {
+    SCOPED_TRACE(c.body);
+    auto r = QueryFromJson(json::parse(c.body));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), c.code) << r.status().ToString();
+    EXPECT_NE(r.status().message().find(c.words), std::string::npos) << r.status().ToString();
+  }
+  // The message lists the modes there are.
+  auto r = QueryFromJson(json::parse(R"({"text":"x","mode":"bogus"})"));
+  for (const char* m : {"semantic", "keyword", "hybrid", "auto"}) {
+    EXPECT_NE(r.status().message().find(m), std::string::npos) << r.status().ToString();
+  }
 }
 
 // --- Field readers --------------------------------------------------------------------------
