@@ -20,6 +20,9 @@ packages=(
   clang libclang-rt-14-dev           # libFuzzer targets
   libcpp-httplib-dev libssl-dev      # the HTTP server (sextant serve): HTTP/1.1, TLS via OpenSSL
   curl openssl                       # server tests: the README's curl examples, a TLS certificate
+  pybind11-dev python3-dev           # the Python package's extension (sextant._core)
+  python3-numpy python3-setuptools   # the Python package: arrays; pip install ./python
+  python3-pytest python3-hypothesis  # its tests (make python-test)
 )
 if [[ $peers == 1 ]]; then
   packages+=(libhnswlib-dev python3-faiss python3-hnswlib python3-numpy python3-xapian)

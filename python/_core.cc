@@ -1,0 +1,420 @@
+// sextant._core: the pybind11 binding of the embedded database (include/sextant/database.h).
+//
+// Thin by design: every call converts its arguments, releases the GIL, calls the public C++ API
+// and converts the result; settings, queries and stats go through the codec's one JSON form
+// (the same parsers and checks as the server and the command line), so the embedded and the HTTP
+// client judge input identically. The Chroma-style shaping lives in python/sextant/.
+//
+// Errors: a non-OK Status becomes the exception class that sextant.errors.error_class() names
+// for its code (looked up when the first error is raised), with the Status's message unchanged.
+// Vectors come in as numpy float32 arrays (used in place when C-contiguous float32; other dtypes
+// are converted once) and go out as numpy float32 arrays.
+//
+// Thread-safety: as the C++ API — a Database and its Collections may be used from many Python
+// threads; the GIL is released while the engine works.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "codec/collection_json.h"
+#include "codec/point_json.h"
+#include "codec/query_json.h"
+#include "common/json.h"
+#include "embed/model.h"
+#include "sextant/database.h"
+#include "sextant/status.h"
+
+namespace py = pybind11;
+using nlohmann::json;
+
+namespace sextant {
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+// Raises the Python exception for a non-OK status (sextant.errors maps code names to classes).
+[[noreturn]] void Raise(const Status& st) {
+  py::object cls;
+  {
+    py::module_ errors = py::module_::import("sextant.errors");
+    cls = errors.attr("error_class")(StatusCodeName(st.code()));
+  }
+  PyErr_SetString(cls.ptr(), st.message().c_str());
+  throw py::error_already_set();
+}
+
+void Check(const Status& st) {
+  if (!st.ok()) Raise(st);
+}
+
+template <typename T>
+T Take(Result<T> r) {
+  if (!r.ok()) Raise(r.status());
+  return std::move(r).value();
+}
+
+json ParseArg(const std::string& text, const char* what) {
+  auto j = ParseJson(text);
+  if (!j.ok()) Raise(j.status().WithContext(what));
+  return std::move(j).value();
+}
+
+std::optional<json> ParseOptional(const std::optional<std::string>& text, const char* what) {
+  if (!text) return std::nullopt;
+  return ParseArg(*text, what);
+}
+
+py::object VectorToNumpy(const std::vector<float>& v) {
+  FloatArray a(static_cast<py::ssize_t>(v.size()));
+  if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(float));
+  return a;
+}
+
+py::object OptionalString(const std::optional<std::string>& s) {
+  if (!s) return py::none();
+  return py::str(*s);
+}
+
+// A point as (id, vector | None, document | None, metadata JSON text).
+py::tuple PointTuple(const Point& p, bool include_vector) {
+  py::object vec = include_vector ? VectorToNumpy(p.vector) : py::none();
+  return py::make_tuple(p.id, vec, OptionalString(p.document), p.metadata.dump());
+}
+
+// A hit as (id, score, document | None, metadata JSON | None, vector | None, explain JSON | None).
+py::tuple HitTuple(const QueryHit& h) {
+  py::object meta = h.metadata ? py::object(py::str(h.metadata->dump())) : py::object(py::none());
+  py::object vec = h.vector ? VectorToNumpy(*h.vector) : py::none();
+  py::object explain = h.explain ? py::object(py::str(h.explain->dump())) : py::object(py::none());
+  return py::make_tuple(h.id, h.score, OptionalString(h.document), meta, vec, explain);
+}
+
+class PyCollection {
+ public:
+  explicit PyCollection(std::shared_ptr<Collection> c) : c_(std::move(c)) {}
+
+  std::string name() const { return c_->config().name; }
+  size_t dimension() const { return c_->config().dimension; }
+  std::string config_json() const { return codec::CollectionConfigToJson(c_->config(), codec::ConfigForm::kReply).dump(); }
+
+  // Upserts ids[i] with vectors' row i (vectors: None, or an N x dimension array; a text-only
+  // or embedding collection may leave it None), documents[i] and metadatas[i] (JSON objects as
+  // text). All or nothing, as Collection::Upsert.
+  size_t Upsert(const std::vector<std::string>& ids, std::optional<FloatArray> vectors,
+                const std::optional<std::vector<std::optional<std::string>>>& documents,
+                const std::optional<std::vector<std::optional<std::string>>>& metadatas) {
+    const size_t n = ids.size();
+    if (documents && documents->size() != n) {
+      Raise(Status::InvalidArgument("documents has " + std::to_string(documents->size()) + " entries, ids has " +
+                                    std::to_string(n)));
+    }
+    if (metadatas && metadatas->size() != n) {
+      Raise(Status::InvalidArgument("metadatas has " + std::to_string(metadatas->size()) + " entries, ids has " +
+                                    std::to_string(n)));
+    }
+    const float* data = nullptr;
+    size_t dim = 0;
+    if (vectors) {
+      if (vectors->ndim() != 2) Raise(Status::InvalidArgument("embeddings must be a 2-d array (one row per id)"));
+      if (static_cast<size_t>(vectors->shape(0)) != n) {
+        Raise(Status::InvalidArgument("embeddings has " + std::to_string(vectors->shape(0)) + " rows, ids has " +
+                                      std::to_string(n)));
+      }
+      data = vectors->data();
+      dim = static_cast<size_t>(vectors->shape(1));
+    }
+    std::vector<Point> points(n);
+    for (size_t i = 0; i < n; ++i) {
+      Point& p = points[i];
+      p.id = ids[i];
+      if (data) p.vector.assign(data + i * dim, data + (i + 1) * dim);
+      if (documents && (*documents)[i]) p.document = *(*documents)[i];
+      if (metadatas && (*metadatas)[i]) {
+        auto m = ParseJson(*(*metadatas)[i]);
+        if (!m.ok()) Raise(m.status().WithContext("point " + std::to_string(i) + " (id '" + p.id + "'): metadata"));
+        p.metadata = std::move(m).value();
+      }
+    }
+    Result<size_t> r = [&] {
+      py::gil_scoped_release unlocked;
+      return c_->Upsert(points);
+    }();
+    return Take(std::move(r));
+  }
+
+  py::list Get(const std::vector<std::string>& ids, bool include_vector) const {
+    Result<std::vector<Point>> r = [&] {
+      py::gil_scoped_release unlocked;
+      return c_->Get(ids, include_vector);
+    }();
+    std::vector<Point> points = Take(std::move(r));
+    py::list out;
+    for (const Point& p : points) out.append(PointTuple(p, include_vector));
+    return out;
+  }
+
+  py::tuple Scroll(const std::string& after, size_t limit, const std::optional<std::string>& filter,
+                   bool include_vector) const {
+    std::optional<json> f = ParseOptional(filter, "filter");
+    Result<ScrollPage> r = [&] {
+      py::gil_scoped_release unlocked;
+      return c_->Scroll(after, limit, f, include_vector);
+    }();
+    ScrollPage page = Take(std::move(r));
+    py::list points;
+    for (const Point& p : page.points) points.append(PointTuple(p, include_vector));
+    return py::make_tuple(points, OptionalString(page.next));
+  }
+
+  size_t Delete(const std::vector<std::string>& ids) {
+    Result<size_t> r = [&] {
+      py::gil_scoped_release unlocked;
+      return c_->Delete(ids);
+    }();
+    return Take(std::move(r));
+  }
+
+  size_t DeleteByFilter(const std::string& filter) {
+    json f = ParseArg(filter, "filter");
+    Result<size_t> r = [&] {
+      py::gil_scoped_release unlocked;
+      return c_->DeleteByFilter(f);
+    }();
+    return Take(std::move(r));
+  }
+
+  void UpdateMetadata(const std::string& id, const std::string& metadata, bool merge) {
+    json m = ParseArg(metadata, "metadata");
+    Status st = [&] {
+      py::gil_scoped_release unlocked;
+      return c_->UpdateMetadata(id, m, merge);
+    }();
+    Check(st);
+  }
+
+  size_t Count(const std::optional<std::string>& filter) const {
+    std::optional<json> f = ParseOptional(filter, "filter");
+    Result<size_t> r = [&] {
+      py::gil_scoped_release unlocked;
+      return c_->Count(f);
+    }();
+    return Take(std::move(r));
+  }
+
+  // Queries in the codec's JSON form (the server's query body without "vector"), once per row
+  // of `vectors` (N x dimension), or once with the request's text when `vectors` is None.
+  // Returns one list of hit tuples per query.
+  py::list Query(const std::string& request, std::optional<FloatArray> vectors) const {
+    json j = ParseArg(request, "query");
+    if (j.is_object() && j.contains("vector")) Raise(Status::InvalidArgument("pass the query vector as an array"));
+    const bool has_vectors = vectors.has_value();
+    if (has_vectors && j.is_object()) j["vector"] = json::array({0.0});  // placeholder; replaced below
+    QueryRequest base = Take(codec::QueryFromJson(j));
+    std::vector<QueryRequest> requests;
+    if (has_vectors) {
+      if (vectors->ndim() != 2) Raise(Status::InvalidArgument("query embeddings must be a 2-d array"));
+      const size_t n = static_cast<size_t>(vectors->shape(0));
+      const size_t dim = static_cast<size_t>(vectors->shape(1));
+      const float* data = vectors->data();
+      requests.assign(n, base);
+      for (size_t i = 0; i < n; ++i) {
+        requests[i].vector.assign(data + i * dim, data + (i + 1) * dim);
+        for (size_t d = 0; d < dim; ++d) {
+          if (!codec::IsVectorValue(requests[i].vector[d])) {
+            Raise(Status::InvalidArgument("query " + std::to_string(i) + ": field 'vector': element " +
+                                          std::to_string(d) + " is not a finite float32 number"));
+          }
+        }
+        Check(codec::CheckQueryVector(requests[i].vector, {}).WithContext("query " + std::to_string(i)));
+      }
+    } else {
+      requests.push_back(std::move(base));
+    }
+    std::vector<Result<std::vector<QueryHit>>> results;
+    {
+      py::gil_scoped_release unlocked;
+      results.reserve(requests.size());
+      for (const QueryRequest& q : requests) {
+        results.push_back(c_->Query(q));
+        if (!results.back().ok()) break;
+      }
+    }
+    py::list out;
+    for (auto& r : results) {
+      std::vector<QueryHit> hits = Take(std::move(r));
+      py::list row;
+      for (const QueryHit& h : hits) row.append(HitTuple(h));
+      out.append(row);
+    }
+    return out;
+  }
+
+  void Snapshot(const std::string& dir) {
+    Status st = [&] {
+      py::gil_scoped_release unlocked;
+      return c_->CreateSnapshot(dir);
+    }();
+    Check(st);
+  }
+
+  void Optimize(bool merge_all) {
+    Status st = [&] {
+      py::gil_scoped_release unlocked;
+      return c_->Optimize(merge_all);
+    }();
+    Check(st);
+  }
+
+  std::string Stats() const {
+    CollectionStats st;
+    {
+      py::gil_scoped_release unlocked;
+      st = c_->Stats();
+    }
+    return codec::StatsToJson(st).dump();
+  }
+
+ private:
+  std::shared_ptr<Collection> c_;
+};
+
+class PyDatabase {
+ public:
+  PyDatabase(const std::string& path, bool relaxed) {
+    DatabaseOptions opt;
+    opt.durability = relaxed ? Durability::kRelaxed : Durability::kSync;
+    Result<std::unique_ptr<Database>> r = [&] {
+      py::gil_scoped_release unlocked;
+      return Database::Open(path, opt);
+    }();
+    db_ = Take(std::move(r));
+  }
+
+  Database& db() {
+    if (!db_) Raise(Status::FailedPrecondition("the database is closed"));
+    return *db_;
+  }
+
+  void Close() {
+    py::gil_scoped_release unlocked;
+    db_.reset();
+  }
+
+  // `settings`: the server's PUT body (codec::CollectionSettingsFromJson).
+  PyCollection Create(const std::string& name, const std::string& settings) {
+    json body = ParseArg(settings, "configuration");
+    CollectionConfig config = Take(codec::CollectionSettingsFromJson(body));
+    config.name = name;
+    Database& d = db();
+    Result<std::shared_ptr<Collection>> r = [&] {
+      py::gil_scoped_release unlocked;
+      return d.CreateCollection(config);
+    }();
+    return PyCollection(Take(std::move(r)));
+  }
+
+  PyCollection Get(const std::string& name) {
+    Database& d = db();
+    Result<std::shared_ptr<Collection>> r = [&] {
+      py::gil_scoped_release unlocked;
+      return d.GetCollection(name);
+    }();
+    return PyCollection(Take(std::move(r)));
+  }
+
+  std::vector<std::string> List() {
+    std::vector<std::string> names;
+    for (const CollectionConfig& c : db().ListCollections()) names.push_back(c.name);
+    return names;
+  }
+
+  void Drop(const std::string& name) {
+    Database& d = db();
+    Status st = [&] {
+      py::gil_scoped_release unlocked;
+      return d.DropCollection(name);
+    }();
+    Check(st);
+  }
+
+  PyCollection Restore(const std::string& dir, const std::string& name) {
+    Database& d = db();
+    Result<std::shared_ptr<Collection>> r = [&] {
+      py::gil_scoped_release unlocked;
+      return d.RestoreSnapshot(dir, name);
+    }();
+    return PyCollection(Take(std::move(r)));
+  }
+
+ private:
+  std::unique_ptr<Database> db_;
+};
+
+// Embeds texts with a built-in or pulled model (by name): an N x dimension float32 array.
+py::array_t<float> Embed(const std::vector<std::string>& texts, const std::string& model, bool query) {
+  std::shared_ptr<const embed::EmbeddingModel> m;
+  Result<std::vector<float>> rows = Status::Internal("unset");
+  {
+    py::gil_scoped_release unlocked;
+    auto loaded = embed::LoadNamedModel(model);
+    if (!loaded.ok()) {
+      rows = loaded.status();
+    } else {
+      m = std::move(loaded).value();
+      std::vector<std::string_view> views(texts.begin(), texts.end());
+      rows = m->EmbedAs(query ? embed::TextKind::kQuery : embed::TextKind::kDocument, views);
+    }
+  }
+  std::vector<float> data = Take(std::move(rows));
+  const size_t dim = m->dimension();
+  py::array_t<float> out({static_cast<py::ssize_t>(texts.size()), static_cast<py::ssize_t>(dim)});
+  if (!data.empty()) std::memcpy(out.mutable_data(), data.data(), data.size() * sizeof(float));
+  return out;
+}
+
+}  // namespace
+}  // namespace sextant
+
+PYBIND11_MODULE(_core, m) {
+  using namespace sextant;
+  m.doc() = "Sextant's embedded database (the C++ library in-process); use the sextant package";
+
+  py::class_<PyCollection>(m, "Collection")
+      .def_property_readonly("name", &PyCollection::name)
+      .def_property_readonly("dimension", &PyCollection::dimension)
+      .def("config_json", &PyCollection::config_json)
+      .def("upsert", &PyCollection::Upsert, py::arg("ids"), py::arg("vectors"), py::arg("documents"),
+           py::arg("metadatas"))
+      .def("get", &PyCollection::Get, py::arg("ids"), py::arg("include_vector"))
+      .def("scroll", &PyCollection::Scroll, py::arg("after"), py::arg("limit"), py::arg("filter"),
+           py::arg("include_vector"))
+      .def("delete", &PyCollection::Delete, py::arg("ids"))
+      .def("delete_by_filter", &PyCollection::DeleteByFilter, py::arg("filter"))
+      .def("update_metadata", &PyCollection::UpdateMetadata, py::arg("id"), py::arg("metadata"), py::arg("merge"))
+      .def("count", &PyCollection::Count, py::arg("filter") = py::none())
+      .def("query", &PyCollection::Query, py::arg("request"), py::arg("vectors") = py::none())
+      .def("snapshot", &PyCollection::Snapshot, py::arg("dir"))
+      .def("optimize", &PyCollection::Optimize, py::arg("merge_all") = false)
+      .def("stats_json", &PyCollection::Stats);
+
+  py::class_<PyDatabase>(m, "Database")
+      .def(py::init<const std::string&, bool>(), py::arg("path"), py::arg("relaxed") = false)
+      .def("close", &PyDatabase::Close)
+      .def("create_collection", &PyDatabase::Create, py::arg("name"), py::arg("settings"))
+      .def("get_collection", &PyDatabase::Get, py::arg("name"))
+      .def("list_collections", &PyDatabase::List)
+      .def("drop_collection", &PyDatabase::Drop, py::arg("name"))
+      .def("restore_snapshot", &PyDatabase::Restore, py::arg("dir"), py::arg("name"));
+
+  m.def("embed", &Embed, py::arg("texts"), py::arg("model") = "potion-base-4M", py::arg("query") = false);
+}
