@@ -5,12 +5,12 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 CMAKE_FLAGS ?=
 
-.PHONY: run test build setup unit-test asan-configure asan-test tsan-test fuzz bench-peers clean
+.PHONY: run test build setup unit-test python-test asan-configure asan-test tsan-test fuzz bench-peers clean
 
 run: build
 	./$(BUILD)/sextant demo
 
-test: build unit-test asan-test tsan-test fuzz
+test: build unit-test python-test asan-test tsan-test fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -22,6 +22,11 @@ build: setup
 
 unit-test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# The Python package (python/): its pytest suite against build/python and build/sextant, with
+# Debian's interpreter; skips with a message when the extension was not built (no pybind11).
+python-test: build
+	PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$(BUILD)/python SEXTANT_CLI=$(CURDIR)/$(BUILD)/sextant /usr/bin/python3 -m pytest -q -p no:cacheprovider python/tests
 
 # The test suite under AddressSanitizer + UndefinedBehaviorSanitizer. One clang build serves
 # both this and the fuzz targets below (coverage-instrumented, which the tests ignore), so CI

@@ -7,9 +7,15 @@ import shutil
 import subprocess
 import tempfile
 
+import sys
+
 import pytest
 
-import sextant
+try:
+    import sextant
+except ImportError:  # built without pybind11: the pure-Python package from the sources
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ""))
+    import sextant
 
 try:
     from sextant import _core  # noqa: F401
