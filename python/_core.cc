@@ -16,6 +16,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -275,6 +276,35 @@ class PyCollection {
     Check(st);
   }
 
+  // Benchmark helpers (bench/python_bench.py): the C++ API's own time, measured in-process on
+  // this collection, without Python in the loop. Seconds per query over `iters` queries.
+  double TimeQueryCxx(FloatArray vector, size_t k, size_t iters) const {
+    QueryRequest q;
+    q.vector.assign(vector.data(), vector.data() + vector.size());
+    q.k = k;
+    py::gil_scoped_release unlocked;
+    const auto start = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < iters; ++i) {
+      auto r = c_->Query(q);
+      if (!r.ok()) return -1;
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / static_cast<double>(iters);
+  }
+  // Seconds of one Upsert of ids with vectors' rows (the points are built before the clock starts).
+  double TimeUpsertCxx(const std::vector<std::string>& ids, FloatArray vectors) {
+    const size_t dim = static_cast<size_t>(vectors.shape(1));
+    std::vector<Point> points(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      points[i].id = ids[i];
+      points[i].vector.assign(vectors.data() + i * dim, vectors.data() + (i + 1) * dim);
+    }
+    py::gil_scoped_release unlocked;
+    const auto start = std::chrono::steady_clock::now();
+    auto r = c_->Upsert(points);
+    if (!r.ok()) return -1;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+
   std::string Stats() const {
     CollectionStats st;
     {
@@ -405,7 +435,9 @@ PYBIND11_MODULE(_core, m) {
       .def("query", &PyCollection::Query, py::arg("request"), py::arg("vectors") = py::none())
       .def("snapshot", &PyCollection::Snapshot, py::arg("dir"))
       .def("optimize", &PyCollection::Optimize, py::arg("merge_all") = false)
-      .def("stats_json", &PyCollection::Stats);
+      .def("stats_json", &PyCollection::Stats)
+      .def("_time_query_cxx", &PyCollection::TimeQueryCxx)
+      .def("_time_upsert_cxx", &PyCollection::TimeUpsertCxx);
 
   py::class_<PyDatabase>(m, "Database")
       .def(py::init<const std::string&, bool>(), py::arg("path"), py::arg("relaxed") = false)

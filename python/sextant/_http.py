@@ -37,6 +37,17 @@ def _hit(j):
     return j["id"], _f32(j["score"]), j.get("document"), j.get("metadata"), vec, j.get("explain")
 
 
+def _check_finite(vectors, message):
+    """JSON has no NaN or infinity: say so as the embedded client does, before sending."""
+    if vectors is None or vectors.size == 0:
+        return
+    bad = ~np.isfinite(vectors)
+    if bad.any():
+        i, d = (int(v) for v in np.argwhere(bad)[0])
+        v = vectors[i, d]
+        raise errors.InvalidArgumentError(message(i, d, "NaN" if np.isnan(v) else ("inf" if v > 0 else "-inf")))
+
+
 class _Connection:
     def __init__(self, host, port, use_ssl, headers, api_key, timeout, ssl_context):
         self.host, self.port, self.use_ssl, self.timeout = host, port, use_ssl, timeout
@@ -116,6 +127,8 @@ class CollectionBackend:
         for name, values in (("documents", documents), ("metadatas", metadatas)):
             if values is not None and len(values) != len(ids):
                 raise errors.InvalidArgumentError(f"{name} has {len(values)} entries, ids has {len(ids)}")
+        _check_finite(vectors, lambda i, d, v: f"point {i} (id '{ids[i]}'): vector value {v} at dimension {d} "
+                                               "(must be finite)")
         rows = vectors.tolist() if vectors is not None else None
         acked = 0
         for start in range(0, len(ids), _MAX_BATCH):
@@ -168,6 +181,7 @@ class CollectionBackend:
 
     def query(self, request, vectors, texts):
         n = vectors.shape[0] if vectors is not None else len(texts)
+        _check_finite(vectors, lambda i, d, v: f"query {i}: field 'vector': element {d} is not a finite float32 number")
         rows = vectors.tolist() if vectors is not None else None
         out = []
         for i in range(n):
