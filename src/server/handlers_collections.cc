@@ -43,9 +43,16 @@ Reply ServerImpl::PutCollection(RequestContext& ctx) {
     auto existing = ctx.entry->db->GetCollection(spec.config.name);
     if (existing.ok()) {
       const CollectionConfig& c = (*existing)->config();
+      // What a definition with an embedding model leaves out, the create filled in from the
+      // model (the dimension, the hybrid fusion weight): the same definition asks for those.
+      CollectionConfig asked = spec.config;
+      if (asked.embedding && c.embedding) {
+        if (asked.dimension == 0) asked.dimension = c.dimension;
+        if (!asked.embedding->hybrid_alpha) asked.embedding->hybrid_alpha = c.embedding->hybrid_alpha;
+      }
       // Every setting, defaults included (the stored form has them all).
       if (codec::CollectionConfigToJson(c, codec::ConfigForm::kStored) ==
-          codec::CollectionConfigToJson(spec.config, codec::ConfigForm::kStored)) {
+          codec::CollectionConfigToJson(asked, codec::ConfigForm::kStored)) {
         json j = ConfigToJson(c);
         j["created"] = false;
         return Reply{200, j};
