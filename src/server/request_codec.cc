@@ -313,7 +313,10 @@ Result<CollectionSpec> ParseCollectionSpec(const json& body, const Limits& limit
     } else {
       bool allowed = false;
       for (const std::string& prefix : limits.embedding_provider_urls) {
-        allowed |= !prefix.empty() && e->url.rfind(prefix, 0) == 0;
+        // A prefix ends at a '/' of the URL (or is all of it): "http://h:80" must not let
+        // "http://h:8080", "http://h.evil.net" or "http://h@evil.net" through.
+        allowed |= !prefix.empty() && e->url.rfind(prefix, 0) == 0 &&
+                   (prefix.back() == '/' || e->url.size() == prefix.size() || e->url[prefix.size()] == '/');
       }
       if (!allowed) {
         return Bad("field 'embedding.url': this server does not call embedding providers at '" +
