@@ -412,6 +412,11 @@ Status EvalCmd(const std::vector<std::string>& argv) {
     SEXTANT_ASSIGN_OR_RETURN(int64_t ef, args.GetPositiveInt("ef", 1));
     base["ef"] = ef;
   }
+  {  // Judged once here, not only with the first query: a bad --mode fails even with no query.
+    json probe = base;
+    probe["text"] = "";
+    SEXTANT_RETURN_IF_ERROR(codec::QueryFromJson(probe).status());
+  }
   SEXTANT_ASSIGN_OR_RETURN(std::string queries_path, args.Required("queries"));
   SEXTANT_ASSIGN_OR_RETURN(std::string qrels_path, args.Required("qrels"));
   SEXTANT_ASSIGN_OR_RETURN(text::Qrels qrels, text::ReadQrels(qrels_path));
