@@ -513,3 +513,149 @@ TEST_F(CliTest, ModelListInfoAndPull) {
 }
 
 }  // namespace
+
+namespace {
+
+// Collections that embed (issue 12, item 6) through the command line: `collection create
+// --embedding`, points with documents only, text queries by meaning, the modes in `eval beir`.
+TEST_F(CliTest, CollectionWithAnEmbeddingModel) {
+  ::setenv("SEXTANT_MODELS", Path("models").c_str(), 1);  // no pulled model of the machine's
+  const std::string db = " --db " + Path("db");
+  auto r = Run("collection create" + db + " docs --embedding potion-base-4M --text");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto created = nlohmann::json::parse(r.out);
+  EXPECT_EQ(created["created"]["dimension"], 128) << r.out;
+  EXPECT_EQ(created["created"]["embedding"]["model"], "potion-base-4M") << r.out;
+  r = Run("upsert" + db + " docs",
+          R"({"id":"dog","document":"The dog barked at the mailman."})" "\n"
+          R"({"id":"feline","document":"The feline is sleeping on the sofa."})" "\n"
+          R"({"id":"apples","document":"I love eating fresh apples."})" "\n"
+          R"({"id":"js","document":"Javascript is a programming language."})" "\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"acked\":4}\n");
+  r = Run("query" + db + " docs",
+          R"({"text":"Where is the cat?"})" "\n"
+          R"({"text":"Where is the cat?","mode":"semantic","explain":true})" "\n"
+          R"({"text":"sleeping","mode":"keyword"})" "\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(lines, line);) out.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(out.size(), 3u) << r.out;
+  EXPECT_EQ(out[0]["results"][0]["id"], "feline") << r.out;
+  EXPECT_EQ(out[1]["results"][0]["id"], "feline") << r.out;
+  EXPECT_EQ(out[1]["results"][0]["explain"]["mode"], "semantic") << r.out;
+  ASSERT_EQ(out[2]["results"].size(), 1u) << r.out;
+  EXPECT_EQ(out[2]["results"][0]["id"], "feline") << r.out;
+  // The stored vector is the model's (the same as `sextant embed` gives the document).
+  r = Run("get" + db + " docs --ids feline");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto embedded = Run("embed", R"({"text":"The feline is sleeping on the sofa."})" "\n");
+  ASSERT_EQ(embedded.code, 0) << embedded.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["vector"].get<std::vector<float>>(),
+            nlohmann::json::parse(embedded.out)["embedding"].get<std::vector<float>>());
+  // A line with neither vector nor document: the batch is refused, naming the line.
+  r = Run("upsert" + db + " docs", R"({"id":"x","document":"A cat."})" "\n" R"({"id":"y"})" "\n");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("line 2 (batch not applied): no vector and no document"), std::string::npos) << r.err;
+  EXPECT_EQ(Run("count" + db + " docs").out, "{\"count\":4}\n");
+  // A bad mode names the field.
+  r = Run("query" + db + " docs", R"({"text":"cat","mode":"bogus"})" "\n");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("field 'mode'"), std::string::npos) << r.err;
+
+  // An unknown model: nothing created, the name in the message.
+  r = Run("collection create" + db + " nope --embedding no-such-model --text");
+  EXPECT_NE(r.code, 0);
+  EXPECT_LT(r.code, 128) << "crashed";
+  EXPECT_NE(r.err.find("no-such-model"), std::string::npos) << r.err;
+  EXPECT_EQ(Run("count" + db + " nope").code != 0, true);
+  // Provider flags need --embedding.
+  for (const char* flag : {"--embedding-url http://127.0.0.1:9/v1", "--embedding-key-env K", "--embedding-dimensions 8"}) {
+    r = Run("collection create" + db + " e --dim 4 " + flag);
+    EXPECT_NE(r.code, 0) << flag;
+    EXPECT_LT(r.code, 128) << "crashed";
+    EXPECT_NE(r.err.find("needs --embedding"), std::string::npos) << flag << ": " << r.err;
+  }
+  // The codec's limits: a URL that is not http(s), a key variable without a URL.
+  r = Run("collection create" + db + " e --embedding m --embedding-url ftp://x/v1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("embedding.url"), std::string::npos) << r.err;
+  r = Run("collection create" + db + " e --embedding potion-base-4M --embedding-key-env K");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("embedding.api_key_env"), std::string::npos) << r.err;
+  // --embedding-dimensions cuts the built-in model; --dim must then agree.
+  r = Run("collection create" + db + " small --embedding potion-base-4M --embedding-dimensions 32");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["created"]["dimension"], 32) << r.out;
+  r = Run("collection create" + db + " wrong --embedding potion-base-4M --dim 64");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("dimension is 64"), std::string::npos) << r.err;
+  ::unsetenv("SEXTANT_MODELS");
+}
+
+TEST_F(CliTest, EvalBeirModes) {
+  ::setenv("SEXTANT_MODELS", Path("models").c_str(), 1);
+  const std::string db = " --db " + Path("db");
+  ASSERT_EQ(Run("collection create" + db + " corpus --embedding potion-base-4M --text").code, 0);
+  auto r = Run("upsert" + db + " corpus",
+               R"({"id":"d1","document":"The feline is sleeping on the sofa."})" "\n"
+               R"({"id":"d2","document":"The dog barked at the mailman."})" "\n"
+               R"({"id":"d3","document":"I love eating fresh apples and ripe pears."})" "\n"
+               R"({"id":"d4","document":"Javascript is a programming language for the web."})" "\n"
+               R"({"id":"d5","document":"Kittens and cats nap in the afternoon sun."})" "\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  Write("queries.jsonl", R"({"_id":"q1","text":"Where is the cat?"})" "\n"
+                         R"({"_id":"q2","text":"fruit to eat"})" "\n"
+                         R"({"_id":"q3","text":"programming language"})" "\n");
+  Write("qrels.tsv", "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td5\t1\nq2\td3\t1\nq3\td4\t1\n");
+  const std::string eval = "eval beir" + db + " corpus --queries " + Path("queries.jsonl") + " --qrels " + Path("qrels.tsv");
+  for (const char* mode : {"semantic", "keyword", "hybrid"}) {
+    SCOPED_TRACE(mode);
+    r = Run(eval + " --mode " + mode);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto report = nlohmann::json::parse(r.out);
+    EXPECT_EQ(report["mode"], mode) << r.out;
+    EXPECT_EQ(report["queries"], 3) << r.out;
+    const double ndcg = report["ndcg@10"].get<double>();
+    EXPECT_GE(ndcg, 0.0) << r.out;
+    EXPECT_LE(ndcg, 1.0) << r.out;
+    EXPECT_GT(ndcg, 0.3) << r.out;  // every query has a relevant document that shares words or meaning
+  }
+  // Without --mode: auto (hybrid here), and no "mode" in the report.
+  r = Run(eval);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(nlohmann::json::parse(r.out).contains("mode")) << r.out;
+  // Fusion settings are reported too.
+  r = Run(eval + " --mode hybrid --fusion rrf");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["fusion"], "rrf") << r.out;
+  r = Run(eval + " --mode bogus");
+  EXPECT_NE(r.code, 0);
+  EXPECT_LT(r.code, 128) << "crashed";
+  EXPECT_NE(r.err.find("unknown mode 'bogus'"), std::string::npos) << r.err;
+  // Judged even when no query is measured.
+  Write("empty.tsv", "query-id\tcorpus-id\tscore\n");
+  r = Run("eval beir" + db + " corpus --queries " + Path("queries.jsonl") + " --qrels " + Path("empty.tsv") +
+          " --mode bogus");
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_NE(r.err.find("unknown mode 'bogus'"), std::string::npos) << r.err;
+  r = Run(eval + " --alpha x");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("--alpha must be a number"), std::string::npos) << r.err;
+  ::unsetenv("SEXTANT_MODELS");
+}
+
+// `sextant serve --embedding-provider-urls` takes http(s) prefixes only.
+TEST_F(CliTest, ServeProviderUrlsMustBeHttp) {
+  auto r = Run("serve --data " + Path("data") + " --port 0 --embedding-provider-urls ftp://x/");
+  EXPECT_NE(r.code, 0);
+  EXPECT_LT(r.code, 128) << "crashed";
+  EXPECT_NE(r.err.find("--embedding-provider-urls: 'ftp://x/' is not an http(s) URL prefix"), std::string::npos)
+      << r.err;
+  r = Run("serve --data " + Path("data") + " --port 0 --embedding-provider-urls http://127.0.0.1:1/,");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("--embedding-provider-urls"), std::string::npos) << r.err;
+}
+
+}  // namespace
