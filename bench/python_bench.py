@@ -3,7 +3,8 @@
     PYTHONPATH=build/python /usr/bin/python3 bench/python_bench.py [--n 100000] [--dim 384]
 
 Prints JSON lines: the bulk upsert/add of N x DIM float32 rows through the embedded Python client
-and through the C++ API (Collection::Upsert timed in-process, same batches); the latency of one
+and through the C++ API (Collection::Upsert timed in-process, same batches, relaxed durability,
+sealing deferred so that the write path is measured, not the background indexer); the latency of one
 k=10 query through the Python client, the raw binding and the C++ API; then recall@10 and
 latency per ef for Sextant's Python query and hnswlib (Debian's python3-hnswlib), same M and
 ef_construction, single-threaded queries. Data: Gaussian clusters (seeded).
@@ -56,7 +57,10 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sextant-pybench-")
     try:
         client = sextant.PersistentClient(path=tmp + "/db", durable=False)
-        conf = {"dimension": a.dim, "metric": "l2", "hnsw": {"M": a.M, "ef_construction": a.ef_construction}}
+        conf = {"dimension": a.dim, "metric": "l2", "hnsw": {"M": a.M, "ef_construction": a.ef_construction},
+                # the write path alone: no background indexing competes with the load (optimize()
+                # indexes afterwards); otherwise each load mostly waits for the indexer
+                "segments": {"seal_points": a.n + 1}}
         # bulk writes: Python upsert, Python add (checks for existing ids first), the C++ API
         times = {}
         for how in ("python_upsert", "python_add", "cxx_upsert"):
