@@ -133,8 +133,8 @@ def test_modify_snapshot_stats(client, tmpdir_path):
     st = c.stats()
     assert st["points"] == 2
     import os
-    target = os.path.join(tmpdir_path, "snap") if isinstance(client._backend, sextant._embedded.ClientBackend) \
-        else "m2-snap"
+    from sextant._http import HttpClientBackend
+    target = "m2-snap" if isinstance(client._backend, HttpClientBackend) else os.path.join(tmpdir_path, "snap")
     name = c.snapshot(target)
     r = client.restore_snapshot(name, "restored")
     assert r.count() == 2 and r.get(ids=["y"], include=["embeddings"])["embeddings"].tolist() == [[0, 1]]
