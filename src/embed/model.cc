@@ -59,7 +59,8 @@ Result<std::shared_ptr<const EmbeddingModel>> LoadBuiltin(const BuiltinModelFile
 namespace {
 
 // The model in directory `dir`, named `name` (the directory when empty).
-Result<std::shared_ptr<const EmbeddingModel>> LoadDirectory(const std::string& dir, const std::string& name) {
+Result<std::shared_ptr<const EmbeddingModel>> LoadDirectory(const std::string& dir, const std::string& name,
+                                                            Precision precision = Precision::kFloat32) {
   // The directory's kind, from config.json's model_type: "bert" is a sentence-transformers BERT
   // encoder; "model2vec" (or none: model2vec's own test models say nothing) is Model2Vec. A
   // directory whose config.json is missing or unreadable but whose modules.json has a
@@ -81,7 +82,9 @@ Result<std::shared_ptr<const EmbeddingModel>> LoadDirectory(const std::string& d
     bert = true;
   }
   if (bert) {
-    SEXTANT_ASSIGN_OR_RETURN(auto m, BertModel::Load(dir, name));
+    BertOptions options;
+    options.precision = precision == Precision::kInt8 ? BertPrecision::kInt8 : BertPrecision::kFloat32;
+    SEXTANT_ASSIGN_OR_RETURN(auto m, BertModel::Load(dir, name, options));
     return std::shared_ptr<const EmbeddingModel>(std::move(m));
   }
   SEXTANT_ASSIGN_OR_RETURN(auto m, Model2Vec::Load(dir, name));
@@ -112,13 +115,13 @@ std::string UnknownModel(std::string_view name, bool with_paths) {
 
 }  // namespace
 
-Result<std::shared_ptr<const EmbeddingModel>> LoadModel(std::string_view name_or_dir) {
+Result<std::shared_ptr<const EmbeddingModel>> LoadModel(std::string_view name_or_dir, Precision precision) {
   for (const auto& m : BuiltinModelData()) {
     if (m.name == name_or_dir) return LoadBuiltin(m);
   }
   const std::string dir(name_or_dir);
-  if (!dir.empty() && IsDirectory(dir)) return LoadDirectory(dir, "");
-  if (auto installed = InstalledModelDir(name_or_dir)) return LoadDirectory(*installed, dir);
+  if (!dir.empty() && IsDirectory(dir)) return LoadDirectory(dir, "", precision);
+  if (auto installed = InstalledModelDir(name_or_dir)) return LoadDirectory(*installed, dir, precision);
   return Status::InvalidArgument(UnknownModel(name_or_dir, true));
 }
 

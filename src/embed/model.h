@@ -66,7 +66,13 @@ std::vector<std::string> BuiltinModelNames();
 // InvalidArgument for a name that is none of these (the message lists the built-in names and
 // the models folder), or for a directory holding a kind of model Sextant does not run;
 // NotFound/Corruption/InvalidArgument naming the file for a damaged directory.
-Result<std::shared_ptr<const EmbeddingModel>> LoadModel(std::string_view name_or_dir = kDefaultModel);
+//
+// `precision` kInt8 runs a BERT encoder's dense layers in int8 (BertPrecision::kInt8: fast where
+// the CPU has AVX-512 VNNI; embeddings at cosine >= 0.9998 to float32 on the models measured,
+// docs/benchmarks.md); models without such a mode (Model2Vec) ignore it.
+enum class Precision { kFloat32, kInt8 };
+Result<std::shared_ptr<const EmbeddingModel>> LoadModel(std::string_view name_or_dir = kDefaultModel,
+                                                        Precision precision = Precision::kFloat32);
 
 // As LoadModel, for names only: a built-in model or a model in the models folder
 // (ModelsDir()/name, `name` being "owner/name" or "name" as CheckRepoName in model_store.h

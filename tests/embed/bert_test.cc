@@ -462,6 +462,18 @@ TEST_F(BertTest, Int8ModeStaysCloseToTheReference) {
   auto alone = (*model)->Embed(std::vector<std::string>{texts[2]}, 1);
   ASSERT_TRUE(alone.ok());
   for (size_t j = 0; j < 64; ++j) EXPECT_NEAR((*alone)[j], (*out)[2 * 64 + j], 1e-6);
+  // LoadModel's precision reaches the encoder: the same vectors as BertModel::Load's int8.
+  auto loaded = LoadModel(dir_, Precision::kInt8);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  const auto* bert = dynamic_cast<const BertModel*>(loaded->get());
+  ASSERT_NE(bert, nullptr);
+  EXPECT_EQ(bert->precision(), BertPrecision::kInt8);
+  auto again = (*loaded)->Embed(texts, 2);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *out);
+  auto fp32 = LoadModel(dir_);
+  ASSERT_TRUE(fp32.ok());
+  EXPECT_EQ(dynamic_cast<const BertModel*>(fp32->get())->precision(), BertPrecision::kFloat32);
 }
 
 // A tokenizer without a post-processor adds no [CLS]/[SEP]: empty text then has no token at all

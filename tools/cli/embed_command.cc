@@ -17,7 +17,8 @@ namespace sextant::cli {
 namespace {
 
 constexpr const char* kEmbedUsage =
-    "usage: sextant embed [--model NAME|DIR] [--threads N] [--dimensions D] [--batch 256] < texts.jsonl\n"
+    "usage: sextant embed [--model NAME|DIR] [--threads N] [--dimensions D] [--batch 256]\n"
+    "                     [--precision fp32|int8] < texts.jsonl\n"
     "\n"
     "Reads lines {\"text\": \"...\", \"id\": ...} and prints one line {\"id\": ..., \"embedding\": [...]}\n"
     "per input line, in order (\"id\" only when the input has one; blank lines are skipped).\n"
@@ -25,7 +26,9 @@ constexpr const char* kEmbedUsage =
     "                    or a BERT sentence-transformers directory (config.json model_type bert)\n"
     "  --threads N       threads that embed (default: one per hardware thread)\n"
     "  --dimensions D    keep the first D dimensions and re-normalise (Matryoshka)\n"
-    "  --batch N         lines embedded at a time (default 256)\n";
+    "  --batch N         lines embedded at a time (default 256)\n"
+    "  --precision P     fp32 (default) or int8: a BERT model's dense layers in int8 (fast with\n"
+    "                    AVX-512 VNNI; cosine >= 0.9998 to fp32 measured); Model2Vec ignores it\n";
 
 using Clock = std::chrono::steady_clock;
 
@@ -106,7 +109,11 @@ class EmbedRun {
 };
 
 Status EmbedCmd(const std::vector<std::string>& argv) {
-  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"model", "threads", "dimensions", "batch"}, {}));
+  SEXTANT_ASSIGN_OR_RETURN(Args args, Args::Parse(argv, {"model", "threads", "dimensions", "batch", "precision"}, {}));
+  const std::string precision = args.Get("precision", "fp32");
+  if (precision != "fp32" && precision != "int8") {
+    return Status::InvalidArgument("--precision must be fp32 or int8, got '" + precision + "'");
+  }
   if (!args.positional().empty()) {
     return Status::InvalidArgument("unexpected argument '" + args.positional()[0] + "' (texts come on stdin)");
   }
@@ -114,7 +121,9 @@ Status EmbedCmd(const std::vector<std::string>& argv) {
   SEXTANT_ASSIGN_OR_RETURN(int64_t threads, args.GetPositiveInt("threads", hw));
   SEXTANT_ASSIGN_OR_RETURN(int64_t batch, args.GetPositiveInt("batch", 256));
   SEXTANT_ASSIGN_OR_RETURN(int64_t dims, args.GetPositiveInt("dimensions", 0));
-  SEXTANT_ASSIGN_OR_RETURN(auto model, embed::LoadModel(args.Get("model", std::string(embed::kDefaultModel))));
+  SEXTANT_ASSIGN_OR_RETURN(auto model, embed::LoadModel(args.Get("model", std::string(embed::kDefaultModel)),
+                                                        precision == "int8" ? embed::Precision::kInt8
+                                                                            : embed::Precision::kFloat32));
   if (dims > static_cast<int64_t>(model->dimension())) {
     return Status::InvalidArgument("--dimensions " + std::to_string(dims) + " is larger than the " +
                                    std::to_string(model->dimension()) + " dimensions of model " + model->name());
