@@ -658,4 +658,34 @@ TEST_F(CliTest, ServeProviderUrlsMustBeHttp) {
   EXPECT_NE(r.err.find("--embedding-provider-urls"), std::string::npos) << r.err;
 }
 
+// make run's first part: documents in, meaning out. Without SciFact it searches the corpus the
+// repository ships (demo/), so the check holds on any machine.
+TEST_F(CliTest, DemoShowsDocumentsInAndMeaningOut) {
+  auto r = Run("demo --only text --scifact /nonexistent-scifact");
+  ASSERT_EQ(r.code, 0) << r.err;
+  // The classic example: the feline first although no word matches "Where is the cat?".
+  const size_t query = r.out.find("query {\"text\": \"Where is the cat?\"}");
+  ASSERT_NE(query, std::string::npos) << r.out;
+  const size_t first = r.out.find("1. similarity", query);
+  ASSERT_NE(first, std::string::npos) << r.out;
+  const std::string first_line = r.out.substr(first, r.out.find('\n', first) - first);
+  EXPECT_NE(first_line.find("The feline is sleeping on the sofa."), std::string::npos) << r.out;
+  // The three modes side by side on demo/, and an nDCG@10 line for each, in [0, 1].
+  EXPECT_NE(r.out.find("the demo corpus"), std::string::npos) << r.out;
+  for (const char* mode : {"semantic", "keyword", "hybrid"}) {
+    const size_t at = r.out.find(std::string("    ") + mode + " ", r.out.find("nDCG@10 over"));
+    ASSERT_NE(at, std::string::npos) << mode << "\n" << r.out;
+    const double ndcg = std::stod(r.out.substr(at + 4 + std::string(mode).size()));
+    EXPECT_GE(ndcg, 0.0);
+    EXPECT_LE(ndcg, 1.0);
+  }
+  // The question phrased unlike its answer is found by meaning: "Litter training a kitten" is
+  // the semantic column's first hit, marked relevant.
+  const size_t kitty = r.out.find("my kitty pees next to the tray");
+  ASSERT_NE(kitty, std::string::npos) << r.out;
+  const size_t row = r.out.find("\xe2\x9c\x93 1. Litter training a kitten", kitty);
+  EXPECT_NE(row, std::string::npos) << r.out;
+  EXPECT_EQ(Run("demo --only nothing").code, 2);
+}
+
 }  // namespace

@@ -127,7 +127,7 @@ int RunDemo(const std::vector<std::string>& argv) {
   Status st = Run(*args);
   if (!st.ok()) {
     PrintError("demo", st.message());
-    return 1;
+    return st.code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
   return 0;
 }
