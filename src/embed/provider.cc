@@ -404,6 +404,12 @@ Result<std::shared_ptr<const EmbeddingModel>> OpenProvider(const ProviderOptions
       return Bad("the key in $" + options.api_key_env + " holds control characters");
     }
   }
+  {
+    // cpp-httplib builds function-local static regexes the first time a client is made; made
+    // here, before any thread shares the provider, they exist before Embed runs anywhere (the
+    // library is not instrumented, so ThreadSanitizer cannot see its own once-only guard).
+    httplib::Client warm_up(base->scheme_host_port);
+  }
   auto model = std::make_shared<ProviderModel>(options, std::move(base).value(), std::move(key));
   if (model->dimension() == 0) {
     if (Status st = model->Probe(); !st.ok()) return st;
