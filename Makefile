@@ -25,9 +25,9 @@ build: setup
 	  $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
-# The sustained-overwrite load test runs 20 s here (60 s when run alone: docs/benchmarks.md).
+# The sustained-overwrite load test runs 15 s here (60 s when run alone: docs/benchmarks.md).
 unit-test: build
-	cd $(BUILD) && SEXTANT_OVERWRITE_SECONDS=20 ctest --output-on-failure -j$(JOBS)
+	cd $(BUILD) && SEXTANT_OVERWRITE_SECONDS=15 ctest --output-on-failure -j$(JOBS)
 
 # The Python package (python/): its pytest suite against build/python and build/sextant, with
 # Debian's interpreter; skips with a message when the extension was not built (no pybind11).
@@ -48,14 +48,15 @@ asan-configure: setup
 	  -DSEXTANT_SANITIZE=address,undefined \
 	  -DSEXTANT_FUZZ=ON >/dev/null
 
-# The checks over the Fashion-MNIST files (RealData slices, FashionMnistTest) run in the
-# release stage: here they are data reads and arithmetic, slow under ASan, with no new paths.
+# The checks over the Fashion-MNIST files (RealData slices, FashionMnistTest) and the filtered
+# recall per layout (Layouts/: brute force in the test's own code) run in the release stage:
+# here they are data reads and arithmetic, slow under ASan, with no new paths.
 asan-test: asan-configure
 	cmake --build build-asan -j$(JOBS) --target common_test simd_test dataset_test index_test \
 	  storage_test filter_test text_test codec_test engine_test cli_test server_test hostile_test \
 	  scenario_test embed_test sextant
 	cd build-asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j$(JOBS) \
-	  -E 'RealData|^FashionMnistTest\.'
+	  -E 'RealData|^FashionMnistTest\.|^Layouts/'
 
 # Every test program that runs threads under ThreadSanitizer (whole programs, less the named
 # single-threaded suites below: a new concurrent test is covered without anyone remembering to
@@ -76,7 +77,7 @@ tsan-test: setup
 	  -L '^($(subst $(eval) ,|,$(TSAN_PROGRAMS)))$$' -E '$(TSAN_SKIP)'
 
 # The parsers under libFuzzer (clang, ASan+UBSan), FUZZ_SECONDS each, from generated seeds.
-FUZZ_SECONDS ?= 3
+FUZZ_SECONDS ?= 2
 fuzz: asan-configure
 	cmake --build build-asan -j$(JOBS) --target $(FUZZ_TARGETS)
 	rm -rf build-asan/seeds && mkdir -p build-asan/seeds build-asan/corpus-vf build-asan/corpus-hnsw \
