@@ -23,90 +23,16 @@
 #include "embed/model.h"
 #include "server/request_codec.h"
 #include "server/server.h"
+#include "test_server.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using sextant::server::LogLevel;
-using sextant::server::Server;
 using sextant::server::ServerOptions;
 
-struct Resp {
-  int status = 0;  // 0: no response
-  json body;
-  std::string raw;
-  std::string ErrorCode() const {
-    return body.is_object() && body.contains("error") ? body["error"].value("code", "") : "";
-  }
-  std::string ErrorMessage() const {
-    return body.is_object() && body.contains("error") ? body["error"].value("message", "") : "";
-  }
-};
-
-// One in-process server on a free port with its own data directory and admin key.
-class TestServer {
- public:
-  TestServer(const std::string& dir, std::vector<std::string> provider_urls = {}) : dir_(dir) {
-    fs::create_directories(dir_);
-    ServerOptions o;
-    o.data_dir = dir_ + "/data";
-    o.port = 0;
-    o.admin_key_file = dir_ + "/admin.key";
-    o.log_level = LogLevel::kOff;
-    o.threads = 8;
-    o.limits.embedding_provider_urls = std::move(provider_urls);
-    auto s = Server::Create(o);
-    if (!s.ok()) {
-      ADD_FAILURE() << s.status().ToString();
-      return;
-    }
-    server_ = std::move(s).value();
-    port_ = server_->port();
-    thread_ = std::thread([this] { EXPECT_TRUE(server_->Run().ok()); });
-    std::ifstream key(dir_ + "/admin.key");
-    std::getline(key, admin_);
-    for (int i = 0; i < 500 && Call("GET", "/readyz").status != 200; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  ~TestServer() { Stop(); }
-  void Stop() {
-    if (!server_) return;
-    server_->Shutdown();
-    thread_.join();
-    server_.reset();
-  }
-  bool running() const { return server_ != nullptr; }
-  int port() const { return port_; }
-  const std::string& admin() const { return admin_; }
-
-  Resp Call(const std::string& method, const std::string& path, const json& body = nullptr) const {
-    httplib::Client cli("127.0.0.1", port_);
-    cli.set_read_timeout(60, 0);
-    httplib::Request req;
-    req.method = method;
-    req.path = path;
-    if (!admin_.empty()) req.headers.emplace("Authorization", "Bearer " + admin_);
-    if (!body.is_null()) {
-      req.body = body.dump();
-      req.headers.emplace("Content-Type", "application/json");
-    }
-    auto res = cli.send(req);
-    Resp r;
-    if (!res) return r;
-    r.status = res->status;
-    r.raw = res->body;
-    r.body = json::parse(res->body, nullptr, false);
-    return r;
-  }
-
- private:
-  std::string dir_, admin_;
-  std::unique_ptr<Server> server_;
-  std::thread thread_;
-  int port_ = 0;
-};
+using sextant::server::testing::Resp;
+using sextant::server::testing::TestServer;
 
 // The classic four (issue 12): "Where is the cat?" shares no word with the feline.
 const std::vector<std::pair<std::string, std::string>> kClassic = {
@@ -366,7 +292,7 @@ TEST_F(EmbeddingCollectionTest, AnotherSextantAsTheProvider) {
   auto a = std::make_unique<TestServer>(dir_ + "/a");
   const std::string prefix = "http://127.0.0.1:" + std::to_string(a->port()) + "/";
   const std::string url = prefix + "v1";
-  TestServer b(dir_ + "/b", {prefix});
+  TestServer b(dir_ + "/b", [&](ServerOptions& o) { o.limits.embedding_provider_urls = {prefix}; });
   ::setenv("SEXTANT_TEST_PROVIDER_KEY", a->admin().c_str(), 1);  // A wants a key; B names its variable
 
   const std::string col = "/v1/collections/remote";

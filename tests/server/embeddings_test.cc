@@ -22,20 +22,16 @@
 #include "embed/model2vec.h"
 #include "random_bert.h"  // tests/embed: a BERT sentence-transformers directory with random weights
 #include "server/server.h"
+#include "test_server.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using sextant::server::LogLevel;
-using sextant::server::Server;
-using sextant::server::ServerOptions;
 
-struct Resp {
-  int status = 0;
-  json body;
-  std::string raw;
-};
+using sextant::server::testing::Resp;
+using sextant::server::testing::Send;
+using sextant::server::testing::TestServer;
 
 class EmbeddingsTest : public ::testing::Test {
  protected:
@@ -44,44 +40,18 @@ class EmbeddingsTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_ + "/models");
     ::setenv("SEXTANT_MODELS", (dir_ + "/models").c_str(), 1);
-    ServerOptions o;
-    o.data_dir = dir_ + "/data";
-    o.port = 0;
-    o.admin_key_file = dir_ + "/admin.key";
-    o.log_level = LogLevel::kOff;
-    o.threads = 8;
-    auto s = Server::Create(o);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    server_ = std::move(s).value();
+    server_ = std::make_unique<TestServer>(dir_);
     port_ = server_->port();
-    thread_ = std::thread([this] { EXPECT_TRUE(server_->Run().ok()); });
-    std::ifstream key(dir_ + "/admin.key");
-    std::getline(key, admin_);
-    for (int i = 0; i < 500 && Call("GET", "/readyz", "", "").status != 200; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    admin_ = server_->admin();
   }
   void TearDown() override {
-    if (server_) {
-      server_->Shutdown();
-      thread_.join();
-    }
+    server_.reset();
     ::unsetenv("SEXTANT_MODELS");
     fs::remove_all(dir_);
   }
 
   Resp Call(const std::string& method, const std::string& path, const std::string& body, const std::string& key) {
-    httplib::Client cli("127.0.0.1", port_);
-    cli.set_read_timeout(60, 0);
-    httplib::Headers headers;
-    if (!key.empty()) headers.emplace("Authorization", "Bearer " + key);
-    auto res = method == "GET" ? cli.Get(path.c_str(), headers) : cli.Post(path.c_str(), headers, body, "application/json");
-    Resp r;
-    if (!res) return r;
-    r.status = res->status;
-    r.raw = res->body;
-    r.body = json::parse(res->body, nullptr, false);
-    return r;
+    return Send(port_, method, path, body, key, {}, 60);
   }
   Resp Embed(const json& body, const std::string& key = "<admin>") {
     return Call("POST", "/v1/embeddings", body.dump(), key == "<admin>" ? admin_ : key);
@@ -103,8 +73,7 @@ class EmbeddingsTest : public ::testing::Test {
   }
 
   std::string dir_, admin_;
-  std::unique_ptr<Server> server_;
-  std::thread thread_;
+  std::unique_ptr<TestServer> server_;
   int port_ = 0;
 };
 

@@ -32,6 +32,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/server.h"
+#include "test_server.h"
 
 namespace {
 
@@ -79,40 +80,8 @@ std::string PercentEncode(const std::string& s) {
   return out;
 }
 
-struct Resp {
-  int status = 0;  // 0: no response
-  json body;
-  std::string raw;
-  httplib::Headers headers;
-  std::string ErrorCode() const {
-    return body.is_object() && body.contains("error") ? body["error"].value("code", "") : "";
-  }
-};
-
-// One request on a fresh connection.
-Resp Send(int port, const std::string& method, const std::string& path, const std::string& body,
-          const std::string& key, const httplib::Headers& extra = {}) {
-  httplib::Client cli("127.0.0.1", port);
-  cli.set_url_encode(false);
-  cli.set_read_timeout(30, 0);
-  httplib::Request req;
-  req.method = method;
-  req.path = path;
-  req.headers = extra;
-  if (!key.empty()) req.headers.emplace("Authorization", "Bearer " + key);
-  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
-    req.body = body;
-    req.headers.emplace("Content-Type", "application/json");
-  }
-  auto res = cli.send(req);
-  Resp r;
-  if (!res) return r;
-  r.status = res->status;
-  r.raw = res->body;
-  r.headers = res->headers;
-  r.body = json::parse(res->body, nullptr, false);
-  return r;
-}
+using sextant::server::testing::Resp;
+using sextant::server::testing::Send;
 
 // Every response body is JSON; errors have {"error": {"code", "message"}}.
 void ExpectError(const Resp& r, int status, const std::string& code) {
