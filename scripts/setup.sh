@@ -23,14 +23,17 @@ packages=(
   pybind11-dev python3-dev           # the Python package's extension (sextant._core)
   python3-numpy python3-setuptools   # the Python package: arrays; pip install ./python
   python3-pytest python3-hypothesis  # its tests (make python-test)
+  nats-server libnats-dev            # the cluster (sextant serve --cluster): JetStream, its C client
+  chromium                           # the web console's browser tests (Playwright drives Chromium)
 )
+# Node.js and npm for Playwright, unless the machine already has them (e.g. from NodeSource).
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 if [[ $peers == 1 ]]; then
   packages+=(libhnswlib-dev python3-faiss python3-hnswlib python3-numpy python3-xapian)
   # The BERT runtime's peers (bench/bert_vs_ort.sh): PyTorch exports the model to ONNX and is
   # measured itself; ONNX Runtime comes from npm (below), so node and npm are needed unless
   # the machine already has them (e.g. from another Node.js distribution).
   packages+=(python3-torch)
-  command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 fi
 
 # ONNX Runtime for Node.js, with its CPU binaries (shipped inside the npm package; the install
@@ -43,6 +46,17 @@ install_ort() {
   npm install --prefix "$dir" --ignore-scripts --no-audit --no-fund onnxruntime-node@1.20.1 >&2
 }
 
+# Playwright's library (no browser download: the tests drive Debian's chromium) for the web
+# console's browser tests, into build/node_modules. Needs the npm registry, once.
+install_playwright() {
+  local dir=${BUILD_DIR:-build}/console-test
+  [[ -d $dir/node_modules/playwright-core ]] && return 0
+  echo "setup: npm install playwright-core@1.65.1 into $dir" >&2
+  mkdir -p "$dir"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$dir" --ignore-scripts --no-audit \
+    --no-fund playwright-core@1.65.1 >&2
+}
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -50,7 +64,9 @@ for p in "${packages[@]}"; do
   fi
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
-  if [[ $peers == 1 ]]; then install_ort; fi
+  install_playwright
+  install_playwright
+if [[ $peers == 1 ]]; then install_ort; fi
   exit 0
 fi
 
@@ -66,4 +82,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_playwright
 if [[ $peers == 1 ]]; then install_ort; fi
