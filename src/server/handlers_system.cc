@@ -10,6 +10,11 @@ extern const char* const kOpenApiJson;
 
 Reply ServerImpl::Healthz(RequestContext&) { return Reply{200, {{"status", "ok"}}}; }
 
+// A cluster node's hook answers GET /v1/cluster before this (server/cluster_hook.h).
+Reply ServerImpl::ClusterStatus(RequestContext&) {
+  return Error(404, "not_found", "this server is not a cluster node (sextant serve --cluster ... --node-id ...)");
+}
+
 Reply ServerImpl::Readyz(RequestContext&) {
   if (draining_) return Error(503, "unavailable", "the server is shutting down");
   if (!ready_) return Error(503, "unavailable", "the server is starting");

@@ -37,6 +37,8 @@ std::vector<RouteSpec> Routes() {
       {.method = "POST", .pattern = "/v1/embeddings", .handler = &S::CreateEmbeddings, .scope = Scope::kAnyKey,
        .body = Body::kJson},
       {.method = "GET", .pattern = "/v1/models", .handler = &S::ListModels, .scope = Scope::kAnyKey},
+      // A cluster node's view of the cluster (src/cluster); 404 on a single node.
+      {.method = "GET", .pattern = "/v1/cluster", .handler = &S::ClusterStatus, .scope = Scope::kAnyKey},
   };
   // Routes inside one database (each finds it first), under the full prefix and the /v1
   // shorthand.

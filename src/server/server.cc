@@ -14,6 +14,7 @@
 
 #include <httplib.h>
 
+#include "server/cluster_hook.h"
 #include "server/http_transport.h"
 #include "server/server_impl.h"
 
@@ -298,6 +299,12 @@ Reply ServerImpl::Process(const Incoming& in, RouteMatch& match, RequestContext&
   Limiter::Slot slot;
   if (auto stop = Admit(route, ctx, &slot)) return std::move(*stop);
   if (auto stop = ParseBody(route, in, ctx)) return std::move(*stop);
+  if (options_.cluster) {  // a cluster node: the cluster answers the routes it owns
+    const ClusterRequest request{.method = route.method, .pattern = route.pattern, .params = ctx.params,
+                                 .query = ctx.query, .body = ctx.body, .raw_body = ctx.raw_body,
+                                 .tenant = ctx.tenant, .database = ctx.database, .deadline = ctx.deadline};
+    if (auto reply = options_.cluster->Handle(request)) return std::move(*reply);
+  }
   if (auto stop = FindDatabase(route, ctx)) return std::move(*stop);
   return (this->*route.handler)(ctx);
 }

@@ -29,6 +29,8 @@ namespace sextant::server {
 
 enum class LogLevel { kInfo, kWarn, kError, kOff };
 
+class ClusterHook;  // server/cluster_hook.h
+
 struct ServerOptions {
   std::string data_dir;              // created if missing
   std::string host = "127.0.0.1";
@@ -62,6 +64,10 @@ struct ServerOptions {
   int keep_alive_timeout_s = 5;
   LogLevel log_level = LogLevel::kInfo;  // JSON lines on stderr
   Durability durability = Durability::kSync;
+  // A cluster node (`--cluster`, src/cluster): answers the collection routes and GET
+  // /v1/cluster for the whole cluster once a request has passed authentication, authorization
+  // and admission. Null: a single node.
+  std::shared_ptr<ClusterHook> cluster;
 };
 
 // HTTP status for an error of the database (the one place this mapping lives):

@@ -102,6 +102,8 @@ class ServerImpl {
   Reply Readyz(RequestContext&);
   Reply Metrics(RequestContext&);
   Reply OpenApi(RequestContext&);
+  // GET /v1/cluster without a cluster (a cluster node's hook answers it first).
+  Reply ClusterStatus(RequestContext&);
   // handlers_keys.cc.
   Reply CreateKey(RequestContext&);
   Reply ListKeys(RequestContext&);

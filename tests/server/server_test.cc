@@ -291,6 +291,8 @@ TEST_F(ServerTest, EveryRouteAnswersAndIsCounted) {
   ASSERT_EQ(embedded.status, 200) << embedded.raw;
   EXPECT_EQ(embedded.body["data"][0]["embedding"].size(), 128u);
   EXPECT_EQ(Call("GET", "/v1/models").body["data"][0]["id"], "potion-base-4M");
+  // Not a cluster node (tests/cluster has the cluster's own tests).
+  EXPECT_EQ(Call("GET", "/v1/cluster").status, 404);
 
   // Metrics: every route has been counted at least once, and collections report sizes.
   Resp metrics = Call("GET", "/metrics");

@@ -11,6 +11,9 @@
 #include "args.h"
 #include "commands.h"
 #include "server/server.h"
+#ifdef SEXTANT_HAVE_CLUSTER
+#include "cluster/cluster_node.h"
+#endif
 
 namespace sextant::cli {
 namespace {
@@ -23,10 +26,14 @@ constexpr const char* kServeUsage =
     "                     [--header-timeout-s 10] [--max-connections-per-client 256]\n"
     "                     [--busy-poll-us 200] [--log-level info|warn|error|off]\n"
     "                     [--embedding-provider-urls PREFIX,...]\n"
+    "                     [--cluster nats://HOST:PORT[,...] --node-id NAME [--advertise URL]\n"
+    "                      [--cluster-stream-replicas N] [--cluster-node-timeout-ms 3000]\n"
+    "                      [--cluster-reassign-timeout-s 30]]\n"
     "Without --admin-key-file there is no authentication and only 127.0.0.1 is allowed.\n"
     "The admin key file is created with a new random key when it does not exist.\n"
     "Collections may name an embedding provider (an OpenAI-compatible URL) only under one of\n"
-    "the --embedding-provider-urls prefixes (none by default).\n";
+    "the --embedding-provider-urls prefixes (none by default).\n"
+    "--cluster makes the server a node of a cluster on NATS JetStream (docs/cluster.md).\n";
 
 int g_signal_pipe[2] = {-1, -1};
 
@@ -51,7 +58,9 @@ Status Serve(const std::vector<std::string>& argv) {
                              {"data", "port", "host", "admin-key-file", "tls-cert", "tls-key", "max-body-bytes",
                               "max-batch", "max-k", "max-dimension", "threads", "max-inflight", "max-queue",
                               "queue-timeout-ms", "request-timeout-s", "header-timeout-s", "max-connections-per-client",
-                              "busy-poll-us", "log-level", "embedding-provider-urls"},
+                              "busy-poll-us", "log-level", "embedding-provider-urls", "cluster", "node-id",
+                              "advertise", "cluster-stream-replicas", "cluster-node-timeout-ms",
+                              "cluster-reassign-timeout-s"},
                              {}));
   if (!args.positional().empty()) return Status::InvalidArgument("unexpected argument '" + args.positional()[0] + "'");
   server::ServerOptions opt;
@@ -112,6 +121,41 @@ Status Serve(const std::vector<std::string>& argv) {
   }
   opt.handler_timeout_ms = static_cast<int>(std::min<int64_t>(timeout_s, 1 << 20) * 1000);
   SEXTANT_ASSIGN_OR_RETURN(opt.log_level, ParseLogLevel(args.Get("log-level", "info")));
+  for (const char* flag : {"node-id", "advertise", "cluster-stream-replicas", "cluster-node-timeout-ms",
+                           "cluster-reassign-timeout-s"}) {
+    if (args.Has(flag) && !args.Has("cluster")) {
+      return Status::InvalidArgument(std::string("--") + flag + " needs --cluster");
+    }
+  }
+#ifdef SEXTANT_HAVE_CLUSTER
+  std::shared_ptr<cluster::ClusterNode> node;
+  if (args.Has("cluster")) {
+    cluster::ClusterOptions copt;
+    std::string list = args.Get("cluster");
+    for (size_t start = 0; start <= list.size();) {
+      const size_t comma = std::min(list.find(',', start), list.size());
+      if (comma > start) copt.nats_urls.push_back(list.substr(start, comma - start));
+      start = comma + 1;
+    }
+    SEXTANT_ASSIGN_OR_RETURN(copt.node_id, args.Required("node-id"));
+    copt.advertise = args.Get("advertise", "http://" + opt.host + ":" + std::to_string(opt.port));
+    copt.data_dir = opt.data_dir + "/cluster";
+    copt.limits = opt.limits;
+    SEXTANT_ASSIGN_OR_RETURN(int64_t replicas, args.GetPositiveInt("cluster-stream-replicas", 1));
+    if (args.Has("cluster-stream-replicas")) copt.stream_replicas = static_cast<int>(std::min<int64_t>(replicas, 99));
+    SEXTANT_ASSIGN_OR_RETURN(int64_t node_ms, args.GetPositiveInt("cluster-node-timeout-ms", copt.node_timeout_ms));
+    copt.node_timeout_ms = static_cast<int>(std::min<int64_t>(node_ms, 3600000));
+    SEXTANT_ASSIGN_OR_RETURN(int64_t reassign_s,
+                             args.GetPositiveInt("cluster-reassign-timeout-s", copt.reassign_timeout_ms / 1000));
+    copt.reassign_timeout_ms = static_cast<int>(std::min<int64_t>(reassign_s, 86400) * 1000);
+    SEXTANT_ASSIGN_OR_RETURN(node, cluster::ClusterNode::Start(copt));
+    opt.cluster = node;
+  }
+#else
+  if (args.Has("cluster")) {
+    return Status::FailedPrecondition("this sextant was built without the cluster layer (libnats-dev was not found)");
+  }
+#endif
 
   // SIGTERM/SIGINT: the handler only writes a byte to a pipe (async-signal-safe); a thread
   // reading the pipe starts the drain. (Blocking the signals and sigwait-ing is not enough:
@@ -139,6 +183,9 @@ Status Serve(const std::vector<std::string>& argv) {
   (void)!::write(g_signal_pipe[1], &quit, 1);
   signals.join();
   srv.reset();  // closes the databases
+#ifdef SEXTANT_HAVE_CLUSTER
+  if (node) node->Stop();
+#endif
   return st;
 }
 

@@ -1,0 +1,1562 @@
+// The cluster node: NATS plumbing, metadata watchers, leadership, replicas (appliers), the
+// read RPCs and the coordinator of client requests. See cluster_node.h and docs/cluster.md.
+#include "cluster/cluster_node.h"
+
+#include <fcntl.h>
+#include <nats/nats.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "cluster/op_log.h"
+#include "cluster/shard_map.h"
+#include "codec/collection_json.h"
+#include "codec/point_json.h"
+#include "sextant/database.h"
+
+namespace sextant::cluster {
+
+using nlohmann::json;
+using server::Error;
+using server::FromParseStatus;
+using server::FromStatus;
+using server::Reply;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kMetaBucket = "sextant_meta";
+constexpr const char* kLiveBucket = "sextant_live";
+constexpr uint32_t kMaxShards = 64;
+
+Status NatsError(natsStatus s, const std::string& what, jsErrCode jerr = static_cast<jsErrCode>(0)) {
+  const char* last = nats_GetLastError(nullptr);
+  std::string msg = "NATS: " + what + ": " + (last && *last ? last : natsStatus_GetText(s));
+  if (jerr != 0) msg += " (JetStream error " + std::to_string(static_cast<int>(jerr)) + ")";
+  return Status::IOError(msg);
+}
+
+std::string RandomId() {
+  std::random_device rd;
+  std::mt19937_64 g((static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+                    static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(g()));
+  return buf;
+}
+
+const char* StatusName(StatusCode c) { return StatusCodeName(c); }
+
+StatusCode StatusCodeFromName(const std::string& name) {
+  for (int c = 0; c <= static_cast<int>(StatusCode::kDeadlineExceeded); ++c) {
+    if (name == StatusCodeName(static_cast<StatusCode>(c))) return static_cast<StatusCode>(c);
+  }
+  return StatusCode::kInternal;
+}
+
+json ErrorJson(const Status& st) { return {{"error", {{"code", StatusName(st.code())}, {"message", st.message()}}}}; }
+
+// The applied sequence of a replica, in its own small file (written atomically).
+Status WriteApplied(const std::string& path, uint64_t seq) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError("cannot write " + tmp);
+  const std::string text = std::to_string(seq) + "\n";
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("cannot write " + path);
+  return Status::OK();
+}
+
+uint64_t ReadApplied(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return 0;
+  unsigned long long v = 0;
+  if (std::fscanf(f, "%llu", &v) != 1) v = 0;
+  std::fclose(f);
+  return v;
+}
+
+// A small pool for the read RPCs (NATS delivers one subscription's messages on one thread).
+class WorkerPool {
+ public:
+  explicit WorkerPool(size_t n) {
+    for (size_t i = 0; i < n; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  ~WorkerPool() { StopAndJoin(); }
+  void Submit(std::function<void()> f) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stop_) return;
+    queue_.push_back(std::move(f));
+    cv_.notify_one();
+  }
+  void StopAndJoin() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    threads_.clear();
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      std::function<void()> f;
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait(l, [&] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        f = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      f();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  std::vector<std::thread> threads_;
+  bool stop_ = false;
+};
+
+// One shard replica held by this node.
+struct Replica {
+  std::string uid;
+  uint32_t shard = 0;
+  std::string stream, subject;
+  CollectionConfig config;
+  std::string applied_path;
+  std::shared_ptr<Database> db;  // the collection's local database (shared by its shards)
+  std::shared_ptr<Collection> col;
+  std::atomic<uint64_t> applied{0};
+  std::atomic<bool> ready{false};
+  std::atomic<bool> stop{false};
+  std::mutex mu;  // error
+  std::string error;
+  std::thread thread;
+
+  void SetError(std::string e) {
+    std::lock_guard<std::mutex> l(mu);
+    error = std::move(e);
+  }
+  std::string Error() {
+    std::lock_guard<std::mutex> l(mu);
+    return error;
+  }
+};
+
+std::string ReplicaKey(const std::string& uid, uint32_t shard) { return uid + "/" + std::to_string(shard); }
+
+struct NodeInfo {
+  std::string address;
+  Clock::time_point last_seen{};
+  bool seen = false;
+  json applied = json::object();
+  json errors = json::object();
+};
+
+// What a scattered call to one shard gives: a result, or the reply that ends the request.
+struct ShardOutcome {
+  bool ok = false;
+  json result;
+  Reply error;
+};
+
+}  // namespace
+
+struct ClusterNode::Impl {
+  ClusterOptions opt;
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  kvStore* meta_kv = nullptr;
+  kvStore* live_kv = nullptr;
+  natsSubscription* rpc_sub = nullptr;
+  std::unique_ptr<WorkerPool> pool;
+
+  std::atomic<bool> stopping{false};
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  std::vector<std::thread> threads;
+
+  mutable std::mutex mu;  // everything below
+  std::map<std::string, CollectionMeta> metas;          // by CollectionKey
+  std::map<std::string, CollectionConfig> configs;      // by uid: parsed settings
+  std::map<std::string, std::string> registered;        // node -> address (meta bucket)
+  std::map<std::string, NodeInfo> nodes;                // node -> heartbeat (live bucket)
+  std::map<std::string, std::shared_ptr<Replica>> replicas;  // ReplicaKey -> replica
+  std::map<std::string, std::weak_ptr<Database>> databases;  // uid -> open local database
+  std::string leader;
+  bool meta_synced = false;
+  Clock::time_point started = Clock::now();
+
+  uint64_t leader_rev = 0;  // heartbeat thread only
+  std::atomic<uint64_t> rr{0};
+
+  // ---------------------------------------------------------------------------------------
+  // Setup
+
+  Status Connect() {
+    natsOptions* o = nullptr;
+    if (natsOptions_Create(&o) != NATS_OK) return Status::Internal("natsOptions_Create failed");
+    std::vector<const char*> urls;
+    for (const auto& u : opt.nats_urls) urls.push_back(u.c_str());
+    natsStatus s = natsOptions_SetServers(o, urls.data(), static_cast<int>(urls.size()));
+    if (s == NATS_OK) s = natsOptions_SetName(o, ("sextant-" + opt.node_id).c_str());
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 100);
+    if (s == NATS_OK) s = natsOptions_SetTimeout(o, 2000);
+    if (s == NATS_OK) s = natsOptions_SetPingInterval(o, 1000);
+    if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(o, 3);
+    if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(o, 64 << 20);
+    if (s == NATS_OK) s = natsConnection_Connect(&nc, o);
+    natsOptions_Destroy(o);
+    if (s != NATS_OK) {
+      std::string list;
+      for (const auto& u : opt.nats_urls) list += (list.empty() ? "" : ",") + u;
+      return NatsError(s, "cannot connect to " + list);
+    }
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 5000;
+    s = natsConnection_JetStream(&js, nc, &jo);
+    if (s != NATS_OK) return NatsError(s, "JetStream context");
+    return Status::OK();
+  }
+
+  // Opens a bucket, creating it when missing. JetStream may still be electing its leaders
+  // right after the NATS servers start: retried for up to 30 s.
+  Status OpenBucket(const char* name, int64_t ttl_ms, kvStore** out) {
+    Status last;
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (Clock::now() < deadline && !stopping) {
+      natsStatus s = js_KeyValue(out, js, name);
+      if (s == NATS_OK) return Status::OK();
+      kvConfig c;
+      kvConfig_Init(&c);
+      c.Bucket = name;
+      c.History = 1;
+      c.Replicas = opt.stream_replicas;
+      c.TTL = ttl_ms * 1000000;  // nanoseconds (the client passes it on as the stream's MaxAge)
+      c.StorageType = ttl_ms > 0 ? js_MemoryStorage : js_FileStorage;
+      s = js_CreateKeyValue(out, js, &c);
+      if (s == NATS_OK) return Status::OK();
+      last = NatsError(s, std::string("bucket ") + name);
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    return last.ok() ? Status::IOError("stopped") : last;
+  }
+
+  Status Init() {
+    SEXTANT_RETURN_IF_ERROR(Connect());
+    SEXTANT_RETURN_IF_ERROR(OpenBucket(kMetaBucket, 0, &meta_kv));
+    SEXTANT_RETURN_IF_ERROR(OpenBucket(kLiveBucket, std::max(opt.node_timeout_ms, 2000), &live_kv));
+    const json reg = {{"node", opt.node_id}, {"address", opt.advertise}};
+    const std::string v = reg.dump();
+    natsStatus s = kvStore_Put(nullptr, meta_kv, ("nodes." + opt.node_id).c_str(), v.data(), static_cast<int>(v.size()));
+    if (s != NATS_OK) return NatsError(s, "registering the node");
+    pool = std::make_unique<WorkerPool>(8);
+    s = natsConnection_Subscribe(&rpc_sub, nc, ("sextant.rpc." + opt.node_id).c_str(), &Impl::OnRpc, this);
+    if (s != NATS_OK) return NatsError(s, "subscribing to the node's requests");
+    (void)natsSubscription_SetPendingLimits(rpc_sub, -1, -1);
+    Heartbeat();  // so that peers see this node before its first request
+    threads.emplace_back([this] { MetaWatchLoop(); });
+    threads.emplace_back([this] { LiveWatchLoop(); });
+    threads.emplace_back([this] { HeartbeatLoop(); });
+    // Wait (briefly) for the metadata, so that the first requests see the collections.
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < deadline) {
+      {
+        std::lock_guard<std::mutex> l(mu);
+        if (meta_synced) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return Status::OK();
+  }
+
+  void Shutdown() {
+    if (stopping.exchange(true)) return;
+    stop_cv.notify_all();
+    if (rpc_sub) natsSubscription_Unsubscribe(rpc_sub);
+    for (auto& t : threads) {
+      if (t.joinable()) t.join();
+    }
+    threads.clear();
+    if (pool) pool->StopAndJoin();
+    std::vector<std::shared_ptr<Replica>> all;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      for (auto& [k, r] : replicas) all.push_back(r);
+      replicas.clear();
+    }
+    for (auto& r : all) StopReplica(r);
+    if (rpc_sub) natsSubscription_Destroy(rpc_sub);
+    if (meta_kv) kvStore_Destroy(meta_kv);
+    if (live_kv) kvStore_Destroy(live_kv);
+    if (js) jsCtx_Destroy(js);
+    if (nc) {
+      natsConnection_Close(nc);
+      natsConnection_Destroy(nc);
+    }
+    rpc_sub = nullptr;
+    meta_kv = live_kv = nullptr;
+    js = nullptr;
+    nc = nullptr;
+  }
+
+  bool SleepFor(int ms) {
+    std::unique_lock<std::mutex> l(stop_mu);
+    stop_cv.wait_for(l, std::chrono::milliseconds(ms), [&] { return stopping.load(); });
+    return !stopping;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Membership, heartbeats, leadership
+
+  void Heartbeat() {
+    json applied = json::object(), errors = json::object();
+    {
+      std::lock_guard<std::mutex> l(mu);
+      for (auto& [key, r] : replicas) {
+        if (r->ready) applied[key] = r->applied.load();
+        std::string e = r->Error();
+        if (!e.empty()) errors[key] = e;
+      }
+    }
+    const json hb = {{"node", opt.node_id}, {"address", opt.advertise}, {"applied", applied}, {"errors", errors}};
+    const std::string v = hb.dump();
+    (void)kvStore_Put(nullptr, live_kv, ("nodes." + opt.node_id).c_str(), v.data(), static_cast<int>(v.size()));
+  }
+
+  void HeartbeatLoop() {
+    while (SleepFor(opt.heartbeat_ms)) {
+      Heartbeat();
+      LeaderTick();
+    }
+  }
+
+  // Leadership: the key "leader" of the live bucket (its values expire), created by whoever
+  // finds it absent and kept by its holder with compare-and-set on its revision.
+  void LeaderTick() {
+    const std::string& me = opt.node_id;
+    uint64_t rev = 0;
+    natsStatus s;
+    if (leader_rev == 0) {
+      s = kvStore_Create(&rev, live_kv, "leader", me.data(), static_cast<int>(me.size()));
+    } else {
+      s = kvStore_Update(&rev, live_kv, "leader", me.data(), static_cast<int>(me.size()), leader_rev);
+    }
+    leader_rev = s == NATS_OK ? rev : 0;
+    std::string current;
+    if (leader_rev != 0) {
+      current = me;
+    } else {
+      kvEntry* e = nullptr;
+      if (kvStore_Get(&e, live_kv, "leader") == NATS_OK && e) {
+        current = kvEntry_ValueString(e);
+        kvEntry_Destroy(e);
+      }
+    }
+    {
+      std::lock_guard<std::mutex> l(mu);
+      leader = current;
+    }
+    if (leader_rev != 0) RepairShardMaps();
+  }
+
+  // The leader's job: shard replicas on nodes gone for longer than the reassignment timeout
+  // move to live nodes (and shards short of replicas get more), with compare-and-set.
+  void RepairShardMaps() {
+    std::vector<CollectionMeta> all;
+    std::vector<std::string> live;
+    std::set<std::string> gone;
+    std::map<std::string, size_t> load;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      const auto now = Clock::now();
+      // A node never heard from since this node started counts from then.
+      for (const auto& [id, addr] : registered) {
+        auto it = nodes.find(id);
+        const Clock::time_point last = it != nodes.end() && it->second.seen ? it->second.last_seen : started;
+        const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - last).count();
+        if (silent < opt.node_timeout_ms) live.push_back(id);
+        if (silent > opt.reassign_timeout_ms) gone.insert(id);
+      }
+      for (const auto& [k, m] : metas) {
+        all.push_back(m);
+        for (const auto& shard : m.replicas) {
+          for (const auto& n : shard) ++load[n];
+        }
+      }
+    }
+    for (const CollectionMeta& m : all) {
+      auto repaired = RepairReplicas(m, live, gone, load);
+      if (!repaired) continue;
+      CollectionMeta next = m;
+      next.replicas = *repaired;
+      const std::string v = MetaToJson(next).dump();
+      uint64_t rev = 0;
+      (void)kvStore_Update(&rev, meta_kv, CollectionKey(m.tenant, m.database, m.name).c_str(), v.data(),
+                           static_cast<int>(v.size()), m.revision);
+    }
+  }
+
+  std::vector<std::string> LiveNodesLocked() const {
+    std::vector<std::string> out;
+    const auto now = Clock::now();
+    for (const auto& [id, info] : nodes) {
+      if (IsAliveLocked(id, now)) out.push_back(id);
+    }
+    if (std::find(out.begin(), out.end(), opt.node_id) == out.end()) out.push_back(opt.node_id);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  bool IsAliveLocked(const std::string& id, Clock::time_point now) const {
+    if (id == opt.node_id) return true;
+    auto it = nodes.find(id);
+    if (it == nodes.end() || !it->second.seen) return false;
+    return now - it->second.last_seen < std::chrono::milliseconds(opt.node_timeout_ms);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Watchers
+
+  void LiveWatchLoop() {
+    while (!stopping) {
+      kvWatcher* w = nullptr;
+      if (kvStore_Watch(&w, live_kv, "nodes.*", nullptr) != NATS_OK) {
+        SleepFor(200);
+        continue;
+      }
+      while (!stopping) {
+        kvEntry* e = nullptr;
+        natsStatus s = kvWatcher_Next(&e, w, 200);
+        if (s == NATS_TIMEOUT) continue;
+        if (s != NATS_OK) break;
+        if (!e) continue;  // the end of the initial values
+        if (kvEntry_Operation(e) == kvOp_Put) {
+          const std::string node = std::string(kvEntry_Key(e)).substr(6);
+          json hb = json::parse(std::string(static_cast<const char*>(kvEntry_Value(e)), kvEntry_ValueLen(e)), nullptr,
+                                false);
+          std::lock_guard<std::mutex> l(mu);
+          NodeInfo& info = nodes[node];
+          // A heartbeat written long ago (replayed as an initial value) says nothing of now.
+          const int64_t age_ms = (nats_Now() * 1000000 - kvEntry_Created(e)) / 1000000;
+          if (age_ms < opt.node_timeout_ms) {
+            info.last_seen = Clock::now() - std::chrono::milliseconds(std::max<int64_t>(age_ms, 0));
+            info.seen = true;
+          }
+          if (hb.is_object()) {
+            info.address = hb.value("address", "");
+            if (hb.contains("applied") && hb["applied"].is_object()) info.applied = hb["applied"];
+            if (hb.contains("errors") && hb["errors"].is_object()) info.errors = hb["errors"];
+          }
+        }
+        kvEntry_Destroy(e);
+      }
+      kvWatcher_Destroy(w);
+      SleepFor(100);
+    }
+  }
+
+  void MetaWatchLoop() {
+    while (!stopping) {
+      kvWatcher* w = nullptr;
+      if (kvStore_WatchAll(&w, meta_kv, nullptr) != NATS_OK) {
+        SleepFor(200);
+        continue;
+      }
+      {
+        // A new watcher replays every value: forget what the old one said.
+        std::lock_guard<std::mutex> l(mu);
+        metas.clear();
+        meta_synced = false;
+      }
+      bool synced = false;
+      while (!stopping) {
+        kvEntry* e = nullptr;
+        natsStatus s = kvWatcher_Next(&e, w, 200);
+        if (s == NATS_TIMEOUT) continue;
+        if (s != NATS_OK) break;
+        if (!e) {
+          synced = true;
+          {
+            std::lock_guard<std::mutex> l(mu);
+            meta_synced = true;
+          }
+          Reconcile();
+          continue;
+        }
+        const std::string key = kvEntry_Key(e);
+        const bool put = kvEntry_Operation(e) == kvOp_Put;
+        const std::string value(static_cast<const char*>(kvEntry_Value(e)), put ? kvEntry_ValueLen(e) : 0);
+        const uint64_t rev = kvEntry_Revision(e);
+        kvEntry_Destroy(e);
+        {
+          std::lock_guard<std::mutex> l(mu);
+          if (key.rfind("collections.", 0) == 0) {
+            if (!put) {
+              metas.erase(key);
+            } else {
+              auto m = MetaFromJson(json::parse(value, nullptr, false));
+              if (m.ok()) {
+                m->revision = rev;
+                if (!configs.count(m->uid)) {
+                  auto c = codec::CollectionConfigFromStoredJson(m->config);
+                  if (c.ok()) configs[m->uid] = *c;
+                }
+                metas[key] = std::move(*m);
+              }
+            }
+          } else if (key.rfind("nodes.", 0) == 0) {
+            const std::string node = key.substr(6);
+            if (put) {
+              json reg = json::parse(value, nullptr, false);
+              registered[node] = reg.is_object() ? reg.value("address", "") : "";
+            } else {
+              registered.erase(node);
+            }
+          }
+        }
+        if (synced) Reconcile();
+      }
+      kvWatcher_Destroy(w);
+      SleepFor(100);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Replicas
+
+  // Starts an applier for each shard replica the shard map gives this node, stops those it no
+  // longer gives it, and removes the local data of replicas that are gone for good.
+  void Reconcile() {
+    std::vector<std::shared_ptr<Replica>> to_stop, to_start;
+    std::set<std::string> live_uids;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      std::map<std::string, std::pair<const CollectionMeta*, uint32_t>> wanted;
+      for (const auto& [k, m] : metas) {
+        live_uids.insert(m.uid);
+        for (uint32_t s = 0; s < m.replicas.size(); ++s) {
+          const auto& shard = m.replicas[s];
+          if (std::find(shard.begin(), shard.end(), opt.node_id) != shard.end()) {
+            wanted[ReplicaKey(m.uid, s)] = {&m, s};
+          }
+        }
+      }
+      for (auto it = replicas.begin(); it != replicas.end();) {
+        if (!wanted.count(it->first)) {
+          to_stop.push_back(it->second);
+          it = replicas.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      for (const auto& [key, what] : wanted) {
+        if (replicas.count(key)) continue;
+        auto cfg = configs.find(what.first->uid);
+        if (cfg == configs.end()) continue;
+        auto r = std::make_shared<Replica>();
+        r->uid = what.first->uid;
+        r->shard = what.second;
+        r->stream = StreamName(r->uid, r->shard);
+        r->subject = StreamSubject(r->uid, r->shard);
+        r->config = cfg->second;
+        r->config.name = "s" + std::to_string(r->shard);
+        r->applied_path = opt.data_dir + "/applied/" + r->uid + "-" + std::to_string(r->shard);
+        replicas[key] = r;
+        to_start.push_back(r);
+      }
+    }
+    for (auto& r : to_stop) {
+      StopReplica(r);
+      RemoveReplicaData(*r, !live_uids.count(r->uid));
+    }
+    for (auto& r : to_start) {
+      r->thread = std::thread([this, r] { RunApplier(r); });
+    }
+  }
+
+  void StopReplica(const std::shared_ptr<Replica>& r) {
+    r->stop = true;
+    if (r->thread.joinable()) r->thread.join();
+    r->col.reset();
+    r->db.reset();
+  }
+
+  // A replica this node no longer holds: its local collection (and with the whole collection
+  // dropped, its local database) goes. Shared databases close with their last replica.
+  void RemoveReplicaData(Replica& r, bool collection_dropped) {
+    std::error_code ec;
+    std::filesystem::remove(r.applied_path, ec);
+    std::shared_ptr<Database> db;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      db = databases[r.uid].lock();
+    }
+    if (db) {
+      (void)db->DropCollection(r.config.name);
+    } else {
+      std::filesystem::remove_all(opt.data_dir + "/collections/" + r.uid + "/collections/" + r.config.name, ec);
+    }
+    if (collection_dropped && !db) std::filesystem::remove_all(opt.data_dir + "/collections/" + r.uid, ec);
+  }
+
+  Result<std::shared_ptr<Database>> LocalDatabase(const std::string& uid) {
+    std::lock_guard<std::mutex> l(mu);
+    if (auto db = databases[uid].lock()) return db;
+    std::error_code ec;
+    std::filesystem::create_directories(opt.data_dir + "/collections", ec);
+    SEXTANT_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(opt.data_dir + "/collections/" + uid));
+    std::shared_ptr<Database> shared(std::move(db));
+    databases[uid] = shared;
+    return shared;
+  }
+
+  Status OpenReplica(Replica& r) {
+    SEXTANT_ASSIGN_OR_RETURN(r.db, LocalDatabase(r.uid));
+    auto col = r.db->GetCollection(r.config.name);
+    if (!col.ok() && col.status().code() == StatusCode::kNotFound) col = r.db->CreateCollection(r.config);
+    if (!col.ok()) return col.status();
+    r.col = *col;
+    std::error_code ec;
+    std::filesystem::create_directories(opt.data_dir + "/applied", ec);
+    r.applied = ReadApplied(r.applied_path);
+    return Status::OK();
+  }
+
+  // Applies the shard's stream to the local collection, in order, from the applied sequence + 1.
+  void RunApplier(std::shared_ptr<Replica> r) {
+    while (!r->stop) {
+      Status st = OpenReplica(*r);
+      if (st.ok()) break;
+      r->SetError("cannot open the local replica: " + st.ToString());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    if (r->stop) return;
+    r->SetError("");
+    r->ready = true;
+    uint64_t saved = r->applied;
+    natsSubscription* sub = nullptr;
+    auto drop_sub = [&] {
+      if (sub) {
+        natsSubscription_Unsubscribe(sub);
+        natsSubscription_Destroy(sub);
+        sub = nullptr;
+      }
+    };
+    auto save = [&] {
+      if (saved == r->applied) return;
+      Status st = WriteApplied(r->applied_path, r->applied);
+      if (st.ok()) {
+        saved = r->applied;
+      } else {
+        r->SetError(st.ToString());
+      }
+    };
+    while (!r->stop && !stopping) {
+      if (!sub) {
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Ordered = true;
+        so.Stream = r->stream.c_str();
+        so.Config.DeliverPolicy = js_DeliverByStartSequence;
+        so.Config.OptStartSeq = r->applied + 1;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus s = js_SubscribeSync(&sub, js, r->subject.c_str(), nullptr, &so, &jerr);
+        if (s != NATS_OK) {
+          sub = nullptr;
+          r->SetError(NatsError(s, "consuming " + r->stream, jerr).message());
+          std::this_thread::sleep_for(std::chrono::milliseconds(250));
+          continue;
+        }
+        (void)natsSubscription_SetPendingLimits(sub, -1, -1);
+      }
+      natsMsg* msg = nullptr;
+      natsStatus s = natsSubscription_NextMsg(&msg, sub, 200);
+      if (s == NATS_TIMEOUT) {
+        save();
+        continue;
+      }
+      if (s != NATS_OK) {
+        r->SetError(NatsError(s, "reading " + r->stream).message());
+        drop_sub();
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      jsMsgMetaData* md = nullptr;
+      if (natsMsg_GetMetaData(&md, msg) != NATS_OK) {
+        natsMsg_Destroy(msg);
+        continue;
+      }
+      const uint64_t seq = md->Sequence.Stream;
+      jsMsgMetaData_Destroy(md);
+      if (seq <= r->applied) {
+        natsMsg_Destroy(msg);
+        continue;
+      }
+      if (seq != r->applied + 1) {
+        // Messages before seq are gone from the stream: this replica would need a rebuild from
+        // another replica's snapshot, which is not implemented (docs/cluster.md).
+        r->SetError("the stream continues at sequence " + std::to_string(seq) + " but the replica has applied " +
+                    std::to_string(r->applied.load()) + ": it needs a rebuild");
+        natsMsg_Destroy(msg);
+        drop_sub();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+        continue;
+      }
+      auto op = DecodeOp(std::string_view(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)));
+      natsMsg_Destroy(msg);
+      if (!op.ok()) {
+        r->SetError("sequence " + std::to_string(seq) + ": " + op.status().ToString());
+        drop_sub();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+        continue;
+      }
+      Status st = ApplyOp(*r->col, *op);
+      if (!st.ok() && st.code() != StatusCode::kNotFound && st.code() != StatusCode::kInvalidArgument) {
+        // The local collection refused for a reason of its own (disk, damage): retry later,
+        // from the same sequence.
+        r->SetError("applying sequence " + std::to_string(seq) + ": " + st.ToString());
+        drop_sub();
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        continue;
+      }
+      r->applied = seq;
+      int pending = 0;
+      if (natsSubscription_GetPending(sub, &pending, nullptr) != NATS_OK || pending == 0 ||
+          r->applied - saved >= 256) {
+        save();
+      }
+    }
+    drop_sub();
+    save();
+  }
+
+  std::shared_ptr<Replica> FindReplica(const std::string& uid, uint32_t shard) {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = replicas.find(ReplicaKey(uid, shard));
+    return it == replicas.end() ? nullptr : it->second;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Reads served by a replica: {"op", "uid", "shard", ...} -> {"result": ...} | {"error": ...}
+
+  static void OnRpc(natsConnection* nc, natsSubscription*, natsMsg* msg, void* closure) {
+    auto* self = static_cast<Impl*>(closure);
+    std::string reply = natsMsg_GetReply(msg) ? natsMsg_GetReply(msg) : "";
+    std::string data(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+    natsMsg_Destroy(msg);
+    if (reply.empty()) return;
+    self->pool->Submit([self, nc, reply = std::move(reply), data = std::move(data)] {
+      json req = json::parse(data, nullptr, false);
+      const std::string out = self->LocalCall(req).dump();
+      (void)natsConnection_Publish(nc, reply.c_str(), out.data(), static_cast<int>(out.size()));
+    });
+  }
+
+  json LocalCall(const json& req) {
+    if (!req.is_object() || !req.contains("uid") || !req.contains("shard")) {
+      return ErrorJson(Status::InvalidArgument("bad cluster request"));
+    }
+    auto r = FindReplica(req.value("uid", ""), req.value("shard", 0u));
+    if (!r || !r->ready || !r->col) {
+      return {{"error", {{"code", "unavailable"}, {"message", "node '" + opt.node_id + "' holds no ready replica"}}}};
+    }
+    if (req.contains("min_seq")) {
+      const uint64_t want = req["min_seq"].get<uint64_t>();
+      const auto deadline = Clock::now() + std::chrono::milliseconds(req.value("wait_ms", 2000));
+      while (r->applied < want && Clock::now() < deadline && !r->stop) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      if (r->applied < want) {
+        return {{"error",
+                 {{"code", "unavailable"},
+                  {"message", "node '" + opt.node_id + "' has applied " + std::to_string(r->applied.load()) +
+                                  " of " + std::to_string(want)}}}};
+      }
+    }
+    std::shared_ptr<Collection> col = r->col;
+    const std::string op = req.value("op", "");
+    if (op == "ready") return {{"result", {{"applied", r->applied.load()}}}};
+    if (op == "query") {
+      auto q = server::ParseQuery(req["query"], opt.limits);
+      if (!q.ok()) return ErrorJson(q.status());
+      auto hits = col->Query(*q);
+      if (!hits.ok()) return ErrorJson(hits.status());
+      json out = json::array();
+      for (const QueryHit& h : *hits) out.push_back(codec::HitToJson(h));
+      return {{"result", std::move(out)}, {"applied", r->applied.load()}};
+    }
+    if (op == "count") {
+      std::optional<json> filter;
+      if (req.contains("filter") && !req["filter"].is_null()) filter = req["filter"];
+      auto n = col->Count(filter);
+      if (!n.ok()) return ErrorJson(n.status());
+      return {{"result", *n}};
+    }
+    if (op == "get") {
+      std::vector<std::string> ids = req.value("ids", std::vector<std::string>{});
+      const bool vectors = req.value("vectors", true);
+      auto points = col->Get(ids, vectors);
+      if (!points.ok()) return ErrorJson(points.status());
+      json out = json::array();
+      for (const Point& p : *points) out.push_back(codec::PointToJson(p, vectors));
+      return {{"result", std::move(out)}};
+    }
+    if (op == "scroll") {
+      std::optional<json> filter;
+      if (req.contains("filter") && !req["filter"].is_null()) filter = req["filter"];
+      const bool vectors = req.value("vectors", false);
+      auto page = col->Scroll(req.value("after", ""), req.value("limit", size_t{100}), filter, vectors);
+      if (!page.ok()) return ErrorJson(page.status());
+      json out = json::array();
+      for (const Point& p : page->points) out.push_back(codec::PointToJson(p, vectors));
+      return {{"result", {{"points", std::move(out)}, {"more", page->next.has_value()}}}};
+    }
+    return ErrorJson(Status::InvalidArgument("unknown cluster request '" + op + "'"));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The coordinator: one shard's read from one of its live replicas.
+
+  ShardOutcome CallShard(const CollectionMeta& meta, uint32_t shard, json req,
+                         std::optional<Clock::time_point> deadline) {
+    req["uid"] = meta.uid;
+    req["shard"] = shard;
+    std::vector<std::string> candidates;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      const auto now = Clock::now();
+      for (const auto& n : meta.replicas[shard]) {
+        if (IsAliveLocked(n, now)) candidates.push_back(n);
+      }
+    }
+    if (!candidates.empty()) {
+      std::rotate(candidates.begin(), candidates.begin() + rr.fetch_add(1) % candidates.size(), candidates.end());
+      auto self = std::find(candidates.begin(), candidates.end(), opt.node_id);
+      if (self != candidates.end()) std::rotate(candidates.begin(), self, self + 1);
+    }
+    std::string tried;
+    for (const std::string& node : candidates) {
+      json reply;
+      if (node == opt.node_id) {
+        reply = LocalCall(req);
+      } else {
+        int64_t timeout = opt.rpc_timeout_ms;
+        if (deadline) {
+          timeout = std::min<int64_t>(
+              timeout, std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()).count());
+        }
+        if (timeout <= 0) break;
+        const std::string data = req.dump();
+        natsMsg* msg = nullptr;
+        natsStatus s = natsConnection_Request(&msg, nc, ("sextant.rpc." + node).c_str(), data.data(),
+                                              static_cast<int>(data.size()), timeout);
+        if (s != NATS_OK) {
+          tried += (tried.empty() ? "" : "; ") + node + ": " + natsStatus_GetText(s);
+          continue;
+        }
+        reply = json::parse(std::string(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)), nullptr, false);
+        natsMsg_Destroy(msg);
+      }
+      if (reply.is_object() && reply.contains("result")) return {true, std::move(reply["result"]), {}};
+      if (reply.is_object() && reply.contains("error") && reply["error"].is_object()) {
+        const std::string code = reply["error"].value("code", "internal");
+        const std::string message = reply["error"].value("message", "");
+        if (code != "unavailable") {
+          return {false, {}, FromStatus(Status(StatusCodeFromName(code), message))};
+        }
+        tried += (tried.empty() ? "" : "; ") + message;
+        continue;
+      }
+      tried += (tried.empty() ? "" : "; ") + node + ": a reply that is not one";
+    }
+    std::string names;
+    for (const auto& n : meta.replicas[shard]) names += (names.empty() ? "" : ", ") + n;
+    Reply r = Error(503, "unavailable",
+                    "shard " + std::to_string(shard) + " of collection '" + meta.name +
+                        "' has no replica that answers (replicas: " + names + (tried.empty() ? "" : "; " + tried) +
+                        ")");
+    r.headers.emplace_back("Retry-After", "1");
+    return {false, {}, std::move(r)};
+  }
+
+  // Every shard at once; the first failing shard's reply in `error` (nullopt: all answered).
+  std::vector<ShardOutcome> Scatter(const CollectionMeta& meta, const json& req,
+                                    std::optional<Clock::time_point> deadline,
+                                    const std::vector<uint64_t>* min_seqs = nullptr) {
+    std::vector<std::future<ShardOutcome>> futures;
+    for (uint32_t s = 0; s < meta.shards; ++s) {
+      json r = req;
+      if (min_seqs) r["min_seq"] = (*min_seqs)[s];
+      futures.push_back(std::async(std::launch::async, [this, &meta, s, r = std::move(r), deadline] {
+        return CallShard(meta, s, r, deadline);
+      }));
+    }
+    std::vector<ShardOutcome> out;
+    for (auto& f : futures) out.push_back(f.get());
+    return out;
+  }
+
+  static const ShardOutcome* FirstFailure(const std::vector<ShardOutcome>& outcomes) {
+    for (const auto& o : outcomes) {
+      if (!o.ok) return &o;
+    }
+    return nullptr;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The coordinator: writes
+
+  Result<uint64_t> Publish(const CollectionMeta& meta, uint32_t shard, const WriteOp& op,
+                           std::optional<Clock::time_point> deadline) {
+    const std::string data = EncodeOp(op);
+    const int64_t max = natsConnection_GetMaxPayload(nc);
+    if (max > 0 && static_cast<int64_t>(data.size()) > max) {
+      return Status::ResourceExhausted("the write takes " + std::to_string(data.size()) +
+                                       " bytes in the log, more than the NATS servers' max_payload of " +
+                                       std::to_string(max) + ": send smaller batches");
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    const std::string stream = StreamName(meta.uid, shard);
+    po.ExpectStream = stream.c_str();
+    po.MaxWait = 5000;
+    if (deadline) {
+      po.MaxWait = std::max<int64_t>(
+          1, std::min<int64_t>(po.MaxWait,
+                               std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()).count()));
+    }
+    jsPubAck* pa = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_Publish(&pa, js, StreamSubject(meta.uid, shard).c_str(), data.data(),
+                              static_cast<int>(data.size()), &po, &jerr);
+    if (s != NATS_OK) return NatsError(s, "writing to " + stream, jerr);
+    const uint64_t seq = pa->Sequence;
+    jsPubAck_Destroy(pa);
+    return seq;
+  }
+
+  // Publishes one record per shard (shards with none skipped); the reply names the sequences,
+  // or which shards took the write and which did not.
+  Reply PublishAll(const CollectionMeta& meta, const std::map<uint32_t, WriteOp>& ops,
+                   std::optional<Clock::time_point> deadline, json reply) {
+    json seqs = json::object();
+    std::vector<std::pair<uint32_t, std::future<Result<uint64_t>>>> futures;
+    for (const auto& [shard, op] : ops) {
+      futures.emplace_back(shard, std::async(std::launch::async, [this, &meta, shard = shard, &op = op, deadline] {
+                             return Publish(meta, shard, op, deadline);
+                           }));
+    }
+    std::string failed, done;
+    Status first;
+    for (auto& [shard, f] : futures) {
+      auto r = f.get();
+      if (r.ok()) {
+        seqs[std::to_string(shard)] = *r;
+        done += (done.empty() ? "" : ", ") + std::to_string(shard);
+      } else {
+        failed += (failed.empty() ? "" : ", ") + std::to_string(shard);
+        if (first.ok()) first = r.status();
+      }
+    }
+    if (!first.ok()) {
+      if (first.code() == StatusCode::kResourceExhausted) return Error(413, "payload_too_large", first.message());
+      Reply r = Error(503, "unavailable",
+                      "the write was not stored in shard(s) " + failed +
+                          (done.empty() ? "" : " (it was stored in shard(s) " + done + ")") + ": " + first.message());
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
+    reply["sequences"] = std::move(seqs);
+    return Reply{200, std::move(reply)};
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The coordinator: routes
+
+  std::optional<CollectionMeta> FindMeta(const std::string& t, const std::string& d, const std::string& c) {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = metas.find(CollectionKey(t, d, c));
+    if (it == metas.end()) return std::nullopt;
+    return it->second;
+  }
+
+  std::optional<CollectionConfig> ConfigOf(const std::string& uid) {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = configs.find(uid);
+    if (it == configs.end()) return std::nullopt;
+    return it->second;
+  }
+
+  static Reply NoCollection(const std::string& name) {
+    return Error(404, "not_found", "collection '" + name + "' not found");
+  }
+
+  json DescribeMeta(const CollectionMeta& m, const CollectionConfig& c) {
+    json j = codec::CollectionConfigToJson(c, codec::ConfigForm::kReply);
+    j["name"] = m.name;
+    j["shards"] = m.shards;
+    j["replication_factor"] = m.replication_factor;
+    j["replicas"] = m.replicas;
+    return j;
+  }
+
+  Reply PutCollection(const server::ClusterRequest& rq) {
+    json body = rq.body;
+    uint32_t shards = 1, rf = 1;
+    for (auto [field, out] : {std::pair{"shards", &shards}, {"replication_factor", &rf}}) {
+      auto it = body.find(field);
+      if (it == body.end()) continue;
+      if (!it->is_number_unsigned() || it->get<uint64_t>() < 1 || it->get<uint64_t>() > kMaxShards) {
+        return Error(422, "invalid_argument",
+                     std::string("field '") + field + "' must be an integer in [1, " + std::to_string(kMaxShards) + "]");
+      }
+      *out = it->get<uint32_t>();
+      body.erase(it);
+    }
+    SX_PARSE(server::CollectionSpec spec, server::ParseCollectionSpec(body, opt.limits));
+    spec.config.name = rq.params.at("collection");
+    if (spec.config.embedding) {
+      return Error(422, "invalid_argument", "collections that embed their documents are not supported on a cluster yet");
+    }
+    if (Status st = codec::CheckCollectionSettings(spec.config); !st.ok()) return FromStatus(st);
+    std::vector<std::string> live;
+    std::map<std::string, size_t> load;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      live = LiveNodesLocked();
+      for (const auto& [k, m] : metas) {
+        for (const auto& shard : m.replicas) {
+          for (const auto& n : shard) ++load[n];
+        }
+      }
+    }
+    CollectionMeta meta;
+    meta.tenant = rq.tenant;
+    meta.database = rq.database;
+    meta.name = spec.config.name;
+    meta.shards = shards;
+    meta.replication_factor = rf;
+    meta.config = codec::CollectionConfigToJson(spec.config, codec::ConfigForm::kStored);
+    if (auto existing = FindMeta(meta.tenant, meta.database, meta.name)) return SameOrConflict(*existing, meta);
+    if (rf > live.size()) {
+      std::string names;
+      for (const auto& n : live) names += (names.empty() ? "" : ", ") + n;
+      return Error(422, "invalid_argument",
+                   "replication_factor " + std::to_string(rf) + " needs " + std::to_string(rf) + " live nodes; " +
+                       std::to_string(live.size()) + " are alive (" + names + ")");
+    }
+    meta.uid = RandomId();
+    meta.replicas = AssignReplicas(shards, rf, live, load);
+    for (uint32_t s = 0; s < shards; ++s) {
+      if (Status st = AddStream(meta.uid, s); !st.ok()) {
+        DeleteStreams(meta.uid, s);
+        return Error(503, "unavailable", st.message());
+      }
+    }
+    const std::string key = CollectionKey(meta.tenant, meta.database, meta.name);
+    const std::string v = MetaToJson(meta).dump();
+    natsStatus s = kvStore_Create(nullptr, meta_kv, key.c_str(), v.data(), static_cast<int>(v.size()));
+    if (s != NATS_OK) {
+      DeleteStreams(meta.uid, shards);
+      kvEntry* e = nullptr;
+      if (kvStore_Get(&e, meta_kv, key.c_str()) == NATS_OK && e) {  // created meanwhile elsewhere
+        auto other = MetaFromJson(json::parse(std::string(static_cast<const char*>(kvEntry_Value(e)),
+                                                          kvEntry_ValueLen(e)),
+                                              nullptr, false));
+        kvEntry_Destroy(e);
+        if (other.ok()) return SameOrConflict(*other, meta);
+      }
+      return Error(503, "unavailable", NatsError(s, "creating " + key).message());
+    }
+    WaitUntilServed(meta, rq.deadline);
+    json j = DescribeMeta(meta, spec.config);
+    j["created"] = true;
+    return Reply{201, std::move(j)};
+  }
+
+  Reply SameOrConflict(const CollectionMeta& existing, const CollectionMeta& asked) {
+    if (existing.config == asked.config && existing.shards == asked.shards &&
+        existing.replication_factor == asked.replication_factor) {
+      auto c = codec::CollectionConfigFromStoredJson(existing.config);
+      if (!c.ok()) return FromStatus(c.status());
+      json j = DescribeMeta(existing, *c);
+      j["created"] = false;
+      return Reply{200, std::move(j)};
+    }
+    return Error(409, "already_exists", "collection '" + asked.name + "' already exists with a different definition");
+  }
+
+  Status AddStream(const std::string& uid, uint32_t shard) {
+    const std::string name = StreamName(uid, shard), subject = StreamSubject(uid, shard);
+    const char* subjects[1] = {subject.c_str()};
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = name.c_str();
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Replicas = opt.stream_replicas;
+    jsStreamInfo* si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_AddStream(&si, js, &sc, nullptr, &jerr);
+    if (s != NATS_OK) return NatsError(s, "creating stream " + name, jerr);
+    jsStreamInfo_Destroy(si);
+    return Status::OK();
+  }
+
+  void DeleteStreams(const std::string& uid, uint32_t shards) {
+    for (uint32_t s = 0; s < shards; ++s) (void)js_DeleteStream(js, StreamName(uid, s).c_str(), nullptr, nullptr);
+  }
+
+  // After a create: until one replica of every shard answers (appliers start as the nodes see
+  // the new shard map), at most 10 s; the collection works either way.
+  void WaitUntilServed(const CollectionMeta& meta, std::optional<Clock::time_point> deadline) {
+    auto until = Clock::now() + std::chrono::seconds(10);
+    if (deadline && *deadline < until) until = *deadline;
+    for (uint32_t s = 0; s < meta.shards; ++s) {
+      while (Clock::now() < until && !stopping) {
+        if (CallShard(meta, s, {{"op", "ready"}}, until).ok) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+  }
+
+  Result<std::vector<uint64_t>> LastSequences(const CollectionMeta& meta) {
+    std::vector<uint64_t> out;
+    for (uint32_t s = 0; s < meta.shards; ++s) {
+      jsStreamInfo* si = nullptr;
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      natsStatus st = js_GetStreamInfo(&si, js, StreamName(meta.uid, s).c_str(), nullptr, &jerr);
+      if (st != NATS_OK) return NatsError(st, "reading the state of " + StreamName(meta.uid, s), jerr);
+      out.push_back(si->State.LastSeq);
+      jsStreamInfo_Destroy(si);
+    }
+    return out;
+  }
+
+  Reply DropCollection(const server::ClusterRequest& rq) {
+    auto meta = FindMeta(rq.tenant, rq.database, rq.params.at("collection"));
+    if (!meta) return NoCollection(rq.params.at("collection"));
+    const std::string key = CollectionKey(meta->tenant, meta->database, meta->name);
+    natsStatus s = kvStore_Delete(meta_kv, key.c_str());
+    if (s != NATS_OK) return Error(503, "unavailable", NatsError(s, "dropping " + key).message());
+    DeleteStreams(meta->uid, meta->shards);
+    return Reply{200, {{"dropped", meta->name}}};
+  }
+
+  Reply ListCollections(const server::ClusterRequest& rq) {
+    std::vector<CollectionMeta> list;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      for (const auto& [k, m] : metas) {
+        if (m.tenant == rq.tenant && m.database == rq.database) list.push_back(m);
+      }
+    }
+    json out = json::array();
+    for (const auto& m : list) {
+      auto c = ConfigOf(m.uid);
+      if (!c) continue;
+      json j = DescribeMeta(m, *c);
+      auto counts = Scatter(m, {{"op", "count"}}, rq.deadline);
+      if (!FirstFailure(counts)) {
+        size_t n = 0;
+        for (const auto& o : counts) n += o.result.get<size_t>();
+        j["points"] = n;
+      }
+      out.push_back(std::move(j));
+    }
+    return Reply{200, {{"collections", std::move(out)}}};
+  }
+
+  Reply GetCollectionInfo(const server::ClusterRequest& rq, const CollectionMeta& meta, const CollectionConfig& c) {
+    json j = DescribeMeta(meta, c);
+    auto counts = Scatter(meta, {{"op", "count"}}, rq.deadline);
+    if (auto f = FirstFailure(counts)) return f->error;
+    size_t n = 0;
+    for (const auto& o : counts) n += o.result.get<size_t>();
+    j["points"] = n;
+    return Reply{200, std::move(j)};
+  }
+
+  Reply Upsert(const server::ClusterRequest& rq, const CollectionMeta& meta, const CollectionConfig& c) {
+    SX_PARSE(std::vector<Point> points, server::ParseUpsertBody(rq.raw_body, opt.limits));
+    for (size_t i = 0; i < points.size(); ++i) {
+      if (Status st = ValidatePoint(points[i], c); !st.ok()) {
+        return FromStatus(Status(st.code(), "point " + std::to_string(i) + ": " + st.message()));
+      }
+    }
+    std::map<uint32_t, WriteOp> ops;
+    const size_t n = points.size();
+    for (Point& p : points) {
+      WriteOp& op = ops[ShardOf(p.id, meta.shards)];
+      op.kind = OpKind::kUpsert;
+      op.points.push_back(std::move(p));
+    }
+    return PublishAll(meta, ops, rq.deadline, {{"acked", n}});
+  }
+
+  // How many of `ids` exist now (a delete's reply counts them just before it is logged).
+  Result<size_t> CountExisting(const CollectionMeta& meta, const std::vector<std::string>& ids,
+                               std::optional<Clock::time_point> deadline, Reply* error) {
+    std::map<uint32_t, std::vector<std::string>> by_shard;
+    for (const auto& id : ids) by_shard[ShardOf(id, meta.shards)].push_back(id);
+    size_t found = 0;
+    for (const auto& [shard, list] : by_shard) {
+      auto o = CallShard(meta, shard, {{"op", "get"}, {"ids", list}, {"vectors", false}}, deadline);
+      if (!o.ok) {
+        *error = o.error;
+        return Status::Internal("");
+      }
+      found += o.result.size();
+    }
+    return found;
+  }
+
+  Reply DeletePoints(const server::ClusterRequest& rq, const CollectionMeta& meta) {
+    SX_PARSE(server::DeleteSpec spec, server::ParseDelete(rq.body, opt.limits));
+    std::map<uint32_t, WriteOp> ops;
+    size_t n = 0;
+    if (spec.filter) {
+      auto counts = Scatter(meta, {{"op", "count"}, {"filter", *spec.filter}}, rq.deadline);
+      if (auto f = FirstFailure(counts)) return f->error;
+      for (const auto& o : counts) n += o.result.get<size_t>();
+      for (uint32_t s = 0; s < meta.shards; ++s) {
+        ops[s].kind = OpKind::kDeleteByFilter;
+        ops[s].filter = *spec.filter;
+      }
+    } else {
+      Reply error;
+      auto found = CountExisting(meta, spec.ids, rq.deadline, &error);
+      if (!found.ok()) return error;
+      n = *found;
+      for (const auto& id : spec.ids) {
+        WriteOp& op = ops[ShardOf(id, meta.shards)];
+        op.kind = OpKind::kDelete;
+        op.ids.push_back(id);
+      }
+    }
+    return PublishAll(meta, ops, rq.deadline, {{"deleted", n}});
+  }
+
+  Reply GetPoint(const server::ClusterRequest& rq, const CollectionMeta& meta) {
+    const std::string& id = rq.params.at("id");
+    auto v = rq.query.find("vector");
+    const bool with_vector = v == rq.query.end() || v->second != "false";
+    auto o = CallShard(meta, ShardOf(id, meta.shards),
+                       {{"op", "get"}, {"ids", json::array({id})}, {"vectors", with_vector}}, rq.deadline);
+    if (!o.ok) return o.error;
+    if (o.result.empty()) return Error(404, "not_found", "no point '" + id.substr(0, 200) + "'");
+    return Reply{200, o.result[0]};
+  }
+
+  Reply PatchPoint(const server::ClusterRequest& rq, const CollectionMeta& meta) {
+    SX_PARSE(server::MetadataPatch patch, server::ParseMetadataPatch(rq.body));
+    const std::string& id = rq.params.at("id");
+    Reply error;
+    auto found = CountExisting(meta, {id}, rq.deadline, &error);
+    if (!found.ok()) return error;
+    if (*found == 0) return Error(404, "not_found", "point '" + id.substr(0, 200) + "' not found");
+    std::map<uint32_t, WriteOp> ops;
+    WriteOp& op = ops[ShardOf(id, meta.shards)];
+    op.kind = OpKind::kUpdateMetadata;
+    op.id = id;
+    op.metadata = patch.metadata;
+    op.merge = patch.merge;
+    return PublishAll(meta, ops, rq.deadline, {{"updated", id}});
+  }
+
+  Reply DeletePoint(const server::ClusterRequest& rq, const CollectionMeta& meta) {
+    const std::string& id = rq.params.at("id");
+    Reply error;
+    auto found = CountExisting(meta, {id}, rq.deadline, &error);
+    if (!found.ok()) return error;
+    if (*found == 0) return Error(404, "not_found", "no point '" + id.substr(0, 200) + "'");
+    std::map<uint32_t, WriteOp> ops;
+    WriteOp& op = ops[ShardOf(id, meta.shards)];
+    op.kind = OpKind::kDelete;
+    op.ids = {id};
+    return PublishAll(meta, ops, rq.deadline, {{"deleted", 1}});
+  }
+
+  Reply Count(const server::ClusterRequest& rq, const CollectionMeta& meta) {
+    SX_PARSE(std::optional<json> filter, server::ParseCount(rq.body));
+    json req = {{"op", "count"}};
+    if (filter) req["filter"] = *filter;
+    auto counts = Scatter(meta, req, rq.deadline);
+    if (auto f = FirstFailure(counts)) return f->error;
+    size_t n = 0;
+    for (const auto& o : counts) n += o.result.get<size_t>();
+    return Reply{200, {{"count", n}}};
+  }
+
+  // Scroll: every shard's page after the cursor, merged in id order; with ?shard=K&replica=local
+  // the node's own replica of shard K alone (to inspect one replica).
+  Reply Scroll(const server::ClusterRequest& rq, const CollectionMeta& meta) {
+    SX_PARSE(server::ScrollSpec spec, server::ParseScroll(rq.body, opt.limits));
+    json req = {{"op", "scroll"}, {"after", spec.after}, {"limit", spec.limit}, {"vectors", spec.vectors}};
+    if (spec.filter) req["filter"] = *spec.filter;
+    auto local = rq.query.find("replica");
+    if (local != rq.query.end()) {
+      auto sh = rq.query.find("shard");
+      if (local->second != "local" || sh == rq.query.end()) {
+        return Error(400, "bad_request", "a replica's scroll takes ?replica=local&shard=K");
+      }
+      uint32_t shard = 0;
+      try {
+        shard = static_cast<uint32_t>(std::stoul(sh->second));
+      } catch (...) {
+        return Error(400, "bad_request", "shard must be a number");
+      }
+      if (shard >= meta.shards) return Error(400, "bad_request", "no shard " + sh->second);
+      req["uid"] = meta.uid;
+      req["shard"] = shard;
+      json r = LocalCall(req);
+      if (!r.contains("result")) return Error(409, "unavailable", r["error"].value("message", ""));
+      auto rep = FindReplica(meta.uid, shard);
+      return Reply{200,
+                   {{"points", r["result"]["points"]},
+                    {"more", r["result"]["more"]},
+                    {"applied", rep ? rep->applied.load() : 0}}};
+    }
+    auto pages = Scatter(meta, req, rq.deadline);
+    if (auto f = FirstFailure(pages)) return f->error;
+    std::vector<json> all;
+    bool more = false;
+    for (auto& o : pages) {
+      for (auto& p : o.result["points"]) all.push_back(std::move(p));
+      more = more || o.result.value("more", false);
+    }
+    std::sort(all.begin(), all.end(),
+              [](const json& a, const json& b) { return a["id"].get_ref<const std::string&>() < b["id"].get_ref<const std::string&>(); });
+    if (all.size() > spec.limit) {
+      more = true;
+      all.resize(spec.limit);
+    }
+    json points = json::array();
+    for (auto& p : all) points.push_back(std::move(p));
+    json next = more && !points.empty() ? points.back()["id"] : json();
+    return Reply{200, {{"points", std::move(points)}, {"next", std::move(next)}}};
+  }
+
+  Reply Query(const server::ClusterRequest& rq, const CollectionMeta& meta) {
+    SX_PARSE(json body, server::ParseJsonBody(rq.raw_body, opt.limits.max_json_depth));
+    bool strong = false;
+    if (body.is_object()) {
+      auto it = body.find("consistency");
+      if (it != body.end()) {
+        if (!it->is_string() || (*it != "strong" && *it != "eventual")) {
+          return Error(400, "bad_request", "field 'consistency' must be \"strong\" or \"eventual\"");
+        }
+        strong = *it == "strong";
+        body.erase(it);
+      }
+    }
+    SX_PARSE(QueryRequest q, server::ParseQuery(body, opt.limits));
+    if (q.text && meta.shards > 1) {
+      return Error(422, "invalid_argument",
+                   "text queries (keyword, hybrid, semantic) on a collection with more than one shard are not "
+                   "supported yet: BM25 statistics are per shard");
+    }
+    std::vector<uint64_t> min_seqs;
+    if (strong) {
+      auto seqs = LastSequences(meta);
+      if (!seqs.ok()) return Error(503, "unavailable", seqs.status().message());
+      min_seqs = *seqs;
+    }
+    auto deadline = rq.deadline;
+    if (q.deadline && (!deadline || *q.deadline < *deadline)) deadline = q.deadline;
+    auto results = Scatter(meta, {{"op", "query"}, {"query", body}}, deadline, strong ? &min_seqs : nullptr);
+    if (auto f = FirstFailure(results)) return f->error;
+    if (meta.shards == 1) return Reply{200, {{"results", std::move(results[0].result)}}};
+    // Vector queries: distances, smaller first; equal ones by id so that the merge is a function
+    // of the hits, not of which shard answered first.
+    std::vector<json> all;
+    for (auto& o : results) {
+      for (auto& h : o.result) all.push_back(std::move(h));
+    }
+    std::sort(all.begin(), all.end(), [](const json& a, const json& b) {
+      const double sa = a["score"].get<double>(), sb = b["score"].get<double>();
+      if (sa != sb) return sa < sb;
+      return a["id"].get_ref<const std::string&>() < b["id"].get_ref<const std::string&>();
+    });
+    if (all.size() > q.k) all.resize(q.k);
+    json hits = json::array();
+    for (auto& h : all) hits.push_back(std::move(h));
+    return Reply{200, {{"results", std::move(hits)}}};
+  }
+
+  Reply ClusterInfo() {
+    json nodes_out = json::array(), colls = json::array();
+    std::vector<CollectionMeta> list;
+    std::map<std::string, json> applied_by_node;
+    std::string leader_now;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      const auto now = Clock::now();
+      std::set<std::string> ids;
+      for (const auto& [id, addr] : registered) ids.insert(id);
+      for (const auto& [id, info] : nodes) ids.insert(id);
+      for (const auto& id : ids) {
+        auto it = nodes.find(id);
+        json n = {{"id", id}, {"alive", IsAliveLocked(id, now)}};
+        auto reg = registered.find(id);
+        n["address"] = it != nodes.end() && !it->second.address.empty() ? it->second.address
+                       : reg != registered.end()                         ? reg->second
+                                                                         : "";
+        if (it != nodes.end() && it->second.seen) {
+          n["last_heartbeat_ms"] =
+              std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second.last_seen).count();
+          applied_by_node[id] = it->second.applied;
+          if (!it->second.errors.empty()) n["errors"] = it->second.errors;
+        }
+        nodes_out.push_back(std::move(n));
+      }
+      for (const auto& [k, m] : metas) list.push_back(m);
+      leader_now = leader;
+      // This node's own positions are fresher than its last heartbeat.
+      json mine = json::object();
+      for (auto& [key, r] : replicas) {
+        if (r->ready) mine[key] = r->applied.load();
+      }
+      applied_by_node[opt.node_id] = mine;
+    }
+    for (const auto& m : list) {
+      json shards = json::array();
+      auto last = LastSequences(m);
+      for (uint32_t s = 0; s < m.shards; ++s) {
+        json reps = json::array();
+        for (const auto& n : m.replicas[s]) {
+          json r = {{"node", n}};
+          auto it = applied_by_node.find(n);
+          const std::string key = ReplicaKey(m.uid, s);
+          if (it != applied_by_node.end() && it->second.contains(key)) {
+            r["applied"] = it->second[key];
+          } else {
+            r["applied"] = nullptr;
+          }
+          reps.push_back(std::move(r));
+        }
+        json sh = {{"shard", s}, {"stream", StreamName(m.uid, s)}, {"replicas", std::move(reps)}};
+        sh["last_sequence"] = last.ok() ? json((*last)[s]) : json();
+        shards.push_back(std::move(sh));
+      }
+      colls.push_back({{"tenant", m.tenant},
+                       {"database", m.database},
+                       {"name", m.name},
+                       {"uid", m.uid},
+                       {"replication_factor", m.replication_factor},
+                       {"shards", std::move(shards)}});
+    }
+    return Reply{200,
+                 {{"node", opt.node_id},
+                  {"leader", leader_now.empty() ? json() : json(leader_now)},
+                  {"stream_replicas", opt.stream_replicas},
+                  {"nodes", std::move(nodes_out)},
+                  {"collections", std::move(colls)}}};
+  }
+
+  std::optional<Reply> Handle(const server::ClusterRequest& rq) {
+    const std::string& p = rq.pattern;
+    if (p == "/v1/cluster") return ClusterInfo();
+    std::string_view rest = p;
+    for (std::string_view prefix : {"/v1/tenants/{tenant}/databases/{database}", "/v1"}) {
+      if (rest.substr(0, prefix.size()) == prefix) {
+        rest.remove_prefix(prefix.size());
+        break;
+      }
+    }
+    if (rest == "/snapshots" || rest.substr(0, 11) == "/snapshots/" || rest.ends_with("/snapshots")) {
+      return Error(501, "not_implemented", "snapshots of cluster collections are not supported yet");
+    }
+    if (rest.substr(0, 12) != "/collections") return std::nullopt;
+    if (rest == "/collections") return ListCollections(rq);
+    const std::string& m = rq.method;
+    if (rest == "/collections/{collection}" && m == "PUT") return PutCollection(rq);
+    const std::string& name = rq.params.at("collection");
+    auto meta = FindMeta(rq.tenant, rq.database, name);
+    if (!meta) return NoCollection(name);
+    auto config = ConfigOf(meta->uid);
+    if (!config) return Error(500, "internal", "collection '" + name + "' has settings this node cannot read");
+    if (rest == "/collections/{collection}") {
+      if (m == "GET") return GetCollectionInfo(rq, *meta, *config);
+      if (m == "DELETE") return DropCollection(rq);
+    }
+    if (rest == "/collections/{collection}/points") {
+      if (m == "POST") return Upsert(rq, *meta, *config);
+      if (m == "DELETE") return DeletePoints(rq, *meta);
+    }
+    if (rest == "/collections/{collection}/points/delete") return DeletePoints(rq, *meta);
+    if (rest == "/collections/{collection}/points/{id}") {
+      if (m == "GET") return GetPoint(rq, *meta);
+      if (m == "PATCH") return PatchPoint(rq, *meta);
+      if (m == "DELETE") return DeletePoint(rq, *meta);
+    }
+    if (rest == "/collections/{collection}/count") return Count(rq, *meta);
+    if (rest == "/collections/{collection}/scroll") return Scroll(rq, *meta);
+    if (rest == "/collections/{collection}/query") return Query(rq, *meta);
+    return Error(501, "not_implemented", m + " " + p + " is not supported on a cluster yet");
+  }
+};
+
+ClusterNode::ClusterNode(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ClusterNode::~ClusterNode() { Stop(); }
+
+void ClusterNode::Stop() {
+  if (impl_) impl_->Shutdown();
+}
+
+Result<std::shared_ptr<ClusterNode>> ClusterNode::Start(const ClusterOptions& options) {
+  ClusterOptions opt = options;
+  if (opt.nats_urls.empty()) return Status::InvalidArgument("--cluster needs at least one nats:// URL");
+  for (const auto& u : opt.nats_urls) {
+    if (u.rfind("nats://", 0) != 0 && u.rfind("tls://", 0) != 0) {
+      return Status::InvalidArgument("--cluster: '" + u + "' is not a nats:// URL");
+    }
+  }
+  if (!IsValidName(opt.node_id)) {
+    return Status::InvalidArgument("--node-id must be 1 to 64 characters of A-Z a-z 0-9 _ -, got '" + opt.node_id + "'");
+  }
+  if (opt.stream_replicas == 0) opt.stream_replicas = opt.nats_urls.size() >= 3 ? 3 : static_cast<int>(opt.nats_urls.size());
+  if (opt.stream_replicas < 1 || opt.stream_replicas > 5) {
+    return Status::InvalidArgument("stream replicas must be in [1, 5]");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(opt.data_dir, ec);
+  if (ec) return Status::IOError("cannot create " + opt.data_dir + ": " + ec.message());
+  auto impl = std::make_unique<Impl>();
+  impl->opt = std::move(opt);
+  Status st = impl->Init();
+  if (!st.ok()) {
+    impl->Shutdown();
+    return st;
+  }
+  return std::shared_ptr<ClusterNode>(new ClusterNode(std::move(impl)));
+}
+
+std::optional<server::Reply> ClusterNode::Handle(const server::ClusterRequest& request) {
+  return impl_->Handle(request);
+}
+
+}  // namespace sextant::cluster
