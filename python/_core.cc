@@ -81,6 +81,22 @@ py::object VectorToNumpy(const std::vector<float>& v) {
   return a;
 }
 
+// The UTF-8 bytes of `s` (a str), owned by the str object. `what`[i] names it in errors.
+std::string_view Utf8(const py::handle& s, const char* what, size_t i) {
+  if (!PyUnicode_Check(s.ptr())) {
+    Raise(Status::InvalidArgument(std::string(what) + "[" + std::to_string(i) + "] must be a string, got " +
+                                  std::string(Py_TYPE(s.ptr())->tp_name)));
+  }
+  Py_ssize_t size = 0;
+  const char* data = PyUnicode_AsUTF8AndSize(s.ptr(), &size);
+  if (data == nullptr) {
+    PyErr_Clear();
+    Raise(Status::InvalidArgument(std::string(what) + "[" + std::to_string(i) +
+                                  "] is not valid text (it holds a lone surrogate)"));
+  }
+  return std::string_view(data, static_cast<size_t>(size));
+}
+
 py::object OptionalString(const std::optional<std::string>& s) {
   if (!s) return py::none();
   return py::str(*s);
@@ -108,13 +124,28 @@ class PyCollection {
   size_t dimension() const { return c_->config().dimension; }
   std::string config_json() const { return codec::CollectionConfigToJson(c_->config(), codec::ConfigForm::kReply).dump(); }
 
+  // Replaces the collection's metadata (Collection::SetMetadata): a JSON object as text.
+  void SetMetadata(const std::string& metadata) {
+    json m = ParseArg(metadata, "metadata");
+    Status st = [&] {
+      py::gil_scoped_release unlocked;
+      return c_->SetMetadata(m);
+    }();
+    Check(st);
+  }
+
   // Upserts ids[i] with vectors' row i (vectors: None, or an N x dimension array; a text-only
   // or embedding collection may leave it None), documents[i] and metadatas[i] (JSON objects as
-  // text). All or nothing, as Collection::Upsert.
-  size_t Upsert(const std::vector<std::string>& ids, std::optional<FloatArray> vectors,
-                const std::optional<std::vector<std::optional<std::string>>>& documents,
-                const std::optional<std::vector<std::optional<std::string>>>& metadatas) {
+  // text), all read in place (Collection::UpsertColumns). All or nothing, as Collection::Upsert.
+  size_t Upsert(const py::sequence& ids_in, std::optional<FloatArray> vectors,
+                const std::optional<py::sequence>& documents_in, const std::optional<py::sequence>& metadatas_in) {
+    // Tuples hold a reference to every string while the GIL is released (the caller's lists
+    // could change meanwhile); the UTF-8 views point into those strings.
+    const py::tuple ids(ids_in);
     const size_t n = ids.size();
+    std::optional<py::tuple> documents, metadatas;
+    if (documents_in) documents.emplace(*documents_in);
+    if (metadatas_in) metadatas.emplace(*metadatas_in);
     if (documents && documents->size() != n) {
       Raise(Status::InvalidArgument("documents has " + std::to_string(documents->size()) + " entries, ids has " +
                                     std::to_string(n)));
@@ -123,32 +154,51 @@ class PyCollection {
       Raise(Status::InvalidArgument("metadatas has " + std::to_string(metadatas->size()) + " entries, ids has " +
                                     std::to_string(n)));
     }
-    const float* data = nullptr;
-    size_t dim = 0;
+    PointColumns columns;
     if (vectors) {
       if (vectors->ndim() != 2) Raise(Status::InvalidArgument("embeddings must be a 2-d array (one row per id)"));
       if (static_cast<size_t>(vectors->shape(0)) != n) {
         Raise(Status::InvalidArgument("embeddings has " + std::to_string(vectors->shape(0)) + " rows, ids has " +
                                       std::to_string(n)));
       }
-      data = vectors->data();
-      dim = static_cast<size_t>(vectors->shape(1));
+      columns.vectors = vectors->data();
+      columns.dimension = static_cast<size_t>(vectors->shape(1));
     }
-    std::vector<Point> points(n);
-    for (size_t i = 0; i < n; ++i) {
-      Point& p = points[i];
-      p.id = ids[i];
-      if (data) p.vector.assign(data + i * dim, data + (i + 1) * dim);
-      if (documents && (*documents)[i]) p.document = *(*documents)[i];
-      if (metadatas && (*metadatas)[i]) {
-        auto m = ParseJson(*(*metadatas)[i]);
-        if (!m.ok()) Raise(m.status().WithContext("point " + std::to_string(i) + " (id '" + p.id + "'): metadata"));
-        p.metadata = std::move(m).value();
+    std::vector<std::string_view> id_views(n);
+    for (size_t i = 0; i < n; ++i) id_views[i] = Utf8(ids[i], "ids", i);
+    columns.ids = id_views;
+    std::vector<std::optional<std::string_view>> doc_views;
+    if (documents) {
+      doc_views.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        if (!(*documents)[i].is_none()) doc_views[i] = Utf8((*documents)[i], "documents", i);
+      }
+      columns.documents = doc_views;
+    }
+    std::vector<std::optional<std::string_view>> meta_texts;
+    if (metadatas) {
+      meta_texts.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        if (!(*metadatas)[i].is_none()) meta_texts[i] = Utf8((*metadatas)[i], "metadatas", i);
       }
     }
-    Result<size_t> r = [&] {
+    Result<size_t> r = [&]() -> Result<size_t> {
       py::gil_scoped_release unlocked;
-      return c_->Upsert(points);
+      std::vector<json> meta;
+      if (metadatas) {
+        meta.resize(n, json::object());
+        for (size_t i = 0; i < n; ++i) {
+          if (!meta_texts[i]) continue;
+          auto m = ParseJson(*meta_texts[i]);
+          if (!m.ok()) {
+            return m.status().WithContext("point " + std::to_string(i) + " (id '" + std::string(id_views[i]) +
+                                          "'): metadata");
+          }
+          meta[i] = std::move(m).value();
+        }
+        columns.metadata = meta;
+      }
+      return c_->UpsertColumns(columns);
     }();
     return Take(std::move(r));
   }
@@ -423,6 +473,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("name", &PyCollection::name)
       .def_property_readonly("dimension", &PyCollection::dimension)
       .def("config_json", &PyCollection::config_json)
+      .def("set_metadata", &PyCollection::SetMetadata, py::arg("metadata"))
       .def("upsert", &PyCollection::Upsert, py::arg("ids"), py::arg("vectors"), py::arg("documents"),
            py::arg("metadatas"))
       .def("get", &PyCollection::Get, py::arg("ids"), py::arg("include_vector"))

@@ -141,6 +141,10 @@ struct CollectionConfig {
   float bm25_b = 0.4f;
   // Documents embedded by a model (dimension then comes from it); see EmbeddingSettings.
   std::optional<EmbeddingSettings> embedding;
+  // The collection's own metadata (what Chroma calls a collection's metadata): a JSON object
+  // of strings, finite numbers and booleans, at most 64 KiB as JSON, kept in config.json. The
+  // only setting that can change after create: Collection::SetMetadata.
+  nlohmann::json metadata = nlohmann::json::object();
 };
 
 struct Point {
@@ -148,6 +152,21 @@ struct Point {
   std::vector<float> vector;
   std::optional<std::string> document;
   nlohmann::json metadata = nlohmann::json::object();
+};
+
+// A batch of points as columns borrowed from the caller for the duration of one
+// Collection::UpsertColumns call (e.g. a numpy matrix and Python strings, without building a
+// Point per row). Row i is the point ids[i].
+struct PointColumns {
+  std::span<const std::string_view> ids;
+  // Row-major, ids.size() x dimension floats; nullptr: no vectors (a text-only collection, or
+  // one with an embedding model, which then embeds every row's document).
+  const float* vectors = nullptr;
+  size_t dimension = 0;  // the row length of `vectors`
+  // Empty, or one per id (nullopt: no document).
+  std::span<const std::optional<std::string_view>> documents;
+  // Empty (every point's metadata is {}), or one JSON object per id.
+  std::span<const nlohmann::json> metadata;
 };
 
 struct QueryRequest {
@@ -264,13 +283,24 @@ Status ValidatePoint(const Point& point, const CollectionConfig& config);
 class Collection {
  public:
   virtual ~Collection() = default;
-  virtual const CollectionConfig& config() const = 0;
+  // The collection's settings, as a copy (its metadata may change meanwhile: SetMetadata).
+  virtual CollectionConfig config() const = 0;
+  // Replaces the collection's metadata (CollectionConfig::metadata, same rules as at create:
+  // InvalidArgument naming the key). Durable when it returns: config.json is rewritten with a
+  // crash-safe whole-file write (a crash leaves the old metadata or the new, never a mix), and
+  // snapshots taken afterwards carry it.
+  virtual Status SetMetadata(const nlohmann::json& metadata) = 0;
 
   // Inserts or replaces points. All-or-nothing: bad input (empty or duplicate id in the batch,
   // wrong dimension, NaN/Inf, metadata that is not an object of allowed values) is an
   // InvalidArgument naming the point's position and field, and nothing is applied.
   // Returns the number of points written.
   virtual Result<size_t> Upsert(std::span<const Point> points) = 0;
+  // Upsert of the same points given as columns (PointColumns), read in place: the same checks
+  // (the whole batch before anything is logged; also columns of the wrong length or row
+  // length), the same log record and the same result as Upsert of the equivalent Points,
+  // without copying the rows into Points first. The columns are not used after the call.
+  virtual Result<size_t> UpsertColumns(const PointColumns& columns) = 0;
   // Points found among `ids` (absent ids are skipped), in the order asked.
   virtual Result<std::vector<Point>> Get(std::span<const std::string> ids,
                                          bool include_vector = true) const = 0;

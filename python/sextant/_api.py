@@ -4,10 +4,10 @@ or a `sextant serve` server (_http.py).
 Only argument shaping lives here: Chroma's argument names and forms are turned into Sextant's
 calls (the codec's JSON forms of settings, queries and filters), and results into Chroma's dicts.
 Everything a collection judges (dimensions, NaN, ids, metadata, filters, query fields) is judged
-once, in C++, for both clients. Two things Sextant does not do itself are done here: Chroma's
+once, in C++, for both clients. One thing Sextant does not do itself is done here: Chroma's
 ``where_document`` (``$contains``/``$not_contains`` and ``$and``/``$or`` of them, evaluated on the
-candidates' documents) and collection metadata, kept in a reserved collection
-(``_sextant_collection_metadata``) so that it persists in the data directory and on a server.
+candidates' documents). A collection's metadata is Sextant's own (CollectionConfig::metadata, in
+the collection's config.json; changed with Collection::SetMetadata or PATCH on a server).
 """
 
 import json
@@ -17,10 +17,10 @@ import numpy as np
 
 from . import errors
 
-# The collection holding every collection's Chroma metadata (one point per collection).
-META_COLLECTION = "_sextant_collection_metadata"
-RESERVED_PREFIX = "_sextant_"
 DEFAULT_MODEL = "potion-base-4M"
+# Kept in the collection's metadata (and hidden from Collection.metadata): the collection was
+# created without a dimension and takes that of the first vectors added while it is empty.
+AUTO_DIMENSION_KEY = "sextant:auto_dimension"
 
 _GET_INCLUDE = ("documents", "metadatas", "embeddings", "uris", "data")
 _QUERY_INCLUDE = _GET_INCLUDE + ("distances",)
@@ -202,6 +202,14 @@ def _result_metadata(m):
     return m if m else None
 
 
+def _stored_metadata(metadata, auto_dimension):
+    """The collection metadata Sextant keeps: the user's, plus the lazy-dimension flag."""
+    m = dict(metadata or {})
+    if auto_dimension:
+        m[AUTO_DIMENSION_KEY] = True
+    return m
+
+
 # --- collection --------------------------------------------------------------------------------
 
 
@@ -209,13 +217,17 @@ class Collection:
     """A collection, with Chroma's methods and result shapes (and Sextant's hybrid search,
     snapshots and stats). Get one from a client; do not construct it."""
 
-    def __init__(self, client, backend, metadata, embedding_function, auto_dimension):
+    def __init__(self, client, backend, embedding_function):
         self._client = client
-        self._backend = backend
-        self._metadata = metadata
         self._embedding_function = embedding_function
-        self._auto_dimension = auto_dimension
+        self._set_backend(backend)
+
+    def _set_backend(self, backend):
+        self._backend = backend
         self._config = backend.config()
+        stored = dict(self._config.get("metadata") or {})
+        self._auto_dimension = bool(stored.pop(AUTO_DIMENSION_KEY, False))
+        self._metadata = stored or None
 
     # Chroma's properties
     @property
@@ -293,10 +305,9 @@ class Collection:
         settings = {k: v for k, v in self._config.items()
                     if k in ("metric", "index", "hnsw", "quantization", "segments", "text", "analyzer", "bm25")}
         settings["dimension"] = dim
-        self._backend = self._client._backend.recreate(self.name, settings)
-        self._config = self._backend.config()
-        self._auto_dimension = False
-        self._client._store_meta(self.name, self._metadata, False)
+        if self._metadata:
+            settings["metadata"] = self._metadata
+        self._set_backend(self._client._backend.recreate(self.name, settings))
 
     def add(self, ids, embeddings=None, metadatas=None, documents=None, images=None, uris=None):
         """Adds points; ids that exist already are left as they are (as Chroma)."""
@@ -565,12 +576,10 @@ class Collection:
         if metadata is not None and not isinstance(metadata, dict):
             raise errors.InvalidArgumentError("metadata must be a dict")
         if name is not None and name != self.name:
-            old = self.name
-            self._backend = self._client._backend.rename(old, name)
-            self._client._move_meta(old, name)
+            self._set_backend(self._client._backend.rename(self.name, name))
         if metadata is not None:
-            self._metadata = metadata
-            self._client._store_meta(self.name, metadata, self._auto_dimension)
+            self._backend.set_metadata(_stored_metadata(metadata, self._auto_dimension))
+            self._set_backend(self._backend)
 
     def snapshot(self, path):
         """A consistent copy of the collection: a directory `path` (embedded), or a snapshot
@@ -595,51 +604,10 @@ class Client:
     def __init__(self, backend):
         self._backend = backend
 
-    def _meta_backend(self, create):
-        try:
-            return self._backend.get(META_COLLECTION)
-        except errors.NotFoundError:
-            if not create:
-                return None
-        try:
-            return self._backend.create(META_COLLECTION, {"dimension": 0, "text": True})
-        except errors.AlreadyExistsError:
-            return self._backend.get(META_COLLECTION)
-
-    def _load_meta(self, name):
-        mb = self._meta_backend(False)
-        if mb is None:
-            return None, False
-        pts = mb.get([name], False)
-        if not pts:
-            return None, False
-        m = pts[0][3] or {}
-        md = json.loads(m["json"]) if "json" in m else None
-        return md, bool(m.get("auto_dimension", False))
-
-    def _store_meta(self, name, metadata, auto_dimension):
-        if metadata is None and not auto_dimension:
-            mb = self._meta_backend(False)
-            if mb is not None:
-                mb.delete([name])
-            return
-        mb = self._meta_backend(True)
-        m = {"auto_dimension": bool(auto_dimension)}
-        if metadata is not None:
-            m["json"] = json.dumps(metadata, sort_keys=True)
-        mb.upsert([name], None, [""], [m])
-
-    def _move_meta(self, old, new):
-        md, auto = self._load_meta(old)
-        self._store_meta(new, md, auto)
-        self._store_meta(old, None, False)
-
     @staticmethod
     def _check_name(name):
         if not isinstance(name, str):
             raise errors.InvalidArgumentError(f"a collection name must be a string, got {type(name).__name__}")
-        if name.startswith(RESERVED_PREFIX):
-            raise errors.InvalidArgumentError(f"collection names starting with {RESERVED_PREFIX!r} are reserved")
 
     def heartbeat(self):
         """Nanoseconds since the epoch, once the database (or server) answers."""
@@ -664,25 +632,20 @@ class Client:
         if configuration is not None and not isinstance(configuration, dict):
             raise errors.InvalidArgumentError("configuration must be a dict")
         settings, auto = _settings(metadata, configuration)
+        stored = _stored_metadata(metadata, auto)
+        if stored:
+            settings["metadata"] = stored
         try:
             backend = self._backend.create(name, settings)
         except errors.AlreadyExistsError:
             if get_or_create:
                 return self.get_collection(name, embedding_function=embedding_function)
             raise
-        if metadata is not None or auto:
-            try:
-                self._store_meta(name, metadata, auto)
-            except Exception:
-                self._backend.drop(name)
-                raise
-        return Collection(self, backend, metadata, embedding_function, auto)
+        return Collection(self, backend, embedding_function)
 
     def get_collection(self, name, embedding_function=None, data_loader=None):
         self._check_name(name)
-        backend = self._backend.get(name)
-        metadata, auto = self._load_meta(name)
-        return Collection(self, backend, metadata, embedding_function, auto)
+        return Collection(self, self._backend.get(name), embedding_function)
 
     def get_or_create_collection(self, name, configuration=None, metadata=None, embedding_function=None,
                                  data_loader=None):
@@ -690,19 +653,18 @@ class Client:
                                       embedding_function=embedding_function, get_or_create=True)
 
     def list_collections(self, limit=None, offset=None):
-        names = [n for n in sorted(self._backend.list()) if not n.startswith(RESERVED_PREFIX)]
+        names = sorted(self._backend.list())
         names = names[offset or 0:]
         if limit is not None:
             names = names[:limit]
         return [self.get_collection(n) for n in names]
 
     def count_collections(self):
-        return sum(1 for n in self._backend.list() if not n.startswith(RESERVED_PREFIX))
+        return len(self._backend.list())
 
     def delete_collection(self, name):
         self._check_name(name)
         self._backend.drop(name)
-        self._store_meta(name, None, False)
 
     def reset(self):
         """Drops every collection."""
@@ -714,5 +676,4 @@ class Client:
         """A new collection `name` from a snapshot (a directory written by
         Collection.snapshot, or on a server a snapshot's name)."""
         self._check_name(name)
-        backend = self._backend.restore(path, name)
-        return Collection(self, backend, None, None, False)
+        return Collection(self, self._backend.restore(path, name), None)

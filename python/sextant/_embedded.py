@@ -51,6 +51,9 @@ class CollectionBackend:
     def config(self):
         return json.loads(self._c.config_json())
 
+    def set_metadata(self, metadata):
+        self._c.set_metadata(json.dumps(metadata))
+
     def upsert(self, ids, vectors, documents, metadatas):
         return self._c.upsert(ids, vectors, documents, _metas(metadatas))
 
@@ -146,8 +149,6 @@ class ClientBackend:
         return CollectionBackend(self._db.restore_snapshot(os.fspath(path), name))
 
     def rename(self, old, new):
-        if new.startswith("_sextant_"):
-            raise errors.InvalidArgumentError("collection names starting with '_sextant_' are reserved")
         src = self._db.get_collection(old)
         tmp = tempfile.mkdtemp(prefix=".rename-", dir=self.path)
         snap = os.path.join(tmp, "snapshot")

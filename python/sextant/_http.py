@@ -150,13 +150,16 @@ class CollectionBackend:
                 raise errors.InvalidArgumentError(f"not JSON: {e}") from None
         return acked
 
+    def set_metadata(self, metadata):
+        self._config = self._conn.request("PATCH", self._path, {"metadata": metadata})
+
     def get(self, ids, include_vector):
+        ids = list(ids)
         out = []
-        for pid in ids:
-            j = self._conn.request("GET", f"{self._path}/points/{_q(pid)}?vector={'true' if include_vector else 'false'}",
-                                   ok404=True)
-            if j is not None:
-                out.append(_point(j))
+        for start in range(0, len(ids), _MAX_BATCH):  # one request per --max-batch ids
+            j = self._conn.request("POST", self._path + "/points/get",
+                                   {"ids": ids[start:start + _MAX_BATCH], "vectors": bool(include_vector)})
+            out += [_point(p) for p in j.get("points", [])]
         return out
 
     def scroll(self, after, limit, filter, include_vector):

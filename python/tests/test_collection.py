@@ -55,8 +55,52 @@ def test_client_methods(client):
     with pytest.raises(ValueError):  # Chroma code catches ValueError
         client.delete_collection("a")
     assert client.count_collections() == 1
-    with pytest.raises(ValueError, match="reserved"):
-        client.create_collection("_sextant_collection_metadata")
+    # metadata is the collection's own (its config), not a hidden collection beside it
+    assert [c.name for c in client.list_collections()] == ["b"]
+    assert "metadata" not in b.configuration
+
+
+def test_collection_metadata_rules_and_lazy_dimension(client):
+    for bad, words in (({"a": [1, 2]}, "metadata 'a' must be a string, a finite number or a boolean"),
+                       ({"a": {"b": 1}}, "metadata 'a' must be"), ({"": 1}, "empty key"),
+                       ({"a": "x" * 70000}, "at most 65536 bytes")):
+        with pytest.raises(ValueError, match=words):
+            client.create_collection("bad", metadata=bad, configuration={"dimension": 2})
+        assert client.count_collections() == 0
+    c = client.create_collection("m", metadata={"s": "x", "n": 1.5, "i": -3, "t": True})
+    assert c.metadata == {"s": "x", "n": 1.5, "i": -3, "t": True}
+    with pytest.raises(ValueError, match="metadata 'bad' must be"):
+        c.modify(metadata={"bad": None})
+    assert client.get_collection("m").metadata == {"s": "x", "n": 1.5, "i": -3, "t": True}
+    # created without a dimension: the first vectors give it (the flag lives in the metadata,
+    # hidden from Collection.metadata), and the metadata survives the re-creation
+    c.add(ids=["a"], embeddings=[[1.0, 2.0, 3.0]])
+    got = client.get_collection("m")
+    assert got.configuration["dimension"] == 3 and got.metadata == {"s": "x", "n": 1.5, "i": -3, "t": True}
+    assert got.configuration["metadata"] == got.metadata
+    empty = client.create_collection("e")
+    assert empty.metadata is None and empty.configuration["metadata"] == {"sextant:auto_dimension": True}
+    empty.modify(metadata={"k": "v"})
+    assert client.get_collection("e").metadata == {"k": "v"}
+    assert client.get_collection("e").configuration["metadata"] == {"k": "v", "sextant:auto_dimension": True}
+
+
+def test_get_many_ids_in_one_call(client):
+    c = client.create_collection("g", configuration={"dimension": 2})
+    n = 2500
+    c.add(ids=[f"p{i}" for i in range(n)], embeddings=np.arange(2 * n, dtype=np.float32).reshape(n, 2))
+    want = [f"p{i}" for i in range(n - 1, -1, -3)] + ["absent"]
+    calls = []
+    conn = getattr(client._backend, "_conn", None)
+    if conn is not None:  # HttpClient: one request for the whole list
+        real = conn.request
+        conn.request = lambda method, path, *a, **k: calls.append((method, path)) or real(method, path, *a, **k)
+    got = c.get(ids=want, include=["embeddings"])
+    if conn is not None:
+        conn.request = real
+        assert len(calls) == 1 and calls[0][1].endswith("/points/get"), calls
+    assert got["ids"] == want[:-1]
+    assert got["embeddings"][0].tolist() == [2 * (n - 1), 2 * (n - 1) + 1]
 
 
 def test_hnsw_metadata_maps_to_settings(client):

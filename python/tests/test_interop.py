@@ -24,12 +24,15 @@ def cli(*args, stdin=None):
 def test_python_then_cli(tmpdir_path):
     db = os.path.join(tmpdir_path, "db")
     client = sextant.PersistentClient(path=db)
-    c = client.create_collection("docs", configuration={"dimension": 2, "metric": "cosine"})
+    c = client.create_collection("docs", metadata={"owner": "me"}, configuration={"dimension": 2, "metric": "cosine"})
     c.add(ids=["a", "b"], embeddings=[[1, 0], [0, 1]], documents=["hello", "world"], metadatas=[{"n": 1}, None])
     del c, client
     import gc
     gc.collect()  # closes the database (one process per directory)
     assert cli("count", "--db", db, "docs") == [{"count": 2}]
+    # the metadata is in the collection's config.json: the command line lists it
+    listed = cli("collection", "list", "--db", db)
+    assert json.dumps(listed).count('"owner": "me"') == 1, listed
     hits = cli("query", "--db", db, "docs", "--include", "document,metadata",
                stdin='{"vector":[1,0],"k":1}\n')[0]["results"]
     assert hits[0]["id"] == "a" and hits[0]["document"] == "hello" and hits[0]["metadata"] == {"n": 1}

@@ -19,6 +19,7 @@ constexpr size_t kMinSealPoints = 16;
 constexpr size_t kMaxRerank = 1000000;
 constexpr size_t kMaxEmbeddingString = 4096;
 constexpr size_t kMaxEmbeddingBatch = 4096;
+constexpr size_t kMaxMetadataBytes = 65536;
 
 // A JSON number as a float; beyond float's range it is an infinity (which the limits refuse).
 float ToFloat(double x) {
@@ -127,7 +128,26 @@ Status CheckEmbeddingSettings(const EmbeddingSettings& e) {
   return Status::OK();
 }
 
+Status CheckCollectionMetadata(const json& m) {
+  if (!m.is_object()) return Status::InvalidArgument("metadata must be a JSON object");
+  for (const auto& [key, value] : m.items()) {
+    if (key.empty()) return Status::InvalidArgument("metadata has an empty key");
+    const bool ok = value.is_string() || value.is_boolean() || value.is_number_integer() ||
+                    (value.is_number_float() && std::isfinite(value.get<double>()));
+    if (!ok) {
+      return Status::InvalidArgument("metadata '" + key.substr(0, 200) +
+                                     "' must be a string, a finite number or a boolean");
+    }
+  }
+  if (const size_t bytes = m.dump().size(); bytes > kMaxMetadataBytes) {
+    return Status::InvalidArgument("metadata must be at most " + std::to_string(kMaxMetadataBytes) +
+                                   " bytes as JSON, got " + std::to_string(bytes));
+  }
+  return Status::OK();
+}
+
 Status CheckCollectionSettings(const CollectionConfig& c) {
+  SEXTANT_RETURN_IF_ERROR(CheckCollectionMetadata(c.metadata));
   if (c.dimension > kMaxDimension || (c.dimension == 0 && !c.text && !c.embedding)) {
     return Status::InvalidArgument("dimension must be in [1, " + std::to_string(kMaxDimension) +
                                    "] (0 only for a text-only collection or one with an embedding model), got " +
@@ -178,8 +198,10 @@ json CollectionConfigToJson(const CollectionConfig& c, ConfigForm form) {
     j["analyzer"] = c.analyzer;
     j["bm25"] = {{"k1", c.bm25_k1}, {"b", c.bm25_b}};
     if (c.embedding) j["embedding"] = EmbeddingJson(*c.embedding, form);
+    if (!c.metadata.empty()) j["metadata"] = c.metadata;
     return j;
   }
+  if (!c.metadata.empty()) j["metadata"] = c.metadata;
   if (c.embedding) j["embedding"] = EmbeddingJson(*c.embedding, form);
   if (IsQuantized(c.index)) j["quantization"] = QuantizationJson(c.quantization);
   if (!IsDefault(c.segments)) j["segments"] = SegmentsJson(c.segments);
@@ -193,8 +215,12 @@ json CollectionConfigToJson(const CollectionConfig& c, ConfigForm form) {
 
 Result<CollectionConfig> CollectionSettingsFromJson(const json& body) {
   SEXTANT_RETURN_IF_ERROR(OnlyFields(body, {"dimension", "metric", "index", "text", "analyzer", "hnsw", "bm25",
-                                            "quantization", "segments", "embedding"}));
+                                            "quantization", "segments", "embedding", "metadata"}));
   CollectionConfig c;
+  if (auto it = body.find("metadata"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) return Status::InvalidArgument("field 'metadata' must be an object");
+    c.metadata = *it;  // its values are judged with every setting (CheckCollectionSettings)
+  }
   if (auto it = body.find("embedding"); it != body.end() && !it->is_null()) {
     EmbeddingSettings e;
     if (it->is_string()) {
@@ -277,7 +303,7 @@ Result<CollectionConfig> CollectionSettingsFromJson(const json& body) {
 Result<CollectionConfig> CollectionConfigFromStoredJson(const json& j) {
   if (!j.is_object()) return Malformed("not an object");
   SEXTANT_RETURN_IF_ERROR(CheckKeys(j, {"name", "dimension", "metric", "index", "hnsw", "quantization",
-                                        "segments", "text", "analyzer", "bm25", "embedding"},
+                                        "segments", "text", "analyzer", "bm25", "embedding", "metadata"},
                                     "the config"));
   CollectionConfig c;
   SEXTANT_ASSIGN_OR_RETURN(const json* name, Need(j, "name", Type::kString));
@@ -352,6 +378,10 @@ Result<CollectionConfig> CollectionConfigFromStoredJson(const json& j) {
       e.hybrid_alpha = alpha->get<double>();
     }
     c.embedding = std::move(e);
+  }
+  if (auto it = j.find("metadata"); it != j.end()) {  // absent: no metadata (and files written before it)
+    if (!it->is_object()) return Malformed("'metadata' is not an object");
+    c.metadata = *it;
   }
   // A collection with a model has its dimension from it, fixed at create.
   if (c.embedding && c.dimension == 0) return Malformed("a collection with an embedding model has dimension 0");

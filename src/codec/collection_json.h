@@ -7,7 +7,10 @@
 //    "quantization": {"nlist": 256, "nprobe": 8, "m": 0, "nbits": 8, "rerank": 0},
 //    "segments": {"seal_points": 0, "merge_factor": 4, "compact_deleted_fraction": 0.2},
 //    "text": true, "analyzer": "english", "bm25": {"k1": 0.9, "b": 0.4},
-//    "embedding": {"model": "potion-base-4M"}}
+//    "embedding": {"model": "potion-base-4M"}, "metadata": {"owner": "docs-team"}}
+//
+// "metadata" (optional, both forms only when not empty): the collection's own metadata, an
+// object of strings, finite numbers and booleans (CollectionConfig::metadata).
 //
 // "embedding" (optional): {"model", "url", "api_key_env", "dimensions", "batch_size",
 // "timeout_s", "max_retries", "hybrid_alpha"} (EmbeddingSettings); a client may give just the model's name as a
@@ -32,6 +35,10 @@ namespace sextant::codec {
 // analyzer exists, whether a quantized index can be built for this dimension — is checked by
 // the engine on top (engine::ValidateCollectionConfig).
 Status CheckCollectionSettings(const CollectionConfig& config);
+// The rules on CollectionConfig::metadata (part of CheckCollectionSettings; also for
+// Collection::SetMetadata): an object of strings, finite numbers and booleans under non-empty
+// keys, at most 64 KiB as JSON.
+Status CheckCollectionMetadata(const nlohmann::json& metadata);
 
 enum class ConfigForm {
   // config.json: every key, each value exactly as held (bm25 floats as their double values).

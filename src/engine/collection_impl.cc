@@ -5,16 +5,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <thread>
 #include <unordered_set>
 
+#include "codec/collection_json.h"
 #include "engine/collection_settings.h"
 #include "engine/point_validation.h"
 
 namespace sextant::engine {
 namespace {
 
-float Norm(const std::vector<float>& v) {
+float Norm(std::span<const float> v) {
   double s = 0;
   for (float x : v) s += static_cast<double>(x) * x;
   return static_cast<float>(std::sqrt(s));
@@ -77,9 +79,19 @@ void CollectionImpl::OnSegmentsChanged() {
 }
 
 Status CollectionImpl::Commit(Op& op) {
+  return CommitRecord(
+      [&](uint64_t seq) {
+        op.seq = seq;
+        return EncodeOp(op);
+      },
+      [&] { Apply(op); });
+}
+
+Status CollectionImpl::CommitRecord(const std::function<std::string(uint64_t seq)>& encode,
+                                    const std::function<void()>& apply) {
   SEXTANT_RETURN_IF_ERROR(CheckWritable());
-  op.seq = last_seq_ + 1;
-  const std::string payload = EncodeOp(op);
+  const uint64_t seq = last_seq_ + 1;
+  const std::string payload = encode(seq);
   Status st = wal_->AddRecord(payload);
   if (st.ok() && options_.durability == Durability::kSync) st = wal_->Sync();
   if (!st.ok()) {
@@ -90,8 +102,8 @@ Status CollectionImpl::Commit(Op& op) {
   }
   {
     std::unique_lock<std::shared_mutex> lock(state_mu_);
-    Apply(op);
-    last_seq_ = op.seq;
+    apply();
+    last_seq_ = seq;
   }
   wal_bytes_ += payload.size() + 9;
   ++wal_records_;
@@ -104,9 +116,13 @@ Status CollectionImpl::Commit(Op& op) {
 
 void CollectionImpl::Apply(const Op& op) {
   switch (op.type) {
-    case Op::kUpsert:
-      ApplyUpsert(op.points);
+    case Op::kUpsert: {
+      std::vector<PointRef> refs;
+      refs.reserve(op.points.size());
+      for (const Point& p : op.points) refs.push_back(RefOf(p));
+      ApplyUpsert(refs);
       break;
+    }
     case Op::kDelete:
       ApplyDelete(op.ids);
       break;
@@ -126,12 +142,12 @@ void CollectionImpl::Apply(const Op& op) {
   }
 }
 
-void CollectionImpl::ApplyUpsert(const std::vector<Point>& points) {
+void CollectionImpl::ApplyUpsert(std::span<const PointRef> points) {
   // Replaced points leave the index in one batch (one repair pass), then everything is added.
   std::vector<uint64_t> replaced;
   std::vector<uint32_t> slots(points.size());
   for (size_t i = 0; i < points.size(); ++i) {
-    auto it = ids_.find(points[i].id);
+    auto it = ids_.find(points[i].id);  // std::less<>: no string built to look up
     if (it != ids_.end()) {
       replaced.push_back(it->second);
       slots[i] = it->second;
@@ -147,20 +163,22 @@ void CollectionImpl::ApplyUpsert(const std::vector<Point>& points) {
   }
   if (vectors_) (void)vectors_->Remove(replaced);
   for (size_t i = 0; i < points.size(); ++i) {
-    const Point& p = points[i];
+    const PointRef& p = points[i];
     const uint32_t internal = slots[i];
     if (records_[internal]) {
       const Record& old = *records_[internal];
       record_bytes_ -= old.id.size() + (old.document ? old.document->size() : 0) + 64;
     }
     if (vectors_) (void)vectors_->Add(internal, p.vector);
-    TextAdd(internal, p.document);
-    ids_[p.id] = internal;
+    Record r{std::string(p.id), std::nullopt, *p.metadata,
+             config_.metric == Metric::kCosine ? Norm(p.vector) : 1.0f};
+    if (p.document) r.document.emplace(*p.document);
+    TextAdd(internal, r.document);
+    ids_.insert_or_assign(r.id, internal);
     live_.add(internal);
-    payload_.Insert(internal, p.metadata);
-    record_bytes_ += p.id.size() + (p.document ? p.document->size() : 0) + 64;
-    records_[internal] = Record{p.id, p.document, p.metadata,
-                                config_.metric == Metric::kCosine ? Norm(p.vector) : 1.0f};
+    payload_.Insert(internal, r.metadata);
+    record_bytes_ += r.id.size() + (r.document ? r.document->size() : 0) + 64;
+    records_[internal] = std::move(r);
   }
 }
 
@@ -183,7 +201,7 @@ void CollectionImpl::ApplyDelete(const std::vector<std::string>& ids) {
   if (vectors_) (void)vectors_->Remove(gone);
 }
 
-Result<std::vector<Point>> CollectionImpl::EmbedDocuments(std::span<const Point> points) const {
+Status CollectionImpl::EmbedDocuments(std::vector<PointRef>& points, std::vector<float>* rows) const {
   std::vector<size_t> which;
   std::vector<std::string_view> texts;
   for (size_t i = 0; i < points.size(); ++i) {
@@ -191,54 +209,82 @@ Result<std::vector<Point>> CollectionImpl::EmbedDocuments(std::span<const Point>
     which.push_back(i);
     texts.push_back(*points[i].document);
   }
-  std::vector<Point> out(points.begin(), points.end());
-  if (which.empty()) return out;
-  SEXTANT_ASSIGN_OR_RETURN(std::vector<float> rows, embedder_->Embed(embed::TextKind::kDocument, texts));
+  if (which.empty()) return Status::OK();
+  SEXTANT_ASSIGN_OR_RETURN(*rows, embedder_->Embed(embed::TextKind::kDocument, texts));
   const size_t dim = config_.dimension;
   for (size_t j = 0; j < which.size(); ++j) {
-    Point& p = out[which[j]];
-    p.vector.assign(rows.begin() + static_cast<std::ptrdiff_t>(j * dim),
-                    rows.begin() + static_cast<std::ptrdiff_t>((j + 1) * dim));
+    PointRef& p = points[which[j]];
+    p.vector = std::span<const float>(rows->data() + j * dim, dim);
     // A model's output is finite (a provider's is checked); what can fail is a zero vector
     // (no token the model knows) in a cosine collection, which has no direction.
-    Status st = CheckVectorValues(p.vector, config_.metric, "point " + std::to_string(which[j]) + " (id '" +
-                                                               p.id.substr(0, 64) + "'): the document's embedding");
+    Status st = CheckVectorValues(p.vector, config_.metric,
+                                  "point " + std::to_string(which[j]) + " (id '" +
+                                      std::string(p.id.substr(0, 64)) + "'): the document's embedding");
     if (!st.ok()) return st;
   }
-  return out;
+  return Status::OK();
 }
 
 Result<size_t> CollectionImpl::Upsert(std::span<const Point> input) {
   SEXTANT_RETURN_IF_ERROR(CheckOpen());
+  std::vector<PointRef> points;
+  points.reserve(input.size());
+  for (const Point& p : input) points.push_back(RefOf(p));
+  return UpsertRefs(std::move(points));
+}
+
+Result<size_t> CollectionImpl::UpsertColumns(const PointColumns& c) {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
+  const size_t n = c.ids.size();
+  if (!c.documents.empty() && c.documents.size() != n) {
+    return Status::InvalidArgument("documents has " + std::to_string(c.documents.size()) + " entries, ids has " +
+                                   std::to_string(n));
+  }
+  if (!c.metadata.empty() && c.metadata.size() != n) {
+    return Status::InvalidArgument("metadata has " + std::to_string(c.metadata.size()) + " entries, ids has " +
+                                   std::to_string(n));
+  }
+  const bool has_vectors = c.vectors != nullptr && c.dimension > 0;
+  if (has_vectors && c.dimension != config_.dimension) {
+    if (config_.dimension == 0) {
+      return Status::InvalidArgument("this collection is text-only (dimension 0); omit the vectors");
+    }
+    return Status::InvalidArgument("vectors have dimension " + std::to_string(c.dimension) + ", collection has " +
+                                   std::to_string(config_.dimension));
+  }
+  static const nlohmann::json kNoMetadata = nlohmann::json::object();
+  std::vector<PointRef> points(n);
+  for (size_t i = 0; i < n; ++i) {
+    PointRef& p = points[i];
+    p.id = c.ids[i];
+    if (has_vectors) p.vector = std::span<const float>(c.vectors + i * c.dimension, c.dimension);
+    if (!c.documents.empty()) p.document = c.documents[i];
+    p.metadata = c.metadata.empty() ? &kNoMetadata : &c.metadata[i];
+  }
+  return UpsertRefs(std::move(points));
+}
+
+Result<size_t> CollectionImpl::UpsertRefs(std::vector<PointRef> points) {
   // A collection with a model embeds the documents of points without a vector first, outside
   // every lock: the log then holds the vectors, and recovery never embeds again. A model's
   // failure fails the whole batch before anything is written.
   std::unordered_set<std::string_view> seen;
-  for (size_t i = 0; i < input.size(); ++i) {
-    SEXTANT_RETURN_IF_ERROR(ValidatePointAt(input[i], config_.dimension, config_.metric, i, embedder_ != nullptr));
-    if (!seen.insert(input[i].id).second) {
-      return Status::InvalidArgument("point " + std::to_string(i) + ": id '" + input[i].id +
+  seen.reserve(points.size());
+  for (size_t i = 0; i < points.size(); ++i) {
+    SEXTANT_RETURN_IF_ERROR(ValidatePointAt(points[i], config_.dimension, config_.metric, i, embedder_ != nullptr));
+    if (!seen.insert(points[i].id).second) {
+      return Status::InvalidArgument("point " + std::to_string(i) + ": id '" + std::string(points[i].id) +
                                      "' appears twice in the batch");
     }
   }
-  std::vector<Point> embedded;
-  std::span<const Point> points = input;
-  if (embedder_) {
-    SEXTANT_ASSIGN_OR_RETURN(embedded, EmbedDocuments(input));
-    points = embedded;
-  }
+  std::vector<float> embedded;  // the rows the model gave; points' vectors may point into it
+  if (embedder_) SEXTANT_RETURN_IF_ERROR(EmbedDocuments(points, &embedded));
   if (points.empty()) return size_t{0};
   // Back-pressure: while the indexer is far behind, wait (bounded) before logging the write.
   if (vectors_) vectors_->Throttle();
   std::lock_guard<std::mutex> w(write_mu_);
-  Op op;
-  op.type = Op::kUpsert;
-  if (embedder_) {
-    op.points = std::move(embedded);
-  } else {
-    op.points.assign(points.begin(), points.end());
-  }
-  SEXTANT_RETURN_IF_ERROR(Commit(op));
+  SEXTANT_RETURN_IF_ERROR(CommitRecord([&](uint64_t seq) { return EncodeUpsert(seq, points); },
+                                       [&] { ApplyUpsert(points); }));
   return points.size();
 }
 
@@ -308,6 +354,26 @@ Status CollectionImpl::UpdateMetadata(const std::string& id, const nlohmann::jso
   op.metadata = metadata;
   op.merge = merge;
   return Commit(op);
+}
+
+CollectionConfig CollectionImpl::config() const {
+  std::lock_guard<std::mutex> m(metadata_mu_);
+  return config_;
+}
+
+Status CollectionImpl::SetMetadata(const nlohmann::json& metadata) {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
+  SEXTANT_RETURN_IF_ERROR(codec::CheckCollectionMetadata(metadata));
+  // Under write_mu_: after a drop or close has taken the directory (checked again once held),
+  // and never while a snapshot copies config.json.
+  std::lock_guard<std::mutex> w(write_mu_);
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
+  CollectionConfig next = config();
+  next.metadata = metadata;
+  SEXTANT_RETURN_IF_ERROR(WriteConfigFile(env_, dir_ + "/config.json", next));
+  std::lock_guard<std::mutex> m(metadata_mu_);
+  config_.metadata = metadata;
+  return Status::OK();
 }
 
 size_t CollectionImpl::MemoryUsage() const {

@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,8 +52,10 @@ class CollectionImpl final : public Collection {
                                                       const DatabaseOptions& options);
   ~CollectionImpl() override;
 
-  const CollectionConfig& config() const override { return config_; }
+  CollectionConfig config() const override;
+  Status SetMetadata(const nlohmann::json& metadata) override;
   Result<size_t> Upsert(std::span<const Point> input) override;
+  Result<size_t> UpsertColumns(const PointColumns& columns) override;
   Result<std::vector<Point>> Get(std::span<const std::string> ids,
                                  bool include_vector) const override;
   Result<size_t> Delete(std::span<const std::string> ids) override;
@@ -99,8 +102,14 @@ class CollectionImpl final : public Collection {
   Status OpenLog(const std::string& name, bool truncate);
   // Appends `op` to the log (fsync per options), then applies it. Caller holds write_mu_.
   Status Commit(Op& op);
+  // As Commit, for a record `encode` gives for its sequence number and `apply` applies (under
+  // state_mu_ exclusively).
+  Status CommitRecord(const std::function<std::string(uint64_t seq)>& encode, const std::function<void()>& apply);
+  // The write path of Upsert and UpsertColumns: validate the whole batch, embed what has no
+  // vector, log, apply.
+  Result<size_t> UpsertRefs(std::vector<PointRef> points);
   void Apply(const Op& op);  // caller holds state_mu_ exclusively
-  void ApplyUpsert(const std::vector<Point>& points);
+  void ApplyUpsert(std::span<const PointRef> points);
   void ApplyDelete(const std::vector<std::string>& ids);
   // Writes a checkpoint when there is something new (always with `force`). Caller holds write_mu_.
   Status CheckpointLocked(bool force = false);
@@ -118,9 +127,9 @@ class CollectionImpl final : public Collection {
   // Truncates the log to its last whole record (wal_bytes_) and reopens it for appending.
   Status RepairLog();
   Status InitIndexes();  // text_ / analyzer_ from the config
-  // The batch (validated) with every point that has no vector given its document's embedding
-  // (embedder_ must be set).
-  Result<std::vector<Point>> EmbedDocuments(std::span<const Point> points) const;
+  // Gives every point of the (validated) batch that has no vector its document's embedding,
+  // kept in `rows` (embedder_ must be set).
+  Status EmbedDocuments(std::vector<PointRef>& points, std::vector<float>* rows) const;
   void TextAdd(uint32_t internal, const std::optional<std::string>& document);
   void TextRemove(uint32_t internal);
   // Query once its mode is resolved: a vector, a keyword text, or both (hybrid).
@@ -133,7 +142,11 @@ class CollectionImpl final : public Collection {
 
   storage::Env* env_;
   const std::string dir_;
+  // Every member is fixed at open but `metadata`, which SetMetadata changes (holding write_mu_
+  // and metadata_mu_); config() copies it under metadata_mu_. The engine's own code reads
+  // config_ without the lock and never its metadata.
   CollectionConfig config_;
+  mutable std::mutex metadata_mu_;
   DatabaseOptions options_;
 
   std::mutex write_mu_;                 // serialises writers, checkpoints and snapshots
@@ -145,7 +158,7 @@ class CollectionImpl final : public Collection {
   // In-memory state (guarded by state_mu_).
   std::vector<std::optional<Record>> records_;  // by internal id
   std::vector<uint32_t> free_ids_;
-  std::map<std::string, uint32_t> ids_;  // ordered: Scroll pages by id
+  std::map<std::string, uint32_t, std::less<>> ids_;  // ordered: Scroll pages by id
   roaring::Roaring live_;
   filter::PayloadIndex payload_;
   std::unique_ptr<SegmentedIndex> vectors_;   // null for text-only collections (dimension 0)

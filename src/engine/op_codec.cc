@@ -14,11 +14,11 @@ constexpr char kCheckpointMagic[8] = {'S', 'X', 'P', 'O', 'I', 'N', 'T', 'S'};
 // version 2 names each point's segment. Both are read; version 2 is written.
 constexpr uint32_t kCheckpointVersion = 2;
 
-void PutPoint(std::string* out, const Point& p, bool with_vector) {
+void PutPoint(std::string* out, const PointRef& p, bool with_vector) {
   PutLengthPrefixed(out, p.id);
   out->push_back(p.document.has_value() ? 1 : 0);
   if (p.document) PutLengthPrefixed(out, *p.document);
-  PutLengthPrefixed(out, p.metadata.dump());
+  PutLengthPrefixed(out, p.metadata->dump());
   if (with_vector) {
     PutVarint64(out, p.vector.size());
     if (!p.vector.empty()) {
@@ -59,14 +59,32 @@ bool GetPoint(Decoder& d, Point* p, bool with_vector, size_t dim) {
 
 }  // namespace
 
+std::string EncodeUpsert(uint64_t seq, std::span<const PointRef> points) {
+  std::string out;
+  size_t guess = 32;  // most records are written once: grow the buffer once
+  for (const PointRef& p : points) {
+    guess += p.id.size() + (p.document ? p.document->size() : 0) + p.vector.size() * sizeof(float) + 24;
+  }
+  out.reserve(guess);
+  out.push_back(static_cast<char>(Op::kUpsert));
+  PutVarint64(&out, seq);
+  PutVarint64(&out, points.size());
+  for (const PointRef& p : points) PutPoint(&out, p, /*with_vector=*/true);
+  return out;
+}
+
 std::string EncodeOp(const Op& op) {
+  if (op.type == Op::kUpsert) {
+    std::vector<PointRef> refs;
+    refs.reserve(op.points.size());
+    for (const Point& p : op.points) refs.push_back(RefOf(p));
+    return EncodeUpsert(op.seq, refs);
+  }
   std::string out;
   out.push_back(static_cast<char>(op.type));
   PutVarint64(&out, op.seq);
   switch (op.type) {
     case Op::kUpsert:
-      PutVarint64(&out, op.points.size());
-      for (const Point& p : op.points) PutPoint(&out, p, /*with_vector=*/true);
       break;
     case Op::kDelete:
       PutVarint64(&out, op.ids.size());
@@ -136,7 +154,7 @@ std::string EncodeCheckpoint(const Checkpoint& cp) {
     PutVarint64(&out, sp.internal_id);
     PutVarint64(&out, sp.segment);
     PutFloat(&out, sp.norm);
-    PutPoint(&out, sp.point, sp.segment == 0 && cp.dimension > 0);
+    PutPoint(&out, RefOf(sp.point), sp.segment == 0 && cp.dimension > 0);
   }
   PutFixed32(&out, Crc32c(out.data(), out.size()));
   return out;

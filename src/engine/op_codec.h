@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "engine/point_ref.h"
 #include "sextant/database.h"
 
 namespace sextant::engine {
@@ -25,6 +27,9 @@ struct Op {
 };
 
 std::string EncodeOp(const Op& op);
+// The record of an upsert of `points` at `seq`: the bytes EncodeOp gives for an Op of type kUpsert
+// holding the same points.
+std::string EncodeUpsert(uint64_t seq, std::span<const PointRef> points);
 // Errors: Corruption describing what is malformed (the record passed its checksum, so this
 // means a bug or a format mismatch, never a torn write).
 Result<Op> DecodeOp(std::string_view bytes, size_t dimension);

@@ -16,16 +16,17 @@ constexpr size_t kMaxIdBytes = 1024;
 
 // Ids are UTF-8 text without control characters (U+0000..U+001F, U+007F): they appear in
 // URLs, JSON lines and logs, where a NUL or a newline cannot be addressed or shown.
-Status CheckId(const std::string& id, const std::string& where) {
+template <typename Where>
+Status CheckId(std::string_view id, const Where& where) {
   if (const size_t at = InvalidUtf8At(id); at != std::string_view::npos) {
-    return Status::InvalidArgument(where + ": id is not valid UTF-8 at byte " + std::to_string(at));
+    return Status::InvalidArgument(where() + ": id is not valid UTF-8 at byte " + std::to_string(at));
   }
   for (size_t i = 0; i < id.size(); ++i) {
     const auto c = static_cast<unsigned char>(id[i]);
     if (c < 0x20 || c == 0x7f) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "0x%02x", c);
-      return Status::InvalidArgument(where + ": id has control character " + std::string(buf) + " at byte " +
+      return Status::InvalidArgument(where() + ": id has control character " + std::string(buf) + " at byte " +
                                      std::to_string(i) + " (ids are UTF-8 text without control characters)");
     }
   }
@@ -63,7 +64,26 @@ size_t InvalidUtf8At(std::string_view s) {
 constexpr double kMaxSquaredNorm = 1e37;
 constexpr double kMinCosineNorm = 1e-30;
 
-Status CheckVectorValues(const std::vector<float>& v, Metric metric, const std::string& what) {
+namespace {
+// The squared length in double: NaN or Inf when a value is (a float's square cannot overflow a
+// double, nor can 65,536 of them). Four sums, so the loop is not one long chain of additions.
+double SquaredLength(std::span<const float> v) {
+  double s[4] = {0, 0, 0, 0};
+  size_t d = 0;
+  for (; d + 4 <= v.size(); d += 4) {
+    for (size_t k = 0; k < 4; ++k) s[k] += static_cast<double>(v[d + k]) * v[d + k];
+  }
+  for (; d < v.size(); ++d) s[0] += static_cast<double>(v[d]) * v[d];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+}  // namespace
+
+Status CheckVectorValues(std::span<const float> v, Metric metric, const std::string& what) {
+  // The common case in one pass; a vector that fails is looked at again below for the message.
+  if (const double sq = SquaredLength(v); std::isfinite(sq) && sq <= kMaxSquaredNorm &&
+                                          (metric != Metric::kCosine || v.empty() || std::sqrt(sq) >= kMinCosineNorm)) {
+    return Status::OK();
+  }
   double squared = 0;
   size_t largest = 0;
   for (size_t d = 0; d < v.size(); ++d) {
@@ -90,44 +110,47 @@ Status CheckVectorValues(const std::vector<float>& v, Metric metric, const std::
   return Status::OK();
 }
 
-Status ValidatePointAt(const Point& p, size_t dimension, Metric metric, size_t i, bool embeds) {
-  const std::string where = "point " + std::to_string(i);
-  if (p.id.empty()) return Status::InvalidArgument(where + ": id is empty");
+Status ValidatePointAt(const PointRef& p, size_t dimension, Metric metric, size_t i, bool embeds) {
+  // The names are built only for a message: this runs once per point of every batch.
+  auto where = [i] { return "point " + std::to_string(i); };
+  auto named = [&] { return where() + " (id '" + std::string(p.id) + "')"; };
+  if (p.id.empty()) return Status::InvalidArgument(where() + ": id is empty");
   if (p.id.size() > kMaxIdBytes) {
-    return Status::InvalidArgument(where + ": id is longer than " + std::to_string(kMaxIdBytes) +
+    return Status::InvalidArgument(where() + ": id is longer than " + std::to_string(kMaxIdBytes) +
                                    " bytes");
   }
   SEXTANT_RETURN_IF_ERROR(CheckId(p.id, where));
-  const std::string named = where + " (id '" + p.id + "')";
   if (dimension == 0 && !p.vector.empty()) {
-    return Status::InvalidArgument(named + ": this collection is text-only (dimension 0); omit the vector");
+    return Status::InvalidArgument(named() + ": this collection is text-only (dimension 0); omit the vector");
   }
   if (p.document) {
     if (const size_t at = InvalidUtf8At(*p.document); at != std::string_view::npos) {
-      return Status::InvalidArgument(named + ": document is not valid UTF-8 at byte " + std::to_string(at));
+      return Status::InvalidArgument(named() + ": document is not valid UTF-8 at byte " + std::to_string(at));
     }
   }
   if (embeds && p.vector.empty()) {
     // The collection's model gives the vector, from the document.
-    if (!p.document) return Status::InvalidArgument(named + ": no vector and no document to embed");
+    if (!p.document) return Status::InvalidArgument(named() + ": no vector and no document to embed");
   } else {
     if (p.vector.size() != dimension) {
-      return Status::InvalidArgument(named + ": vector has dimension " + std::to_string(p.vector.size()) +
+      return Status::InvalidArgument(named() + ": vector has dimension " + std::to_string(p.vector.size()) +
                                      ", collection has " + std::to_string(dimension));
     }
-    SEXTANT_RETURN_IF_ERROR(CheckVectorValues(p.vector, metric, named));
+    Status st = CheckVectorValues(p.vector, metric, "");
+    if (!st.ok()) return Status::InvalidArgument(named() + st.message());
   }
-  if (!p.metadata.is_object()) {
-    return Status::InvalidArgument(named + ": metadata must be a JSON object");
+  const nlohmann::json& metadata = *p.metadata;
+  if (!metadata.is_object()) {
+    return Status::InvalidArgument(named() + ": metadata must be a JSON object");
   }
-  for (const auto& [key, value] : p.metadata.items()) {
-    if (key.empty()) return Status::InvalidArgument(named + ": metadata has an empty field name");
+  for (const auto& [key, value] : metadata.items()) {
+    if (key.empty()) return Status::InvalidArgument(named() + ": metadata has an empty field name");
     bool ok = IsScalar(value);
     if (value.is_array()) {
       ok = std::all_of(value.begin(), value.end(), [](const auto& e) { return IsScalar(e); });
     }
     if (!ok) {
-      return Status::InvalidArgument(named + ": metadata field '" + key +
+      return Status::InvalidArgument(named() + ": metadata field '" + key +
                                      "' must be a string, number, boolean or an array of these");
     }
   }

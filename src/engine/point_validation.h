@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "engine/point_ref.h"
 #include "sextant/database.h"
 
 namespace sextant::engine {
@@ -18,13 +20,16 @@ size_t InvalidUtf8At(std::string_view s);
 // every distance, inner product and norm between stored vectors is finite in float32; and for
 // cosine a length of at least 1e-30, so that normalising does not divide by (almost) zero.
 // InvalidArgument prefixed with `what`, which names the vector.
-Status CheckVectorValues(const std::vector<float>& v, Metric metric, const std::string& what);
+Status CheckVectorValues(std::span<const float> v, Metric metric, const std::string& what);
 
 // A whole point for a collection of `dimension` and `metric`: id (1..1024 bytes of UTF-8 text
 // without control characters), document (UTF-8), vector (CheckVectorValues; empty for a text-only
 // collection) and flat metadata (scalars or arrays of scalars). Messages start with
 // "point I (id '...')". With `embeds` (a collection with an embedding model) a point may leave
 // the vector out if it has a document, which the model embeds.
-Status ValidatePointAt(const Point& p, size_t dimension, Metric metric, size_t i, bool embeds = false);
+Status ValidatePointAt(const PointRef& p, size_t dimension, Metric metric, size_t i, bool embeds = false);
+inline Status ValidatePointAt(const Point& p, size_t dimension, Metric metric, size_t i, bool embeds = false) {
+  return ValidatePointAt(RefOf(p), dimension, metric, i, embeds);
+}
 
 }  // namespace sextant::engine

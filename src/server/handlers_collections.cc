@@ -46,6 +46,8 @@ Reply ServerImpl::PutCollection(RequestContext& ctx) {
       // What a definition with an embedding model leaves out, the create filled in from the
       // model (the dimension, the hybrid fusion weight): the same definition asks for those.
       CollectionConfig asked = spec.config;
+      // A definition without metadata matches whatever metadata the collection has now.
+      if (asked.metadata.empty()) asked.metadata = c.metadata;
       if (asked.embedding && c.embedding) {
         if (asked.dimension == 0) asked.dimension = c.dimension;
         if (!asked.embedding->hybrid_alpha) asked.embedding->hybrid_alpha = c.embedding->hybrid_alpha;
@@ -72,6 +74,13 @@ Reply ServerImpl::GetCollectionInfo(RequestContext& ctx) {
   json j = ConfigToJson(col->config());
   j["stats"] = codec::StatsToJson(col->Stats());
   return Reply{200, j};
+}
+
+Reply ServerImpl::PatchCollection(RequestContext& ctx) {
+  SX_TRY(std::shared_ptr<Collection> col, GetCollection(ctx));
+  SX_PARSE(json metadata, ParseCollectionPatch(ctx.body));
+  SX_TRY_STATUS(col->SetMetadata(metadata));
+  return Reply{200, ConfigToJson(col->config())};
 }
 
 Reply ServerImpl::DropCollection(RequestContext& ctx) {
@@ -105,6 +114,15 @@ Reply ServerImpl::GetPoint(RequestContext& ctx) {
   SX_TRY(auto points, col->Get(std::span<const std::string>(&id, 1), with_vector));
   if (points.empty()) return Error(404, "not_found", "no point '" + id.substr(0, 200) + "'");
   return Reply{200, codec::PointToJson(points[0], with_vector)};
+}
+
+Reply ServerImpl::GetPoints(RequestContext& ctx) {
+  SX_TRY(std::shared_ptr<Collection> col, GetCollection(ctx));
+  SX_PARSE(GetPointsSpec spec, ParseGetPoints(ctx.body, options_.limits));
+  SX_TRY(auto points, col->Get(spec.ids, spec.vectors));
+  json out = json::array();
+  for (const Point& p : points) out.push_back(codec::PointToJson(p, spec.vectors));
+  return Reply{200, {{"points", std::move(out)}}};
 }
 
 Reply ServerImpl::PatchPoint(RequestContext& ctx) {

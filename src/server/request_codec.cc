@@ -374,6 +374,23 @@ Result<DeleteSpec> ParseDelete(const json& body, const Limits& limits) {
   return spec;
 }
 
+Result<GetPointsSpec> ParseGetPoints(const json& body, const Limits& limits) {
+  SEXTANT_RETURN_IF_ERROR(OnlyFields(body, {"ids", "vectors"}));
+  if (!body.contains("ids")) return Bad("field 'ids' is required");
+  GetPointsSpec spec;
+  SEXTANT_ASSIGN_OR_RETURN(spec.ids, IdList(body, limits));
+  SEXTANT_RETURN_IF_ERROR(ReadBool(body, "vectors", &spec.vectors));
+  return spec;
+}
+
+Result<json> ParseCollectionPatch(const json& body) {
+  SEXTANT_RETURN_IF_ERROR(OnlyFields(body, {"metadata"}));
+  if (!body.contains("metadata") || !body["metadata"].is_object()) {
+    return Bad("field 'metadata' must be an object");
+  }
+  return body["metadata"];
+}
+
 Result<ScrollSpec> ParseScroll(const json& body, const Limits& limits) {
   SEXTANT_RETURN_IF_ERROR(OnlyFields(body, {"limit", "after", "filter", "vectors"}));
   ScrollSpec spec;

@@ -87,6 +87,17 @@ struct DeleteSpec {
 };
 Result<DeleteSpec> ParseDelete(const nlohmann::json& body, const Limits& limits);
 
+// POST points/get: {"ids": [...] (at most max_batch), "vectors": true (default)}.
+struct GetPointsSpec {
+  std::vector<std::string> ids;
+  bool vectors = true;
+};
+Result<GetPointsSpec> ParseGetPoints(const nlohmann::json& body, const Limits& limits);
+
+// PATCH collection: {"metadata": {...}}, the collection's new metadata (replaces the old;
+// its values are judged by Collection::SetMetadata).
+Result<nlohmann::json> ParseCollectionPatch(const nlohmann::json& body);
+
 // POST scroll: {"limit": 100, "after": "id", "filter": {...}, "vectors": false}.
 struct ScrollSpec {
   size_t limit = 100;

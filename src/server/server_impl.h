@@ -121,10 +121,12 @@ class ServerImpl {
   Reply ListCollections(RequestContext&);
   Reply PutCollection(RequestContext&);
   Reply GetCollectionInfo(RequestContext&);
+  Reply PatchCollection(RequestContext&);
   Reply DropCollection(RequestContext&);
   Reply Upsert(RequestContext&);
   Reply DeletePoints(RequestContext&);
   Reply GetPoint(RequestContext&);
+  Reply GetPoints(RequestContext&);
   Reply PatchPoint(RequestContext&);
   Reply DeletePoint(RequestContext&);
   Reply Count(RequestContext&);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -139,6 +140,62 @@ TEST(CollectionJsonTest, StoredFormWithoutLaterSections) {
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->hnsw.ef_search, 64u);
   EXPECT_FALSE(c->text);
+}
+
+// A collection's own metadata: in both forms only when not empty (so config.json files of
+// collections without it are unchanged), read back strictly, judged by one rule.
+TEST(CollectionJsonTest, MetadataInEveryFormAndItsRules) {
+  CollectionConfig c = Unusual(IndexType::kHnsw);
+  EXPECT_FALSE(CollectionConfigToJson(c, ConfigForm::kStored).contains("metadata"));
+  EXPECT_FALSE(CollectionConfigToJson(c, ConfigForm::kReply).contains("metadata"));
+  c.metadata = {{"owner", "docs"}, {"n", 3}, {"x", -1.5}, {"on", true}, {"hnsw:space", "cosine"}};
+  const json stored = CollectionConfigToJson(c, ConfigForm::kStored);
+  EXPECT_EQ(stored["metadata"], c.metadata);
+  auto back = CollectionConfigFromStoredJson(json::parse(stored.dump(2)));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->metadata, c.metadata);
+  // The reply form reads back as a request (a PUT body), metadata included.
+  json reply = CollectionConfigToJson(c, ConfigForm::kReply);
+  EXPECT_EQ(reply["metadata"], c.metadata);
+  reply.erase("name");
+  auto request = CollectionSettingsFromJson(reply);
+  ASSERT_TRUE(request.ok()) << request.status().ToString();
+  EXPECT_EQ(request->metadata, c.metadata);
+  // Files written before the key existed read as no metadata.
+  json earlier = stored;
+  earlier.erase("metadata");
+  auto old = CollectionConfigFromStoredJson(earlier);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->metadata, json::object());
+  // The strict reader: the wrong type, or values no create would accept, are damage.
+  for (const auto& [bad, words] : std::vector<std::pair<json, std::string>>{
+           {json::array({1}), "'metadata' is not an object"},
+           {"text", "'metadata' is not an object"},
+           {{{"a", {1, 2}}}, "metadata 'a' must be a string, a finite number or a boolean"},
+           {{{"a", nullptr}}, "metadata 'a' must be"},
+           {{{"", 1}}, "metadata has an empty key"}}) {
+    json damaged = stored;
+    damaged["metadata"] = bad;
+    auto r = CollectionConfigFromStoredJson(damaged);
+    ASSERT_FALSE(r.ok()) << bad.dump();
+    EXPECT_NE(r.status().message().find(words), std::string::npos) << r.status().message();
+  }
+  // A request: not an object is named as a field; values are judged with every setting.
+  auto r = CollectionSettingsFromJson(json{{"dimension", 2}, {"metadata", "x"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "field 'metadata' must be an object");
+  auto nulled = CollectionSettingsFromJson(json{{"dimension", 2}, {"metadata", nullptr}});
+  ASSERT_TRUE(nulled.ok());
+  EXPECT_EQ(nulled->metadata, json::object());
+  CollectionConfig limits;
+  limits.dimension = 2;
+  limits.metadata = {{"big", std::string(65536, 'x')}};
+  Status st = CheckCollectionSettings(limits);
+  EXPECT_NE(st.message().find("metadata must be at most 65536 bytes as JSON"), std::string::npos) << st.message();
+  limits.metadata = {{"f", std::nan("")}};
+  EXPECT_NE(CheckCollectionSettings(limits).message().find("metadata 'f' must be"), std::string::npos);
+  limits.metadata = {{"f", 1e308}, {"s", ""}, {"b", false}};
+  EXPECT_TRUE(CheckCollectionSettings(limits).ok());
 }
 
 // --- Collection settings: every bad field named ----------------------------------------

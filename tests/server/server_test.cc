@@ -203,6 +203,31 @@ TEST_F(ServerTest, EveryRouteAnswersAndIsCounted) {
     point = Call("GET", col + "/points/a?vector=false");
     EXPECT_EQ(point.body["metadata"], json({{"lang", "en"}, {"n", 5}}));
     EXPECT_FALSE(point.body.contains("vector"));
+    // Many points in one request, in the order asked (absent ids left out).
+    Resp many = Call("POST", col + "/points/get", json{{"ids", {"c/1", "zz", "a"}}, {"vectors", false}});
+    ASSERT_EQ(many.status, 200) << many.raw;
+    ASSERT_EQ(many.body["points"].size(), 2u);
+    EXPECT_EQ(many.body["points"][0]["id"], "c/1");
+    EXPECT_EQ(many.body["points"][1]["metadata"], json({{"lang", "en"}, {"n", 5}}));
+    EXPECT_FALSE(many.body["points"][0].contains("vector"));
+    EXPECT_EQ(Call("POST", col + "/points/get", json{{"ids", {"a"}}}).body["points"][0]["vector"].size(), 3u);
+    ExpectError(Call("POST", col + "/points/get", json{{"ids", "a"}}), 400, "bad_request");
+    ExpectError(Call("POST", col + "/points/get", json{{"id", {"a"}}}), 400, "bad_request");
+    // The collection's own metadata: replaced by PATCH, shown by GET, judged by the engine.
+    EXPECT_FALSE(Call("GET", col).body.contains("metadata"));
+    Resp patched = Call("PATCH", col, json{{"metadata", {{"owner", "me"}, {"v", 2}}}});
+    ASSERT_EQ(patched.status, 200) << patched.raw;
+    EXPECT_EQ(patched.body["metadata"], json({{"owner", "me"}, {"v", 2}}));
+    EXPECT_EQ(patched.body["name"], "docs");
+    EXPECT_EQ(Call("GET", col).body["metadata"], json({{"owner", "me"}, {"v", 2}}));
+    ExpectError(Call("PATCH", col, json{{"metadata", {{"bad", {1, 2}}}}}), 422, "invalid_argument");
+    ExpectError(Call("PATCH", col, json{{"metadata", 1}}), 400, "bad_request");
+    ExpectError(Call("PATCH", col, json{{"dimension", 4}}), 400, "bad_request");
+    EXPECT_EQ(Call("GET", col).body["metadata"], json({{"owner", "me"}, {"v", 2}}));
+    // A PUT that leaves the metadata out still matches; one that names other metadata does not.
+    EXPECT_EQ(Call("PUT", col, json{{"dimension", 3}, {"metric", "cosine"}, {"text", true}}).status, 200);
+    ExpectError(Call("PUT", col, json{{"dimension", 3}, {"metric", "cosine"}, {"text", true}, {"metadata", {{"v", 3}}}}),
+                409, "already_exists");
 
     EXPECT_EQ(Call("GET", col + "/count").body["count"], 3);
     EXPECT_EQ(Call("POST", col + "/count", json{{"filter", {{"lang", "en"}}}}).body["count"], 2);
