@@ -167,6 +167,7 @@ struct NodeInfo {
   std::string address;
   Clock::time_point last_seen{};
   bool seen = false;
+  uint64_t revision = 0;  // of its heartbeat: a new one means it is alive now
   json applied = json::object();
   json errors = json::object();
 };
@@ -224,7 +225,14 @@ struct ClusterNode::Impl {
     if (s == NATS_OK) s = natsOptions_SetPingInterval(o, 1000);
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(o, 3);
     if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(o, 64 << 20);
-    if (s == NATS_OK) s = natsConnection_Connect(&nc, o);
+    // The NATS servers may be starting too: retried for up to 30 s.
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    if (s == NATS_OK) {
+      while ((s = natsConnection_Connect(&nc, o)) == NATS_NO_SERVER && Clock::now() < deadline &&
+             !stopping) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
     natsOptions_Destroy(o);
     if (s != NATS_OK) {
       std::string list;
@@ -268,7 +276,14 @@ struct ClusterNode::Impl {
     SEXTANT_RETURN_IF_ERROR(OpenBucket(kLiveBucket, std::max(opt.node_timeout_ms, 2000), &live_kv));
     const json reg = {{"node", opt.node_id}, {"address", opt.advertise}};
     const std::string v = reg.dump();
-    natsStatus s = kvStore_Put(nullptr, meta_kv, ("nodes." + opt.node_id).c_str(), v.data(), static_cast<int>(v.size()));
+    // A new JetStream cluster may still be electing the bucket's leader: retried for up to 30 s.
+    natsStatus s = NATS_OK;
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while ((s = kvStore_Put(nullptr, meta_kv, ("nodes." + opt.node_id).c_str(), v.data(),
+                            static_cast<int>(v.size()))) != NATS_OK &&
+           Clock::now() < deadline && !stopping) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     if (s != NATS_OK) return NatsError(s, "registering the node");
     pool = std::make_unique<WorkerPool>(8);
     s = natsConnection_Subscribe(&rpc_sub, nc, ("sextant.rpc." + opt.node_id).c_str(), &Impl::OnRpc, this);
@@ -276,11 +291,10 @@ struct ClusterNode::Impl {
     (void)natsSubscription_SetPendingLimits(rpc_sub, -1, -1);
     Heartbeat();  // so that peers see this node before its first request
     threads.emplace_back([this] { MetaWatchLoop(); });
-    threads.emplace_back([this] { LiveWatchLoop(); });
     threads.emplace_back([this] { HeartbeatLoop(); });
     // Wait (briefly) for the metadata, so that the first requests see the collections.
-    const auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (Clock::now() < deadline) {
+    const auto synced_by = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < synced_by) {
       {
         std::lock_guard<std::mutex> l(mu);
         if (meta_synced) break;
@@ -345,9 +359,13 @@ struct ClusterNode::Impl {
   }
 
   void HeartbeatLoop() {
-    while (SleepFor(opt.heartbeat_ms)) {
-      Heartbeat();
-      LeaderTick();
+    // Heartbeats every heartbeat_ms; others' read twice as often.
+    for (int tick = 0; SleepFor(opt.heartbeat_ms / 2); ++tick) {
+      PollHeartbeats();
+      if (tick % 2 == 1) {
+        Heartbeat();
+        LeaderTick();
+      }
     }
   }
 
@@ -438,44 +456,44 @@ struct ClusterNode::Impl {
   // ---------------------------------------------------------------------------------------
   // Watchers
 
-  void LiveWatchLoop() {
-    while (!stopping) {
-      kvWatcher* w = nullptr;
-      if (kvStore_Watch(&w, live_kv, "nodes.*", nullptr) != NATS_OK) {
-        SleepFor(200);
-        continue;
+  // Other nodes' heartbeats, read each tick (a watcher's consumer can stall silently while NATS
+  // servers fail over; a read cannot). A heartbeat whose revision moved since the last read
+  // means its node is alive now: no clocks are compared between machines.
+  void PollHeartbeats() {
+    std::vector<std::string> ids;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      for (const auto& [id, addr] : registered) {
+        if (id != opt.node_id) ids.push_back(id);
       }
-      while (!stopping) {
-        kvEntry* e = nullptr;
-        natsStatus s = kvWatcher_Next(&e, w, 200);
-        if (s == NATS_TIMEOUT) continue;
-        if (s != NATS_OK) break;
-        if (!e) continue;  // the end of the initial values
-        if (kvEntry_Operation(e) == kvOp_Put) {
-          const std::string node = std::string(kvEntry_Key(e)).substr(6);
-          json hb = json::parse(std::string(static_cast<const char*>(kvEntry_Value(e)), kvEntry_ValueLen(e)), nullptr,
-                                false);
-          std::lock_guard<std::mutex> l(mu);
-          NodeInfo& info = nodes[node];
-          // A heartbeat written long ago (replayed as an initial value) says nothing of now.
-          const int64_t age_ms = (nats_Now() * 1000000 - kvEntry_Created(e)) / 1000000;
-          if (age_ms < opt.node_timeout_ms) {
-            info.last_seen = Clock::now() - std::chrono::milliseconds(std::max<int64_t>(age_ms, 0));
-            info.seen = true;
-          }
-          if (hb.is_object()) {
-            info.address = hb.value("address", "");
-            if (hb.contains("applied") && hb["applied"].is_object()) info.applied = hb["applied"];
-            if (hb.contains("errors") && hb["errors"].is_object()) info.errors = hb["errors"];
-          }
-        }
-        kvEntry_Destroy(e);
+    }
+    for (const std::string& id : ids) {
+      kvEntry* e = nullptr;
+      if (kvStore_Get(&e, live_kv, ("nodes." + id).c_str()) != NATS_OK || !e) continue;
+      const uint64_t rev = kvEntry_Revision(e);
+      json hb = json::parse(std::string(static_cast<const char*>(kvEntry_Value(e)), kvEntry_ValueLen(e)), nullptr, false);
+      kvEntry_Destroy(e);
+      std::lock_guard<std::mutex> l(mu);
+      NodeInfo& info = nodes[id];
+      if (rev == info.revision) continue;
+      const bool first = info.revision == 0;
+      info.revision = rev;
+      // The first read may be an old value of a node that is gone: alive from the next change.
+      if (!first) {
+        info.last_seen = Clock::now();
+        info.seen = true;
       }
-      kvWatcher_Destroy(w);
-      SleepFor(100);
+      if (hb.is_object()) {
+        info.address = hb.value("address", "");
+        if (hb.contains("applied") && hb["applied"].is_object()) info.applied = hb["applied"];
+        if (hb.contains("errors") && hb["errors"].is_object()) info.errors = hb["errors"];
+      }
     }
   }
 
+  // The metadata bucket, watched. A new watcher replays every value into a fresh copy that
+  // replaces the old one when the replay ends; the watcher is renewed every 10 s, because its
+  // consumer can stall silently while NATS servers fail over.
   void MetaWatchLoop() {
     while (!stopping) {
       kvWatcher* w = nullptr;
@@ -483,14 +501,11 @@ struct ClusterNode::Impl {
         SleepFor(200);
         continue;
       }
-      {
-        // A new watcher replays every value: forget what the old one said.
-        std::lock_guard<std::mutex> l(mu);
-        metas.clear();
-        meta_synced = false;
-      }
+      const auto renew_at = Clock::now() + std::chrono::seconds(10);
+      std::map<std::string, CollectionMeta> fresh_metas;
+      std::map<std::string, std::string> fresh_registered;
       bool synced = false;
-      while (!stopping) {
+      while (!stopping && (!synced || Clock::now() < renew_at)) {
         kvEntry* e = nullptr;
         natsStatus s = kvWatcher_Next(&e, w, 200);
         if (s == NATS_TIMEOUT) continue;
@@ -499,6 +514,8 @@ struct ClusterNode::Impl {
           synced = true;
           {
             std::lock_guard<std::mutex> l(mu);
+            metas = std::move(fresh_metas);
+            registered = std::move(fresh_registered);
             meta_synced = true;
           }
           Reconcile();
@@ -511,9 +528,11 @@ struct ClusterNode::Impl {
         kvEntry_Destroy(e);
         {
           std::lock_guard<std::mutex> l(mu);
+          auto& m_out = synced ? metas : fresh_metas;
+          auto& r_out = synced ? registered : fresh_registered;
           if (key.rfind("collections.", 0) == 0) {
             if (!put) {
-              metas.erase(key);
+              m_out.erase(key);
             } else {
               auto m = MetaFromJson(json::parse(value, nullptr, false));
               if (m.ok()) {
@@ -522,23 +541,23 @@ struct ClusterNode::Impl {
                   auto c = codec::CollectionConfigFromStoredJson(m->config);
                   if (c.ok()) configs[m->uid] = *c;
                 }
-                metas[key] = std::move(*m);
+                m_out[key] = std::move(*m);
               }
             }
           } else if (key.rfind("nodes.", 0) == 0) {
             const std::string node = key.substr(6);
             if (put) {
               json reg = json::parse(value, nullptr, false);
-              registered[node] = reg.is_object() ? reg.value("address", "") : "";
+              r_out[node] = reg.is_object() ? reg.value("address", "") : "";
             } else {
-              registered.erase(node);
+              r_out.erase(node);
             }
           }
         }
         if (synced) Reconcile();
       }
       kvWatcher_Destroy(w);
-      SleepFor(100);
+      if (!synced) SleepFor(100);
     }
   }
 
@@ -842,19 +861,20 @@ struct ClusterNode::Impl {
                          std::optional<Clock::time_point> deadline) {
     req["uid"] = meta.uid;
     req["shard"] = shard;
-    std::vector<std::string> candidates;
+    // Live replicas first (this node's own first of all, the others in turn), then those not
+    // heard from lately: a request to a node that is really gone fails at once (no responders).
+    std::vector<std::string> candidates, silent;
     {
       std::lock_guard<std::mutex> l(mu);
       const auto now = Clock::now();
-      for (const auto& n : meta.replicas[shard]) {
-        if (IsAliveLocked(n, now)) candidates.push_back(n);
-      }
+      for (const auto& n : meta.replicas[shard]) (IsAliveLocked(n, now) ? candidates : silent).push_back(n);
     }
     if (!candidates.empty()) {
       std::rotate(candidates.begin(), candidates.begin() + rr.fetch_add(1) % candidates.size(), candidates.end());
       auto self = std::find(candidates.begin(), candidates.end(), opt.node_id);
       if (self != candidates.end()) std::rotate(candidates.begin(), self, self + 1);
     }
+    candidates.insert(candidates.end(), silent.begin(), silent.end());
     std::string tried;
     for (const std::string& node : candidates) {
       json reply;
@@ -994,11 +1014,29 @@ struct ClusterNode::Impl {
   // ---------------------------------------------------------------------------------------
   // The coordinator: routes
 
+  // The collection from the watched copy of the bucket; one this node has not seen yet (created
+  // a moment ago through another node) is read from the bucket itself.
   std::optional<CollectionMeta> FindMeta(const std::string& t, const std::string& d, const std::string& c) {
+    const std::string key = CollectionKey(t, d, c);
+    {
+      std::lock_guard<std::mutex> l(mu);
+      auto it = metas.find(key);
+      if (it != metas.end()) return it->second;
+    }
+    kvEntry* e = nullptr;
+    if (kvStore_Get(&e, meta_kv, key.c_str()) != NATS_OK || !e) return std::nullopt;
+    auto m = MetaFromJson(
+        json::parse(std::string(static_cast<const char*>(kvEntry_Value(e)), kvEntry_ValueLen(e)), nullptr, false));
+    const uint64_t rev = kvEntry_Revision(e);
+    kvEntry_Destroy(e);
+    if (!m.ok()) return std::nullopt;
+    m->revision = rev;
     std::lock_guard<std::mutex> l(mu);
-    auto it = metas.find(CollectionKey(t, d, c));
-    if (it == metas.end()) return std::nullopt;
-    return it->second;
+    if (!configs.count(m->uid)) {
+      auto cfg = codec::CollectionConfigFromStoredJson(m->config);
+      if (cfg.ok()) configs[m->uid] = *cfg;
+    }
+    return *m;
   }
 
   std::optional<CollectionConfig> ConfigOf(const std::string& uid) {
@@ -1263,8 +1301,12 @@ struct ClusterNode::Impl {
     const std::string& id = rq.params.at("id");
     auto v = rq.query.find("vector");
     const bool with_vector = v == rq.query.end() || v->second != "false";
-    auto o = CallShard(meta, ShardOf(id, meta.shards),
-                       {{"op", "get"}, {"ids", json::array({id})}, {"vectors", with_vector}}, rq.deadline);
+    std::vector<uint64_t> seqs;
+    if (auto stop = StrongSequences(rq, meta, &seqs)) return *stop;
+    const uint32_t shard = ShardOf(id, meta.shards);
+    json req = {{"op", "get"}, {"ids", json::array({id})}, {"vectors", with_vector}};
+    if (!seqs.empty()) req["min_seq"] = seqs[shard];
+    auto o = CallShard(meta, shard, req, rq.deadline);
     if (!o.ok) return o.error;
     if (o.result.empty()) return Error(404, "not_found", "no point '" + id.substr(0, 200) + "'");
     return Reply{200, o.result[0]};
@@ -1303,7 +1345,9 @@ struct ClusterNode::Impl {
     SX_PARSE(std::optional<json> filter, server::ParseCount(rq.body));
     json req = {{"op", "count"}};
     if (filter) req["filter"] = *filter;
-    auto counts = Scatter(meta, req, rq.deadline);
+    std::vector<uint64_t> seqs;
+    if (auto stop = StrongSequences(rq, meta, &seqs)) return *stop;
+    auto counts = Scatter(meta, req, rq.deadline, seqs.empty() ? nullptr : &seqs);
     if (auto f = FirstFailure(counts)) return f->error;
     size_t n = 0;
     for (const auto& o : counts) n += o.result.get<size_t>();
@@ -1339,7 +1383,9 @@ struct ClusterNode::Impl {
                     {"more", r["result"]["more"]},
                     {"applied", rep ? rep->applied.load() : 0}}};
     }
-    auto pages = Scatter(meta, req, rq.deadline);
+    std::vector<uint64_t> seqs;
+    if (auto stop = StrongSequences(rq, meta, &seqs)) return *stop;
+    auto pages = Scatter(meta, req, rq.deadline, seqs.empty() ? nullptr : &seqs);
     if (auto f = FirstFailure(pages)) return f->error;
     std::vector<json> all;
     bool more = false;
@@ -1404,6 +1450,19 @@ struct ClusterNode::Impl {
     json hits = json::array();
     for (auto& h : all) hits.push_back(std::move(h));
     return Reply{200, {{"results", std::move(hits)}}};
+  }
+
+  // Reads other than queries ask for read-your-writes with ?consistency=strong: the serving
+  // replicas first apply everything their shard's stream held when the read began.
+  std::optional<Reply> StrongSequences(const server::ClusterRequest& rq, const CollectionMeta& meta,
+                                       std::vector<uint64_t>* out) {
+    auto it = rq.query.find("consistency");
+    if (it == rq.query.end() || it->second == "eventual") return std::nullopt;
+    if (it->second != "strong") return Error(400, "bad_request", "consistency must be strong or eventual");
+    auto seqs = LastSequences(meta);
+    if (!seqs.ok()) return Error(503, "unavailable", seqs.status().message());
+    *out = *seqs;
+    return std::nullopt;
   }
 
   Reply ClusterInfo() {

@@ -168,7 +168,7 @@ Status ApplyOp(Collection& collection, const WriteOp& op) {
 }
 
 uint32_t ShardOf(std::string_view id, uint32_t shards) {
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = 14695981039346656037ull;  // FNV-1a 64 offset basis
   for (unsigned char c : id) {
     h ^= c;
     h *= 1099511628211ull;
