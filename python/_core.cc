@@ -17,6 +17,7 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -97,22 +98,88 @@ std::string_view Utf8(const py::handle& s, const char* what, size_t i) {
   return std::string_view(data, static_cast<size_t>(size));
 }
 
+// Python values as JSON without a text round trip (dict with str keys, list/tuple, str, bool,
+// int, finite float, None), with ParseJson's depth limit; anything else is InvalidArgument
+// naming `what`.
+json ToJson(const py::handle& o, const char* what, int depth = 0) {
+  if (depth > 64) Raise(Status::InvalidArgument(std::string(what) + ": nested deeper than 64 levels"));
+  if (o.is_none()) return nullptr;
+  if (PyBool_Check(o.ptr())) return o.ptr() == Py_True;
+  if (PyLong_Check(o.ptr())) {
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(o.ptr(), &overflow);
+    if (overflow == 0) return static_cast<int64_t>(v);
+    const unsigned long long u = PyLong_AsUnsignedLongLong(o.ptr());
+    if (PyErr_Occurred()) {
+      PyErr_Clear();
+      Raise(Status::InvalidArgument(std::string(what) + ": integer out of the 64-bit range"));
+    }
+    return static_cast<uint64_t>(u);
+  }
+  if (PyFloat_Check(o.ptr())) {
+    const double v = PyFloat_AS_DOUBLE(o.ptr());
+    if (!std::isfinite(v)) {
+      Raise(Status::InvalidArgument(std::string(what) + ": " + (std::isnan(v) ? "NaN" : "an infinity") +
+                                    " is not a JSON number"));
+    }
+    return v;
+  }
+  if (PyUnicode_Check(o.ptr())) return std::string(Utf8(o, what, 0));
+  if (PyDict_Check(o.ptr())) {
+    json out = json::object();
+    for (auto [k, v] : py::reinterpret_borrow<py::dict>(o)) {
+      if (!PyUnicode_Check(k.ptr())) Raise(Status::InvalidArgument(std::string(what) + ": a key is not a string"));
+      out[std::string(Utf8(k, what, 0))] = ToJson(v, what, depth + 1);
+    }
+    return out;
+  }
+  if (PyList_Check(o.ptr()) || PyTuple_Check(o.ptr())) {
+    json out = json::array();
+    for (const py::handle& v : py::reinterpret_borrow<py::sequence>(o)) out.push_back(ToJson(v, what, depth + 1));
+    return out;
+  }
+  Raise(Status::InvalidArgument(std::string(what) + ": a " + Py_TYPE(o.ptr())->tp_name + " is not a JSON value"));
+}
+
+// JSON as Python values (dict, list, str, int, float, bool, None).
+py::object FromJson(const json& j) {
+  switch (j.type()) {
+    case json::value_t::null: return py::none();
+    case json::value_t::boolean: return py::bool_(j.get<bool>());
+    case json::value_t::number_integer: return py::int_(j.get<int64_t>());
+    case json::value_t::number_unsigned: return py::int_(j.get<uint64_t>());
+    case json::value_t::number_float: return py::float_(j.get<double>());
+    case json::value_t::string: return py::str(j.get_ref<const std::string&>());
+    case json::value_t::array: {
+      py::list out(j.size());
+      for (size_t i = 0; i < j.size(); ++i) out[i] = FromJson(j[i]);
+      return out;
+    }
+    case json::value_t::object: {
+      py::dict out;
+      for (const auto& [k, v] : j.items()) out[py::str(k)] = FromJson(v);
+      return out;
+    }
+    default: return py::none();  // binary and discarded values never come from the engine
+  }
+}
+
 py::object OptionalString(const std::optional<std::string>& s) {
   if (!s) return py::none();
   return py::str(*s);
 }
 
-// A point as (id, vector | None, document | None, metadata JSON text).
+// A point as (id, vector | None, document | None, metadata dict).
 py::tuple PointTuple(const Point& p, bool include_vector) {
   py::object vec = include_vector ? VectorToNumpy(p.vector) : py::none();
-  return py::make_tuple(p.id, vec, OptionalString(p.document), p.metadata.dump());
+  return py::make_tuple(p.id, vec, OptionalString(p.document), FromJson(p.metadata));
 }
 
-// A hit as (id, score, document | None, metadata JSON | None, vector | None, explain JSON | None).
+// A hit as (id, score, document | None, metadata dict | None, vector | None, explain dict | None).
 py::tuple HitTuple(const QueryHit& h) {
-  py::object meta = h.metadata ? py::object(py::str(h.metadata->dump())) : py::object(py::none());
+  py::object meta = h.metadata ? FromJson(*h.metadata) : py::object(py::none());
   py::object vec = h.vector ? VectorToNumpy(*h.vector) : py::none();
-  py::object explain = h.explain ? py::object(py::str(h.explain->dump())) : py::object(py::none());
+  py::object explain = h.explain ? FromJson(*h.explain) : py::object(py::none());
   return py::make_tuple(h.id, h.score, OptionalString(h.document), meta, vec, explain);
 }
 
@@ -262,11 +329,13 @@ class PyCollection {
     return Take(std::move(r));
   }
 
-  // Queries in the codec's JSON form (the server's query body without "vector"), once per row
-  // of `vectors` (N x dimension), or once with the request's text when `vectors` is None.
-  // Returns one list of hit tuples per query.
-  py::list Query(const std::string& request, std::optional<FloatArray> vectors) const {
-    json j = ParseArg(request, "query");
+  // Queries in the codec's JSON form (the server's query body without "vector", as a dict or as
+  // JSON text), once per row of `vectors` (N x dimension; all in one call with the GIL released),
+  // or once with the request's text when `vectors` is None. Returns one list of hit tuples per
+  // query.
+  py::list Query(const py::object& request, std::optional<FloatArray> vectors) const {
+    json j = py::isinstance<py::str>(request) ? ParseArg(request.cast<std::string>(), "query")
+                                               : ToJson(request, "query");
     if (j.is_object() && j.contains("vector")) Raise(Status::InvalidArgument("pass the query vector as an array"));
     const bool has_vectors = vectors.has_value();
     if (has_vectors && j.is_object()) j["vector"] = json::array({0.0});  // placeholder; replaced below

@@ -29,17 +29,6 @@ def _metas(metadatas):
     return [None if m is None else json.dumps(m) for m in metadatas]
 
 
-def _point(t):
-    pid, vec, doc, meta = t
-    return pid, vec, doc, json.loads(meta)
-
-
-def _hit(t):
-    pid, score, doc, meta, vec, explain = t
-    return (pid, score, doc, None if meta is None else json.loads(meta), vec,
-            None if explain is None else json.loads(explain))
-
-
 class CollectionBackend:
     def __init__(self, c):
         self._c = c
@@ -58,11 +47,10 @@ class CollectionBackend:
         return self._c.upsert(ids, vectors, documents, _metas(metadatas))
 
     def get(self, ids, include_vector):
-        return [_point(t) for t in self._c.get(list(ids), include_vector)]
+        return self._c.get(list(ids), include_vector)
 
     def scroll(self, after, limit, filter, include_vector):
-        pts, nxt = self._c.scroll(after, limit, None if filter is None else json.dumps(filter), include_vector)
-        return [_point(t) for t in pts], nxt
+        return self._c.scroll(after, limit, None if filter is None else json.dumps(filter), include_vector)
 
     def delete(self, ids):
         return self._c.delete(list(ids))
@@ -74,14 +62,13 @@ class CollectionBackend:
         return self._c.count(None if filter is None else json.dumps(filter))
 
     def query(self, request, vectors, texts):
+        # The request goes as a dict (no JSON text); hits come back as tuples with dicts.
         if texts is None:
-            rows = self._c.query(json.dumps(request), vectors)
-        else:
-            rows = []
-            for i, t in enumerate(texts):
-                req = json.dumps(dict(request, text=t))
-                rows += self._c.query(req, None if vectors is None else vectors[i:i + 1])
-        return [[_hit(h) for h in r] for r in rows]
+            return self._c.query(request, vectors)
+        rows = []
+        for i, t in enumerate(texts):
+            rows += self._c.query(dict(request, text=t), None if vectors is None else vectors[i:i + 1])
+        return rows
 
     def snapshot(self, path):
         self._c.snapshot(os.fspath(path))

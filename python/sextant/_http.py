@@ -84,6 +84,7 @@ class _Connection:
                 if attempt == 1:
                     raise errors.UnavailableError(f"{method} {path}: {e}") from None
             except OSError as e:
+                c.close()  # not left half-open (a TLS server would wait out its handshake)
                 self._local.conn = None
                 raise errors.UnavailableError(f"{method} {path}: cannot reach {self.host}:{self.port}: {e}") from None
         try:

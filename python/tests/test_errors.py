@@ -116,3 +116,17 @@ def test_bad_collection_settings(client):
 def test_missing_collection(client):
     with pytest.raises(errors.NotFoundError, match="nope"):
         client.get_collection("nope")
+
+
+def test_query_values_must_be_json(client):
+    col = client.create_collection("j", configuration={"dimension": 2})
+    col.add(ids=["a"], embeddings=[[1, 0]], metadatas=[{"n": 1}])
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            col.query(query_embeddings=[[1, 0]], where={"n": bad})
+    with pytest.raises(ValueError, match="alpha"):
+        col.query(query_embeddings=[[1, 0]], alpha=2.0)
+    # big integers and nested operators go through unchanged
+    assert col.query(query_embeddings=[[1, 0]], where={"n": {"$lt": 2**63}}, n_results=1)["ids"] == [["a"]]
+    assert col.query(query_embeddings=[[1, 0]], where={"$and": [{"n": 1}, {"n": {"$in": [1, 2]}}]},
+                     include=["metadatas"])["metadatas"] == [[{"n": 1}]]
