@@ -12,6 +12,9 @@ std::vector<RouteSpec> Routes() {
       {.method = "GET", .pattern = "/readyz", .handler = &S::Readyz, .admitted = false},
       {.method = "GET", .pattern = "/metrics", .handler = &S::Metrics, .scope = Scope::kGlobal, .admitted = false},
       {.method = "GET", .pattern = "/openapi.json", .handler = &S::OpenApi, .admitted = false},
+      // The web console: its page and files need no key (the page asks for one).
+      {.method = "GET", .pattern = "/console", .handler = &S::ConsolePage, .admitted = false},
+      {.method = "GET", .pattern = "/console/{asset}", .handler = &S::ConsoleFile, .admitted = false},
       {.method = "POST", .pattern = "/v1/keys", .handler = &S::CreateKey, .role = Role::kAdmin,
        .scope = Scope::kAnyKey, .body = Body::kJson},
       {.method = "GET", .pattern = "/v1/keys", .handler = &S::ListKeys, .role = Role::kAdmin,
@@ -39,6 +42,7 @@ std::vector<RouteSpec> Routes() {
       {.method = "GET", .pattern = "/v1/models", .handler = &S::ListModels, .scope = Scope::kAnyKey},
       // A cluster node's view of the cluster (src/cluster); 404 on a single node.
       {.method = "GET", .pattern = "/v1/cluster", .handler = &S::ClusterStatus, .scope = Scope::kAnyKey},
+      {.method = "GET", .pattern = "/v1/whoami", .handler = &S::WhoAmI, .scope = Scope::kAnyKey},
   };
   // Routes inside one database (each finds it first), under the full prefix and the /v1
   // shorthand.

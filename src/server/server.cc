@@ -290,6 +290,7 @@ Reply ServerImpl::Process(const Incoming& in, RouteMatch& match, RequestContext&
   const RouteSpec& route = routes_[match.route];
   ctx.params = std::move(match.params);
   ctx.query = ParseQueryString(in.query_string);
+  ctx.if_none_match = in.http.get_header_value("If-None-Match");
   if (auto stop = Authenticate(route, in, ctx)) return std::move(*stop);
   if (auto stop = Authorize(route, ctx)) return std::move(*stop);
   if (auto stop = CheckNames(ctx)) return std::move(*stop);

@@ -46,6 +46,7 @@ struct RequestContext {
   std::string tenant, database;               // Scope::kTenant and kDatabase: the path's, or the defaults
   std::shared_ptr<DbEntry> entry;             // RouteSpec::in_database
   std::optional<std::chrono::steady_clock::time_point> deadline;  // ServerOptions::handler_timeout_ms
+  std::string if_none_match;                  // the If-None-Match header (the console's files)
 };
 
 // The server behind sextant::server::Server (server.h), whose contracts its public methods keep.
@@ -144,6 +145,10 @@ class ServerImpl {
   static std::shared_ptr<EmbeddingModels> NewEmbeddingModels();
   // A built-in or pulled model by name (embed::LoadNamedModel), loaded once per server.
   Result<std::shared_ptr<const embed::EmbeddingModel>> LoadEmbeddingModel(const std::string& name);
+  // handlers_console.cc: the web console's page and files, and what the caller's key may do.
+  Reply ConsolePage(RequestContext&);
+  Reply ConsoleFile(RequestContext&);
+  Reply WhoAmI(RequestContext&);
 
   ServerOptions options_;
   std::vector<RouteSpec> routes_;

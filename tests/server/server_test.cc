@@ -164,6 +164,10 @@ TEST_F(ServerTest, EveryRouteAnswersAndIsCounted) {
   Resp api = Call("GET", "/openapi.json", std::nullopt, kNoKey);
   ASSERT_EQ(api.status, 200);
   EXPECT_TRUE(api.body.contains("paths"));
+  // The web console and what a key may do (tests/server/console_test.cc has the rest).
+  EXPECT_EQ(Call("GET", "/console", std::nullopt, kNoKey).status, 200);
+  EXPECT_EQ(Call("GET", "/console/app.js", std::nullopt, kNoKey).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/whoami").body["role"], "admin");
 
   // Tenants and databases.
   EXPECT_EQ(Call("PUT", "/v1/tenants/acme").status, 201);
