@@ -5,12 +5,12 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 CMAKE_FLAGS ?=
 
-.PHONY: run test build setup unit-test python-test asan-configure asan-test tsan-test fuzz bench-peers clean
+.PHONY: run test build setup unit-test python-test console-test asan-configure asan-test tsan-test fuzz bench-peers clean
 
 run: build
 	./$(BUILD)/sextant demo
 
-test: build unit-test python-test asan-test tsan-test fuzz
+test: build unit-test python-test console-test asan-test tsan-test fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -33,6 +33,19 @@ unit-test: build
 # Debian's interpreter; skips with a message when the extension was not built (no pybind11).
 python-test: build
 	PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$(BUILD)/python SEXTANT_CLI=$(CURDIR)/$(BUILD)/sextant /usr/bin/python3 -m pytest -q -p no:cacheprovider python/tests
+
+# The web console (console/, served at /console) in a real browser: tests/console drives
+# Debian's chromium with playwright-core (both installed by scripts/setup.sh) against
+# $(BUILD)/sextant serve, and saves a screenshot of each screen under $(BUILD)/console-test
+# (SCREENSHOT_DIR=docs/console refreshes the README's). Skips, saying so, without either.
+CONSOLE_PW = $(BUILD)/console-test/node_modules
+console-test: build
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d $(CONSOLE_PW)/playwright-core ]; then \
+	  echo "console-test: SKIPPED: needs /usr/bin/chromium and $(CONSOLE_PW)/playwright-core (scripts/setup.sh installs both)"; \
+	else \
+	  SEXTANT_BIN=$(BUILD)/sextant PLAYWRIGHT_DIR=$(CONSOLE_PW) SCREENSHOT_DIR=$${SCREENSHOT_DIR:-$(BUILD)/console-test/screenshots} \
+	    node --test tests/console/; \
+	fi
 
 # The test suite under AddressSanitizer + UndefinedBehaviorSanitizer. One clang build serves
 # both this and the fuzz targets below (coverage-instrumented, which the tests ignore), so CI
