@@ -78,12 +78,22 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Create(size_t dim, const HnswOptio
   if (options.ef_construction < 1) {
     return Status::InvalidArgument("ef_construction must be at least 1");
   }
-  Result<VectorCodec> made = options.storage == StorageType::kSq8
-                                 ? VectorCodec::CreateSq8(dim, options.metric, options.sq8_lower,
-                                                          options.sq8_step)
-                                 : VectorCodec::Create(dim, options.metric, options.storage);
+  const bool two_tier = options.storage == StorageType::kSq8F32;
+  const bool untrained = two_tier && options.sq8_lower.empty() && options.sq8_step.empty();
+  // An untrained sq8-f32 index starts with placeholder parameters (every code 0) that the
+  // first batch replaces (TrainWalkCodes).
+  Result<VectorCodec> made =
+      options.storage == StorageType::kSq8 || two_tier
+          ? VectorCodec::CreateSq8(dim, options.metric,
+                                   untrained ? std::vector<float>(dim, 0.0f) : options.sq8_lower,
+                                   untrained ? std::vector<float>(dim, 0.0f) : options.sq8_step)
+          : VectorCodec::Create(dim, options.metric, options.storage);
   SEXTANT_ASSIGN_OR_RETURN(VectorCodec codec, std::move(made));
   std::unique_ptr<HnswIndex> index(new HnswIndex(std::move(codec), options));
+  if (two_tier) {
+    SEXTANT_ASSIGN_OR_RETURN(VectorCodec exact, VectorCodec::Create(dim, options.metric, StorageType::kFloat32));
+    index->exact_codec_ = std::move(exact);
+  }
   if (options.initial_capacity > 0) {
     SEXTANT_RETURN_IF_ERROR(index->EnsureCapacity(options.initial_capacity));
   }
@@ -95,12 +105,14 @@ Status HnswIndex::EnsureCapacity(size_t n) {
   if (n > 0xfffffff0u) return Status::ResourceExhausted("an HNSW index holds at most 2^32-16 points");
   SEXTANT_RETURN_IF_ERROR(Materialize());
   if (!codes_owned_.Resize(n * stride_) ||
-      !links0_owned_.Resize(n * (m0_ + 1) * sizeof(uint32_t))) {
+      !links0_owned_.Resize(n * (m0_ + 1) * sizeof(uint32_t)) ||
+      (two_tier() && !exact_owned_.Resize(n * dim() * sizeof(float)))) {
     return Status::ResourceExhausted("out of memory growing the index to " + std::to_string(n) +
                                      " points");
   }
   codes_ = codes_owned_.data();
   links0_ = reinterpret_cast<uint32_t*>(links0_owned_.data());
+  if (two_tier()) exact_ = reinterpret_cast<float*>(exact_owned_.data());
   upper_.resize(n);
   levels_.resize(n, 0);
   labels_.resize(n, 0);
@@ -112,17 +124,21 @@ Status HnswIndex::EnsureCapacity(size_t n) {
 
 Status HnswIndex::Materialize() {
   if (!mapped_) return Status::OK();
-  AlignedBuffer codes, links;
+  AlignedBuffer codes, links, exact;
   if (!codes.Resize(std::max<size_t>(capacity_, 1) * stride_) ||
-      !links.Resize(std::max<size_t>(capacity_, 1) * (m0_ + 1) * sizeof(uint32_t))) {
+      !links.Resize(std::max<size_t>(capacity_, 1) * (m0_ + 1) * sizeof(uint32_t)) ||
+      (two_tier() && !exact.Resize(std::max<size_t>(capacity_, 1) * dim() * sizeof(float)))) {
     return Status::ResourceExhausted("out of memory copying the mapped index");
   }
   std::memcpy(codes.data(), codes_, slot_count_ * stride_);
   std::memcpy(links.data(), links0_, slot_count_ * (m0_ + 1) * sizeof(uint32_t));
+  if (two_tier() && slot_count_ > 0) std::memcpy(exact.data(), exact_, slot_count_ * dim() * sizeof(float));
   codes_owned_ = std::move(codes);
   links0_owned_ = std::move(links);
+  exact_owned_ = std::move(exact);
   codes_ = codes_owned_.data();
   links0_ = reinterpret_cast<uint32_t*>(links0_owned_.data());
+  if (two_tier()) exact_ = reinterpret_cast<float*>(exact_owned_.data());
   mapped_.reset();
   return Status::OK();
 }
@@ -164,13 +180,67 @@ Status HnswIndex::Add(uint64_t label, std::span<const float> vector) {
   if (vector.size() != dim()) {
     return Status::InvalidArgument(DimensionError("vector", vector.size(), dim()));
   }
-  std::vector<uint8_t> code(codec_.code_size());
-  SEXTANT_RETURN_IF_ERROR(codec_.Encode(vector.data(), code.data()));
-  std::vector<uint8_t> query(codec_.query_size());
-  codec_.EncodeQuery(vector.data(), query.data());
+  if (two_tier()) {
+    SEXTANT_RETURN_IF_ERROR(exact_codec_->ValidateQuery(vector.data()));
+    SEXTANT_RETURN_IF_ERROR(TrainWalkCodes(vector));
+  }
+  return AddOne(label, vector);
+}
+
+Status HnswIndex::TrainWalkCodes(std::span<const float> batch) {
+  constexpr size_t kTrainCap = 65536;  // points the parameters are learned from, at most
+  const size_t n = batch.size() / dim();
+  std::unique_lock<std::shared_mutex> g(grow_mu_);
+  size_t live;
+  {
+    std::lock_guard<std::mutex> m(meta_mu_);
+    live = live_count_;
+  }
+  if (trained_rows_ >= kTrainCap || live + n < 2 * trained_rows_ || n == 0) return Status::OK();
+  SEXTANT_RETURN_IF_ERROR(Materialize());
+  // The exact vectors held (normalised for cosine, which TrainSq8 leaves as they are) and the
+  // batch, sampled evenly down to kTrainCap rows.
+  const size_t total = live + n;
+  const size_t every = (total + kTrainCap - 1) / kTrainCap;
+  std::vector<float> sample;
+  sample.reserve((total / every + 1) * dim());
+  size_t seen = 0;
+  for (size_t u = 0; u < slot_count_; ++u) {
+    if (live_[u] && seen++ % every == 0) {
+      sample.insert(sample.end(), exact(static_cast<uint32_t>(u)), exact(static_cast<uint32_t>(u)) + dim());
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (seen++ % every == 0) sample.insert(sample.end(), batch.data() + i * dim(), batch.data() + (i + 1) * dim());
+  }
+  std::vector<float> lower, step;
+  SEXTANT_RETURN_IF_ERROR(VectorCodec::TrainSq8(sample, dim(), options_.metric, &lower, &step));
+  SEXTANT_ASSIGN_OR_RETURN(VectorCodec codec, VectorCodec::CreateSq8(dim(), options_.metric, std::move(lower),
+                                                                    std::move(step)));
+  for (size_t u = 0; u < slot_count_; ++u) {  // the codes already stored, from exact vectors
+    if (!live_[u]) continue;
+    SEXTANT_RETURN_IF_ERROR(codec.Encode(exact(static_cast<uint32_t>(u)), codes_ + u * stride_));
+  }
+  codec_ = std::move(codec);
+  trained_rows_ = sample.size() / dim() * every;
+  return Status::OK();
+}
+
+Status HnswIndex::AddOne(uint64_t label, std::span<const float> vector) {
+  std::vector<uint8_t> code, query;
+  std::vector<float> row;  // kSq8F32: the exact vector (the f32 codec never changes)
+  if (two_tier()) {
+    row.resize(dim());
+    SEXTANT_RETURN_IF_ERROR(exact_codec_->Encode(vector.data(), reinterpret_cast<uint8_t*>(row.data())));
+  }
   for (;;) {
     {
       std::shared_lock<std::shared_mutex> g(grow_mu_);
+      // Encoded under the lock: TrainWalkCodes (exclusive) may replace the codec.
+      code.resize(codec_.code_size());
+      query.resize(codec_.query_size());
+      SEXTANT_RETURN_IF_ERROR(codec_.Encode(vector.data(), code.data()));
+      codec_.EncodeQuery(vector.data(), query.data());
       if (!mapped_) {
         uint32_t id;
         int level;
@@ -188,6 +258,7 @@ Status HnswIndex::Add(uint64_t label, std::span<const float> vector) {
         }
         if (id != LabelMap::kAbsent) {
           std::memcpy(codes_ + static_cast<size_t>(id) * stride_, code.data(), code.size());
+          if (two_tier()) std::memcpy(exact_ + static_cast<size_t>(id) * dim(), row.data(), dim() * sizeof(float));
           Insert(id, query.data(), level);
           return Status::OK();
         }
@@ -211,11 +282,13 @@ Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const uint6
   }
   // Validate everything before touching the index, so a bad row leaves it unchanged.
   {
-    std::vector<uint8_t> scratch(codec_.code_size());
+    // (sq8-f32: the f32 codec, which accepts what the SQ8 one does and never changes.)
+    const VectorCodec& check = two_tier() ? *exact_codec_ : codec_;
+    std::vector<uint8_t> scratch(check.code_size());
     std::unordered_set<uint64_t> seen;
     seen.reserve(n);
     for (size_t i = 0; i < n; ++i) {
-      Status st = codec_.Encode(vectors.data() + i * dim(), scratch.data());
+      Status st = check.Encode(vectors.data() + i * dim(), scratch.data());
       if (!st.ok()) return st.WithContext("row " + std::to_string(i));
       if (!seen.insert(labels[i]).second) {
         return Status::InvalidArgument("label " + std::to_string(labels[i]) +
@@ -227,6 +300,7 @@ Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const uint6
       }
     }
   }
+  if (two_tier()) SEXTANT_RETURN_IF_ERROR(TrainWalkCodes(vectors));
   {
     std::unique_lock<std::shared_mutex> g(grow_mu_);
     SEXTANT_RETURN_IF_ERROR(Materialize());
@@ -241,7 +315,7 @@ Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const uint6
   const size_t report_every = std::max<size_t>(1, n / 100);
   auto worker = [&] {
     for (size_t i; (i = next.fetch_add(1)) < n;) {
-      Status st = Add(labels[i], vectors.subspan(i * dim(), dim()));
+      Status st = AddOne(labels[i], vectors.subspan(i * dim(), dim()));
       if (!st.ok()) {
         std::lock_guard<std::mutex> l(error_mu);
         if (first_error.ok()) first_error = st.WithContext("row " + std::to_string(i));
@@ -452,9 +526,44 @@ void HnswIndex::SearchLayer(const uint8_t* query, Candidate ep, int level, size_
   }
 }
 
+void HnswIndex::EncodeStoredAsQuery(uint32_t id, uint8_t* query) const {
+  if (two_tier()) {
+    codec_.EncodeQuery(exact(id), query);
+    return;
+  }
+  thread_local std::vector<float> decoded;
+  decoded.resize(dim());
+  codec_.Decode(code(id), decoded.data());
+  codec_.EncodeQuery(decoded.data(), query);
+}
+
 void HnswIndex::SelectNeighbors(std::vector<Candidate>& cands, size_t m) const {
   if (cands.size() <= m) return;
   std::sort(cands.begin(), cands.end(), FartherFirst());
+  if (sq8_walk()) {
+    // Each kept neighbour is encoded once as a query, so the comparisons run on the walk's
+    // integer kernel rather than decoding two codes each time.
+    thread_local std::vector<uint8_t> kept_queries;
+    const size_t qs = (codec_.query_size() + 63) / 64 * 64;
+    kept_queries.resize(m * qs);
+    size_t kept = 0;
+    for (size_t i = 0; i < cands.size() && kept < m; ++i) {
+      const Candidate c = cands[i];
+      bool good = true;
+      for (size_t j = 0; j < kept; ++j) {
+        if (codec_.QueryDistance(kept_queries.data() + j * qs, code(c.id)) < c.distance) {
+          good = false;
+          break;
+        }
+      }
+      if (good) {
+        EncodeStoredAsQuery(c.id, kept_queries.data() + kept * qs);
+        cands[kept++] = c;
+      }
+    }
+    cands.resize(kept);
+    return;
+  }
   size_t kept = 0;
   for (size_t i = 0; i < cands.size() && kept < m; ++i) {
     const Candidate c = cands[i];
@@ -480,6 +589,7 @@ void HnswIndex::ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int l
   }
   const size_t cap = max_links(level);
   std::vector<Candidate> pool;
+  std::vector<uint8_t> nb_query;
   for (const Candidate& nb : cands) {
     std::lock_guard<std::mutex> l(link_locks_[nb.id % kLockStripes]);
     uint32_t* list = links(nb.id, level);
@@ -492,8 +602,16 @@ void HnswIndex::ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int l
     }
     pool.clear();
     pool.push_back({nb.distance, id});
-    for (uint32_t i = 1; i <= cnt; ++i) {
-      pool.push_back({codec_.CodeDistance(code(nb.id), code(list[i])), list[i]});
+    if (sq8_walk()) {
+      nb_query.resize(codec_.query_size());
+      EncodeStoredAsQuery(nb.id, nb_query.data());
+      for (uint32_t i = 1; i <= cnt; ++i) {
+        pool.push_back({codec_.QueryDistance(nb_query.data(), code(list[i])), list[i]});
+      }
+    } else {
+      for (uint32_t i = 1; i <= cnt; ++i) {
+        pool.push_back({codec_.CodeDistance(code(nb.id), code(list[i])), list[i]});
+      }
     }
     SelectNeighbors(pool, cap);
     list[0] = static_cast<uint32_t>(pool.size());
@@ -545,7 +663,27 @@ Result<std::vector<SearchHit>> HnswIndex::Search(std::span<const float> query, s
   SearchLayer(q, cur, 0, std::max(ef, k), /*locked=*/false, filter, *visited, found);
   ReleaseVisited(std::move(visited));
 
-  if (!exact) {  // the traversal used a rounded query: re-rank the candidates exactly
+  if (two_tier()) {  // rank the walk's candidates by exact distances from the float vectors
+    thread_local std::vector<float> prepared;
+    prepared.resize(dim());
+    exact_codec_->PrepareExactQuery(query.data(), prepared.data());
+    const auto* pq = reinterpret_cast<const uint8_t*>(prepared.data());
+    const size_t row_bytes = dim() * sizeof(float);
+    // Only the best half of the candidates (at least 2k) by walk distance are worth an exact
+    // distance: SQ8's error reorders neighbours that are close together, it does not move a
+    // true top-k point to the far end of the list.
+    const size_t rerank = std::max(2 * k, found.size() / 2);
+    if (found.size() > rerank) {
+      std::nth_element(found.begin(), found.begin() + rerank, found.end(), FartherFirst());
+      found.resize(rerank);
+    }
+    constexpr size_t kAhead = 4;
+    for (size_t i = 0; i < found.size() && i < kAhead; ++i) PrefetchCode(ranking_code(found[i].id), row_bytes);
+    for (size_t i = 0; i < found.size(); ++i) {
+      if (i + kAhead < found.size()) PrefetchCode(ranking_code(found[i + kAhead].id), row_bytes);
+      found[i].distance = exact_codec_->QueryDistance(pq, ranking_code(found[i].id));
+    }
+  } else if (!exact) {  // the traversal used a rounded query: re-rank the candidates exactly
     thread_local std::vector<float> prepared;
     prepared.resize(dim());
     codec_.PrepareExactQuery(query.data(), prepared.data());
@@ -584,13 +722,14 @@ Result<std::vector<SearchHit>> HnswIndex::SearchSubset(std::span<const float> qu
                                                        std::span<const uint64_t> labels) const {
   SEXTANT_RETURN_IF_ERROR(CheckQuery(query, k));
   std::vector<float> prepared(dim());
-  codec_.PrepareExactQuery(query.data(), prepared.data());
+  const VectorCodec& rc = ranking_codec();
+  rc.PrepareExactQuery(query.data(), prepared.data());
   std::vector<SearchHit> all;
   all.reserve(labels.size());
   for (uint64_t label : labels) {
     const uint32_t id = label_map_.Find(label);
     if (id == LabelMap::kAbsent) continue;
-    all.push_back({label, codec_.ExactDistance(prepared.data(), code(id))});
+    all.push_back({label, rc.ExactDistance(prepared.data(), ranking_code(id))});
   }
   const size_t take = std::min(k, all.size());
   std::partial_sort(all.begin(), all.begin() + take, all.end(),
@@ -626,7 +765,7 @@ Result<std::vector<float>> HnswIndex::GetVector(uint64_t label) const {
     return Status::NotFound("label " + std::to_string(label) + " is not in the index");
   }
   std::vector<float> out(dim());
-  codec_.Decode(code(id), out.data());
+  ranking_codec().Decode(ranking_code(id), out.data());
   return out;
 }
 
@@ -722,7 +861,7 @@ Status HnswIndex::Remove(std::span<const uint64_t> labels) {
 
 size_t HnswIndex::MemoryUsage() const {
   size_t bytes = sizeof(*this);
-  bytes += mapped_ ? mapped_->size() : codes_owned_.size() + links0_owned_.size();
+  bytes += mapped_ ? mapped_->size() : codes_owned_.size() + links0_owned_.size() + exact_owned_.size();
   for (size_t i = 0; i < slot_count_; ++i) {
     if (upper_[i]) bytes += static_cast<size_t>(levels_[i]) * (options_.M + 1) * sizeof(uint32_t);
   }

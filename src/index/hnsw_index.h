@@ -10,6 +10,14 @@
 // if it is closer to the new point than to every neighbour already kept, which keeps long
 // links across clusters.
 //
+// Storage kSq8F32 (sq8-f32, the default for float vectors) keeps two copies of each vector:
+// an SQ8 code in the code array, on which the graph is built and walked with integer
+// arithmetic (a quarter of float32's bytes per distance), and the exact float32 vector in a
+// third slot-indexed array, read only to rank the walk's final candidates by exact distance
+// (and by GetVector and SearchSubset). The SQ8 parameters are learned from the points added,
+// first from the first batch, again (every code re-encoded from the exact vectors) each time
+// the index doubles while it holds fewer than 65,536 points.
+//
 // Deletion really removes a point: every list that pointed at it is rebuilt from the removed
 // point's own neighbours with the same heuristic, its slot goes onto a free list and the next
 // Add reuses it.
@@ -30,6 +38,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <shared_mutex>
 #include <span>
@@ -52,7 +61,8 @@ struct HnswOptions {
   size_t ef_construction = 200;  // candidate list size while inserting
   uint64_t seed = 100;           // level generator seed
   size_t initial_capacity = 0;   // slots reserved up front (grows on demand)
-  // kSq8 storage: the trained per-dimension parameters (VectorCodec::TrainSq8).
+  // kSq8 storage: the trained per-dimension parameters (VectorCodec::TrainSq8). kSq8F32:
+  // empty (learned from the points added) or parameters to start from (Load).
   std::vector<float> sq8_lower, sq8_step;
 };
 
@@ -157,6 +167,23 @@ class HnswIndex final : public VectorIndex {
     return upper_[id].get() + static_cast<size_t>(level - 1) * (options_.M + 1);
   }
   const uint8_t* code(uint32_t id) const { return codes_ + static_cast<size_t>(id) * stride_; }
+  // kSq8F32: the exact vector of slot `id` (normalised for cosine).
+  const float* exact(uint32_t id) const { return exact_ + static_cast<size_t>(id) * dim(); }
+  bool two_tier() const { return options_.storage == StorageType::kSq8F32; }
+  // SQ8 codes (sq8 or sq8-f32): distances between stored points go through EncodeStoredAsQuery.
+  bool sq8_walk() const { return codec_.storage() == StorageType::kSq8; }
+  // Encodes stored point `id` as a query (from its exact vector when there is one).
+  void EncodeStoredAsQuery(uint32_t id, uint8_t* query) const;
+  // The codec ranking final candidates: exact_codec_ for kSq8F32, else codec_.
+  const VectorCodec& ranking_codec() const { return exact_codec_ ? *exact_codec_ : codec_; }
+  const uint8_t* ranking_code(uint32_t id) const {
+    return exact_codec_ ? reinterpret_cast<const uint8_t*>(exact(id)) : code(id);
+  }
+  // kSq8F32: learns the SQ8 parameters when the index is empty or small and `batch` (n rows,
+  // validated) at least doubles it, re-encoding every stored code. Takes grow_mu_ itself.
+  Status TrainWalkCodes(std::span<const float> batch);
+  // Inserts one validated point (Add without the training step).
+  Status AddOne(uint64_t label, std::span<const float> vector);
 
   // Dimension, k >= 1 and finite values: the checks every search starts with.
   Status CheckQuery(std::span<const float> query, size_t k) const;
@@ -192,9 +219,13 @@ class HnswIndex final : public VectorIndex {
   // Storage: either owned buffers or views into mapped_.
   AlignedBuffer codes_owned_;
   AlignedBuffer links0_owned_;
+  AlignedBuffer exact_owned_;
   std::shared_ptr<MappedFile> mapped_;
   uint8_t* codes_ = nullptr;
   uint32_t* links0_ = nullptr;
+  float* exact_ = nullptr;  // kSq8F32 only
+  std::optional<VectorCodec> exact_codec_;  // kSq8F32: f32, the exact vectors' codec
+  size_t trained_rows_ = 0;  // kSq8F32: points the SQ8 parameters were learned from
   std::vector<std::unique_ptr<uint32_t[]>> upper_;  // levels 1..L for slots with level > 0
   std::vector<uint8_t> levels_;
   std::vector<uint64_t> labels_;

@@ -14,13 +14,15 @@ static_assert(std::endian::native == std::endian::little, "the index format is l
 
 constexpr char kMagic[8] = {'S', 'X', 'H', 'N', 'S', 'W', 0, 0};
 // Version 2 added the "sq8" section (SQ8 parameters: lower then step floats; empty for other
-// storage types). Version 1 files (seven sections, a header 24 bytes shorter) still load.
-constexpr uint32_t kVersion = 2;
+// storage types), version 3 the "exact" section (sq8-f32 storage: each slot's float32 vector;
+// empty for other storage types). Older files (a header 24 bytes shorter per missing section)
+// still load.
+constexpr uint32_t kVersion = 3;
 constexpr uint32_t kOldestVersion = 1;
 
-enum SectionId { kCodes, kLinks0, kLevels, kLabels, kLive, kUpper, kFree, kSq8, kNumSections };
-const char* const kSectionNames[kNumSections] = {"codes", "links0", "levels", "labels",
-                                                 "live",  "upper",  "free",   "sq8"};
+enum SectionId { kCodes, kLinks0, kLevels, kLabels, kLive, kUpper, kFree, kSq8, kExact, kNumSections };
+const char* const kSectionNames[kNumSections] = {"codes", "links0", "levels", "labels", "live",
+                                                 "upper", "free",   "sq8",    "exact"};
 
 struct FileHeader {
   char magic[8];
@@ -42,8 +44,11 @@ struct FileHeader {
   uint32_t header_crc;  // CRC-32C of every byte above
 };
 static_assert(sizeof(FileHeader) % 8 == 0);
-constexpr size_t kV1Sections = 7;
-constexpr size_t kV1HeaderSize = sizeof(FileHeader) - sizeof(FileSection);
+// Sections and header size of each version (1: 7 sections, 2: 8, 3: 9).
+size_t SectionsOf(uint32_t version) { return 6 + version; }
+size_t HeaderSizeOf(uint32_t version) {
+  return sizeof(FileHeader) - (kNumSections - SectionsOf(version)) * sizeof(FileSection);
+}
 
 }  // namespace
 
@@ -57,13 +62,13 @@ Status HnswIndex::Save(const std::string& path, FileWriter* writer) const {
     }
   }
   std::vector<float> sq8;
-  if (options_.storage == StorageType::kSq8) {
+  if (options_.storage == StorageType::kSq8 || two_tier()) {
     sq8 = codec_.sq8_lower();
     sq8.insert(sq8.end(), codec_.sq8_step().begin(), codec_.sq8_step().end());
   }
   const void* data[kNumSections] = {codes_,       links0_,      levels_.data(),
                                     labels_.data(), live_.data(), upper.data(),
-                                    free_slots_.data(), sq8.data()};
+                                    free_slots_.data(), sq8.data(), exact_};
   const size_t sizes[kNumSections] = {n * stride_,
                                       n * (m0_ + 1) * sizeof(uint32_t),
                                       n,
@@ -71,7 +76,8 @@ Status HnswIndex::Save(const std::string& path, FileWriter* writer) const {
                                       n,
                                       upper.size() * sizeof(uint32_t),
                                       free_slots_.size() * sizeof(uint32_t),
-                                      sq8.size() * sizeof(float)};
+                                      sq8.size() * sizeof(float),
+                                      two_tier() ? n * dim() * sizeof(float) : 0};
   FileHeader h{};
   std::memcpy(h.magic, kMagic, sizeof kMagic);
   h.version = kVersion;
@@ -100,7 +106,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   auto corrupt = [&](const std::string& why) {
     return Status::Corruption(path + ": " + why);
   };
-  if (file->size() < kV1HeaderSize) return corrupt("too short to be an HNSW index file");
+  if (file->size() < HeaderSizeOf(1)) return corrupt("too short to be an HNSW index file");
   FileHeader h{};
   std::memcpy(&h, file->data(), offsetof(FileHeader, sections));
   if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) return corrupt("not an HNSW index file");
@@ -110,25 +116,27 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
                                    std::to_string(kOldestVersion) + " to " +
                                    std::to_string(kVersion) + ")");
   }
-  const size_t num_sections = h.version == 1 ? kV1Sections : size_t{kNumSections};
-  const size_t header_size = h.version == 1 ? kV1HeaderSize : sizeof(FileHeader);
+  const size_t num_sections = SectionsOf(h.version);
+  const size_t header_size = HeaderSizeOf(h.version);
   if (file->size() < header_size) return corrupt("too short to be an HNSW index file");
   if (h.header_size != header_size) return corrupt("unexpected header size");
-  // A version 1 header lacks the last section entry; the sq8 section is then empty.
+  // An older header lacks the last section entries; those sections are then empty.
   std::memcpy(&h.sections, file->data() + offsetof(FileHeader, sections),
               num_sections * sizeof(FileSection));
   std::memcpy(&h.reserved, file->data() + header_size - 8, 8);
   if (Crc32c(file->data(), header_size - 4) != h.header_crc) {
     return corrupt("header checksum mismatch");
   }
-  if (h.metric > 3 || h.storage > 3) return corrupt("unknown metric or storage type");
+  if (h.metric > 3 || h.storage > 4) return corrupt("unknown metric or storage type");
   HnswOptions opt;
   opt.metric = static_cast<Metric>(h.metric);
   opt.storage = static_cast<StorageType>(h.storage);
   opt.M = h.m;
   opt.ef_construction = h.ef_construction;
   opt.seed = h.seed;
-  if (opt.storage == StorageType::kSq8) {
+  const bool two_tier = opt.storage == StorageType::kSq8F32;
+  if (two_tier && num_sections <= kExact) return corrupt("sq8-f32 storage without an 'exact' section");
+  if (opt.storage == StorageType::kSq8 || two_tier) {
     const FileSection& sec = h.sections[kSq8];
     if (num_sections <= kSq8 || sec.size != 2 * size_t{h.dim} * sizeof(float) ||
         sec.offset > file->size() || sec.size > file->size() - sec.offset) {
@@ -147,7 +155,8 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   }
   const size_t expect[kNumSections] = {n * ix->stride_, n * (ix->m0_ + 1) * sizeof(uint32_t),
                                        n, n * sizeof(uint64_t), n, SIZE_MAX, SIZE_MAX,
-                                       opt.storage == StorageType::kSq8 ? 2 * size_t{h.dim} * 4 : 0};
+                                       opt.storage == StorageType::kSq8 || two_tier ? 2 * size_t{h.dim} * 4 : 0,
+                                       two_tier ? n * h.dim * sizeof(float) : 0};
   const uint8_t* base = file->data();
   for (size_t s = 0; s < num_sections; ++s) {  // sizes this header implies
     const FileSection& sec = h.sections[s];
@@ -169,6 +178,10 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   ix->live_count_ = h.live_count;
   ix->codes_ = const_cast<uint8_t*>(section(kCodes));
   ix->links0_ = reinterpret_cast<uint32_t*>(const_cast<uint8_t*>(section(kLinks0)));
+  if (two_tier) {
+    ix->exact_ = reinterpret_cast<float*>(const_cast<uint8_t*>(section(kExact)));
+    ix->trained_rows_ = h.live_count;  // parameters as saved; relearned only if it doubles
+  }
   ix->levels_.assign(section(kLevels), section(kLevels) + n);
   ix->live_.assign(section(kLive), section(kLive) + n);
   ix->labels_.resize(n);

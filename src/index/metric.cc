@@ -27,6 +27,7 @@ const char* StorageTypeName(StorageType s) {
     case StorageType::kFloat16: return "f16";
     case StorageType::kUint8: return "u8";
     case StorageType::kSq8: return "sq8";
+    case StorageType::kSq8F32: return "sq8-f32";
   }
   return "unknown";
 }
@@ -36,8 +37,9 @@ Result<StorageType> ParseStorageType(std::string_view name) {
   if (name == "f16" || name == "float16") return StorageType::kFloat16;
   if (name == "u8" || name == "uint8") return StorageType::kUint8;
   if (name == "sq8") return StorageType::kSq8;
+  if (name == "sq8-f32") return StorageType::kSq8F32;
   return Status::InvalidArgument("unknown storage type '" + std::string(name) +
-                                 "' (expected f32, f16, u8 or sq8)");
+                                 "' (expected f32, f16, u8, sq8 or sq8-f32)");
 }
 
 }  // namespace sextant::index

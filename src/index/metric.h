@@ -28,13 +28,18 @@ enum class Metric : uint32_t { kL2 = 0, kInnerProduct = 1, kCosine = 2, kL1 = 3 
 //             with lower/step trained per dimension from the data's min/max
 //             (VectorCodec::TrainSq8 / CreateSq8). Lossy; values outside the trained range are
 //             clamped.
-enum class StorageType : uint32_t { kFloat32 = 0, kFloat16 = 1, kUint8 = 2, kSq8 = 3 };
+//   kSq8F32:  HNSW only, the default for float vectors: both an SQ8 code (the graph is built
+//             and walked on it) and the exact float32 vector (the final candidates are ranked
+//             by exact distances from it, and it is what GetVector returns). The SQ8
+//             parameters are learned from the first points added (again while the index is
+//             small and doubles), so no training step is needed.
+enum class StorageType : uint32_t { kFloat32 = 0, kFloat16 = 1, kUint8 = 2, kSq8 = 3, kSq8F32 = 4 };
 
 // "l2", "ip", "cosine", "l1". Parse accepts these and "euclidean", "inner_product", "dot".
 const char* MetricName(Metric m);
 Result<Metric> ParseMetric(std::string_view name);
 
-// "f32", "f16", "u8", "sq8". Parse also accepts "float32", "float16", "uint8".
+// "f32", "f16", "u8", "sq8", "sq8-f32". Parse also accepts "float32", "float16", "uint8".
 const char* StorageTypeName(StorageType s);
 Result<StorageType> ParseStorageType(std::string_view name);
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <sys/mman.h>
 #include <functional>
 #include <memory>
 #include <utility>
@@ -137,6 +138,17 @@ class LabelMap {
   size_t size_ = 0;
 };
 
+// Asks the kernel to back [p, p + n) with transparent huge pages (a hint; ignored where THP
+// is off).
+inline void AdviseHugePages(void* p, size_t n) {
+#ifdef MADV_HUGEPAGE
+  madvise(p, n, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
 // A 64-byte-aligned, zero-initialised byte buffer that can grow (contents kept).
 class AlignedBuffer {
  public:
@@ -154,9 +166,14 @@ class AlignedBuffer {
   // Grows (never shrinks) to `n` bytes. Returns false when memory is exhausted.
   bool Resize(size_t n) {
     if (n <= size_) return true;
-    const size_t alloc = (n + 63) / 64 * 64;
-    auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, alloc));
+    // Large buffers (graph arrays, codes) sit on 2 MiB boundaries and ask for transparent
+    // huge pages: a search's random reads then miss the TLB far less often.
+    const bool huge = n >= kHugeThreshold;
+    const size_t align = huge ? kHugePage : 64;
+    const size_t alloc = (n + align - 1) / align * align;
+    auto* p = static_cast<uint8_t*>(std::aligned_alloc(align, alloc));
     if (p == nullptr) return false;
+    if (huge) AdviseHugePages(p, alloc);
     if (size_ > 0) std::memcpy(p, data_, size_);
     std::memset(p + size_, 0, alloc - size_);
     std::free(data_);
@@ -166,6 +183,8 @@ class AlignedBuffer {
   }
   uint8_t* data() { return data_; }
   const uint8_t* data() const { return data_; }
+  static constexpr size_t kHugePage = size_t{2} << 20;
+  static constexpr size_t kHugeThreshold = size_t{4} << 20;
   size_t size() const { return size_; }
 
  private:

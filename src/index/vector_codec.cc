@@ -51,7 +51,8 @@ Result<VectorCodec> VectorCodec::CreateSq8(size_t dim, Metric metric, std::vecto
   c.qk_ = &simd::QuantBest();
   c.norm_offset_ = RoundUp(dim, 4);
   c.code_size_ = c.norm_offset_ + sizeof(float);
-  c.query_size_ = (dim + 1) * sizeof(float);
+  c.query_tail_ = RoundUp(dim, 16) * sizeof(int16_t);
+  c.query_size_ = c.query_tail_ + 2 * sizeof(float);
   c.kind_ = metric == Metric::kL2 ? Kind::kSq8L2 : Kind::kSq8Ip;
   auto params = std::make_shared<Sq8Params>();
   params->step_sq.resize(dim);
@@ -132,6 +133,8 @@ Result<VectorCodec> VectorCodec::Create(size_t dim, Metric metric, StorageType s
       break;
     case StorageType::kSq8:
       return Status::InvalidArgument("sq8 storage needs trained parameters (VectorCodec::CreateSq8)");
+    case StorageType::kSq8F32:
+      return Status::InvalidArgument("sq8-f32 storage is an HNSW index's pair of an sq8 and an f32 codec");
   }
   return c;
 }
@@ -204,6 +207,8 @@ Status VectorCodec::Encode(const float* v, uint8_t* code) const {
       std::memcpy(code + norm_offset_, &term, sizeof term);
       return Status::OK();
     }
+    case StorageType::kSq8F32:  // never a codec's own storage (Create refuses it)
+      break;
   }
   return Status::Internal("unknown storage type");
 }
@@ -240,8 +245,9 @@ bool VectorCodec::EncodeQuery(const float* q, uint8_t* out) const {
         q = tmp.data();
       }
       const Sq8Params& p = *sq8_;
-      float* w = reinterpret_cast<float*>(out);
-      float base = 0;
+      thread_local std::vector<float> w;
+      w.resize(dim_);
+      float base = 0, wmax = 0;
       for (size_t i = 0; i < dim_; ++i) {
         if (kind_ == Kind::kSq8L2) {
           const float a = q[i] - p.lower[i];
@@ -251,10 +257,29 @@ bool VectorCodec::EncodeQuery(const float* q, uint8_t* out) const {
           w[i] = q[i] * p.step[i];
           base += q[i] * p.lower[i];
         }
+        const float aw = w[i] < 0 ? -w[i] : w[i];
+        wmax = aw > wmax ? aw : wmax;
       }
-      std::memcpy(out + dim_ * sizeof(float), &base, sizeof base);
-      return true;
+      // The largest weight becomes +-limit: 32767, or less where dim * limit * 255 could
+      // overflow the kernel's 32-bit sums (dimensions above 257).
+      const double limit = std::min(32767.0, std::floor(2147483647.0 / (255.0 * dim_)));
+      const float scale = wmax > 0 ? static_cast<float>(wmax / limit) : 0.0f;
+      // Slightly under limit / wmax, so |w * inv| + 0.5 stays below limit + 1 and truncation
+      // rounds to nearest within [-limit, limit] (a plain loop the compiler vectorises).
+      const float inv = wmax > 0 ? static_cast<float>(limit / wmax) * 0.99999f : 0.0f;
+      std::memset(out, 0, query_tail_);
+      int16_t* wq = reinterpret_cast<int16_t*>(out);
+      const float* wp = w.data();
+      for (size_t i = 0; i < dim_; ++i) {
+        const float x = wp[i] * inv;
+        wq[i] = static_cast<int16_t>(static_cast<int32_t>(x + (x >= 0 ? 0.5f : -0.5f)));
+      }
+      std::memcpy(out + query_tail_, &scale, sizeof scale);
+      std::memcpy(out + query_tail_ + sizeof(float), &base, sizeof base);
+      return false;
     }
+    case StorageType::kSq8F32:  // never a codec's own storage
+      break;
   }
   return true;
 }
@@ -310,6 +335,8 @@ void VectorCodec::Decode(const uint8_t* code, float* out) const {
       return;
     case StorageType::kSq8:
       for (size_t i = 0; i < dim_; ++i) out[i] = sq8_->lower[i] + sq8_->step[i] * code[i];
+      return;
+    case StorageType::kSq8F32:  // never a codec's own storage
       return;
   }
 }

@@ -61,7 +61,8 @@ class VectorCodec {
 
   // Encodes a (validated) query. Returns true when re-ranking with ExactDistance would not
   // change anything: QueryDistance is exact for this query (f32, f16, integer queries against
-  // u8), or, for SQ8, ExactDistance would decode the same lossy codes.
+  // u8). SQ8 queries are rounded to 16-bit integers (relative error about 1e-4, so the walk
+  // runs on integer arithmetic): false, and ExactDistance decodes the codes in float.
   bool EncodeQuery(const float* q, uint8_t* out) const;
 
   // Writes the float vector used by ExactDistance (normalised for cosine) into `out` (dim floats).
@@ -94,11 +95,11 @@ class VectorCodec {
         return 1.0f - static_cast<float>(k_->ip_u8(query, code, n)) * TailNorm(query) *
                           TailNorm(code);
       case Kind::kSq8L2:  // |a|^2 - 2 a.(step*c) + |step*c|^2 with a = q - lower
-        return TailFloat(query, n) + TailNorm(code) -
-               2.0f * qk_->dot_f32_u8(reinterpret_cast<const float*>(query), code, n);
+        return QueryFloat(query, 1) + TailNorm(code) -
+               2.0f * QueryFloat(query, 0) * static_cast<float>(Sq8Dot(query, code));
       case Kind::kSq8Ip:  // 1 - q.lower - (q*step).c
-        return 1.0f - TailFloat(query, n) -
-               qk_->dot_f32_u8(reinterpret_cast<const float*>(query), code, n);
+        return 1.0f - QueryFloat(query, 1) -
+               QueryFloat(query, 0) * static_cast<float>(Sq8Dot(query, code));
     }
     return 0.0f;
   }
@@ -127,11 +128,16 @@ class VectorCodec {
     std::memcpy(&f, code + norm_offset_, sizeof f);
     return f;
   }
-  // The float after `n` floats of an encoded SQ8 query.
-  static float TailFloat(const uint8_t* query, size_t n) {
+  // An encoded SQ8 query is the weights (step-scaled query values) rounded to int16, w[d] =
+  // round(weight[d] / scale), padded with zeros to a multiple of 16, then two floats: the
+  // scale and the query's constant term (|q - lower|^2 for l2, q.lower otherwise).
+  float QueryFloat(const uint8_t* query, size_t i) const {
     float f;
-    std::memcpy(&f, query + n * sizeof(float), sizeof f);
+    std::memcpy(&f, query + query_tail_ + i * sizeof(float), sizeof f);
     return f;
+  }
+  int32_t Sq8Dot(const uint8_t* query, const uint8_t* code) const {
+    return qk_->dot_i16_u8(reinterpret_cast<const int16_t*>(query), code, dim_);
   }
 
   size_t dim_ = 0;
@@ -141,6 +147,7 @@ class VectorCodec {
   size_t code_size_ = 0;
   size_t query_size_ = 0;
   size_t norm_offset_ = 0;  // kU8Cos: the float inverse norm; kSq8L2: |step*c|^2
+  size_t query_tail_ = 0;   // kSq8: where an encoded query's floats start
   const simd::Kernels* k_ = nullptr;
   const simd::QuantKernels* qk_ = nullptr;
   std::shared_ptr<const Sq8Params> sq8_;

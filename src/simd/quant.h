@@ -17,10 +17,14 @@ namespace sextant::simd {
 inline constexpr size_t kPq4BlockSize = 32;
 
 struct QuantKernels {
-  const char* isa;  // "reference", "avx2"
+  const char* isa;  // "reference", "avx2", "avx512"
 
   // sum_i w[i] * c[i]: a float query (pre-scaled) against one byte code.
   float (*dot_f32_u8)(const float* w, const uint8_t* c, size_t n);
+  // sum_i w[i] * c[i] in 32-bit integers: an int16 query (SQ8 weights scaled to integers)
+  // against one byte code, the graph walk's distance. Exact, and the same in every variant,
+  // while n * max|w[i]| * 255 < 2^31 (VectorCodec keeps its queries so).
+  int32_t (*dot_i16_u8)(const int16_t* w, const uint8_t* c, size_t n);
   // sum_i w[i] * (a[i] - b[i])^2: two byte codes with per-dimension weights (SQ8 steps^2).
   float (*wl2_u8)(const uint8_t* a, const uint8_t* b, const float* w, size_t n);
   // 4-bit fast scan. `blocks` holds `nblocks` blocks of 32 codes with m sub-quantizers each,

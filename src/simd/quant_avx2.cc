@@ -37,6 +37,31 @@ float DotF32U8(const float* w, const uint8_t* c, size_t n) {
   return s;
 }
 
+int32_t DotI16U8(const int16_t* w, const uint8_t* c, size_t n) {
+  __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i)));
+    const __m256i c1 =
+        _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i + 16)));
+    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(
+                                      c0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i))));
+    acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(c1, _mm256_loadu_si256(
+                                                            reinterpret_cast<const __m256i*>(w + i + 16))));
+  }
+  __m128i acc = _mm_add_epi32(_mm256_castsi256_si128(_mm256_add_epi32(acc0, acc1)),
+                              _mm256_extracti128_si256(_mm256_add_epi32(acc0, acc1), 1));
+  for (; i + 8 <= n; i += 8) {
+    const __m128i cv = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + i)));
+    acc = _mm_add_epi32(acc, _mm_madd_epi16(cv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i))));
+  }
+  acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0x4e));
+  acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0xb1));
+  int32_t s = _mm_cvtsi128_si32(acc);
+  for (; i < n; ++i) s += static_cast<int32_t>(w[i]) * c[i];
+  return s;
+}
+
 float Wl2U8(const uint8_t* a, const uint8_t* b, const float* w, size_t n) {
   __m256 acc = _mm256_setzero_ps();
   size_t i = 0;
@@ -170,7 +195,7 @@ void AddF32(const float* a, const float* b, size_t n, float* out) {
 }  // namespace
 
 const QuantKernels& Avx2QuantKernels() {
-  static const QuantKernels k = {"avx2", DotF32U8, Wl2U8, Pq4Scan, ArgminAffine, MatvecT, AddF32};
+  static const QuantKernels k = {"avx2", DotF32U8, DotI16U8, Wl2U8, Pq4Scan, ArgminAffine, MatvecT, AddF32};
   return k;
 }
 

@@ -7,7 +7,8 @@
 namespace sextant::simd {
 
 #if defined(__x86_64__) || defined(_M_X64)
-const QuantKernels& Avx2QuantKernels();  // quant_avx2.cc
+const QuantKernels& Avx2QuantKernels();    // quant_avx2.cc
+const QuantKernels& Avx512QuantKernels();  // quant_avx512.cc
 #define SEXTANT_QUANT_X86 1
 #endif
 
@@ -16,6 +17,12 @@ namespace {
 float DotF32U8(const float* w, const uint8_t* c, size_t n) {
   float s = 0;
   for (size_t i = 0; i < n; ++i) s += w[i] * static_cast<float>(c[i]);
+  return s;
+}
+
+int32_t DotI16U8(const int16_t* w, const uint8_t* c, size_t n) {
+  int32_t s = 0;
+  for (size_t i = 0; i < n; ++i) s += static_cast<int32_t>(w[i]) * c[i];
   return s;
 }
 
@@ -69,17 +76,19 @@ void AddF32(const float* a, const float* b, size_t n, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 
-bool HasAvx2Table() {
+bool HasTable(const char* isa) {
   for (const Kernels* k : Available()) {
-    if (std::strcmp(k->isa, "avx2") == 0) return true;
+    if (std::strcmp(k->isa, isa) == 0) return true;
   }
   return false;
 }
+bool HasAvx2Table() { return HasTable("avx2"); }
+bool HasAvx512Table() { return HasTable("avx512"); }
 
 }  // namespace
 
 const QuantKernels& QuantReference() {
-  static const QuantKernels k = {"reference", DotF32U8, Wl2U8, Pq4Scan, ArgminAffine, MatvecT, AddF32};
+  static const QuantKernels k = {"reference", DotF32U8, DotI16U8, Wl2U8, Pq4Scan, ArgminAffine, MatvecT, AddF32};
   return k;
 }
 
@@ -87,14 +96,21 @@ std::vector<const QuantKernels*> QuantAvailable() {
   std::vector<const QuantKernels*> out = {&QuantReference()};
 #if defined(SEXTANT_QUANT_X86)
   if (HasAvx2Table()) out.push_back(&Avx2QuantKernels());
+  if (HasAvx512Table()) out.push_back(&Avx512QuantKernels());
 #endif
   return out;
 }
 
 const QuantKernels& QuantBest() {
   static const QuantKernels& best = [&]() -> const QuantKernels& {
-    if (std::strcmp(Best().isa, "reference") == 0) return QuantReference();
-    return *QuantAvailable().back();
+    // The table of the same ISA as Best() (so SEXTANT_ISA=avx2 also tests the AVX2 quant
+    // kernels on an AVX-512 machine), else the fastest below it.
+    const QuantKernels* pick = &QuantReference();
+    for (const QuantKernels* k : QuantAvailable()) {
+      pick = k;
+      if (std::strcmp(k->isa, Best().isa) == 0) break;
+    }
+    return *pick;
   }();
   return best;
 }

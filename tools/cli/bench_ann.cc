@@ -253,10 +253,13 @@ Status Run(const Args& args) {
   const bool byte_data = base.source_type == dataset::ElementType::kUint8 &&
                          queries.source_type == dataset::ElementType::kUint8;
   if (storage_flag == "auto") {
-    // uint8 data is stored losslessly as bytes; everything else as float32.
+    // uint8 data is stored losslessly as bytes; float data in an HNSW graph as sq8-f32 (walked
+    // on SQ8 codes, ranked by exact distances); everything else as float32.
     const bool u8 = byte_data && s.metric != index::Metric::kCosine &&
                     (s.index_name == "hnsw" || s.index_name == "ivf-flat");
-    s.storage = u8 ? index::StorageType::kUint8 : index::StorageType::kFloat32;
+    s.storage = u8                                             ? index::StorageType::kUint8
+                : s.index_name == "hnsw" && s.metric != index::Metric::kL1 ? index::StorageType::kSq8F32
+                                                               : index::StorageType::kFloat32;
   } else {
     SEXTANT_ASSIGN_OR_RETURN(s.storage, index::ParseStorageType(storage_flag));
   }
