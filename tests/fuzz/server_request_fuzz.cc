@@ -112,6 +112,12 @@ void RunParsers(std::string_view text) {
 
   CheckStatus(ParseCount(j).status());
   CheckStatus(ParseMetadataPatch(j).status());
+  auto get = ParseGetPoints(j, limits);
+  CheckStatus(get.status());
+  if (get.ok() && get->ids.size() > limits.max_batch) __builtin_trap();
+  auto patch = ParseCollectionPatch(j);
+  CheckStatus(patch.status());
+  if (patch.ok() && !patch->is_object()) __builtin_trap();
   auto key = ParseKeySpec(j);
   CheckStatus(key.status());
   if (key.ok() && ((key->tenant && !sextant::IsValidName(*key->tenant)) || (key->database && !key->tenant))) __builtin_trap();
