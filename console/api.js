@@ -39,7 +39,8 @@ export class Api {
   dbPath() { return `/v1/tenants/${enc(this.tenant)}/databases/${enc(this.database)}`; }
   colPath(name) { return `${this.dbPath()}/collections/${enc(name)}`; }
 
-  async request(method, path, body, { text = false, timeoutMs = 30000 } = {}) {
+  // opts: text (the reply as text), blob (as a Blob), timeoutMs.
+  async request(method, path, body, { text = false, blob = false, timeoutMs = 30000 } = {}) {
     const headers = {};
     if (this.key) headers.Authorization = `Bearer ${this.key}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -58,6 +59,7 @@ export class Api {
     } finally {
       clearTimeout(timer);
     }
+    if (res.ok && blob) return res.blob();
     const raw = await res.text().catch(() => '');
     if (res.ok) {
       if (text) return raw;
@@ -107,6 +109,10 @@ export class Api {
     return this.post(`${this.colPath(collection)}/snapshots`, name ? { snapshot: name } : {});
   }
   deleteSnapshot(name) { return this.del(`${this.dbPath()}/snapshots/${enc(name)}`); }
+  // The snapshot as a tar archive (a Blob).
+  snapshotArchive(name) {
+    return this.get(`${this.dbPath()}/snapshots/${enc(name)}/archive`, { blob: true, timeoutMs: 300000 });
+  }
   restoreSnapshot(name, collection) {
     return this.post(`${this.dbPath()}/snapshots/${enc(name)}/restore`, { collection });
   }

@@ -10,10 +10,10 @@ const REFRESH_MS = 2000;
 export async function render(ctx, main, { seq }) {
   const health = h('section', { class: 'card', id: 'health', 'aria-labelledby': 'health-title' });
   const snaps = h('section', { class: 'card', id: 'snapshots', 'aria-labelledby': 'snap-title' });
-  const keys = h('section', { class: 'card', id: 'keys', 'aria-labelledby': 'keys-title' });
+  const keys = h('section', { class: 'card wide', id: 'keys', 'aria-labelledby': 'keys-title' });
   const charts = h('section', { class: 'card wide', id: 'metrics', 'aria-labelledby': 'metrics-title' });
   clear(main, h('div', { class: 'screen-head' }, h('h1', {}, 'Operations')),
-    h('div', { class: 'ops-grid' }, health, charts, snaps, keys));
+    h('div', { class: 'ops-grid' }, health, snaps, charts, keys));
   const history = new MetricsHistory(60);
   let timer = null;
   let stopped = false;
@@ -119,6 +119,24 @@ async function showSnapshots(ctx, el) {
           clear(status, h('p', { class: 'error', role: 'alert' }, describe(e)));
         }
       } }, 'Restore'), ' ',
+      h('button', { class: 'link', 'aria-label': `Download ${s.name}`, onclick: async () => {
+        const bar = progress(`Preparing ${s.name}.tar…`);
+        bar.set(null);
+        clear(status, bar.el);
+        try {
+          const blob = await api.snapshotArchive(s.name);
+          const url = URL.createObjectURL(blob);
+          const a = h('a', { href: url, download: `${s.name}.tar`, hidden: true });
+          document.body.append(a);
+          a.click();
+          a.remove();
+          setTimeout(() => URL.revokeObjectURL(url), 60000);
+          clear(status);
+          toast(`Downloaded ${s.name}.tar (${bytes(blob.size)}).`);
+        } catch (e) {
+          clear(status, h('p', { class: 'error', role: 'alert' }, describe(e)));
+        }
+      } }, 'Download'), ' ',
       h('button', { class: 'link danger', onclick: async () => {
         if (!await confirmDialog({ title: `Delete snapshot ${s.name}?`, text: 'Its files are deleted from the server.', confirm: 'Delete', danger: true })) return;
         try {
@@ -132,8 +150,8 @@ async function showSnapshots(ctx, el) {
   clear(el, title, create, status,
     rows.length ? h('table', { class: 'grid', id: 'snapshots-table' }, h('tbody', {}, rows))
       : emptyState('No snapshots yet.', 'A snapshot is a consistent copy of a collection, taken while writes go on; restore it as a new collection.'),
-    h('p', { class: 'hint' }, 'Snapshots stay on the server (under its data directory); the API has no download yet — copy the directory ',
-      h('code', {}, `tenants/${api.tenant}/databases/${api.database}/snapshots/NAME`), ' to move one.'));
+    h('p', { class: 'hint' }, 'Snapshots stay on the server, under its data directory (',
+      h('code', {}, `snapshots/${api.tenant}/${api.database}/NAME`), '). A download is a tar of that directory: unpack it there on another server to restore it (up to 256 MiB; copy larger ones).'));
 }
 
 async function showKeys(ctx, el) {

@@ -85,6 +85,8 @@ std::vector<RouteSpec> Routes() {
        .scope = Scope::kDatabase},
       {.method = "POST", .pattern = "/snapshots/{snapshot}/restore", .handler = &S::RestoreSnapshot,
        .role = Role::kAdmin, .scope = Scope::kDatabase, .body = Body::kJson},
+      {.method = "GET", .pattern = "/snapshots/{snapshot}/archive", .handler = &S::DownloadSnapshot,
+       .role = Role::kAdmin, .scope = Scope::kDatabase},
   };
   for (const char* prefix : {"/v1/tenants/{tenant}/databases/{database}", "/v1"}) {
     for (RouteSpec spec : in_database) {

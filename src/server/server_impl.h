@@ -138,6 +138,7 @@ class ServerImpl {
   Reply ListSnapshots(RequestContext&);
   Reply DeleteSnapshot(RequestContext&);
   Reply RestoreSnapshot(RequestContext&);
+  Reply DownloadSnapshot(RequestContext&);
   // handlers_embeddings.cc: OpenAI-compatible embeddings and the models that make them.
   Reply CreateEmbeddings(RequestContext&);
   Reply ListModels(RequestContext&);

@@ -128,6 +128,13 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
     await call(server, 'PUT', '/v1/collections/docs', { dimension: 8, metric: 'cosine', text: true });
     const pts = samplePoints(240);
     await call(server, 'POST', '/v1/collections/docs/points', { points: pts });
+    // A collection that embeds its documents with the built-in model (no vectors sent).
+    await call(server, 'PUT', '/v1/collections/pets', { embedding: 'potion-base-4M', text: true });
+    await call(server, 'POST', '/v1/collections/pets/points', { points: [
+      { id: '1', document: 'The dog barked at the mailman.' },
+      { id: '2', document: 'The feline is sleeping on the sofa.' },
+      { id: '3', document: 'I love eating fresh apples.' },
+      { id: '4', document: 'Javascript is a programming language.' }] });
     readerKey = (await call(server, 'POST', '/v1/keys', { role: 'reader' })).key;
     writer = await call(server, 'POST', '/v1/keys', { role: 'writer' });
     const require = createRequire(path.join(PW_DIR, 'noop.js'));
@@ -270,6 +277,21 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
     assert.match(await page.locator('#results-table tbody tr').first().innerText(), /ocean/);
   });
 
+  test('searches by meaning and hybrid in a collection that embeds its documents', async () => {
+    await page.goto(`${server.base}/console#/c/pets/search`);
+    await page.locator('#query-text').fill('Where is the cat?');
+    await page.locator('#query-mode').selectOption('semantic');
+    await page.locator('#run-query').click();
+    await page.locator('#results-table tbody tr').first().filter({ hasText: 'feline' }).waitFor();
+    await page.locator('#query-mode').selectOption('hybrid');
+    await page.locator('#fusion').selectOption('weighted');
+    await page.locator('#alpha').fill('0.7');
+    await page.locator('#run-query').click();
+    await page.locator('#results-summary').filter({ hasText: 'fused with weighted' }).waitFor();
+    assert.match(await page.locator('#side-by-side').innerText(), /By meaning[\s\S]*By keywords[\s\S]*Fused/);
+    assert.match(await page.locator('#snippet-curl').innerText(), /"mode":"hybrid","fusion":"weighted","alpha":0.7/);
+  });
+
   test('a query the server refuses is explained', async () => {
     await page.locator('#query-by').selectOption('vector');
     await page.locator('#query-vector').fill('[1, 2]');
@@ -319,6 +341,13 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
     await dialog.locator('input').fill('docs-copy');
     await dialog.getByRole('button', { name: 'Restore' }).click();
     await page.locator('.toast').filter({ hasText: 'Restored docs-copy (240 points)' }).waitFor();
+    // Download: the snapshot's directory as a tar archive.
+    const [download] = await Promise.all([page.waitForEvent('download'),
+      page.locator('#snapshots-table tr[data-name="docs-before"]').getByRole('button', { name: 'Download docs-before' }).click()]);
+    assert.equal(download.suggestedFilename(), 'docs-before.tar');
+    const tar = fs.readFileSync(await download.path());
+    assert.equal(tar.subarray(0, 12).toString(), 'docs-before/');
+    assert.equal(tar.subarray(257, 262).toString(), 'ustar');
     // A key: shown once.
     await page.locator('#key-role').selectOption('reader');
     await page.locator('#create-key').click();

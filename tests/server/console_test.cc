@@ -3,6 +3,8 @@
 // anything outside the server; GET /v1/whoami tells the page what a key may do. (The console
 // itself is tested in a real browser: tests/console/, `make console-test`.)
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <string>
 
@@ -122,6 +124,65 @@ TEST(ConsoleTest, WhoAmITellsTheRoleAndScopeOfTheKey) {
   EXPECT_EQ(Send(server.port(), "GET", "/v1/whoami", "", "sxt_not_a_key").status, 401);
   ASSERT_EQ(server.Call("DELETE", "/v1/keys/" + made.body["id"].get<std::string>()).status, 200);
   EXPECT_EQ(Send(server.port(), "GET", "/v1/whoami", "", reader).status, 401);  // revoked
+}
+
+// The console's snapshot download: the snapshot's directory as a ustar archive, each header's
+// checksum right and each file's bytes those on disk, under NAME/; admins only.
+TEST(ConsoleTest, SnapshotDownloadIsATarOfTheSnapshotDirectory) {
+  const std::string dir = ConsoleDir();
+  TestServer server(dir);
+  ASSERT_EQ(server.Call("PUT", "/v1/collections/docs", json{{"dimension", 2}, {"text", true}}).status, 201);
+  ASSERT_EQ(server.Call("POST", "/v1/collections/docs/points",
+                        json{{"points", {{{"id", "a"}, {"vector", {1, 0}}, {"document", "hello"}},
+                                         {{"id", "b"}, {"vector", {0, 1}}, {"metadata", {{"k", 1}}}}}}})
+                .status,
+            200);
+  ASSERT_EQ(server.Call("POST", "/v1/collections/docs/snapshots", json{{"snapshot", "snap1"}}).status, 201);
+  Resp r = server.Call("GET", "/v1/snapshots/snap1/archive");
+  ASSERT_EQ(r.status, 200) << r.raw.substr(0, 300);
+  EXPECT_EQ(Header(r, "Content-Type"), "application/x-tar");
+  EXPECT_EQ(Header(r, "Content-Disposition"), "attachment; filename=\"snap1.tar\"");
+  ASSERT_EQ(r.raw.size() % 512, 0u);
+
+  const std::filesystem::path on_disk = std::filesystem::path(dir) / "data/snapshots/default/default/snap1";
+  size_t files = 0;
+  size_t pos = 0;
+  bool ended = false;
+  while (pos + 512 <= r.raw.size()) {
+    const std::string block = r.raw.substr(pos, 512);
+    if (block == std::string(512, '\0')) {
+      ended = true;
+      break;
+    }
+    unsigned sum = 0;
+    for (size_t i = 0; i < 512; ++i) sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(block[i]);
+    EXPECT_EQ(std::stoul(block.substr(148, 6), nullptr, 8), sum) << "header checksum at " << pos;
+    EXPECT_EQ(block.substr(257, 6), std::string("ustar\0", 6));
+    const std::string name = block.substr(0, block.find('\0'));
+    ASSERT_EQ(name.rfind("snap1/", 0), 0u) << name;
+    const size_t size = std::stoul(block.substr(124, 11), nullptr, 8);
+    pos += 512;
+    if (block[156] == '0') {
+      std::ifstream in(on_disk / name.substr(6), std::ios::binary);
+      const std::string want((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      EXPECT_TRUE(in.good() || in.eof()) << name;
+      EXPECT_EQ(r.raw.substr(pos, size), want) << name;
+      ++files;
+    } else {
+      EXPECT_EQ(block[156], '5') << name;
+      EXPECT_EQ(size, 0u) << name;
+    }
+    pos += (size + 511) / 512 * 512;
+  }
+  EXPECT_TRUE(ended) << "no end-of-archive blocks";
+  size_t want_files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(on_disk)) want_files += e.is_regular_file();
+  EXPECT_EQ(files, want_files);
+  EXPECT_GT(files, 0u);
+
+  EXPECT_EQ(server.Call("GET", "/v1/snapshots/nope/archive").status, 404);
+  Resp writer = server.Call("POST", "/v1/keys", json{{"role", "writer"}});
+  EXPECT_EQ(Send(server.port(), "GET", "/v1/snapshots/snap1/archive", "", writer.body["key"]).status, 403);
 }
 
 }  // namespace

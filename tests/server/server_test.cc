@@ -262,6 +262,9 @@ TEST_F(ServerTest, EveryRouteAnswersAndIsCounted) {
     EXPECT_EQ(Call("POST", col + "/snapshots", json{{"snapshot", "s1"}}).status, 201);
     ExpectError(Call("POST", col + "/snapshots", json{{"snapshot", "s1"}}), 409, "already_exists");
     EXPECT_EQ(Call("GET", db + "/snapshots").body["snapshots"][0]["name"], "s1");
+    Resp tar = Call("GET", db + "/snapshots/s1/archive");  // console_test.cc reads it
+    ASSERT_EQ(tar.status, 200);
+    EXPECT_EQ(tar.raw.substr(0, 3), "s1/");
     Resp restored = Call("POST", db + "/snapshots/s1/restore", json{{"collection", "docs2"}});
     ASSERT_EQ(restored.status, 201) << restored.raw;
     EXPECT_EQ(restored.body["count"], 3);
