@@ -13,7 +13,7 @@ run: build
 test: build unit-test python-test console-test asan-test tsan-test fuzz
 
 setup:
-	@bash scripts/setup.sh
+	@BUILD_DIR=$(BUILD) bash scripts/setup.sh
 
 # Release build, warnings as errors; the command-line program lands at build/sextant.
 # `make test` leaves the Google Benchmark programs out (BENCH=OFF: CI time); `make build`,
