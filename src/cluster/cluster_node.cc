@@ -204,6 +204,7 @@ struct ClusterNode::Impl {
   std::map<std::string, std::weak_ptr<Database>> databases;  // uid -> open local database
   std::string leader;
   bool meta_synced = false;
+  bool cleaned_at_start = false;  // Reconcile: meta watcher thread only
   Clock::time_point started = Clock::now();
 
   uint64_t leader_rev = 0;  // heartbeat thread only
@@ -410,6 +411,10 @@ struct ClusterNode::Impl {
       const auto now = Clock::now();
       // A node never heard from since this node started counts from then.
       for (const auto& [id, addr] : registered) {
+        if (id == opt.node_id) {  // this node: alive by definition
+          live.push_back(id);
+          continue;
+        }
         auto it = nodes.find(id);
         const Clock::time_point last = it != nodes.end() && it->second.seen ? it->second.last_seen : started;
         const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - last).count();
@@ -609,8 +614,42 @@ struct ClusterNode::Impl {
       StopReplica(r);
       RemoveReplicaData(*r, !live_uids.count(r->uid));
     }
+    if (!cleaned_at_start) {
+      cleaned_at_start = true;
+      RemoveStaleData(live_uids);
+    }
     for (auto& r : to_start) {
       r->thread = std::thread([this, r] { RunApplier(r); });
+    }
+  }
+
+  // At start, after the first full read of the metadata: local replicas of shards this node no
+  // longer holds (moved while it was away) and of collections dropped meanwhile are removed.
+  void RemoveStaleData(const std::set<std::string>& live_uids) {
+    std::set<std::string> held, held_uids;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      for (const auto& [key, r] : replicas) {
+        held.insert(r->uid + "-" + std::to_string(r->shard));
+        held_uids.insert(r->uid);
+      }
+    }
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(opt.data_dir + "/applied", ec)) {
+      const std::string name = f.path().filename().string();
+      const size_t dash = name.rfind('-');
+      if (dash == std::string::npos || held.count(name) || name.ends_with(".tmp")) continue;
+      const std::string uid = name.substr(0, dash);
+      std::error_code ec2;
+      std::filesystem::remove(f.path(), ec2);
+      std::filesystem::remove_all(opt.data_dir + "/collections/" + uid + "/collections/s" + name.substr(dash + 1), ec2);
+    }
+    for (const auto& d : std::filesystem::directory_iterator(opt.data_dir + "/collections", ec)) {
+      const std::string uid = d.path().filename().string();
+      if (!live_uids.count(uid) || !held_uids.count(uid)) {  // no replica of it here: no database open
+        std::error_code ec2;
+        std::filesystem::remove_all(d.path(), ec2);
+      }
     }
   }
 
