@@ -148,7 +148,7 @@ async function showSnapshots(ctx, el) {
         }
       } }, 'Delete'))));
   clear(el, title, create, status,
-    rows.length ? h('table', { class: 'grid', id: 'snapshots-table' }, h('tbody', {}, rows))
+    rows.length ? h('div', { class: 'scroll-x' }, h('table', { class: 'grid', id: 'snapshots-table' }, h('tbody', {}, rows)))
       : emptyState('No snapshots yet.', 'A snapshot is a consistent copy of a collection, taken while writes go on; restore it as a new collection.'),
     h('p', { class: 'hint' }, 'Snapshots stay on the server, under its data directory (',
       h('code', {}, `snapshots/${api.tenant}/${api.database}/NAME`), '). A download is a tar of that directory: unpack it there on another server to restore it (up to 256 MiB; copy larger ones).'));
@@ -204,6 +204,6 @@ async function showKeys(ctx, el) {
       }
     } }, 'Revoke'))));
   clear(el, title, form, out,
-    rows.length ? h('table', { class: 'grid', id: 'keys-table' }, h('thead', {}, h('tr', {}, ['id', 'role', 'tenant', 'database', 'created (UTC)', ''].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, rows))
+    rows.length ? h('div', { class: 'scroll-x' }, h('table', { class: 'grid', id: 'keys-table' }, h('thead', {}, h('tr', {}, ['id', 'role', 'tenant', 'database', 'created (UTC)', ''].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, rows)))
       : emptyState('No keys besides the admin key.', 'Create keys for your applications: readers query, writers also change data.'));
 }
