@@ -135,6 +135,10 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
       { id: '2', document: 'The feline is sleeping on the sofa.' },
       { id: '3', document: 'I love eating fresh apples.' },
       { id: '4', document: 'Javascript is a programming language.' }] });
+    // Another tenant with a database, to choose in the top bar.
+    await call(server, 'PUT', '/v1/tenants/acme');
+    await call(server, 'PUT', '/v1/tenants/acme/databases/prod');
+    await call(server, 'PUT', '/v1/tenants/acme/databases/prod/collections/orders', { dimension: 3 });
     readerKey = (await call(server, 'POST', '/v1/keys', { role: 'reader' })).key;
     writer = await call(server, 'POST', '/v1/keys', { role: 'writer' });
     const require = createRequire(path.join(PW_DIR, 'noop.js'));
@@ -173,6 +177,16 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
     assert.equal(await page.evaluate(() => sessionStorage.getItem('sextant.console.key')), ADMIN);
     assert.equal(await page.evaluate(() => localStorage.length), 0);
     await shot('collections');
+  });
+
+  test('chooses another tenant and database in the top bar', async () => {
+    await page.locator('#tenant').selectOption('acme');
+    await page.locator('#collections-table tr[data-name="orders"]').waitFor();
+    assert.equal(await page.locator('#database').inputValue(), 'prod');
+    assert.match(await page.locator('.screen-head').innerText(), /acme \/ prod/);
+    await page.locator('#tenant').selectOption('default');
+    await page.locator('#collections-table tr[data-name="docs"]').waitFor();
+    assert.equal(await page.locator('#database').inputValue(), 'default');
   });
 
   test('creates a collection with its settings', async () => {
@@ -409,6 +423,10 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
     await p2.getByRole('link', { name: 'Operations' }).click();
     await p2.locator('#login-error .notice').filter({ hasText: 'no longer accepted' }).waitFor();
     assert.equal(await p2.evaluate(() => sessionStorage.getItem('sextant.console.key')), null);
+    // The same key left in a tab from an earlier visit: said at load, not a blank page.
+    await p2.evaluate((k) => sessionStorage.setItem('sextant.console.key', k), made.key);
+    await p2.reload();
+    await p2.locator('#login-error .notice').filter({ hasText: 'saved in this tab is no longer accepted' }).waitFor();
     await p2.close();
   });
 
