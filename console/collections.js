@@ -105,6 +105,13 @@ async function openCreate(ctx, main) {
     b: h('input', { name: 'b', type: 'number', step: 'any', placeholder: '0.4' }),
     embedding: select({ name: 'embedding' }, [['', 'none (vectors of your own)'], ...models], ''),
     seal: h('input', { name: 'seal_points', type: 'number', min: 0, placeholder: 'automatic' }),
+    merge: h('input', { name: 'merge_factor', type: 'number', min: 2, placeholder: '4' }),
+    compact: h('input', { name: 'compact_deleted_fraction', type: 'number', step: 'any', min: 0, max: 1, placeholder: '0.2' }),
+    embDims: h('input', { name: 'embedding_dimensions', type: 'number', min: 0, placeholder: "the model's" }),
+    alphaDefault: h('input', { name: 'hybrid_alpha', type: 'number', step: 'any', min: 0, max: 1, placeholder: 'by model' }),
+    embUrl: h('input', { name: 'embedding_url', type: 'url', placeholder: 'none: in the server', autocomplete: 'off' }),
+    embKeyEnv: h('input', { name: 'api_key_env', placeholder: 'e.g. OPENAI_API_KEY', autocomplete: 'off' }),
+    embBatch: h('input', { name: 'batch_size', type: 'number', min: 1, placeholder: '64' }),
   };
   const err = h('div', { 'aria-live': 'assertive' });
   const quant = h('fieldset', { class: 'group' }, h('legend', {}, 'Quantization (ivf-*, pq, sq8, hnsw-sq8)'),
@@ -144,8 +151,20 @@ async function openCreate(ctx, main) {
       if (f.b.value) bm.b = num0(f.b.value);
       if (Object.keys(bm).length) spec.bm25 = bm;
     }
-    if (f.embedding.value) spec.embedding = { model: f.embedding.value };
-    if (f.seal.value) spec.segments = { seal_points: num0(f.seal.value) };
+    if (f.embedding.value || f.embUrl.value) {
+      const e = { model: f.embedding.value || undefined };
+      if (f.embDims.value) e.dimensions = num0(f.embDims.value);
+      if (f.alphaDefault.value) e.hybrid_alpha = num0(f.alphaDefault.value);
+      if (f.embUrl.value) e.url = f.embUrl.value.trim();
+      if (f.embKeyEnv.value) e.api_key_env = f.embKeyEnv.value.trim();
+      if (f.embBatch.value) e.batch_size = num0(f.embBatch.value);
+      spec.embedding = e;
+    }
+    const seg = {};
+    if (f.seal.value) seg.seal_points = num0(f.seal.value);
+    if (f.merge.value) seg.merge_factor = num0(f.merge.value);
+    if (f.compact.value) seg.compact_deleted_fraction = num0(f.compact.value);
+    if (Object.keys(seg).length) spec.segments = seg;
     if (spec.dimension === undefined && !spec.embedding) {
       clear(err, h('p', { class: 'error', role: 'alert' }, 'Give a dimension, or choose an embedding model (which sets it).'));
       f.dimension.focus();
@@ -167,9 +186,15 @@ async function openCreate(ctx, main) {
     field('Name', f.name, 'letters, digits, _ . -'),
     field('Dimension', f.dimension, '0 with a keyword index: text only'),
     field('Metric', f.metric), field('Index', f.index),
-    field('Embedding model', f.embedding, 'embeds documents without vectors; sets the dimension'),
-    field('Seal points', f.seal, 'mutable segment size')),
-  hnsw, quant, text, err,
+    field('Embedding model', f.embedding, 'embeds documents without vectors; sets the dimension')),
+  hnsw, quant, text,
+  h('fieldset', { class: 'group' }, h('legend', {}, 'Embedding (with a model)'),
+    field('Dimensions', f.embDims, 'fewer than the model (Matryoshka)'), field('Hybrid alpha', f.alphaDefault, 'meaning share of hybrid text queries'),
+    field('Provider URL', f.embUrl, 'an OpenAI-compatible service the server allows'), field('Key variable', f.embKeyEnv, "the server's environment"),
+    field('Batch size', f.embBatch)),
+  h('fieldset', { class: 'group' }, h('legend', {}, 'Segments'),
+    field('Seal points', f.seal, 'mutable segment size'), field('Merge factor', f.merge), field('Compact at deleted fraction', f.compact)),
+  err,
   h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => clear(slot) }, 'Cancel'), submit));
   clear(slot, form);
   f.name.focus();

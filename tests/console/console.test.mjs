@@ -212,6 +212,25 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
     assert.equal(info.analyzer, 'standard');
   });
 
+  test('creates a collection that embeds, with its embedding and segment settings', async () => {
+    await page.locator('#new-collection').click();
+    const form = page.locator('#create-form');
+    await form.locator('input[name="name"]').fill('notes2');
+    await form.locator('select[name="embedding"]').selectOption('potion-base-4M');
+    await form.locator('input[name="embedding_dimensions"]').fill('64');
+    await form.locator('input[name="hybrid_alpha"]').fill('0.4');
+    await form.locator('input[name="merge_factor"]').fill('8');
+    await form.locator('input[name="text"]').check();
+    await form.getByRole('button', { name: 'Create' }).click();
+    await page.locator('#collections-table tr[data-name="notes2"]').waitFor();
+    const info = await call(server, 'GET', '/v1/collections/notes2');
+    assert.equal(info.dimension, 64);
+    assert.equal(info.embedding.model, 'potion-base-4M');
+    assert.equal(info.embedding.hybrid_alpha, 0.4);
+    assert.equal(info.segments.merge_factor, 8);
+    await call(server, 'DELETE', '/v1/collections/notes2');
+  });
+
   test('a bad setting is explained in the form', async () => {
     await page.locator('#new-collection').click();
     const form = page.locator('#create-form');
