@@ -44,7 +44,7 @@ console-test: build
 	  echo "console-test: SKIPPED: needs /usr/bin/chromium and $(CONSOLE_PW)/playwright-core (scripts/setup.sh installs both)"; \
 	else \
 	  SEXTANT_BIN=$(BUILD)/sextant PLAYWRIGHT_DIR=$(CONSOLE_PW) SCREENSHOT_DIR=$${SCREENSHOT_DIR:-$(BUILD)/console-test/screenshots} \
-	    node --test tests/console/; \
+	    node --test tests/console/console.test.mjs; \
 	fi
 
 # The test suite under AddressSanitizer + UndefinedBehaviorSanitizer. One clang build serves

@@ -1,6 +1,6 @@
 // End-to-end tests of the web console (`sextant serve` at /console) in a real browser:
 // Debian's chromium driven by playwright-core, against a real server on a free port with its
-// own data directory and admin key. Run: node --test tests/console/ (make console-test).
+// own data directory and admin key. Run: make console-test, or node --test tests/console/console.test.mjs.
 //
 // Environment: SEXTANT_BIN (default build/sextant), PLAYWRIGHT_DIR (default
 // build/console-test/node_modules), CHROMIUM (default /usr/bin/chromium), SCREENSHOT_DIR
