@@ -267,6 +267,13 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
     const p = await call(server, 'GET', '/v1/collections/docs/points/p001?vector=false');
     assert.deepEqual(p.metadata, { topic: 'forest', reviewed: true });
     await shot('points');
+    // Delete another point from its view, confirmed in a dialog.
+    await page.locator('#points-table tbody tr[data-id="p004"]').click();
+    await detail.filter({ hasText: 'p004' }).waitFor();
+    await detail.getByRole('button', { name: 'Delete point' }).click();
+    await page.locator('dialog.modal').getByRole('button', { name: 'Delete' }).click();
+    await page.locator('#points-table tbody tr[data-id="p004"]').waitFor({ state: 'detached' });
+    assert.equal((await call(server, 'POST', '/v1/collections/docs/count', {})).count, 239);
   });
 
   test('a filter that does not parse says where it is wrong', async () => {
@@ -281,7 +288,7 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
     await page.getByRole('button', { name: 'Apply' }).click();
     await err.filter({ hasText: 'not valid JSON' }).waitFor();
     await page.getByRole('button', { name: 'Clear' }).click();
-    await page.locator('#point-count').filter({ hasText: '240 points' }).waitFor();
+    await page.locator('#point-count').filter({ hasText: '239 points' }).waitFor();
   });
 
   test('searches by vector and text with explain, side by side, with curl and Python', async () => {
@@ -337,7 +344,7 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
     await page.goto(`${server.base}/console#/c/docs/map`);
     const canvas = page.locator('canvas.scatter');
     await canvas.waitFor();
-    assert.match(await page.locator('#map-summary').innerText(), /240 of 240 points/);
+    assert.match(await page.locator('#map-summary').innerText(), /239 of 239 points/);
     await page.locator('#color-by').selectOption('topic');
     assert.match(await page.locator('#map-legend').innerText(), /ocean[\s\S]*forest[\s\S]*city/);
     // Where the first point was drawn, in page coordinates.
@@ -383,7 +390,7 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
     const dialog = page.locator('dialog.modal');
     await dialog.locator('input').fill('docs-copy');
     await dialog.getByRole('button', { name: 'Restore' }).click();
-    await page.locator('.toast').filter({ hasText: 'Restored docs-copy (240 points)' }).waitFor();
+    await page.locator('.toast').filter({ hasText: 'Restored docs-copy (239 points)' }).waitFor();
     // Download: the snapshot's directory as a tar archive.
     const [download] = await Promise.all([page.waitForEvent('download'),
       page.locator('#snapshots-table tr[data-name="docs-before"]').getByRole('button', { name: 'Download docs-before' }).click()]);
@@ -391,6 +398,12 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
     const tar = fs.readFileSync(await download.path());
     assert.equal(tar.subarray(0, 12).toString(), 'docs-before/');
     assert.equal(tar.subarray(257, 262).toString(), 'ustar');
+    await page.locator('#snapshot-name').fill('docs-spare');
+    await page.locator('#create-snapshot').click();
+    await page.locator('#snapshots-table tr[data-name="docs-spare"]').getByRole('button', { name: 'Delete' }).click();
+    await page.locator('dialog.modal').getByRole('button', { name: 'Delete' }).click();
+    await page.locator('#snapshots-table tr[data-name="docs-spare"]').waitFor({ state: 'detached' });
+    assert.deepEqual((await call(server, 'GET', '/v1/snapshots')).snapshots.map((s) => s.name), ['docs-before']);
     // A key: shown once.
     await page.locator('#key-role').selectOption('reader');
     await page.locator('#create-key').click();
@@ -404,6 +417,20 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
     assert.equal(res.status, 401);
     await page.locator('#metrics figure svg path').first().waitFor();  // a second reading draws lines
     await shot('operations');
+  });
+
+  test('drops a collection once its name is typed', async () => {
+    await page.goto(`${server.base}/console#/collections`);
+    await page.getByRole('button', { name: 'Drop docs-copy' }).click();
+    const dialog = page.locator('dialog.modal');
+    const confirm = dialog.getByRole('button', { name: 'Drop collection' });
+    assert.equal(await confirm.isDisabled(), true);
+    await dialog.locator('input').fill('docs-cop');
+    assert.equal(await confirm.isDisabled(), true);
+    await dialog.locator('input').fill('docs-copy');
+    await confirm.click();
+    await page.locator('#collections-table tr[data-name="docs-copy"]').waitFor({ state: 'detached' });
+    await assert.rejects(call(server, 'GET', '/v1/collections/docs-copy'), /404/);
   });
 
   test('a reader sees no write actions', async () => {
