@@ -56,6 +56,10 @@ Result<std::unique_ptr<SegmentedIndex>> CollectionImpl::MakeVectorIndex() const 
            : config_.index == IndexType::kFlat ? SegmentedIndex::Kind::kFlat
                                                : SegmentedIndex::Kind::kTrained;
   o.hnsw_options.metric = o.metric;
+  // Graphs are walked on SQ8 codes and rank by exact distances from float copies (sq8-f32,
+  // docs/benchmarks.md); l1 keeps float32, which SQ8's arithmetic cannot serve.
+  o.hnsw_options.storage = o.metric == index::Metric::kL1 ? index::StorageType::kFloat32
+                                                          : index::StorageType::kSq8F32;
   o.hnsw_options.M = config_.hnsw.M;
   o.hnsw_options.ef_construction = config_.hnsw.ef_construction;
   o.trained = TrainedSpec(config_);
