@@ -831,7 +831,7 @@ struct ClusterNode::Impl {
     });
   }
 
-  json LocalCall(const json& req) {
+  json LocalCall(const json& req, const QueryRequest* parsed = nullptr) {
     if (!req.is_object() || !req.contains("uid") || !req.contains("shard")) {
       return ErrorJson(Status::InvalidArgument("bad cluster request"));
     }
@@ -856,7 +856,10 @@ struct ClusterNode::Impl {
     const std::string op = req.value("op", "");
     if (op == "ready") return {{"result", {{"applied", r->applied.load()}}}};
     if (op == "query") {
-      auto q = server::ParseQuery(req["query"], opt.limits);
+      // The coordinator's own parse when it is this node; else the body's text (the parser's
+      // fast path for the vector).
+      Result<QueryRequest> q = parsed ? Result<QueryRequest>(*parsed)
+                                      : server::ParseQueryBody(req.value("query", ""), opt.limits);
       if (!q.ok()) return ErrorJson(q.status());
       auto hits = col->Query(*q);
       if (!hits.ok()) return ErrorJson(hits.status());
@@ -897,7 +900,7 @@ struct ClusterNode::Impl {
   // The coordinator: one shard's read from one of its live replicas.
 
   ShardOutcome CallShard(const CollectionMeta& meta, uint32_t shard, json req,
-                         std::optional<Clock::time_point> deadline) {
+                         std::optional<Clock::time_point> deadline, const QueryRequest* parsed = nullptr) {
     req["uid"] = meta.uid;
     req["shard"] = shard;
     // Live replicas first (this node's own first of all, the others in turn), then those not
@@ -918,7 +921,7 @@ struct ClusterNode::Impl {
     for (const std::string& node : candidates) {
       json reply;
       if (node == opt.node_id) {
-        reply = LocalCall(req);
+        reply = LocalCall(req, parsed);
       } else {
         int64_t timeout = opt.rpc_timeout_ms;
         if (deadline) {
@@ -962,13 +965,20 @@ struct ClusterNode::Impl {
   // Every shard at once; the first failing shard's reply in `error` (nullopt: all answered).
   std::vector<ShardOutcome> Scatter(const CollectionMeta& meta, const json& req,
                                     std::optional<Clock::time_point> deadline,
-                                    const std::vector<uint64_t>* min_seqs = nullptr) {
+                                    const std::vector<uint64_t>* min_seqs = nullptr,
+                                    const QueryRequest* parsed = nullptr) {
     std::vector<std::future<ShardOutcome>> futures;
     for (uint32_t s = 0; s < meta.shards; ++s) {
       json r = req;
       if (min_seqs) r["min_seq"] = (*min_seqs)[s];
-      futures.push_back(std::async(std::launch::async, [this, &meta, s, r = std::move(r), deadline] {
-        return CallShard(meta, s, r, deadline);
+      if (meta.shards == 1) {  // no thread for one shard
+        std::promise<ShardOutcome> done;
+        done.set_value(CallShard(meta, s, r, deadline, parsed));
+        futures.push_back(done.get_future());
+        continue;
+      }
+      futures.push_back(std::async(std::launch::async, [this, &meta, s, r = std::move(r), deadline, parsed] {
+        return CallShard(meta, s, r, deadline, parsed);
       }));
     }
     std::vector<ShardOutcome> out;
@@ -1445,19 +1455,25 @@ struct ClusterNode::Impl {
   }
 
   Reply Query(const server::ClusterRequest& rq, const CollectionMeta& meta) {
-    SX_PARSE(json body, server::ParseJsonBody(rq.raw_body, opt.limits.max_json_depth));
+    // "consistency" is the cluster's own field: a body with it is parsed, stripped of it and
+    // written again; any other goes to the shards as it came (their parser's fast path).
+    std::string body_text(rq.raw_body);
     bool strong = false;
-    if (body.is_object()) {
-      auto it = body.find("consistency");
-      if (it != body.end()) {
-        if (!it->is_string() || (*it != "strong" && *it != "eventual")) {
-          return Error(400, "bad_request", "field 'consistency' must be \"strong\" or \"eventual\"");
+    if (body_text.find("\"consistency\"") != std::string::npos) {
+      SX_PARSE(json body, server::ParseJsonBody(rq.raw_body, opt.limits.max_json_depth));
+      if (body.is_object()) {
+        auto it = body.find("consistency");
+        if (it != body.end()) {
+          if (!it->is_string() || (*it != "strong" && *it != "eventual")) {
+            return Error(400, "bad_request", "field 'consistency' must be \"strong\" or \"eventual\"");
+          }
+          strong = *it == "strong";
+          body.erase(it);
         }
-        strong = *it == "strong";
-        body.erase(it);
       }
+      body_text = body.dump();
     }
-    SX_PARSE(QueryRequest q, server::ParseQuery(body, opt.limits));
+    SX_PARSE(QueryRequest q, server::ParseQueryBody(body_text, opt.limits));
     if (q.text && meta.shards > 1) {
       return Error(422, "invalid_argument",
                    "text queries (keyword, hybrid, semantic) on a collection with more than one shard are not "
@@ -1471,7 +1487,8 @@ struct ClusterNode::Impl {
     }
     auto deadline = rq.deadline;
     if (q.deadline && (!deadline || *q.deadline < *deadline)) deadline = q.deadline;
-    auto results = Scatter(meta, {{"op", "query"}, {"query", body}}, deadline, strong ? &min_seqs : nullptr);
+    auto results = Scatter(meta, {{"op", "query"}, {"query", std::move(body_text)}}, deadline,
+                           strong ? &min_seqs : nullptr, &q);
     if (auto f = FirstFailure(results)) return f->error;
     if (meta.shards == 1) return Reply{200, {{"results", std::move(results[0].result)}}};
     // Vector queries: distances, smaller first; equal ones by id so that the merge is a function
