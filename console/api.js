@@ -77,6 +77,7 @@ export class Api {
       }
     } catch { /* not JSON: keep the generic message */ }
     const err = new ApiError(res.status, code, message);
+    err.requestId = res.headers.get('X-Request-Id') || '';  // the server's log line has it
     if (res.status === 401 && this.onUnauthenticated) this.onUnauthenticated(err);
     throw err;
   }

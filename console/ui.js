@@ -47,7 +47,8 @@ export function describe(err) {
 export function errorBox(err, retry) {
   return h('div', { class: 'error', role: 'alert' },
     h('strong', {}, err && err.status === 0 ? 'No connection. ' : 'Error. '), describe(err),
-    retry ? h('button', { class: 'link', onclick: retry }, 'Retry') : null);
+    retry ? h('button', { class: 'link', onclick: retry }, 'Retry') : null,
+    err && err.requestId ? h('span', { class: 'request-id' }, ` (request ${err.requestId} in the server's log)`) : null);
 }
 
 export function emptyState(title, text, ...actions) {
@@ -182,7 +183,8 @@ export function collectionError(err, name, retry) {
     return h('div', { class: 'error', role: 'alert' },
       h('strong', {}, `The collection “${name}” is gone. `),
       `It was dropped (or renamed) while you were viewing it — the server said: ${err.message}. `,
-      h('a', { href: '#/collections' }, 'Back to the collections'));
+      h('a', { href: '#/collections' }, 'Back to the collections'),
+      err.requestId ? h('span', { class: 'request-id' }, ` (request ${err.requestId} in the server's log)`) : null);
   }
   return errorBox(err, retry);
 }

@@ -455,6 +455,7 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
     const err = page.locator('.error').filter({ hasText: 'is gone' });
     await err.waitFor();
     assert.match(await err.innerText(), /dropped/);
+    assert.match(await err.innerText(), /request [0-9a-f]+-[0-9a-f]+ in the server's log/);
     await page.goto(`${server.base}/console#/c/notes/search`);
     await page.locator('.error').filter({ hasText: 'is gone' }).waitFor();
   });
