@@ -521,9 +521,14 @@ struct ClusterNode::Impl {
             std::lock_guard<std::mutex> l(mu);
             metas = std::move(fresh_metas);
             registered = std::move(fresh_registered);
-            meta_synced = true;
           }
           Reconcile();
+          {
+            // Init waits for this: the first requests come after the replicas were started and
+            // stale files removed.
+            std::lock_guard<std::mutex> l(mu);
+            meta_synced = true;
+          }
           continue;
         }
         const std::string key = kvEntry_Key(e);

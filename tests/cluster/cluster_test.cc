@@ -597,39 +597,50 @@ TEST_F(ClusterFixture, ApiAnswersForTheWholeClusterFromAnyNode) {
 // A node gone for longer than the reassignment timeout: the leader moves its replicas to the
 // live nodes, which rebuild them from the shards' streams.
 
-TEST_F(ClusterFixture, ReplicasMoveOffANodeGoneForGood) {
+TEST_F(ClusterFixture, ReplicasMoveOffTheLeaderGoneForGood) {
   StartNatsCluster(1);
   extra_node_args_ = {"--cluster-node-timeout-ms", "1000", "--cluster-reassign-timeout-s", "2"};
   for (const char* id : {"m0", "m1", "m2"}) AddNode(id);
   for (size_t i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(StartNode(i));
   ASSERT_TRUE(WaitAllAlive(0));
-  const int p0 = nodes_[0].port;
-  Resp created = Send(p0, key_, "PUT", "/v1/collections/c",
+  Resp created = Send(nodes_[0].port, key_, "PUT", "/v1/collections/c",
                       R"({"dimension":2,"index":"flat","shards":3,"replication_factor":2})");
   ASSERT_EQ(created.status, 201) << created.body;
   json points = json::array();
   for (int i = 0; i < 300; ++i) {
     points.push_back({{"id", "p" + std::to_string(i)}, {"vector", {i * 0.5f, -i * 0.25f}}, {"metadata", {{"i", i}}}});
   }
-  ASSERT_EQ(Send(p0, key_, "POST", "/v1/collections/c/points", json{{"points", points}}.dump()).status, 200);
+  ASSERT_EQ(Send(nodes_[0].port, key_, "POST", "/v1/collections/c/points", json{{"points", points}}.dump()).status, 200);
 
-  Kill(nodes_[2].pid);  // for good
+  // The leader goes for good: another node takes the lead (the key expires) and moves the
+  // gone node's replicas.
+  std::string leader;
+  for (int i = 0; i < 100 && leader.empty(); ++i) {
+    json info = Send(nodes_[0].port, key_, "GET", "/v1/cluster").body;
+    if (info.is_object() && info["leader"].is_string()) leader = info["leader"];
+    if (leader.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(leader.empty());
+  const size_t gone = static_cast<size_t>(leader.back() - '0');
+  const size_t a = (gone + 1) % 3, b = (gone + 2) % 3;
+  Kill(nodes_[gone].pid);
   const auto deadline = Clock::now() + std::chrono::seconds(30);
   json state;
   bool moved = false;
   while (Clock::now() < deadline && !moved) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    state = Send(p0, key_, "GET", "/v1/cluster").body;
+    state = Send(nodes_[a].port, key_, "GET", "/v1/cluster").body;
     moved = state.is_object() && state["collections"].size() == 1;
     for (const auto& sh : moved ? state["collections"][0]["shards"] : json::array()) {
       for (const auto& rep : sh["replicas"]) {
-        if (rep["node"] == "m2" || rep["applied"] != sh["last_sequence"]) moved = false;
+        if (rep["node"] == leader || rep["applied"] != sh["last_sequence"]) moved = false;
       }
     }
   }
   ASSERT_TRUE(moved) << state.dump();
+  EXPECT_NE(state["leader"], leader);
   // Both live nodes now hold every shard, rebuilt from the streams: all 300 points, exact.
-  for (size_t n = 0; n < 2; ++n) {
+  for (size_t n : {a, b}) {
     size_t total = 0;
     for (uint32_t shard = 0; shard < 3; ++shard) {
       Resp r = Send(nodes_[n].port, key_, "POST", "/v1/collections/c/scroll?replica=local&shard=" + std::to_string(shard),
@@ -644,12 +655,14 @@ TEST_F(ClusterFixture, ReplicasMoveOffANodeGoneForGood) {
     }
     EXPECT_EQ(total, 300u) << nodes_[n].id;
   }
-  EXPECT_EQ(Send(nodes_[1].port, key_, "GET", "/v1/collections/c/count").body["count"], 300);
+  EXPECT_EQ(Send(nodes_[b].port, key_, "GET", "/v1/collections/c/count").body["count"], 300);
   // Back later: it holds nothing now, and its old replicas' files are gone; it still answers.
-  ASSERT_NO_FATAL_FAILURE(StartNode(2));
-  EXPECT_EQ(Send(nodes_[2].port, key_, "GET", "/v1/collections/c/count").body["count"], 300);
+  ASSERT_NO_FATAL_FAILURE(StartNode(gone));
+  EXPECT_EQ(Send(nodes_[gone].port, key_, "GET", "/v1/collections/c/count").body["count"], 300);
   size_t files = 0;
-  for (const auto& f : fs::recursive_directory_iterator(dir_ / "m2" / "cluster" / "collections")) files += f.is_regular_file();
+  for (const auto& f : fs::recursive_directory_iterator(dir_ / leader / "cluster" / "collections")) {
+    files += f.is_regular_file();
+  }
   EXPECT_EQ(files, 0u);
 }
 
