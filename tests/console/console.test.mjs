@@ -48,6 +48,8 @@ async function startServer(dir) {
       } catch { /* not ours */ }
     });
   });
+  // Never left behind, whatever happens to this process.
+  process.on('exit', () => { if (proc.exitCode === null) proc.kill('SIGKILL'); });
   return { proc, port, base: `http://127.0.0.1:${port}` };
 }
 
@@ -152,7 +154,13 @@ describe('the web console in a real browser', { skip: skip || false }, () => {
 
   after(async () => {
     if (browser) await browser.close();
-    if (server && server.proc.exitCode === null) server.proc.kill('SIGTERM');
+    if (server && server.proc.exitCode === null) {
+      const exited = new Promise((r) => server.proc.once('exit', r));
+      server.proc.kill('SIGTERM');
+      const timer = setTimeout(() => server.proc.kill('SIGKILL'), 10000);
+      await exited;
+      clearTimeout(timer);
+    }
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
