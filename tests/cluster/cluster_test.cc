@@ -442,6 +442,39 @@ class ClusterFixture : public ::testing::Test {
 };
 
 // ---------------------------------------------------------------------------------------
+// The command line: cluster flags are checked before anything starts.
+
+std::pair<int, std::string> RunServe(const std::vector<std::string>& flags) {
+  const fs::path out = fs::temp_directory_path() / ("sextant_cluster_flags_" + std::to_string(::getpid()));
+  fs::remove(out);
+  std::vector<std::string> args = {SEXTANT_CLI, "serve", "--data", (out.string() + ".data"), "--port", "0"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  pid_t pid = Spawn(args, out.string());
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  fs::remove(out);
+  fs::remove_all(out.string() + ".data");
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, text};
+}
+
+TEST(ServeClusterFlags, BadFlagsExitWithTheReason) {
+  auto [code, text] = RunServe({"--node-id", "a"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(text.find("--node-id needs --cluster"), std::string::npos) << text;
+  std::tie(code, text) = RunServe({"--cluster", "nats://127.0.0.1:1"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(text.find("--node-id"), std::string::npos) << text;
+  std::tie(code, text) = RunServe({"--cluster", "http://127.0.0.1:1", "--node-id", "a"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(text.find("is not a nats:// URL"), std::string::npos) << text;
+  std::tie(code, text) = RunServe({"--cluster", "nats://127.0.0.1:1", "--node-id", "a.b"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(text.find("--node-id must be"), std::string::npos) << text;
+}
+
+// ---------------------------------------------------------------------------------------
 // The API of a cluster, on one NATS server and two nodes.
 
 TEST_F(ClusterFixture, ApiAnswersForTheWholeClusterFromAnyNode) {
@@ -591,6 +624,143 @@ TEST_F(ClusterFixture, ApiAnswersForTheWholeClusterFromAnyNode) {
   EXPECT_EQ(Send(a, key_, "PUT", "/v1/collections/c", R"({"dimension":2,"shards":1})").status, 201);
   Resp count = Send(b, key_, "GET", "/v1/collections/c/count");
   EXPECT_EQ(count.body["count"], 0) << count.body;
+}
+
+// ---------------------------------------------------------------------------------------
+// Network trouble: a node's connection to NATS cut and restored, through a TCP relay the test
+// controls.
+
+class Relay {
+ public:
+  explicit Relay(int target) : target_(target) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int yes = 1;
+    ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    socklen_t len = sizeof(a);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    ::listen(listener_, 64);
+    accept_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~Relay() {
+    stop_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    accept_.join();
+    Cut(true);
+    for (auto& t : pumps_) t.join();
+    for (int fd : fds_) ::close(fd);
+  }
+  int port() const { return port_; }
+  // Closes every relayed connection; while cut, new ones are closed at once.
+  void Cut(bool cut) {
+    std::lock_guard<std::mutex> l(mu_);
+    cut_ = cut;
+    if (cut) {
+      for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    }
+  }
+
+ private:
+  void AcceptLoop() {
+    while (!stop_) {
+      const int c = ::accept(listener_, nullptr, nullptr);
+      if (c < 0) continue;
+      std::lock_guard<std::mutex> l(mu_);
+      if (cut_ || stop_) {
+        ::close(c);
+        continue;
+      }
+      const int t = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<uint16_t>(target_));
+      if (::connect(t, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+        ::close(c);
+        ::close(t);
+        continue;
+      }
+      fds_.push_back(c);
+      fds_.push_back(t);
+      pumps_.emplace_back([c, t] { Pump(c, t); });
+      pumps_.emplace_back([c, t] { Pump(t, c); });
+    }
+  }
+  static void Pump(int from, int to) {
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = ::read(from, buf, sizeof(buf));
+      if (n <= 0) break;
+      for (ssize_t off = 0; off < n;) {
+        const ssize_t w = ::write(to, buf + off, n - off);
+        if (w <= 0) {
+          ::shutdown(from, SHUT_RDWR);
+          return;
+        }
+        off += w;
+      }
+    }
+    ::shutdown(to, SHUT_RDWR);
+  }
+
+  int target_, listener_ = -1, port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  bool cut_ = false;
+  std::vector<int> fds_;  // closed when the relay goes (the pumps only shut them down)
+  std::vector<std::thread> pumps_;
+  std::thread accept_;
+};
+
+TEST_F(ClusterFixture, ANodeCutOffFromNatsCatchesUpWhenItComesBack) {
+  StartNatsCluster(1);
+  Relay relay(nats_[0].port);
+  AddNode("a");
+  AddNode("b");
+  ASSERT_NO_FATAL_FAILURE(StartNode(0));
+  // b reaches NATS only through the relay.
+  const std::vector<Nats> direct = nats_;
+  nats_[0].port = relay.port();
+  ASSERT_NO_FATAL_FAILURE(StartNode(1));
+  nats_ = direct;
+  ASSERT_TRUE(WaitAllAlive(0));
+  const int a = nodes_[0].port, b = nodes_[1].port;
+  ASSERT_EQ(Send(a, key_, "PUT", "/v1/collections/c", R"({"dimension":2,"index":"flat","replication_factor":2})").status,
+            201);
+  auto batch = [](int from) {
+    json points = json::array();
+    for (int i = from; i < from + 50; ++i) points.push_back({{"id", "p" + std::to_string(i)}, {"vector", {i, 1}}});
+    return json{{"points", points}}.dump();
+  };
+  ASSERT_EQ(Send(a, key_, "POST", "/v1/collections/c/points", batch(0)).status, 200);
+
+  relay.Cut(true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // a keeps taking writes and answering reads (its own replica); b cannot reach the log: its
+  // writes fail with 503 instead of being acknowledged.
+  for (int from = 50; from < 300; from += 50) {
+    ASSERT_EQ(Send(a, key_, "POST", "/v1/collections/c/points", batch(from)).status, 200);
+  }
+  Resp strong = Send(a, key_, "POST", "/v1/collections/c/query", R"({"vector":[0,1],"k":3,"consistency":"strong"})");
+  ASSERT_EQ(strong.status, 200) << strong.body;
+  EXPECT_EQ(strong.body["results"][0]["id"], "p0");
+  Resp refused = Send(b, key_, "POST", "/v1/collections/c/points", batch(1000), 20);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+
+  relay.Cut(false);
+  // b reconnects, catches up from where it was, and serves the same points.
+  ASSERT_TRUE(WaitConverged(std::chrono::seconds(30)));
+  Resp mine = Send(b, key_, "POST", "/v1/collections/c/scroll?replica=local&shard=0", R"({"limit":2000,"vectors":true})");
+  Resp theirs = Send(a, key_, "POST", "/v1/collections/c/scroll?replica=local&shard=0", R"({"limit":2000,"vectors":true})");
+  ASSERT_EQ(mine.status, 200) << mine.body;
+  EXPECT_EQ(mine.body["points"], theirs.body["points"]);
+  EXPECT_GE(mine.body["points"].size(), 300u);
+  EXPECT_EQ(Send(b, key_, "POST", "/v1/collections/c/points", batch(2000)).status, 200);
 }
 
 // ---------------------------------------------------------------------------------------
