@@ -803,6 +803,11 @@ struct ClusterNode::Impl {
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
         continue;
       }
+      if (!st.ok()) {
+        // Refused as the caller's error (an update of a point deleted meanwhile): every replica
+        // refuses it alike, so it is skipped; shown in GET /v1/cluster.
+        r->SetError("sequence " + std::to_string(seq) + " skipped: " + st.ToString());
+      }
       r->applied = seq;
       int pending = 0;
       if (natsSubscription_GetPending(sub, &pending, nullptr) != NATS_OK || pending == 0 ||
