@@ -3,6 +3,9 @@
 
 import { h, clear, errorBox, emptyState, toast, confirmDialog, bytes, num, select, field, describe, loading } from './ui.js';
 
+// Collections whose full stats are fetched (one request each); beyond, the list's own fields.
+const MAX_STATS = 200;
+
 function settingsText(c) {
   const parts = [c.metric, c.index];
   if (c.index === 'hnsw' && c.hnsw) parts.push(`M ${c.hnsw.M}, ef ${c.hnsw.ef_construction}/${c.hnsw.ef_search}`);
@@ -20,8 +23,9 @@ export async function render(ctx, main, { seq }) {
   const list = await api.collections();
   if (!ctx.current(seq)) return;
   const cols = list.collections || [];
-  // The full stats of each (GET collection): in parallel; a failure leaves its row partial.
-  const infos = await Promise.all(cols.map((c) => api.collection(c.name).catch((e) => ({ error: e }))));
+  // The full stats of each (GET collection), in parallel, for the first MAX_STATS; a failure
+  // leaves its row partial.
+  const infos = await Promise.all(cols.map((c, i) => (i < MAX_STATS ? api.collection(c.name).catch((e) => ({ error: e })) : null)));
   if (!ctx.current(seq)) return;
   const header = h('div', { class: 'screen-head' },
     h('h1', {}, 'Collections'),

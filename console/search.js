@@ -16,7 +16,8 @@ export async function render(ctx, main, { collection, rest, seq }) {
     ...(hasText || embeds ? [['text', 'Text']] : []),
     ...(hasVectors ? [['vector', 'Vector'], ['similar', 'Similar to a point']] : [])], rest[0] === 'similar' ? 'similar' : (hasText || embeds ? 'text' : 'vector'));
   const text = h('input', { id: 'query-text', type: 'search', placeholder: 'What are you looking for?', autocomplete: 'off' });
-  const modes = [['', 'default'], ...(embeds ? [['semantic', 'semantic (meaning)']] : []),
+  const defaultMode = embeds && hasText ? 'hybrid' : embeds ? 'semantic' : 'keyword';
+  const modes = [['', `default (${defaultMode})`], ...(embeds ? [['semantic', 'semantic (meaning)']] : []),
     ...(hasText ? [['keyword', 'keyword (BM25)']] : []), ...(embeds && hasText ? [['hybrid', 'hybrid (both, fused)']] : [])];
   const mode = select({ id: 'query-mode' }, modes, '');
   const fusion = select({ id: 'fusion' }, [['', 'default'], ['rrf', 'RRF'], ['weighted', 'weighted'], ['dbsf', 'DBSF']], '');
