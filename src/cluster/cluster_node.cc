@@ -488,8 +488,8 @@ struct ClusterNode::Impl {
         info.last_seen = Clock::now();
         info.seen = true;
       }
-      if (hb.is_object()) {
-        info.address = hb.value("address", "");
+      if (hb.is_object()) {  // values of another shape (not written by a node) are ignored
+        if (hb.contains("address") && hb["address"].is_string()) info.address = hb["address"];
         if (hb.contains("applied") && hb["applied"].is_object()) info.applied = hb["applied"];
         if (hb.contains("errors") && hb["errors"].is_object()) info.errors = hb["errors"];
       }
@@ -558,7 +558,9 @@ struct ClusterNode::Impl {
             const std::string node = key.substr(6);
             if (put) {
               json reg = json::parse(value, nullptr, false);
-              r_out[node] = reg.is_object() ? reg.value("address", "") : "";
+              r_out[node] = reg.is_object() && reg.contains("address") && reg["address"].is_string()
+                                ? reg["address"].get<std::string>()
+                                : "";
             } else {
               r_out.erase(node);
             }
@@ -836,7 +838,12 @@ struct ClusterNode::Impl {
     if (reply.empty()) return;
     self->pool->Submit([self, nc, reply = std::move(reply), data = std::move(data)] {
       json req = json::parse(data, nullptr, false);
-      const std::string out = self->LocalCall(req).dump();
+      std::string out;
+      try {
+        out = self->LocalCall(req).dump();
+      } catch (const std::exception& e) {  // a request of the wrong shape (not from a node)
+        out = ErrorJson(Status::InvalidArgument(std::string("bad cluster request: ") + e.what())).dump();
+      }
       (void)natsConnection_Publish(nc, reply.c_str(), out.data(), static_cast<int>(out.size()));
     });
   }

@@ -28,6 +28,7 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <nats/nats.h>
 #include <nlohmann/json.hpp>
 
 #include "cluster/op_log.h"
@@ -613,6 +614,37 @@ TEST_F(ClusterFixture, ApiAnswersForTheWholeClusterFromAnyNode) {
   ASSERT_EQ(after_kill.status, 200) << after_kill.body;
   EXPECT_EQ(after_kill.body["results"][0]["id"], "p3");
   StartNode(1);
+
+  // Junk from another NATS client — in the buckets, on a node's request subject — is answered
+  // or ignored; no node falls over.
+  {
+    natsConnection* nc = nullptr;
+    ASSERT_EQ(natsConnection_ConnectTo(&nc, ("nats://127.0.0.1:" + std::to_string(nats_[0].port)).c_str()), NATS_OK);
+    for (const char* junk : {"[1,2]", R"({"uid":1,"shard":"x"})", "not json", R"({"op":"get","uid":"u","shard":0})"}) {
+      natsMsg* reply = nullptr;
+      ASSERT_EQ(natsConnection_RequestString(&reply, nc, "sextant.rpc.a", junk, 2000), NATS_OK) << junk;
+      EXPECT_NE(std::string(natsMsg_GetData(reply), natsMsg_GetDataLength(reply)).find("error"), std::string::npos);
+      natsMsg_Destroy(reply);
+    }
+    jsCtx* js = nullptr;
+    ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+    for (const char* bucket : {"sextant_meta", "sextant_live"}) {
+      kvStore* kv = nullptr;
+      ASSERT_EQ(js_KeyValue(&kv, js, bucket), NATS_OK);
+      for (const char* v : {"[]", R"({"address":5,"applied":[1]})", "junk"}) {
+        EXPECT_EQ(kvStore_PutString(nullptr, kv, "nodes.zz", v), NATS_OK);
+        EXPECT_EQ(kvStore_PutString(nullptr, kv, "collections.default.default.zz", v), NATS_OK);
+      }
+      kvStore_Destroy(kv);
+    }
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    for (int port : {a, b}) {
+      EXPECT_EQ(Send(port, key_, "GET", "/v1/cluster").status, 200);
+      EXPECT_EQ(Send(port, key_, "GET", "/v1/collections/zz").status, 404);
+    }
+  }
 
   // Dropped from one node, gone on all; the name can be used again.
   EXPECT_EQ(Send(b, key_, "DELETE", "/v1/collections/c").status, 200);
