@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -273,6 +274,19 @@ struct ClusterNode::Impl {
 
   Status Init() {
     SEXTANT_RETURN_IF_ERROR(Connect());
+    if (opt.stream_replicas == 0) {
+      // 3 when the NATS cluster has three or more servers: those given, or those the server we
+      // reached knows of (its routes may still be forming: give every URL, or the flag, to be
+      // sure); else as many as there are.
+      char** servers = nullptr;
+      int discovered = 0;
+      if (natsConnection_GetDiscoveredServers(nc, &servers, &discovered) == NATS_OK) {
+        for (int i = 0; i < discovered; ++i) free(servers[i]);
+        free(servers);
+      }
+      const int known = std::max(static_cast<int>(opt.nats_urls.size()), 1 + discovered);
+      opt.stream_replicas = known >= 3 ? 3 : known;
+    }
     SEXTANT_RETURN_IF_ERROR(OpenBucket(kMetaBucket, 0, &meta_kv));
     SEXTANT_RETURN_IF_ERROR(OpenBucket(kLiveBucket, std::max(opt.node_timeout_ms, 2000), &live_kv));
     const json reg = {{"node", opt.node_id}, {"address", opt.advertise}};
@@ -1670,8 +1684,7 @@ Result<std::shared_ptr<ClusterNode>> ClusterNode::Start(const ClusterOptions& op
   if (!IsValidName(opt.node_id)) {
     return Status::InvalidArgument("--node-id must be 1 to 64 characters of A-Z a-z 0-9 _ -, got '" + opt.node_id + "'");
   }
-  if (opt.stream_replicas == 0) opt.stream_replicas = opt.nats_urls.size() >= 3 ? 3 : static_cast<int>(opt.nats_urls.size());
-  if (opt.stream_replicas < 1 || opt.stream_replicas > 5) {
+  if (opt.stream_replicas < 0 || opt.stream_replicas > 5) {
     return Status::InvalidArgument("stream replicas must be in [1, 5]");
   }
   std::error_code ec;
