@@ -9,6 +9,7 @@
 
 #include "engine_test_util.h"
 #include "sextant/database.h"
+#include "storage/fault_injection_env.h"
 
 namespace sextant {
 namespace {
@@ -71,6 +72,33 @@ TEST(CollectionMetadataTest, SetAtCreateReplacedDurablyAndCarriedBySnapshots) {
   ASSERT_TRUE((*db)->CreateCollection(Config("c")).ok());
   EXPECT_EQ((*col)->SetMetadata({{"late", true}}).code(), StatusCode::kNotFound);
   EXPECT_EQ((*(*db)->GetCollection("c"))->config().metadata, json::object());
+}
+
+// Acknowledged means on disk: a crash (the page cache lost) keeps the last metadata set, and a
+// write that fails leaves the old metadata in memory and on disk.
+TEST(CollectionMetadataTest, DurableAcrossACrashAndWholeWhenAWriteFails) {
+  TempDir tmp;
+  storage::FaultInjectionEnv env(storage::Env::Default());
+  DatabaseOptions opt;
+  opt.env = &env;
+  {
+    auto db = Database::Open(tmp.path(), opt);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    auto col = (*db)->CreateCollection(Config("c", {{"v", 1}}));
+    ASSERT_TRUE(col.ok()) << col.status().ToString();
+    ASSERT_TRUE((*col)->SetMetadata({{"v", 2}}).ok());
+    env.SetWriteError(true);
+    Status failed = (*col)->SetMetadata({{"v", 3}});
+    EXPECT_EQ(failed.code(), StatusCode::kIOError) << failed.ToString();
+    EXPECT_EQ((*col)->config().metadata, json({{"v", 2}}));
+    env.SetWriteError(false);
+  }
+  ASSERT_TRUE(env.DropUnsyncedData().ok());
+  auto db = Database::Open(tmp.path(), opt);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  auto col = (*db)->GetCollection("c");
+  ASSERT_TRUE(col.ok()) << col.status().ToString();
+  EXPECT_EQ((*col)->config().metadata, json({{"v", 2}}));
 }
 
 TEST(CollectionMetadataTest, CreateRefusesBadMetadata) {
