@@ -36,6 +36,9 @@
 #if defined(SEES_SERVER) != __has_include("server/router.h")
 #error "server/ visibility differs from the module graph"
 #endif
+#if defined(SEES_CLUSTER) != __has_include("cluster/op_log.h")
+#error "cluster/ visibility differs from the module graph"
+#endif
 // The public API is visible to every module.
 #if !__has_include("sextant/database.h")
 #error "include/sextant/ is not visible"
