@@ -5,8 +5,12 @@
 // database layer).
 //
 //   build/bench/sextant_collection_bench [--data ../shared/data/fashion-mnist] [--nq 2000]
+//     [--base F --query F --groundtruth F --metric l2|cosine|ip] [--ef 16,32,64,128]
+//     [--sync-ingest 0]
 //
 // Prints one JSON line per measurement.
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -24,6 +28,13 @@ using namespace sextant;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// CPU seconds used by the whole process (every thread).
+double CpuSeconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
 
 double Seconds(Clock::time_point from) {
   return std::chrono::duration<double>(Clock::now() - from).count();
@@ -49,36 +60,56 @@ double RecallAt10(const std::vector<std::vector<uint64_t>>& got, const dataset::
 
 int main(int argc, char** argv) {
   std::string data = "../shared/data/fashion-mnist";
+  std::string base_path, query_path, gt_path, metric = "l2";
   size_t nq = 2000;
+  bool sync_ingest = true;
+  std::vector<size_t> efs = {16, 32, 64, 128};
   for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--data") data = argv[i + 1];
-    else if (flag == "--nq") nq = std::stoul(argv[i + 1]);
-    else {
+    const std::string flag = argv[i], v = argv[i + 1];
+    if (flag == "--data") data = v;
+    else if (flag == "--nq") nq = std::stoul(v);
+    else if (flag == "--base") base_path = v;
+    else if (flag == "--query") query_path = v;
+    else if (flag == "--groundtruth") gt_path = v;
+    else if (flag == "--metric") metric = v;
+    else if (flag == "--sync-ingest") sync_ingest = v != "0";
+    else if (flag == "--ef") {
+      efs.clear();
+      for (size_t p = 0; p <= v.size();) {
+        const size_t c = std::min(v.find(',', p), v.size());
+        efs.push_back(std::stoul(v.substr(p, c - p)));
+        p = c + 1;
+      }
+    } else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
-  auto base = dataset::ReadVectors(data + "/base.bvecs");
-  auto queries = dataset::ReadVectors(data + "/query.bvecs", nq);
-  auto gt = dataset::ReadIds(data + "/groundtruth_l2.ivecs", nq);
+  // --data DIR: Fashion-MNIST's files; or --base/--query/--groundtruth with --metric.
+  if (base_path.empty()) base_path = data + "/base.bvecs";
+  if (query_path.empty()) query_path = data + "/query.bvecs";
+  if (gt_path.empty()) gt_path = data + "/groundtruth_l2.ivecs";
+  auto base = dataset::ReadVectors(base_path);
+  auto queries = dataset::ReadVectors(query_path, nq);
+  auto gt = dataset::ReadIds(gt_path, nq);
   if (!base.ok() || !queries.ok() || !gt.ok()) {
-    std::fprintf(stderr, "cannot read %s (base.bvecs, query.bvecs, groundtruth_l2.ivecs)\n", data.c_str());
+    std::fprintf(stderr, "cannot read %s, %s, %s\n", base_path.c_str(), query_path.c_str(), gt_path.c_str());
     return 1;
   }
   nq = queries->rows;
   const size_t n = base->rows, dim = base->dim;
-  const std::vector<size_t> efs = {16, 32, 64, 128};
   const std::string dir = (std::filesystem::temp_directory_path() / "sextant_collection_bench").string();
 
   for (Durability durability : {Durability::kRelaxed, Durability::kSync}) {
+    if (durability == Durability::kSync && !sync_ingest) break;
     std::filesystem::remove_all(dir);
     DatabaseOptions options;
     options.durability = durability;
     auto db = std::move(Database::Open(dir, options)).value();
     CollectionConfig config;
-    config.name = "fmnist";
+    config.name = "bench";
     config.dimension = dim;
+    config.metric = metric == "cosine" ? Metric::kCosine : metric == "ip" ? Metric::kInnerProduct : Metric::kL2;
     std::shared_ptr<Collection> col = *db->CreateCollection(config);
     std::vector<Point> batch;
     auto start = Clock::now();
@@ -102,6 +133,7 @@ int main(int argc, char** argv) {
            {"indexed_s", indexed}, {"segments", stats.segments}, {"memory_bytes", stats.memory_bytes},
            {"disk_bytes", stats.disk_bytes}});
     if (durability == Durability::kSync) break;  // queries measured once, on the relaxed load
+    (void)sync_ingest;
 
     for (bool merged : {false, true}) {
       if (merged) {
@@ -115,21 +147,28 @@ int main(int argc, char** argv) {
         q.k = 10;
         q.ef = ef;
         start = Clock::now();
+        const double cpu0 = CpuSeconds();
         for (size_t i = 0; i < nq; ++i) {
           q.vector.assign(queries->row(i), queries->row(i) + dim);
           auto hits = col->Query(q);
           if (!hits.ok()) return 1;
           for (const auto& h : *hits) got[i].push_back(std::stoull(h.id));
         }
-        const double secs = Seconds(start);
+        const double secs = Seconds(start), cpu = CpuSeconds() - cpu0;
+        // qps: one client, wall clock (segments are searched at once on the search pool);
+        // qps_cpu: queries per CPU second of the whole process (what the query costs).
         Print({{"phase", "query"}, {"api", "collection"}, {"segments", col->Stats().segments},
-               {"ef", ef}, {"qps", nq / secs}, {"recall@10", RecallAt10(got, *gt)}});
+               {"ef", ef}, {"qps", nq / secs}, {"qps_cpu", nq / cpu}, {"recall@10", RecallAt10(got, *gt)}});
       }
     }
   }
 
   // The bare index, for the cost of the database layer.
   index::HnswOptions o;
+  o.metric = metric == "cosine" ? index::Metric::kCosine
+             : metric == "ip"   ? index::Metric::kInnerProduct
+                                : index::Metric::kL2;
+  o.storage = index::StorageType::kSq8F32;  // what the collection's segments use
   auto hnsw = std::move(index::HnswIndex::Create(dim, o)).value();
   std::vector<uint64_t> labels(n);
   for (size_t i = 0; i < n; ++i) labels[i] = i;
