@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -10,45 +11,77 @@
 #include <vector>
 
 namespace sextant::engine {
+namespace {
+
+// How long a thread keeps looking before it sleeps: a segment search takes tens to hundreds of
+// microseconds, and waking a sleeping thread costs about as much, so both the pool's threads
+// (between queries) and a caller (for the last segments of its query) spin this long first.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
 
 // One RunAll call: its items are claimed one at a time by whoever is free.
 struct Job {
-  const std::function<void(size_t)>* fn;
-  size_t n;
+  const std::function<void(size_t)>* fn = nullptr;
+  size_t n = 0;
   std::atomic<size_t> next{0};
-  size_t done = 0;  // guarded by mu
+  std::atomic<size_t> done{0};
   std::mutex mu;
   std::condition_variable finished;
 
-  // Runs items until none is left; returns how many this thread ran.
   void Work() {
-    size_t ran = 0;
     for (size_t i; (i = next.fetch_add(1)) < n;) {
       (*fn)(i);
-      ++ran;
+      if (done.fetch_add(1) + 1 == n) {
+        std::lock_guard<std::mutex> l(mu);  // pairs with the caller's wait
+        finished.notify_all();
+      }
     }
-    if (ran == 0) return;
-    std::lock_guard<std::mutex> l(mu);
-    done += ran;
-    if (done == n) finished.notify_all();
   }
 };
+
+}  // namespace
 
 struct SearchPool::State {
   std::mutex mu;
   std::condition_variable wake;
-  std::deque<std::shared_ptr<Job>> jobs;  // offered to idle threads
+  std::deque<std::shared_ptr<Job>> jobs;  // offered to idle threads (guarded by mu)
+  std::atomic<size_t> offered{0};         // jobs.size(), readable without the lock
+  size_t sleeping = 0;                    // threads waiting on `wake` (guarded by mu)
   std::vector<std::thread> threads;
+
+  // Takes the first offered job with unclaimed items (dropping exhausted ones), or null.
+  std::shared_ptr<Job> Take() {
+    std::lock_guard<std::mutex> l(mu);
+    while (!jobs.empty()) {
+      std::shared_ptr<Job> job = jobs.front();
+      if (job->next.load() < job->n) return job;
+      jobs.pop_front();
+      offered.store(jobs.size());
+    }
+    return nullptr;
+  }
 
   void Loop() {
     for (;;) {
+      // Look for work for a while before sleeping.
+      const auto until = std::chrono::steady_clock::now() + kSpin;
       std::shared_ptr<Job> job;
-      {
+      while (!(job = offered.load() > 0 ? Take() : nullptr) && std::chrono::steady_clock::now() < until) {
+        CpuRelax();
+      }
+      if (!job) {
         std::unique_lock<std::mutex> l(mu);
+        ++sleeping;
         wake.wait(l, [&] { return !jobs.empty(); });
-        job = jobs.front();
-        // A job stays offered while it has unclaimed items; the last taker removes it.
-        if (job->next.load() + 1 >= job->n) jobs.pop_front();
+        --sleeping;
+        continue;
       }
       job->Work();
     }
@@ -82,20 +115,29 @@ void SearchPool::RunAll(size_t n, const std::function<void(size_t)>& fn) {
   auto job = std::make_shared<Job>();
   job->fn = &fn;
   job->n = n;
+  bool notify;
   {
     std::lock_guard<std::mutex> l(state_->mu);
     state_->jobs.push_back(job);
+    state_->offered.store(state_->jobs.size());
+    notify = state_->sleeping > 0;
   }
-  state_->wake.notify_all();
+  if (notify) state_->wake.notify_all();
   job->Work();
-  {
+  // The items other threads took: spin a little, then sleep until the last one finishes.
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  while (job->done.load() < n && std::chrono::steady_clock::now() < until) CpuRelax();
+  if (job->done.load() < n) {
     std::unique_lock<std::mutex> l(job->mu);
-    job->finished.wait(l, [&] { return job->done == n; });
+    job->finished.wait(l, [&] { return job->done.load() == n; });
   }
-  // Still offered if no pool thread came by: withdraw it (every item has run).
+  // Withdraw it if no pool thread came by (every item has run).
   std::lock_guard<std::mutex> l(state_->mu);
   auto it = std::find(state_->jobs.begin(), state_->jobs.end(), job);
-  if (it != state_->jobs.end()) state_->jobs.erase(it);
+  if (it != state_->jobs.end()) {
+    state_->jobs.erase(it);
+    state_->offered.store(state_->jobs.size());
+  }
 }
 
 }  // namespace sextant::engine
