@@ -68,8 +68,9 @@ asan-configure: setup
 # Also left out here (CI time): the quantized collections' recall family (Indexes/: release
 # stage only; the IVF/PQ/SQ8 indexes themselves run here in index_test) and the sustained-load
 # tests (IndexerHostile.Sustained*, SegmentTest's concurrent overwrites and churn: release and
-# TSan stages), which repeat the same paths for seconds.
-ASAN_SKIP = RealData|^FashionMnistTest\.|^Layouts/|^Indexes/|^IndexerHostile\.Sustained|^SegmentTest\.(ConcurrentOverwrites|ChurnIs)
+# TSan stages), which repeat the same paths for seconds, and three randomized twins (payload
+# index, pruned BM25, planner against brute force: release stage).
+ASAN_SKIP = RealData|^FashionMnistTest\.|^Layouts/|^Indexes/|^IndexerHostile\.Sustained|^SegmentTest\.(ConcurrentOverwrites|ChurnIs)|^PayloadIndexRandomTest\.|^InvertedIndexTest\.PrunedSearchEqualsExhaustive|^FilterPlannerTest\.GraphSegmentAgainstBruteForce
 asan-test: asan-configure
 	cmake --build build-asan -j$(JOBS) --target common_test simd_test dataset_test index_test \
 	  storage_test filter_test text_test codec_test engine_test cli_test server_test hostile_test \
@@ -94,7 +95,7 @@ TSAN_SKIP = RealData|^(BertDamaged|DamagedModel|Tokenizer|TokenizerJson|Tokenize
 tsan-test: setup
 	cmake -S . -B build-tsan $(SAN_FLAGS) -DSEXTANT_SANITIZE=thread -DSEXTANT_TEST_CLI=OFF >/dev/null
 	cmake --build build-tsan -j$(JOBS) --target $(TSAN_PROGRAMS) sextant
-	cd build-tsan && OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j$(JOBS) \
+	cd build-tsan && SEXTANT_OVERWRITE_SECONDS=4 OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j$(JOBS) \
 	  -L '^($(subst $(eval) ,|,$(TSAN_PROGRAMS)))$$' -E '$(TSAN_SKIP)'
 
 # The parsers under libFuzzer (clang, ASan+UBSan), FUZZ_SECONDS each, from generated seeds.
