@@ -83,7 +83,10 @@ asan-test: asan-configure
 # add it), in parallel through ctest. OpenBLAS runs single-threaded here: its own threads are not instrumented and
 # read as races. The Fashion-MNIST slices (RealData: single-threaded, slow under TSan) run in
 # the other two builds.
-TSAN_PROGRAMS = index_test storage_test engine_test server_test hostile_test embed_test
+# server_test and embed_test run in the release and ASan stages only (CI time): the HTTP
+# transport's threads are exercised here by hostile_test's HTTP suites; the embedding
+# provider's shared use from many threads (ProviderTest) is not checked under TSan.
+TSAN_PROGRAMS = index_test storage_test engine_test hostile_test
 # Left out here to keep CI within its time, run by the other builds: suites with no thread of
 # their own (parsers, kernels, damaged files, the model store, the filter planner against brute
 # force, HNSW files, the crash at every write), and the recall/conformance families (every
