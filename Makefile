@@ -25,9 +25,10 @@ build: setup
 	  $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
-# The sustained-overwrite load test runs 10 s here (60 s when run alone: docs/benchmarks.md).
+# The sustained-overwrite load test runs under TSan only in `make test` (CI time; alone, with
+# SEXTANT_OVERWRITE_SECONDS=60, it is the measurement in docs/benchmarks.md).
 unit-test: build
-	cd $(BUILD) && SEXTANT_OVERWRITE_SECONDS=10 ctest --output-on-failure -j$(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -E '^IndexerHostile\.Sustained'
 
 # The Python package (python/): its pytest suite against build/python and build/sextant, with
 # Debian's interpreter; skips with a message when the extension was not built (no pybind11).
@@ -68,9 +69,10 @@ asan-configure: setup
 # Also left out here (CI time): the quantized collections' recall family (Indexes/: release
 # stage only; the IVF/PQ/SQ8 indexes themselves run here in index_test) and the sustained-load
 # tests (IndexerHostile.Sustained*, SegmentTest's concurrent overwrites and churn: release and
-# TSan stages), which repeat the same paths for seconds, and three randomized twins (payload
-# index, pruned BM25, planner against brute force: release stage).
-ASAN_SKIP = RealData|^FashionMnistTest\.|^Layouts/|^Indexes/|^IndexerHostile\.Sustained|^SegmentTest\.(ConcurrentOverwrites|ChurnIs)|^PayloadIndexRandomTest\.|^InvertedIndexTest\.PrunedSearchEqualsExhaustive|^FilterPlannerTest\.GraphSegmentAgainstBruteForce
+# TSan stages), which repeat the same paths for seconds, three randomized twins (payload
+# index, pruned BM25, planner against brute force) and two long single-threaded file tests
+# (a crash at every write, a log round trip): release stage.
+ASAN_SKIP = RealData|^FashionMnistTest\.|^Layouts/|^Indexes/|^IndexerHostile\.Sustained|^SegmentTest\.(ConcurrentOverwrites|ChurnIs)|^PayloadIndexRandomTest\.|^InvertedIndexTest\.PrunedSearchEqualsExhaustive|^FilterPlannerTest\.GraphSegmentAgainstBruteForce|^DurabilityTest\.CrashAtEveryWrite|^LogTest\.RoundTripThroughAFile
 asan-test: asan-configure
 	cmake --build build-asan -j$(JOBS) --target common_test simd_test dataset_test index_test \
 	  storage_test filter_test text_test codec_test engine_test cli_test server_test hostile_test \
