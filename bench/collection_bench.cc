@@ -9,8 +9,6 @@
 //     [--sync-ingest 0]
 //
 // Prints one JSON line per measurement.
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_util.h"
 #include "dataset/vector_file.h"
 #include "index/hnsw_index.h"
 #include "sextant/database.h"
@@ -28,13 +27,6 @@ using namespace sextant;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// CPU seconds used by the whole process (every thread).
-double CpuSeconds() {
-  rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
 
 double Seconds(Clock::time_point from) {
   return std::chrono::duration<double>(Clock::now() - from).count();
@@ -75,11 +67,7 @@ int main(int argc, char** argv) {
     else if (flag == "--sync-ingest") sync_ingest = v != "0";
     else if (flag == "--ef") {
       efs.clear();
-      for (size_t p = 0; p <= v.size();) {
-        const size_t c = std::min(v.find(',', p), v.size());
-        efs.push_back(std::stoul(v.substr(p, c - p)));
-        p = c + 1;
-      }
+      for (int e : bench::ParseList(v)) efs.push_back(static_cast<size_t>(e));
     } else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -147,14 +135,14 @@ int main(int argc, char** argv) {
         q.k = 10;
         q.ef = ef;
         start = Clock::now();
-        const double cpu0 = CpuSeconds();
+        const double cpu0 = bench::CpuSeconds();
         for (size_t i = 0; i < nq; ++i) {
           q.vector.assign(queries->row(i), queries->row(i) + dim);
           auto hits = col->Query(q);
           if (!hits.ok()) return 1;
           for (const auto& h : *hits) got[i].push_back(std::stoull(h.id));
         }
-        const double secs = Seconds(start), cpu = CpuSeconds() - cpu0;
+        const double secs = Seconds(start), cpu = bench::CpuSeconds() - cpu0;
         // qps: one client, wall clock (segments are searched at once on the search pool);
         // qps_cpu: queries per CPU second of the whole process (what the query costs).
         Print({{"phase", "query"}, {"api", "collection"}, {"segments", col->Stats().segments},

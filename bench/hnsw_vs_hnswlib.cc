@@ -13,7 +13,6 @@
 // One JSON line per build and per (system, ef).
 #include <hnswlib/hnswlib.h>
 #include <pthread.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
@@ -30,27 +29,19 @@
 #include <unordered_set>
 #include <vector>
 
+#include "bench_util.h"
 #include "dataset/vector_file.h"
 #include "index/hnsw_index.h"
 
 using namespace sextant;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
 
 namespace {
-
-double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 double ThreadCpuSeconds() {
   timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-// CPU seconds this process has used (all threads).
-double ProcessCpuSeconds() {
-  rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 // Resident set size in bytes (from /proc/self/statm).
@@ -59,16 +50,6 @@ size_t Rss() {
   size_t pages = 0, resident = 0;
   f >> pages >> resident;
   return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-}
-
-std::vector<size_t> ParseList(const std::string& v) {
-  std::vector<size_t> out;
-  for (size_t p = 0; p <= v.size();) {
-    const size_t c = std::min(v.find(',', p), v.size());
-    out.push_back(std::stoull(v.substr(p, c - p)));
-    p = c + 1;
-  }
-  return out;
 }
 
 double Median(std::vector<double> v) {
@@ -107,7 +88,7 @@ Pass RunPass(const Searcher& s, size_t nq, size_t threads) {
   for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker, t);
   worker(0);
   for (auto& t : pool) t.join();
-  p.wall = Since(t0);
+  p.wall = bench::Seconds(t0);
   for (double c : cpu) p.cpu += c;
   if (failed) {
     std::fprintf(stderr, "%s: a search failed\n", s.name.c_str());
@@ -132,7 +113,10 @@ int main(int argc, char** argv) {
     else if (f == "--storage") storage_name = v;
     else if (f == "--M") M = std::stoull(v);
     else if (f == "--ef-construction") efc = std::stoull(v);
-    else if (f == "--ef") efs = ParseList(v);
+    else if (f == "--ef") {
+      efs.clear();
+      for (int e : bench::ParseList(v)) efs.push_back(static_cast<size_t>(e));
+    }
     else if (f == "--k") k = std::stoull(v);
     else if (f == "--queries") nq = std::stoull(v);
     else if (f == "--build-threads") build_threads = std::stoull(v);
@@ -185,7 +169,7 @@ int main(int argc, char** argv) {
   // Builds, hnswlib first (each index's resident memory is the RSS it adds; the base vectors
   // themselves were read before either).
   size_t rss0 = Rss();
-  double cpu0 = ProcessCpuSeconds();
+  double cpu0 = bench::CpuSeconds();
   auto t0 = Clock::now();
   auto lib = std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get(), n, M, efc, 100);
   {
@@ -202,8 +186,8 @@ int main(int argc, char** argv) {
     worker();
     for (auto& t : pool) t.join();
   }
-  const double lib_build = Since(t0);
-  const double lib_cpu = ProcessCpuSeconds() - cpu0;
+  const double lib_build = bench::Seconds(t0);
+  const double lib_cpu = bench::CpuSeconds() - cpu0;
   const size_t lib_rss = Rss() - rss0;
   std::printf("{\"event\":\"build\",\"system\":\"hnswlib\",\"n\":%zu,\"dim\":%zu,\"build_s\":%.2f,"
               "\"build_cpu_s\":%.2f,\"rss_bytes_per_vector\":%.1f,\"threads\":%zu}\n",
@@ -228,7 +212,7 @@ int main(int argc, char** argv) {
   opt.ef_construction = efc;
   opt.initial_capacity = n;
   rss0 = Rss();
-  cpu0 = ProcessCpuSeconds();
+  cpu0 = bench::CpuSeconds();
   t0 = Clock::now();
   auto made = index::HnswIndex::Create(dim, opt);
   if (!made.ok()) {
@@ -242,8 +226,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", st.ToString().c_str());
     return 1;
   }
-  const double sx_build = Since(t0);
-  const double sx_cpu = ProcessCpuSeconds() - cpu0;
+  const double sx_build = bench::Seconds(t0);
+  const double sx_cpu = bench::CpuSeconds() - cpu0;
   const size_t sx_rss = Rss() - rss0;
   const std::string sx_name = std::string("sextant-") + index::StorageTypeName(opt.storage);
   std::printf("{\"event\":\"build\",\"system\":\"%s\",\"n\":%zu,\"dim\":%zu,\"build_s\":%.2f,"
