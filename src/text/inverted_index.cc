@@ -119,27 +119,53 @@ Status InvertedIndex::Remove(uint32_t doc) {
   return Status::OK();
 }
 
-Result<std::vector<InvertedIndex::QueryTerm>> InvertedIndex::PrepareQuery(std::string_view query,
-                                                                          size_t k) const {
-  if (k == 0) return Status::OutOfRange("k must be positive");
+Result<std::vector<std::pair<std::string, uint32_t>>> InvertedIndex::QueryTerms(
+    std::string_view query) const {
   SEXTANT_ASSIGN_OR_RETURN(std::vector<Token> tokens, analyzer_->Analyze(query));
   if (tokens.empty()) return Status::InvalidArgument("query has no searchable terms");
-
-  std::vector<std::string_view> order;
-  std::unordered_map<std::string_view, uint32_t> count;
+  std::vector<std::pair<std::string, uint32_t>> terms;
+  std::unordered_map<std::string_view, size_t> at;  // term -> its place in `terms`
   for (const Token& t : tokens) {
-    if (count[t.term]++ == 0) order.push_back(t.term);
+    auto [it, inserted] = at.try_emplace(t.term, terms.size());
+    if (inserted) terms.emplace_back(t.term, 0);
+    ++terms[it->second].second;
   }
+  return terms;
+}
+
+Result<CorpusStats> InvertedIndex::Statistics(std::string_view query) const {
+  SEXTANT_ASSIGN_OR_RETURN(auto terms, QueryTerms(query));
+  CorpusStats stats;
+  stats.documents = size();
+  stats.total_length = total_len_;
+  for (const auto& [term, count] : terms) {
+    auto it = term_ids_.find(term);
+    stats.doc_freq[term] = it == term_ids_.end() ? 0 : lists_[it->second].postings.size();
+  }
+  return stats;
+}
+
+Result<std::vector<InvertedIndex::QueryTerm>> InvertedIndex::PrepareQuery(
+    std::string_view query, size_t k, const CorpusStats* stats, double* avg_len) const {
+  if (k == 0) return Status::OutOfRange("k must be positive");
+  SEXTANT_ASSIGN_OR_RETURN(auto query_terms, QueryTerms(query));
+  const bool global = stats != nullptr && stats->documents > 0 && stats->total_length > 0;
+  const double n = global ? static_cast<double>(stats->documents) : static_cast<double>(size());
+  *avg_len = global ? static_cast<double>(stats->total_length) / n
+                    : static_cast<double>(total_len_) / static_cast<double>(size());
   std::vector<QueryTerm> terms;
-  const double n = static_cast<double>(size());
-  for (std::string_view term : order) {
-    auto it = term_ids_.find(std::string(term));
+  for (const auto& [term, count] : query_terms) {
+    auto it = term_ids_.find(term);
     if (it == term_ids_.end()) continue;
     const PostingList& list = lists_[it->second];
     if (list.postings.empty()) continue;
-    const double df = static_cast<double>(list.postings.size());
-    const double idf = std::log(1.0 + (n - df + 0.5) / (df + 0.5));
-    terms.push_back({&list, count[term] * idf});
+    double df = static_cast<double>(list.postings.size());
+    if (global) {
+      auto s = stats->doc_freq.find(term);
+      if (s != stats->doc_freq.end()) df = std::max(df, static_cast<double>(s->second));
+    }
+    const double idf = std::log(1.0 + (std::max(n, df) - df + 0.5) / (df + 0.5));
+    terms.push_back({&list, count * idf});
   }
   return terms;
 }
@@ -161,11 +187,12 @@ double InvertedIndex::MaxImpact(const QueryTerm& term, double avg_len) const {
 }
 
 Result<InvertedIndex::Hits> InvertedIndex::SearchExhaustive(
-    std::string_view query, size_t k, const std::function<bool(uint32_t)>* filter) const {
-  SEXTANT_ASSIGN_OR_RETURN(std::vector<QueryTerm> terms, PrepareQuery(query, k));
+    std::string_view query, size_t k, const std::function<bool(uint32_t)>* filter,
+    const CorpusStats* stats) const {
+  double avg_len = 0;
+  SEXTANT_ASSIGN_OR_RETURN(std::vector<QueryTerm> terms, PrepareQuery(query, k, stats, &avg_len));
   Hits hits;
   if (terms.empty()) return hits;
-  const double avg_len = static_cast<double>(total_len_) / static_cast<double>(size());
 
   std::unordered_map<uint32_t, double> acc;
   for (const QueryTerm& term : terms) {
@@ -187,11 +214,12 @@ Result<InvertedIndex::Hits> InvertedIndex::SearchExhaustive(
 // essential lists alone, and non-essential lists are only probed (binary search) while the
 // candidate's score plus their remaining bounds could still beat the k-th score.
 Result<InvertedIndex::Hits> InvertedIndex::Search(
-    std::string_view query, size_t k, const std::function<bool(uint32_t)>* filter) const {
-  SEXTANT_ASSIGN_OR_RETURN(std::vector<QueryTerm> terms, PrepareQuery(query, k));
+    std::string_view query, size_t k, const std::function<bool(uint32_t)>* filter,
+    const CorpusStats* stats) const {
+  double avg_len = 0;
+  SEXTANT_ASSIGN_OR_RETURN(std::vector<QueryTerm> terms, PrepareQuery(query, k, stats, &avg_len));
   Hits hits;
   if (terms.empty()) return hits;
-  const double avg_len = static_cast<double>(total_len_) / static_cast<double>(size());
 
   struct Cursor {
     const QueryTerm* term;

@@ -14,11 +14,15 @@
 //   * a query term that occurs q times counts q times (as a Lucene BooleanQuery of SHOULD
 //     clauses would);
 //   * results are ordered by score descending, then doc id ascending.
+// Corpus statistics (N, total length, document frequencies) may come from outside
+// (CorpusStats): an index holding one part of a larger corpus (a shard) then scores each of its
+// documents exactly as an index of the whole corpus would.
 // Thread-safety: const methods may run concurrently; Add/Remove need exclusive access.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,6 +39,15 @@ namespace sextant::text {
 struct Bm25Params {
   float k1 = 0.9f;  // term-frequency saturation, >= 0
   float b = 0.4f;   // length normalisation, in [0, 1]
+};
+
+// The statistics BM25 scores with: the corpus's document count N, the sum of its documents'
+// lengths (avgdl = total_length / N) and, per analysed term, how many documents contain it.
+// Statistics of disjoint parts of one corpus add up to the whole's.
+struct CorpusStats {
+  uint64_t documents = 0;
+  uint64_t total_length = 0;
+  std::map<std::string, uint64_t, std::less<>> doc_freq;
 };
 
 class InvertedIndex {
@@ -60,14 +73,25 @@ class InvertedIndex {
 
   // The top `k` documents for `query` by BM25, skipping documents for which `filter` (when
   // given) returns false. Fewer than k hits when fewer documents match a query term.
+  // With `stats`, scores use them instead of this index's own statistics: N and avgdl from
+  // them (this index's own when stats->documents or stats->total_length is 0), each term's df
+  // from stats->doc_freq. Statistics that cannot be the whole's are mended rather than
+  // refused, so that an idf is never negative or NaN: a df below this index's own (or a term
+  // not listed) counts as this index's own, and N below a term's df as that df.
   // Errors: InvalidArgument for invalid UTF-8 or a query without searchable terms (empty,
   // whitespace, punctuation or only stop words); OutOfRange if k == 0.
   Result<Hits> Search(std::string_view query, size_t k,
-                      const std::function<bool(uint32_t)>* filter = nullptr) const;
+                      const std::function<bool(uint32_t)>* filter = nullptr,
+                      const CorpusStats* stats = nullptr) const;
 
   // Same contract and results as Search, by scoring every matching document.
   Result<Hits> SearchExhaustive(std::string_view query, size_t k,
-                                const std::function<bool(uint32_t)>* filter = nullptr) const;
+                                const std::function<bool(uint32_t)>* filter = nullptr,
+                                const CorpusStats* stats = nullptr) const;
+
+  // This index's statistics for `query`: N, the total length, and the df of each distinct
+  // query term (0 for a term no document holds). Errors as Search's for the query text.
+  Result<CorpusStats> Statistics(std::string_view query) const;
 
   size_t size() const { return doc_terms_.size(); }  // number of indexed documents
   bool Contains(uint32_t doc) const { return doc_terms_.count(doc) != 0; }
@@ -95,9 +119,13 @@ class InvertedIndex {
   InvertedIndex(std::unique_ptr<Analyzer> analyzer, Bm25Params params)
       : analyzer_(std::move(analyzer)), params_(params) {}
 
-  // Analyses `query` into the distinct indexed terms (in first-occurrence order).
+  // Analyses `query` into the distinct indexed terms (in first-occurrence order), weighted
+  // with the idf from `stats` (or this index's own), and sets *avg_len.
   // Errors as for Search. An OK empty list means no query term is indexed.
-  Result<std::vector<QueryTerm>> PrepareQuery(std::string_view query, size_t k) const;
+  Result<std::vector<QueryTerm>> PrepareQuery(std::string_view query, size_t k,
+                                              const CorpusStats* stats, double* avg_len) const;
+  // The distinct terms of `query` with their counts, in first-occurrence order.
+  Result<std::vector<std::pair<std::string, uint32_t>>> QueryTerms(std::string_view query) const;
   // The BM25 contribution of one posting, rounded to float. Both searches sum these floats
   // in double: a handful of floats of similar magnitude add exactly in double, so the sum
   // does not depend on term order and the two searches give bit-identical scores.

@@ -1,5 +1,6 @@
 // InvertedIndex: BM25 against hand-computed scores, MaxScore pruning against the exhaustive
-// scorer on a random Zipf corpus, Remove, filters and errors.
+// scorer on a random Zipf corpus, Remove, filters and errors; statistics of parts of a corpus
+// injected into each part's search against an index of the whole.
 #include "text/inverted_index.h"
 
 #include <gtest/gtest.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <numeric>
 #include <random>
 #include <string>
@@ -244,6 +246,100 @@ TEST(InvertedIndexTest, PrunedSearchEqualsExhaustiveOnRandomCorpus) {
   for (int q = 0; q < 300; ++q) {
     const std::string query = corpus.Text(1, 6);
     ASSERT_EQ(Search(*index, query, 20), Search(*fresh, query, 20)) << query;
+  }
+}
+
+TEST(InvertedIndexTest, InjectedStatisticsFollowTheFormula) {
+  auto index = MakeIndex();
+  AddTinyCorpus(*index);
+  auto own = index->Statistics("apple apple zebra");
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_EQ(own->documents, 4u);
+  EXPECT_EQ(own->total_length, 10u);
+  EXPECT_EQ(own->doc_freq, (std::map<std::string, uint64_t, std::less<>>{{"apple", 2}, {"zebra", 0}}));
+  EXPECT_EQ(index->Statistics("?!").status().code(), StatusCode::kInvalidArgument);
+
+  // Its own statistics injected: bit-identical results, pruned and exhaustive.
+  for (const char* q : {"apple date", "banana cherry elder", "apple apple"}) {
+    auto stats = index->Statistics(q);
+    ASSERT_TRUE(stats.ok());
+    EXPECT_EQ(index->Search(q, 10, nullptr, &*stats).value(), Search(*index, q, 10)) << q;
+    EXPECT_EQ(index->SearchExhaustive(q, 10, nullptr, &*stats).value(), Exhaustive(*index, q, 10)) << q;
+  }
+
+  // Other statistics: N = 100, total length 400 (avgdl 4), df(apple) = 10.
+  //   idf = ln(1 + (100 - 10 + 0.5) / 10.5) = ln(10.0952380952) = 2.3120376
+  //   doc 2 (tf 2, dl 3): norm = 0.9 * (0.6 + 0.4 * 3 / 4) = 0.81; 2.3120376 * 3.8 / 2.81
+  //   doc 1 (tf 1, dl 2): norm = 0.9 * (0.6 + 0.4 * 2 / 4) = 0.72; 2.3120376 * 1.9 / 1.72
+  CorpusStats other;
+  other.documents = 100;
+  other.total_length = 400;
+  other.doc_freq["apple"] = 10;
+  const double idf = std::log(1.0 + 90.5 / 10.5);
+  for (bool pruned : {true, false}) {
+    auto hits = pruned ? index->Search("apple", 10, nullptr, &other) : index->SearchExhaustive("apple", 10, nullptr, &other);
+    ASSERT_TRUE(hits.ok());
+    ASSERT_EQ(hits->size(), 2u);
+    EXPECT_EQ((*hits)[0].first, 2u);
+    EXPECT_NEAR((*hits)[0].second, idf * 3.8 / 2.81, 1e-5);
+    EXPECT_EQ((*hits)[1].first, 1u);
+    EXPECT_NEAR((*hits)[1].second, idf * 1.9 / 1.72, 1e-5);
+  }
+  // Statistics that cannot be a whole's are mended, never a negative or NaN idf: df below the
+  // index's own counts as its own (2), N below a df as that df.
+  other.documents = 1;
+  other.total_length = 10;
+  other.doc_freq["apple"] = 1;
+  auto mended = index->Search("apple", 10, nullptr, &other);
+  ASSERT_TRUE(mended.ok());
+  ASSERT_EQ(mended->size(), 2u);
+  // N = 2, df = 2: idf = ln(1 + 0.5 / 2.5); avgdl = 10; doc 2: norm = 0.9 * (0.6 + 0.12)
+  EXPECT_NEAR((*mended)[0].second, std::log(1.2) * 3.8 / (2 + 0.9 * 0.72), 1e-6);
+}
+
+TEST(InvertedIndexTest, PartsWithTheWholesStatisticsScoreAsTheWhole) {
+  // One corpus split into three parts by doc id (like a cluster's shards). The parts' statistics
+  // add up to the whole's; each part searched with them gives every document the whole's score
+  // bit for bit, and the parts' hits merged are the whole's hits.
+  RandomCorpus corpus(7);
+  auto whole = MakeIndex();
+  std::vector<std::unique_ptr<InvertedIndex>> parts;
+  for (int p = 0; p < 3; ++p) parts.push_back(MakeIndex());
+  for (uint32_t doc = 0; doc < 1500; ++doc) {
+    const std::string text = corpus.Text(2, 60);
+    ASSERT_TRUE(whole->Add(doc, text).ok());
+    ASSERT_TRUE(parts[doc % 3]->Add(doc, text).ok());
+  }
+  std::function<bool(uint32_t)> filter = [](uint32_t d) { return d % 5 != 0; };
+  for (int q = 0; q < 200; ++q) {
+    const std::string query = corpus.Text(1, 6);
+    const size_t k = q % 2 ? 10 : 100;
+    const auto* f = q % 3 == 0 ? &filter : nullptr;
+    CorpusStats sum;
+    for (const auto& part : parts) {
+      auto s = part->Statistics(query);
+      ASSERT_TRUE(s.ok());
+      sum.documents += s->documents;
+      sum.total_length += s->total_length;
+      for (const auto& [term, df] : s->doc_freq) sum.doc_freq[term] += df;
+    }
+    auto want = whole->Statistics(query);
+    ASSERT_TRUE(want.ok());
+    EXPECT_EQ(sum.documents, want->documents);
+    EXPECT_EQ(sum.total_length, want->total_length);
+    EXPECT_EQ(sum.doc_freq, want->doc_freq) << query;
+    Hits merged;
+    for (const auto& part : parts) {
+      auto hits = part->Search(query, k, f, &sum);
+      ASSERT_TRUE(hits.ok());
+      EXPECT_EQ(*hits, part->SearchExhaustive(query, k, f, &sum).value()) << query;
+      merged.insert(merged.end(), hits->begin(), hits->end());
+    }
+    std::sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) {
+      return a.second > b.second || (a.second == b.second && a.first < b.first);
+    });
+    if (merged.size() > k) merged.resize(k);
+    ASSERT_EQ(merged, Search(*whole, query, k, f)) << "query '" << query << "' k " << k;
   }
 }
 
