@@ -169,6 +169,17 @@ struct PointColumns {
   std::span<const nlohmann::json> metadata;
 };
 
+// The statistics BM25 scores with (docs/analyzers.md), for a query text: the number of
+// documents in the keyword index, the sum of their lengths in token positions (the average
+// document length is total_length / documents), and per distinct analysed query term the
+// number of documents holding it. Statistics of collections holding disjoint parts of one
+// collection (a cluster's shards) add up, field by field, to the whole's.
+struct TextStats {
+  uint64_t documents = 0;
+  uint64_t total_length = 0;
+  std::map<std::string, uint64_t> document_frequency;
+};
+
 struct QueryRequest {
   std::vector<float> vector;        // empty: no vector search
   // Keyword (BM25) search on a collection with a keyword index; on a collection with an
@@ -200,6 +211,12 @@ struct QueryRequest {
   // starts (after waiting for a writer), between segments and between the keyword and vector
   // halves of a hybrid query; a segment's own search is not interrupted.
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  // BM25 statistics to score the keyword side with instead of the collection's own: a
+  // collection holding one part of a larger one (a cluster's shard), given the whole's (its
+  // parts' Collection::TextStatistics added up), scores each of its documents exactly as the
+  // whole would. A term they do not list, or list with fewer documents than this collection
+  // holds, counts with this collection's own number.
+  std::optional<TextStats> text_stats;
 };
 
 struct QueryHit {
@@ -218,6 +235,24 @@ struct QueryHit {
 };
 
 // A collection's vital signs (for monitoring): sizes now, and activity counters since open.
+// The two ranked lists a keyword or hybrid query fuses (Collection::SearchSides), each hit with
+// the fields the query includes and, with explain, {"matched_terms": [...]} (the query's terms
+// its document holds).
+struct QuerySides {
+  std::vector<QueryHit> vector;  // score = distance, ascending; empty for a keyword-only query
+  std::vector<QueryHit> text;    // score = BM25, descending
+};
+
+// Fuses the sides of `request` as Collection::Query fuses them (same hits, scores and explain),
+// for sides searched separately in several collections holding disjoint parts of one (a
+// cluster's shards, each given the whole's text_stats): `sides` may be their lists
+// concatenated. Each list is ordered (vector: distance ascending, text: BM25 descending; equal
+// scores by id) and cut to the depth one collection searches before fusing. Equal scores rank
+// by id here and by insertion order in one collection, so the two agree exactly when ties
+// are absent or the points were inserted in id order. Errors: InvalidArgument for bad fusion
+// settings (as Query). Thread-safe (a pure function).
+Result<std::vector<QueryHit>> FuseSides(const QueryRequest& request, QuerySides sides);
+
 struct CollectionStats {
   size_t points = 0;           // live points
   size_t memory_bytes = 0;     // as MemoryUsage()
@@ -318,6 +353,15 @@ class Collection {
                                     bool include_vector = false) const = 0;
   // k nearest points (ascending score) among those passing the filter.
   virtual Result<std::vector<QueryHit>> Query(const QueryRequest& request) const = 0;
+  // The BM25 statistics of this collection's keyword index for `text` (TextStats).
+  // Errors: InvalidArgument for a collection without a keyword index, an empty text, invalid
+  // UTF-8 or a text without searchable terms (as Query).
+  virtual Result<TextStats> TextStatistics(std::string_view text) const = 0;
+  // A keyword or hybrid query's two sides before fusion (QuerySides; FuseSides fuses them),
+  // each as long as the query searches it (k for a keyword-only query, more for hybrid).
+  // Same checks as Query; also InvalidArgument for a query without a keyword side (no text,
+  // mode semantic) and on a collection with an embedding model (whose queries may embed).
+  virtual Result<QuerySides> SearchSides(const QueryRequest& request) const = 0;
   // Folds the log into a new checkpoint (also done automatically); frees the space of
   // deleted and replaced points on disk.
   virtual Status Checkpoint() = 0;

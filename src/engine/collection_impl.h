@@ -67,6 +67,8 @@ class CollectionImpl final : public Collection {
                             const std::optional<nlohmann::json>& filter,
                             bool include_vector) const override;
   Result<std::vector<QueryHit>> Query(const QueryRequest& request) const override;
+  Result<TextStats> TextStatistics(std::string_view text) const override;
+  Result<QuerySides> SearchSides(const QueryRequest& request) const override;
   Status Checkpoint() override;
   Status CreateSnapshot(const std::string& dir) override;
   size_t MemoryUsage() const override;
@@ -132,13 +134,24 @@ class CollectionImpl final : public Collection {
   Status EmbedDocuments(std::vector<PointRef>& points, std::vector<float>* rows) const;
   void TextAdd(uint32_t internal, const std::optional<std::string>& document);
   void TextRemove(uint32_t internal);
-  // Query once its mode is resolved: a vector, a keyword text, or both (hybrid).
-  Result<std::vector<QueryHit>> Search(const QueryRequest& q) const;
+  // Which sides `request` has once its mode is resolved: whether its text is embedded for the
+  // vector side, and whether it has a keyword side. InvalidArgument for a mode the request or
+  // the collection cannot answer.
+  Status ResolveMode(const QueryRequest& request, bool* embed_text, bool* keyword) const;
+  // A query text for the keyword side: a keyword index, a text that is not empty, UTF-8.
+  Status CheckQueryText(std::string_view text) const;
+  // Query once its mode is resolved: a vector, a keyword text, or both (hybrid). With `sides`
+  // and a text, the sides are left there unfused and no hits are returned.
+  Result<std::vector<QueryHit>> Search(const QueryRequest& q, QuerySides* sides = nullptr) const;
+  // A hit on point `internal` with the fields `q` includes (caller holds state_mu_ shared).
+  QueryHit MakeHit(uint32_t internal, float score, const QueryRequest& q) const;
+  // For explain: the terms of `query_terms` that the point's document holds, each once.
+  nlohmann::json MatchedTerms(uint32_t internal, const std::vector<std::string>& query_terms) const;
   // The vector and text parts of Query (caller holds state_mu_ shared).
   Result<std::vector<index::SearchHit>> VectorSearch(const QueryRequest& q, size_t k,
                                                      const roaring::Roaring* pass) const;
   Result<std::vector<QueryHit>> HybridQuery(const QueryRequest& q, text::FusionMethod method,
-                                            const roaring::Roaring* pass) const;
+                                            const roaring::Roaring* pass, QuerySides* sides) const;
 
   storage::Env* env_;
   const std::string dir_;

@@ -7,7 +7,8 @@
 #include "engine/collection_impl.h"
 #include "engine/point_validation.h"
 
-namespace sextant::engine {
+namespace sextant {
+namespace engine {
 namespace {
 
 constexpr size_t kMaxK = 10000;
@@ -17,6 +18,44 @@ Status CheckDeadline(const QueryRequest& q, const char* when) {
     return Status::DeadlineExceeded(std::string("the query's deadline passed ") + when);
   }
   return Status::OK();
+}
+
+// How many hits each side of a text query contributes: more than k for hybrid queries, so that
+// fusion can promote what both sides agree on; k for keyword-only ones.
+size_t SideDepth(const QueryRequest& q) {
+  return q.vector.empty() ? q.k : std::max<size_t>(4 * q.k, 50);
+}
+
+// The explain of a fused hit (HybridQuery, FuseSides). `text_list`: the keyword side's index in
+// the fused lists (the vector side is list 0 when `hybrid`).
+nlohmann::json FusedExplain(const text::FusedHit& h, size_t text_list, bool hybrid, const QueryRequest& q,
+                            text::FusionMethod method, nlohmann::json matched_terms) {
+  nlohmann::json e = nlohmann::json::object();
+  if (h.ranks[text_list]) {
+    e["bm25"] = *h.scores[text_list];
+    e["text_rank"] = *h.ranks[text_list];
+  } else {
+    e["bm25"] = 0.0;
+    e["text_rank"] = nullptr;
+  }
+  e["matched_terms"] = std::move(matched_terms);
+  if (hybrid) {
+    e["vector_distance"] = h.scores[0] ? nlohmann::json(*h.scores[0]) : nlohmann::json();
+    e["vector_rank"] = h.ranks[0] ? nlohmann::json(*h.ranks[0]) : nlohmann::json();
+    e["fused_score"] = h.score;
+    e["fusion"] = q.fusion.empty() ? "rrf" : q.fusion;
+    if (q.alpha && method == text::FusionMethod::kWeighted) e["alpha"] = *q.alpha;
+  }
+  return e;
+}
+
+std::optional<text::CorpusStats> ToCorpusStats(const std::optional<TextStats>& s) {
+  if (!s) return std::nullopt;
+  text::CorpusStats out;
+  out.documents = s->documents;
+  out.total_length = s->total_length;
+  out.doc_freq.insert(s->document_frequency.begin(), s->document_frequency.end());
+  return out;
 }
 
 }  // namespace
@@ -87,19 +126,17 @@ Result<ScrollPage> CollectionImpl::Scroll(const std::string& after, size_t limit
   return page;
 }
 
-Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& request) const {
-  SEXTANT_RETURN_IF_ERROR(CheckOpen());
-  // The mode decides which sides run; a text searched by meaning is embedded here, before any
-  // lock, and the rest of the query is a vector (and maybe keyword) query like any other.
+Status CollectionImpl::ResolveMode(const QueryRequest& request, bool* embed_text, bool* keyword) const {
   const bool has_vector = !request.vector.empty();
   const bool has_text = request.text.has_value();
-  bool embed_text = false, keyword = has_text;
+  *embed_text = false;
+  *keyword = has_text;
   const std::string no_model = "collection '" + config_.name + "' has no embedding model";
   switch (request.mode) {
     case QueryMode::kAuto:
       if (has_text && !has_vector && embedder_) {
-        embed_text = true;
-        keyword = text_ != nullptr;
+        *embed_text = true;
+        *keyword = text_ != nullptr;
       }
       break;
     case QueryMode::kKeyword:
@@ -111,8 +148,8 @@ Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& request)
       if (has_text && !embedder_) {
         return Status::InvalidArgument(no_model + ": mode semantic needs a vector (or a collection made with one)");
       }
-      embed_text = has_text;
-      keyword = false;
+      *embed_text = has_text;
+      *keyword = false;
       break;
     case QueryMode::kHybrid:
       if (!has_text) return Status::InvalidArgument("mode hybrid needs a text");
@@ -123,9 +160,19 @@ Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& request)
       if (!has_vector && !embedder_) {
         return Status::InvalidArgument(no_model + ": mode hybrid needs a vector beside the text");
       }
-      embed_text = !has_vector;
+      *embed_text = !has_vector;
       break;
   }
+  return Status::OK();
+}
+
+Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& request) const {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
+  // The mode decides which sides run; a text searched by meaning is embedded here, before any
+  // lock, and the rest of the query is a vector (and maybe keyword) query like any other.
+  const bool has_text = request.text.has_value();
+  bool embed_text = false, keyword = false;
+  SEXTANT_RETURN_IF_ERROR(ResolveMode(request, &embed_text, &keyword));
   QueryRequest resolved;
   const QueryRequest* qp = &request;
   bool embedded = false;
@@ -174,7 +221,47 @@ Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& request)
   return hits;
 }
 
-Result<std::vector<QueryHit>> CollectionImpl::Search(const QueryRequest& q) const {
+Result<TextStats> CollectionImpl::TextStatistics(std::string_view text) const {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
+  SEXTANT_RETURN_IF_ERROR(CheckQueryText(text));
+  std::shared_lock<std::shared_mutex> r(state_mu_);
+  SEXTANT_ASSIGN_OR_RETURN(text::CorpusStats s, text_->Statistics(text));
+  TextStats out;
+  out.documents = s.documents;
+  out.total_length = s.total_length;
+  out.document_frequency.insert(s.doc_freq.begin(), s.doc_freq.end());
+  return out;
+}
+
+Result<QuerySides> CollectionImpl::SearchSides(const QueryRequest& request) const {
+  SEXTANT_RETURN_IF_ERROR(CheckOpen());
+  if (embedder_) {
+    return Status::InvalidArgument("collection '" + config_.name +
+                                   "' has an embedding model: its queries' sides are not searched apart");
+  }
+  bool embed_text = false, keyword = false;
+  SEXTANT_RETURN_IF_ERROR(ResolveMode(request, &embed_text, &keyword));
+  if (!keyword) return Status::InvalidArgument("a query without a keyword side (a text) has no sides to search");
+  QuerySides sides;
+  SEXTANT_RETURN_IF_ERROR(Search(request, &sides).status());
+  return sides;
+}
+
+Status CollectionImpl::CheckQueryText(std::string_view text) const {
+  if (!text_) {
+    return Status::InvalidArgument("collection '" + config_.name +
+                                   "' has no keyword index (create it with text enabled)");
+  }
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return Status::InvalidArgument("text query is empty");
+  }
+  if (const size_t at = InvalidUtf8At(text); at != std::string_view::npos) {
+    return Status::InvalidArgument("text query is not valid UTF-8 at byte " + std::to_string(at));
+  }
+  return Status::OK();
+}
+
+Result<std::vector<QueryHit>> CollectionImpl::Search(const QueryRequest& q, QuerySides* sides) const {
   const bool want_vector = !q.vector.empty();
   const bool want_text = q.text.has_value();
   if (!want_vector && !want_text) {
@@ -191,18 +278,7 @@ Result<std::vector<QueryHit>> CollectionImpl::Search(const QueryRequest& q) cons
     }
     SEXTANT_RETURN_IF_ERROR(CheckVectorValues(q.vector, config_.metric, "query"));
   }
-  if (want_text) {
-    if (!text_) {
-      return Status::InvalidArgument("collection '" + config_.name +
-                                     "' has no keyword index (create it with text enabled)");
-    }
-    if (q.text->find_first_not_of(" \t\r\n") == std::string::npos) {
-      return Status::InvalidArgument("text query is empty");
-    }
-    if (const size_t at = InvalidUtf8At(*q.text); at != std::string_view::npos) {
-      return Status::InvalidArgument("text query is not valid UTF-8 at byte " + std::to_string(at));
-    }
-  }
+  if (want_text) SEXTANT_RETURN_IF_ERROR(CheckQueryText(*q.text));
   if (q.k == 0 || q.k > kMaxK) {
     return Status::InvalidArgument("k must be in [1, " + std::to_string(kMaxK) + "], got " +
                                    std::to_string(q.k));
@@ -225,20 +301,14 @@ Result<std::vector<QueryHit>> CollectionImpl::Search(const QueryRequest& q) cons
     if (pass->cardinality() == 0) return std::vector<QueryHit>{};
     SEXTANT_RETURN_IF_ERROR(CheckDeadline(q, "after evaluating the filter"));
   }
-  if (want_text) return HybridQuery(q, fusion, pass ? &*pass : nullptr);
+  if (want_text) return HybridQuery(q, fusion, pass ? &*pass : nullptr, sides);
 
   SEXTANT_ASSIGN_OR_RETURN(auto hits, VectorSearch(q, q.k, pass ? &*pass : nullptr));
   std::vector<QueryHit> out;
   out.reserve(hits.size());
   for (size_t i = 0; i < hits.size(); ++i) {
     const auto& h = hits[i];
-    const Record& rec = *records_[h.label];
-    QueryHit hit;
-    hit.id = rec.id;
-    hit.score = h.distance;
-    if (q.include_document) hit.document = rec.document;
-    if (q.include_metadata) hit.metadata = rec.metadata;
-    if (q.include_vector) hit.vector = MakePoint(static_cast<uint32_t>(h.label), true).vector;
+    QueryHit hit = MakeHit(static_cast<uint32_t>(h.label), h.distance, q);
     if (q.explain) hit.explain = nlohmann::json{{"vector_distance", h.distance}, {"vector_rank", i + 1}};
     out.push_back(std::move(hit));
   }
@@ -256,15 +326,42 @@ Result<std::vector<index::SearchHit>> CollectionImpl::VectorSearch(
   return vectors_->Search(q.vector, k, p, pass);
 }
 
+QueryHit CollectionImpl::MakeHit(uint32_t internal, float score, const QueryRequest& q) const {
+  const Record& rec = *records_[internal];
+  QueryHit hit;
+  hit.id = rec.id;
+  hit.score = score;
+  if (q.include_document) hit.document = rec.document;
+  if (q.include_metadata) hit.metadata = rec.metadata;
+  if (q.include_vector && vectors_) hit.vector = MakePoint(internal, true).vector;
+  return hit;
+}
+
+nlohmann::json CollectionImpl::MatchedTerms(uint32_t internal, const std::vector<std::string>& query_terms) const {
+  nlohmann::json matched = nlohmann::json::array();
+  const Record& rec = *records_[internal];
+  if (!rec.document) return matched;
+  auto doc_tokens = analyzer_->Analyze(*rec.document);
+  if (!doc_tokens.ok()) return matched;
+  std::unordered_set<std::string> in_doc;
+  for (const auto& tok : *doc_tokens) in_doc.insert(tok.term);
+  std::unordered_set<std::string> listed;
+  for (const auto& term : query_terms) {
+    if (in_doc.count(term) && listed.insert(term).second) matched.push_back(term);
+  }
+  return matched;
+}
+
 Result<std::vector<QueryHit>> CollectionImpl::HybridQuery(const QueryRequest& q,
                                                           text::FusionMethod method,
-                                                          const roaring::Roaring* pass) const {
+                                                          const roaring::Roaring* pass,
+                                                          QuerySides* sides) const {
   const bool hybrid = !q.vector.empty();
-  // Each side contributes more candidates than k, so fusion can promote what both agree on.
-  const size_t depth = hybrid ? std::max<size_t>(4 * q.k, 50) : q.k;
+  const size_t depth = SideDepth(q);
   std::function<bool(uint32_t)> accept = [pass](uint32_t id) { return pass->contains(id); };
+  const std::optional<text::CorpusStats> stats = ToCorpusStats(q.text_stats);
   SEXTANT_ASSIGN_OR_RETURN(text::InvertedIndex::Hits text_hits,
-                           text_->Search(*q.text, depth, pass ? &accept : nullptr));
+                           text_->Search(*q.text, depth, pass ? &accept : nullptr, stats ? &*stats : nullptr));
   std::vector<text::RankedList> lists;
   if (hybrid) {
     SEXTANT_RETURN_IF_ERROR(CheckDeadline(q, "after the keyword search"));
@@ -279,8 +376,6 @@ Result<std::vector<QueryHit>> CollectionImpl::HybridQuery(const QueryRequest& q,
   t.weight = static_cast<float>(q.text_weight);
   t.hits = std::move(text_hits);
   lists.push_back(std::move(t));
-  text::FusionOptions options{method, q.rrf_k, q.alpha};
-  SEXTANT_ASSIGN_OR_RETURN(auto fused, text::Fuse(lists, options, q.k));
 
   std::vector<std::string> query_terms;
   if (q.explain) {
@@ -289,51 +384,101 @@ Result<std::vector<QueryHit>> CollectionImpl::HybridQuery(const QueryRequest& q,
       for (const auto& tok : *tokens) query_terms.push_back(tok.term);
     }
   }
+  if (sides) {  // unfused, for a caller that fuses sides from several collections (FuseSides)
+    for (size_t l = 0; l < lists.size(); ++l) {
+      auto& out = hybrid && l == 0 ? sides->vector : sides->text;
+      for (const auto& [doc, score] : lists[l].hits) {
+        QueryHit hit = MakeHit(doc, score, q);
+        if (q.explain) hit.explain = nlohmann::json{{"matched_terms", MatchedTerms(doc, query_terms)}};
+        out.push_back(std::move(hit));
+      }
+    }
+    return std::vector<QueryHit>{};
+  }
+
+  text::FusionOptions options{method, q.rrf_k, q.alpha};
+  SEXTANT_ASSIGN_OR_RETURN(auto fused, text::Fuse(lists, options, q.k));
   const size_t text_list = lists.size() - 1;
   std::vector<QueryHit> out;
   for (const text::FusedHit& h : fused) {
-    const Record& rec = *records_[h.doc];
-    QueryHit hit;
-    hit.id = rec.id;
     // Text-only: the BM25 score itself; hybrid: the fused score (both larger-is-better).
+    QueryHit hit = MakeHit(h.doc, hybrid ? static_cast<float>(h.score) : *h.scores[text_list], q);
+    if (q.explain) hit.explain = FusedExplain(h, text_list, hybrid, q, method, MatchedTerms(h.doc, query_terms));
+    out.push_back(std::move(hit));
+  }
+  return out;
+}
+
+}  // namespace engine
+
+Result<std::vector<QueryHit>> FuseSides(const QueryRequest& q, QuerySides sides) {
+  SEXTANT_ASSIGN_OR_RETURN(text::FusionMethod method, text::ParseFusionMethod(q.fusion.empty() ? "rrf" : q.fusion));
+  const bool hybrid = !q.vector.empty();
+  const size_t depth = engine::SideDepth(q);
+  // Each list in its order (equal scores by id), without repeats, cut to the depth.
+  auto prepare = [depth](std::vector<QueryHit>& list, bool ascending) {
+    std::sort(list.begin(), list.end(), [ascending](const QueryHit& a, const QueryHit& b) {
+      if (a.score != b.score) return ascending ? a.score < b.score : a.score > b.score;
+      return a.id < b.id;
+    });
+    std::unordered_set<std::string_view> seen;
+    size_t kept = 0;
+    for (size_t i = 0; i < list.size() && kept < depth; ++i) {
+      if (!seen.insert(list[i].id).second) continue;
+      if (kept != i) list[kept] = std::move(list[i]);
+      ++kept;
+    }
+    list.resize(std::min(kept, list.size()));
+  };
+  prepare(sides.vector, true);
+  prepare(sides.text, false);
+  if (!hybrid) sides.vector.clear();
+
+  // Documents numbered in id order: Fuse ranks equal fused scores by number, hence by id.
+  std::vector<const QueryHit*> docs;
+  for (const auto* list : {&sides.text, &sides.vector}) {
+    for (const QueryHit& h : *list) docs.push_back(&h);  // the text side's copy first
+  }
+  std::stable_sort(docs.begin(), docs.end(), [](const QueryHit* a, const QueryHit* b) { return a->id < b->id; });
+  docs.erase(std::unique(docs.begin(), docs.end(), [](const QueryHit* a, const QueryHit* b) { return a->id == b->id; }),
+             docs.end());
+  auto number = [&docs](const QueryHit& h) {
+    return static_cast<uint32_t>(std::lower_bound(docs.begin(), docs.end(), h.id,
+                                                  [](const QueryHit* d, const std::string& id) { return d->id < id; }) -
+                                 docs.begin());
+  };
+  std::vector<text::RankedList> lists;
+  if (hybrid) {
+    text::RankedList v;
+    v.higher_is_better = false;
+    v.weight = static_cast<float>(q.vector_weight);
+    for (const QueryHit& h : sides.vector) v.hits.push_back({number(h), h.score});
+    lists.push_back(std::move(v));
+  }
+  text::RankedList t;
+  t.weight = static_cast<float>(q.text_weight);
+  for (const QueryHit& h : sides.text) t.hits.push_back({number(h), h.score});
+  lists.push_back(std::move(t));
+  text::FusionOptions options{method, q.rrf_k, q.alpha};
+  SEXTANT_ASSIGN_OR_RETURN(auto fused, text::Fuse(lists, options, q.k));
+
+  const size_t text_list = lists.size() - 1;
+  std::vector<QueryHit> out;
+  for (const text::FusedHit& h : fused) {
+    QueryHit hit = *docs[h.doc];
     hit.score = hybrid ? static_cast<float>(h.score) : *h.scores[text_list];
-    if (q.include_document) hit.document = rec.document;
-    if (q.include_metadata) hit.metadata = rec.metadata;
-    if (q.include_vector && vectors_) hit.vector = MakePoint(h.doc, true).vector;
     if (q.explain) {
-      nlohmann::json e = nlohmann::json::object();
-      if (h.ranks[text_list]) {
-        e["bm25"] = *h.scores[text_list];
-        e["text_rank"] = *h.ranks[text_list];
-      } else {
-        e["bm25"] = 0.0;
-        e["text_rank"] = nullptr;
-      }
       nlohmann::json matched = nlohmann::json::array();
-      if (rec.document) {
-        auto doc_tokens = analyzer_->Analyze(*rec.document);
-        if (doc_tokens.ok()) {
-          std::unordered_set<std::string> in_doc;
-          for (const auto& tok : *doc_tokens) in_doc.insert(tok.term);
-          std::unordered_set<std::string> listed;
-          for (const auto& term : query_terms) {
-            if (in_doc.count(term) && listed.insert(term).second) matched.push_back(term);
-          }
-        }
-      }
-      e["matched_terms"] = matched;
-      if (hybrid) {
-        e["vector_distance"] = h.scores[0] ? nlohmann::json(*h.scores[0]) : nlohmann::json();
-        e["vector_rank"] = h.ranks[0] ? nlohmann::json(*h.ranks[0]) : nlohmann::json();
-        e["fused_score"] = h.score;
-        e["fusion"] = q.fusion.empty() ? "rrf" : q.fusion;
-        if (q.alpha && method == text::FusionMethod::kWeighted) e["alpha"] = *q.alpha;
-      }
-      hit.explain = std::move(e);
+      if (hit.explain && hit.explain->contains("matched_terms")) matched = std::move((*hit.explain)["matched_terms"]);
+      hit.explain = engine::FusedExplain(h, text_list, hybrid, q, method, std::move(matched));
+      // As Query's explain on a collection without an embedding model (SearchSides' only kind).
+      if (q.mode != QueryMode::kAuto) (*hit.explain)["mode"] = hybrid ? "hybrid" : "keyword";
+    } else {
+      hit.explain.reset();
     }
     out.push_back(std::move(hit));
   }
   return out;
 }
 
-}  // namespace sextant::engine
+}  // namespace sextant
