@@ -1,17 +1,22 @@
 // Sextant's HNSW against hnswlib (Debian's libhnswlib-dev headers, compiled here with the same
-// flags as this file: -O3 -march=native when built by bench/hnsw_vs_hnswlib.sh) in ONE process,
-// on the same vectors, with the searches interleaved: for every ef and every round, each system
-// answers every query once, the order alternating round by round. A noisy machine then slows
-// both alike. Reports, per system and ef: recall@k, the median over rounds of QPS by wall clock
+// flags as this file: -O3 -march=native) and, when Debian's libfaiss-dev is installed, FAISS's
+// IndexHNSWFlat, in ONE process, on the same vectors, with the searches interleaved: for every ef
+// and every round, each system answers every query once, the order rotating round by round. A
+// noisy machine then slows all alike. Reports, per system and ef: recall@k, the median over rounds of QPS by wall clock
 // and by the searching thread's CPU time (what a busy machine cannot inflate), and build time
 // and resident memory added by each index.
 //
 // usage: sextant_hnsw_vs_hnswlib --base F --query F --groundtruth F [--metric cosine|l2|ip]
 //        [--M 16] [--ef-construction 200] [--ef 32,64,128] [--k 10] [--queries 2000]
 //        [--build-threads 2] [--threads 1] [--rounds 3] [--storage auto|f32|f16|u8|sq8-f32]
-//        [--max-base N]
-// One JSON line per build and per (system, ef).
+//        [--max-base N] [--peers hnswlib,faiss]
+// One JSON line per build and per (system, ef); ratios are against the first system built
+// (hnswlib, unless --peers leaves it out: --peers none times Sextant alone, e.g. for a profile).
 #include <hnswlib/hnswlib.h>
+#if SEXTANT_BENCH_FAISS
+#include <faiss/IndexHNSW.h>
+#include <omp.h>
+#endif
 #include <pthread.h>
 #include <time.h>
 
@@ -101,6 +106,7 @@ Pass RunPass(const Searcher& s, size_t nq, size_t threads) {
 
 int main(int argc, char** argv) {
   std::string base_path, query_path, gt_path, metric_name = "cosine", storage_name = "auto";
+  std::string peers = "hnswlib,faiss";
   size_t M = 16, efc = 200, k = 10, nq = 2000, build_threads = 2, threads = 1, rounds = 3;
   size_t max_base = dataset::kAllRows;
   std::vector<size_t> efs = {32, 64, 128};
@@ -123,6 +129,7 @@ int main(int argc, char** argv) {
     else if (f == "--threads") threads = std::stoull(v);
     else if (f == "--rounds") rounds = std::stoull(v);
     else if (f == "--max-base") max_base = std::stoull(v);
+    else if (f == "--peers") peers = v;
     else {
       std::fprintf(stderr, "unknown flag %s\n", f.c_str());
       return 2;
@@ -147,6 +154,16 @@ int main(int argc, char** argv) {
   }
   const size_t dim = base->dim, n = base->rows;
   nq = std::min({nq, queries->rows, gt->rows});
+  if (k == 0 || k > 1024 || k > gt->dim) {
+    std::fprintf(stderr, "--k must be in [1, %zu] (the ground truth's depth, at most 1024)\n",
+                 std::min<size_t>(gt->dim, 1024));
+    return 2;
+  }
+#if !SEXTANT_BENCH_FAISS
+  if (peers.find("faiss") != std::string::npos) {
+    std::fprintf(stderr, "FAISS left out: built without libfaiss-dev (scripts/setup.sh --peers)\n");
+  }
+#endif
   if (max_base != dataset::kAllRows) {
     std::fprintf(stderr, "--max-base: the ground truth must be for the first %zu rows\n", n);
   }
@@ -166,33 +183,101 @@ int main(int argc, char** argv) {
   if (*metric == index::Metric::kL2) space = std::make_unique<hnswlib::L2Space>(dim);
   else space = std::make_unique<hnswlib::InnerProductSpace>(dim);
 
-  // Builds, hnswlib first (each index's resident memory is the RSS it adds; the base vectors
-  // themselves were read before either).
-  size_t rss0 = Rss();
-  double cpu0 = bench::CpuSeconds();
-  auto t0 = Clock::now();
-  auto lib = std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get(), n, M, efc, 100);
-  {
-    std::atomic<size_t> next{0};
-    auto worker = [&] {
-      std::vector<float> row(dim);
-      for (size_t i; (i = next.fetch_add(1)) < n;) {
-        normalised(base->row(i), row.data());
-        lib->addPoint(row.data(), i);
-      }
-    };
-    std::vector<std::thread> pool;
-    for (size_t t = 1; t < build_threads; ++t) pool.emplace_back(worker);
-    worker();
-    for (auto& t : pool) t.join();
+  // Each system: a name, how to set its beam, how to answer query i. Index 0 is hnswlib (when
+  // built), the last one Sextant; ratios are against index 0.
+  struct System {
+    Searcher searcher;
+    std::function<void(size_t ef)> set_ef;
+    double build_s = 0, build_cpu = 0;
+  };
+  std::vector<System> systems;
+  auto print_build = [&](const System& s, double rss_per_vector, const std::string& extra) {
+    std::printf("{\"event\":\"build\",\"system\":\"%s\",\"n\":%zu,\"dim\":%zu,\"build_s\":%.2f,"
+                "\"build_cpu_s\":%.2f,\"rss_bytes_per_vector\":%.1f,\"threads\":%zu",
+                s.searcher.name.c_str(), n, dim, s.build_s, s.build_cpu, rss_per_vector,
+                build_threads);
+    if (!systems.empty()) {
+      std::printf(",\"build_ratio\":%.3f,\"build_cpu_ratio\":%.3f", s.build_s / systems[0].build_s,
+                  s.build_cpu / systems[0].build_cpu);
+    }
+    std::printf("%s}\n", extra.c_str());
+    std::fflush(stdout);
+  };
+  // Runs `build` and records its wall and process CPU time and the resident memory it added (the
+  // base vectors themselves were read before any build).
+  auto measure = [&](System& s, const std::function<void()>& build) {
+    const size_t rss0 = Rss();
+    const double cpu0 = bench::CpuSeconds();
+    const auto t0 = Clock::now();
+    build();
+    s.build_s = bench::Seconds(t0);
+    s.build_cpu = bench::CpuSeconds() - cpu0;
+    return double(Rss() - rss0) / n;
+  };
+
+  // hnswlib: cosine as inner product over normalised vectors (what its Python binding does).
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> lib;
+  if (peers.find("hnswlib") != std::string::npos) {
+    System s;
+    s.searcher = {"hnswlib", [&](size_t i, std::vector<uint64_t>& out) {
+                    auto r = lib->searchKnn(&qn[i * dim], k);
+                    out.clear();
+                    while (!r.empty()) {
+                      out.push_back(r.top().second);
+                      r.pop();
+                    }
+                    return true;
+                  }};
+    s.set_ef = [&](size_t e) { lib->setEf(e); };
+    const double rss = measure(s, [&] {
+      lib = std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get(), n, M, efc, 100);
+      std::atomic<size_t> next{0};
+      auto worker = [&] {
+        std::vector<float> row(dim);
+        for (size_t i; (i = next.fetch_add(1)) < n;) {
+          normalised(base->row(i), row.data());
+          lib->addPoint(row.data(), i);
+        }
+      };
+      std::vector<std::thread> pool;
+      for (size_t t = 1; t < build_threads; ++t) pool.emplace_back(worker);
+      worker();
+      for (auto& t : pool) t.join();
+    });
+    print_build(s, rss, "");
+    systems.push_back(std::move(s));
   }
-  const double lib_build = bench::Seconds(t0);
-  const double lib_cpu = bench::CpuSeconds() - cpu0;
-  const size_t lib_rss = Rss() - rss0;
-  std::printf("{\"event\":\"build\",\"system\":\"hnswlib\",\"n\":%zu,\"dim\":%zu,\"build_s\":%.2f,"
-              "\"build_cpu_s\":%.2f,\"rss_bytes_per_vector\":%.1f,\"threads\":%zu}\n",
-              n, dim, lib_build, lib_cpu, double(lib_rss) / n, build_threads);
-  std::fflush(stdout);
+
+#if SEXTANT_BENCH_FAISS
+  // FAISS IndexHNSWFlat (OpenMP threads for the build; one OpenMP thread per searching thread).
+  std::unique_ptr<faiss::IndexHNSWFlat> fx;
+  if (peers.find("faiss") != std::string::npos) {
+    std::vector<float> rows(n * dim);  // allocated before the measurement: input, not index
+    for (size_t i = 0; i < n; ++i) normalised(base->row(i), &rows[i * dim]);
+    System s;
+    s.searcher = {"faiss-hnsw", [&](size_t i, std::vector<uint64_t>& out) {
+                    thread_local bool one = (omp_set_num_threads(1), true);
+                    (void)one;
+                    float dist[1024];
+                    faiss::Index::idx_t ids[1024];
+                    fx->search(1, &qn[i * dim], static_cast<faiss::Index::idx_t>(k), dist, ids);
+                    out.assign(ids, ids + k);
+                    return true;
+                  }};
+    s.set_ef = [&](size_t e) { fx->hnsw.efSearch = static_cast<int>(e); };
+    const double rss = measure(s, [&] {
+      fx = std::make_unique<faiss::IndexHNSWFlat>(
+          static_cast<int>(dim), static_cast<int>(M),
+          *metric == index::Metric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT);
+      fx->hnsw.efConstruction = static_cast<int>(efc);
+      omp_set_num_threads(static_cast<int>(build_threads));
+      fx->add(static_cast<faiss::Index::idx_t>(n), rows.data());
+      omp_set_num_threads(1);
+    });
+    print_build(s, rss, "");
+    systems.push_back(std::move(s));
+  }
+#endif
 
   index::HnswOptions opt;
   opt.metric = *metric;
@@ -211,49 +296,42 @@ int main(int argc, char** argv) {
   opt.M = M;
   opt.ef_construction = efc;
   opt.initial_capacity = n;
-  rss0 = Rss();
-  cpu0 = bench::CpuSeconds();
-  t0 = Clock::now();
-  auto made = index::HnswIndex::Create(dim, opt);
-  if (!made.ok()) {
-    std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
-    return 1;
-  }
-  std::unique_ptr<index::HnswIndex> sx = std::move(made).value();
-  std::vector<uint64_t> labels(n);
-  for (size_t i = 0; i < n; ++i) labels[i] = i;
-  if (Status st = sx->AddBatch(base->data, labels, build_threads); !st.ok()) {
-    std::fprintf(stderr, "%s\n", st.ToString().c_str());
-    return 1;
-  }
-  const double sx_build = bench::Seconds(t0);
-  const double sx_cpu = bench::CpuSeconds() - cpu0;
-  const size_t sx_rss = Rss() - rss0;
-  const std::string sx_name = std::string("sextant-") + index::StorageTypeName(opt.storage);
-  std::printf("{\"event\":\"build\",\"system\":\"%s\",\"n\":%zu,\"dim\":%zu,\"build_s\":%.2f,"
-              "\"build_cpu_s\":%.2f,\"rss_bytes_per_vector\":%.1f,\"index_bytes_per_vector\":%.1f,"
-              "\"threads\":%zu,\"build_ratio\":%.3f,\"build_cpu_ratio\":%.3f}\n",
-              sx_name.c_str(), n, dim, sx_build, sx_cpu, double(sx_rss) / n,
-              double(sx->MemoryUsage()) / n, build_threads, sx_build / lib_build, sx_cpu / lib_cpu);
-  std::fflush(stdout);
-
+  std::unique_ptr<index::HnswIndex> sx;
   size_t ef = 0;
-  Searcher lib_s{"hnswlib", [&](size_t i, std::vector<uint64_t>& out) {
-                   auto r = lib->searchKnn(&qn[i * dim], k);
-                   out.clear();
-                   while (!r.empty()) {
-                     out.push_back(r.top().second);
-                     r.pop();
-                   }
-                   return true;
-                 }};
-  Searcher sx_s{sx_name, [&](size_t i, std::vector<uint64_t>& out) {
-                  auto r = sx->Search(std::span<const float>(queries->row(i), dim), k, ef);
-                  if (!r.ok()) return false;
-                  out.clear();
-                  for (const auto& h : *r) out.push_back(h.label);
-                  return true;
-                }};
+  {
+    System s;
+    s.searcher = {std::string("sextant-") + index::StorageTypeName(opt.storage),
+                  [&](size_t i, std::vector<uint64_t>& out) {
+                    auto r = sx->Search(std::span<const float>(queries->row(i), dim), k, ef);
+                    if (!r.ok()) return false;
+                    out.clear();
+                    for (const auto& h : *r) out.push_back(h.label);
+                    return true;
+                  }};
+    s.set_ef = [&](size_t e) { ef = e; };
+    Status built;
+    const double rss = measure(s, [&] {
+      auto made = index::HnswIndex::Create(dim, opt);
+      if (!made.ok()) {
+        built = made.status();
+        return;
+      }
+      sx = std::move(made).value();
+      std::vector<uint64_t> labels(n);
+      for (size_t i = 0; i < n; ++i) labels[i] = i;
+      built = sx->AddBatch(base->data, labels, build_threads);
+    });
+    if (!built.ok()) {
+      std::fprintf(stderr, "%s\n", built.ToString().c_str());
+      return 1;
+    }
+    char extra[64];
+    std::snprintf(extra, sizeof extra, ",\"index_bytes_per_vector\":%.1f",
+                  double(sx->MemoryUsage()) / n);
+    print_build(s, rss, extra);
+    systems.push_back(std::move(s));
+  }
+
   auto recall = [&](const Pass& p) {
     double hits = 0;
     for (size_t i = 0; i < nq; ++i) {
@@ -262,33 +340,32 @@ int main(int argc, char** argv) {
     }
     return hits / double(nq * k);
   };
+  const size_t ns = systems.size();
   for (size_t e : efs) {
-    ef = e;
-    lib->setEf(e);
-    std::vector<double> wall[2], cpu[2];
-    double rec[2] = {0, 0};
+    for (System& s : systems) s.set_ef(e);
+    std::vector<std::vector<double>> wall(ns), cpu(ns);
+    std::vector<double> rec(ns, 0);
     for (size_t w = 0; w < 50 && w < nq; ++w) {  // warm-up
       std::vector<uint64_t> out;
-      lib_s.search(w, out);
-      sx_s.search(w, out);
+      for (System& s : systems) s.searcher.search(w, out);
     }
     for (size_t r = 0; r < rounds; ++r) {
-      for (int j = 0; j < 2; ++j) {
-        const int s = (r % 2 == 0) ? j : 1 - j;  // alternate who goes first
-        const Pass p = RunPass(s == 0 ? lib_s : sx_s, nq, threads);
+      for (size_t j = 0; j < ns; ++j) {
+        const size_t s = (r + j) % ns;  // rotate who goes first
+        const Pass p = RunPass(systems[s].searcher, nq, threads);
         wall[s].push_back(nq / p.wall);
         cpu[s].push_back(nq * threads / p.cpu);
         rec[s] = recall(p);
       }
     }
-    for (int s = 0; s < 2; ++s) {
+    for (size_t s = 0; s < ns; ++s) {
       std::printf("{\"event\":\"search\",\"system\":\"%s\",\"ef\":%zu,\"recall\":%.4f,\"qps\":%.1f,"
                   "\"qps_cpu\":%.1f,\"threads\":%zu,\"rounds\":%zu,\"k\":%zu,\"queries\":%zu",
-                  s == 0 ? "hnswlib" : sx_name.c_str(), e, rec[s], Median(wall[s]), Median(cpu[s]),
+                  systems[s].searcher.name.c_str(), e, rec[s], Median(wall[s]), Median(cpu[s]),
                   threads, rounds, k, nq);
-      if (s == 1) {
-        std::printf(",\"ratio\":%.3f,\"ratio_cpu\":%.3f", Median(wall[1]) / Median(wall[0]),
-                    Median(cpu[1]) / Median(cpu[0]));
+      if (s > 0) {
+        std::printf(",\"ratio\":%.3f,\"ratio_cpu\":%.3f", Median(wall[s]) / Median(wall[0]),
+                    Median(cpu[s]) / Median(cpu[0]));
       }
       std::printf("}\n");
     }

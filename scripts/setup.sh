@@ -29,7 +29,7 @@ packages=(
 # Node.js and npm for Playwright, unless the machine already has them (e.g. from NodeSource).
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 if [[ $peers == 1 ]]; then
-  packages+=(libhnswlib-dev python3-faiss python3-hnswlib python3-numpy python3-xapian)
+  packages+=(libhnswlib-dev libfaiss-dev python3-faiss python3-hnswlib python3-numpy python3-xapian)
   # The BERT runtime's peers (bench/bert_vs_ort.sh): PyTorch exports the model to ONNX and is
   # measured itself; ONNX Runtime comes from npm (below), so node and npm are needed unless
   # the machine already has them (e.g. from another Node.js distribution).
