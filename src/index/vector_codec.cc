@@ -238,50 +238,94 @@ bool VectorCodec::EncodeQuery(const float* q, uint8_t* out) const {
       return exact;
     }
     case StorageType::kSq8: {
-      thread_local std::vector<float> tmp;
       if (metric_ == Metric::kCosine) {
+        thread_local std::vector<float> tmp;
         tmp.resize(dim_);
         Normalize(q, tmp.data(), dim_);
         q = tmp.data();
       }
-      const Sq8Params& p = *sq8_;
-      thread_local std::vector<float> w;
-      w.resize(dim_);
-      float base = 0, wmax = 0;
-      for (size_t i = 0; i < dim_; ++i) {
-        if (kind_ == Kind::kSq8L2) {
-          const float a = q[i] - p.lower[i];
-          w[i] = a * p.step[i];
-          base += a * a;
-        } else {
-          w[i] = q[i] * p.step[i];
-          base += q[i] * p.lower[i];
-        }
-        const float aw = w[i] < 0 ? -w[i] : w[i];
-        wmax = aw > wmax ? aw : wmax;
-      }
-      // The largest weight becomes +-limit: 32767, or less where dim * limit * 255 could
-      // overflow the kernel's 32-bit sums (dimensions above 257).
-      const double limit = std::min(32767.0, std::floor(2147483647.0 / (255.0 * dim_)));
-      const float scale = wmax > 0 ? static_cast<float>(wmax / limit) : 0.0f;
-      // Slightly under limit / wmax, so |w * inv| + 0.5 stays below limit + 1 and truncation
-      // rounds to nearest within [-limit, limit] (a plain loop the compiler vectorises).
-      const float inv = wmax > 0 ? static_cast<float>(limit / wmax) * 0.99999f : 0.0f;
-      std::memset(out, 0, query_tail_);
-      int16_t* wq = reinterpret_cast<int16_t*>(out);
-      const float* wp = w.data();
-      for (size_t i = 0; i < dim_; ++i) {
-        const float x = wp[i] * inv;
-        wq[i] = static_cast<int16_t>(static_cast<int32_t>(x + (x >= 0 ? 0.5f : -0.5f)));
-      }
-      std::memcpy(out + query_tail_, &scale, sizeof scale);
-      std::memcpy(out + query_tail_ + sizeof(float), &base, sizeof base);
+      EncodeSq8Query(q, out);
       return false;
     }
     case StorageType::kSq8F32:  // never a codec's own storage
       break;
   }
   return true;
+}
+
+bool VectorCodec::EncodeStoredFormQuery(const float* v, uint8_t* out) const {
+  if (storage_ != StorageType::kSq8) return EncodeQuery(v, out);
+  EncodeSq8Query(v, out);
+  return false;
+}
+
+void VectorCodec::EncodeSq8Query(const float* q, uint8_t* out) const {
+  const Sq8Params& p = *sq8_;
+  const size_t n = dim_;
+  thread_local std::vector<float> weights;
+  weights.resize(n);
+  float* w = weights.data();
+  const float* lower = p.lower.data();
+  const float* step = p.step.data();
+  // Weights, the query's constant term and the largest |weight|, with kLanes independent
+  // accumulators so the loops vectorise (this runs for every stored point HNSW compares while
+  // pruning, not only once per search).
+  constexpr size_t kLanes = 8;
+  float base_acc[kLanes] = {}, max_acc[kLanes] = {};
+  size_t i = 0;
+  if (kind_ == Kind::kSq8L2) {
+    for (; i + kLanes <= n; i += kLanes) {
+      for (size_t j = 0; j < kLanes; ++j) {
+        const float a = q[i + j] - lower[i + j];
+        const float x = a * step[i + j];
+        w[i + j] = x;
+        base_acc[j] += a * a;
+        const float ax = std::fabs(x);
+        max_acc[j] = ax > max_acc[j] ? ax : max_acc[j];
+      }
+    }
+    for (; i < n; ++i) {
+      const float a = q[i] - lower[i];
+      w[i] = a * step[i];
+      base_acc[0] += a * a;
+      max_acc[0] = std::max(max_acc[0], std::fabs(w[i]));
+    }
+  } else {
+    for (; i + kLanes <= n; i += kLanes) {
+      for (size_t j = 0; j < kLanes; ++j) {
+        const float x = q[i + j] * step[i + j];
+        w[i + j] = x;
+        base_acc[j] += q[i + j] * lower[i + j];
+        const float ax = std::fabs(x);
+        max_acc[j] = ax > max_acc[j] ? ax : max_acc[j];
+      }
+    }
+    for (; i < n; ++i) {
+      w[i] = q[i] * step[i];
+      base_acc[0] += q[i] * lower[i];
+      max_acc[0] = std::max(max_acc[0], std::fabs(w[i]));
+    }
+  }
+  float base = 0, wmax = 0;
+  for (size_t j = 0; j < kLanes; ++j) {
+    base += base_acc[j];
+    wmax = std::max(wmax, max_acc[j]);
+  }
+  // The largest weight becomes +-limit: 32767, or less where dim * limit * 255 could
+  // overflow the kernel's 32-bit sums (dimensions above 257).
+  const double limit = std::min(32767.0, std::floor(2147483647.0 / (255.0 * n)));
+  const float scale = wmax > 0 ? static_cast<float>(wmax / limit) : 0.0f;
+  // Slightly under limit / wmax, so |w * inv| + 0.5 stays below limit + 1 and truncation
+  // rounds to nearest within [-limit, limit] (a plain loop the compiler vectorises).
+  const float inv = wmax > 0 ? static_cast<float>(limit / wmax) * 0.99999f : 0.0f;
+  std::memset(out, 0, query_tail_);
+  int16_t* wq = reinterpret_cast<int16_t*>(out);
+  for (i = 0; i < n; ++i) {
+    const float x = w[i] * inv;
+    wq[i] = static_cast<int16_t>(static_cast<int32_t>(x + (x >= 0 ? 0.5f : -0.5f)));
+  }
+  std::memcpy(out + query_tail_, &scale, sizeof scale);
+  std::memcpy(out + query_tail_ + sizeof(float), &base, sizeof base);
 }
 
 void VectorCodec::PrepareExactQuery(const float* q, float* out) const {

@@ -64,6 +64,9 @@ class VectorCodec {
   // u8). SQ8 queries are rounded to 16-bit integers (relative error about 1e-4, so the walk
   // runs on integer arithmetic): false, and ExactDistance decodes the codes in float.
   bool EncodeQuery(const float* q, uint8_t* out) const;
+  // EncodeQuery for a vector already in the stored form (unit length for cosine), e.g. a stored
+  // point's exact copy: the same encoding without normalising it again.
+  bool EncodeStoredFormQuery(const float* v, uint8_t* out) const;
 
   // Writes the float vector used by ExactDistance (normalised for cosine) into `out` (dim floats).
   void PrepareExactQuery(const float* q, float* out) const;
@@ -123,6 +126,8 @@ class VectorCodec {
     std::vector<float> lower, step, step_sq;
   };
   VectorCodec() = default;
+  // The SQ8 query encoding of `q` (already normalised for cosine).
+  void EncodeSq8Query(const float* q, uint8_t* out) const;
   float TailNorm(const uint8_t* code) const {
     float f;
     std::memcpy(&f, code + norm_offset_, sizeof f);
