@@ -8,7 +8,7 @@
 //
 // usage: sextant_hnsw_vs_hnswlib --base F --query F --groundtruth F [--metric cosine|l2|ip]
 //        [--M 16] [--ef-construction 200] [--ef 32,64,128] [--k 10] [--queries 2000]
-//        [--build-threads 2] [--threads 1] [--rounds 3] [--storage auto|f32|f16|u8|sq8-f32]
+//        [--build-threads 2] [--threads 1[,2,...]] [--rounds 3] [--storage auto|f32|f16|u8|sq8-f32]
 //        [--max-base N] [--peers hnswlib,faiss]
 // One JSON line per build and per (system, ef); ratios are against the first system built
 // (hnswlib, unless --peers leaves it out: --peers none times Sextant alone, e.g. for a profile).
@@ -107,7 +107,8 @@ Pass RunPass(const Searcher& s, size_t nq, size_t threads) {
 int main(int argc, char** argv) {
   std::string base_path, query_path, gt_path, metric_name = "cosine", storage_name = "auto";
   std::string peers = "hnswlib,faiss";
-  size_t M = 16, efc = 200, k = 10, nq = 2000, build_threads = 2, threads = 1, rounds = 3;
+  size_t M = 16, efc = 200, k = 10, nq = 2000, build_threads = 2, rounds = 3;
+  std::vector<size_t> thread_counts = {1};
   size_t max_base = dataset::kAllRows;
   std::vector<size_t> efs = {32, 64, 128};
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -126,7 +127,10 @@ int main(int argc, char** argv) {
     else if (f == "--k") k = std::stoull(v);
     else if (f == "--queries") nq = std::stoull(v);
     else if (f == "--build-threads") build_threads = std::stoull(v);
-    else if (f == "--threads") threads = std::stoull(v);
+    else if (f == "--threads") {
+      thread_counts.clear();
+      for (int t : bench::ParseList(v)) thread_counts.push_back(static_cast<size_t>(std::max(t, 1)));
+    }
     else if (f == "--rounds") rounds = std::stoull(v);
     else if (f == "--max-base") max_base = std::stoull(v);
     else if (f == "--peers") peers = v;
@@ -341,35 +345,37 @@ int main(int argc, char** argv) {
     return hits / double(nq * k);
   };
   const size_t ns = systems.size();
-  for (size_t e : efs) {
-    for (System& s : systems) s.set_ef(e);
-    std::vector<std::vector<double>> wall(ns), cpu(ns);
-    std::vector<double> rec(ns, 0);
-    for (size_t w = 0; w < 50 && w < nq; ++w) {  // warm-up
-      std::vector<uint64_t> out;
-      for (System& s : systems) s.searcher.search(w, out);
-    }
-    for (size_t r = 0; r < rounds; ++r) {
-      for (size_t j = 0; j < ns; ++j) {
-        const size_t s = (r + j) % ns;  // rotate who goes first
-        const Pass p = RunPass(systems[s].searcher, nq, threads);
-        wall[s].push_back(nq / p.wall);
-        cpu[s].push_back(nq * threads / p.cpu);
-        rec[s] = recall(p);
+  for (size_t threads : thread_counts) {  // searching threads; each count a full sweep
+    for (size_t e : efs) {
+      for (System& s : systems) s.set_ef(e);
+      std::vector<std::vector<double>> wall(ns), cpu(ns);
+      std::vector<double> rec(ns, 0);
+      for (size_t w = 0; w < 50 && w < nq; ++w) {  // warm-up
+        std::vector<uint64_t> out;
+        for (System& s : systems) s.searcher.search(w, out);
       }
-    }
-    for (size_t s = 0; s < ns; ++s) {
-      std::printf("{\"event\":\"search\",\"system\":\"%s\",\"ef\":%zu,\"recall\":%.4f,\"qps\":%.1f,"
-                  "\"qps_cpu\":%.1f,\"threads\":%zu,\"rounds\":%zu,\"k\":%zu,\"queries\":%zu",
-                  systems[s].searcher.name.c_str(), e, rec[s], Median(wall[s]), Median(cpu[s]),
-                  threads, rounds, k, nq);
-      if (s > 0) {
-        std::printf(",\"ratio\":%.3f,\"ratio_cpu\":%.3f", Median(wall[s]) / Median(wall[0]),
-                    Median(cpu[s]) / Median(cpu[0]));
+      for (size_t r = 0; r < rounds; ++r) {
+        for (size_t j = 0; j < ns; ++j) {
+          const size_t s = (r + j) % ns;  // rotate who goes first
+          const Pass p = RunPass(systems[s].searcher, nq, threads);
+          wall[s].push_back(nq / p.wall);
+          cpu[s].push_back(nq * threads / p.cpu);
+          rec[s] = recall(p);
+        }
       }
-      std::printf("}\n");
+      for (size_t s = 0; s < ns; ++s) {
+        std::printf("{\"event\":\"search\",\"system\":\"%s\",\"ef\":%zu,\"recall\":%.4f,\"qps\":%.1f,"
+                    "\"qps_cpu\":%.1f,\"threads\":%zu,\"rounds\":%zu,\"k\":%zu,\"queries\":%zu",
+                    systems[s].searcher.name.c_str(), e, rec[s], Median(wall[s]), Median(cpu[s]),
+                    threads, rounds, k, nq);
+        if (s > 0) {
+          std::printf(",\"ratio\":%.3f,\"ratio_cpu\":%.3f", Median(wall[s]) / Median(wall[0]),
+                      Median(cpu[s]) / Median(cpu[0]));
+        }
+        std::printf("}\n");
+      }
+      std::fflush(stdout);
     }
-    std::fflush(stdout);
   }
   return 0;
 }
