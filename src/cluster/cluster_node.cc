@@ -25,6 +25,7 @@
 #include "cluster/shard_map.h"
 #include "codec/collection_json.h"
 #include "codec/point_json.h"
+#include "codec/query_json.h"
 #include "sextant/database.h"
 
 namespace sextant::cluster {
@@ -892,11 +893,29 @@ struct ClusterNode::Impl {
       Result<QueryRequest> q = parsed ? Result<QueryRequest>(*parsed)
                                       : server::ParseQueryBody(req.value("query", ""), opt.limits);
       if (!q.ok()) return ErrorJson(q.status());
+      if (req.contains("text_stats")) {  // the collection-wide BM25 statistics (TextQuery)
+        auto stats = codec::TextStatsFromJson(req["text_stats"]);
+        if (!stats.ok()) return ErrorJson(stats.status());
+        q->text_stats = std::move(*stats);
+      }
+      if (req.value("sides", false)) {
+        auto sides = col->SearchSides(*q);
+        if (!sides.ok()) return ErrorJson(sides.status());
+        json vector_side = json::array(), text_side = json::array();
+        for (const QueryHit& h : sides->vector) vector_side.push_back(codec::HitToJson(h));
+        for (const QueryHit& h : sides->text) text_side.push_back(codec::HitToJson(h));
+        return {{"result", {{"vector", std::move(vector_side)}, {"text", std::move(text_side)}}}};
+      }
       auto hits = col->Query(*q);
       if (!hits.ok()) return ErrorJson(hits.status());
       json out = json::array();
       for (const QueryHit& h : *hits) out.push_back(codec::HitToJson(h));
       return {{"result", std::move(out)}, {"applied", r->applied.load()}};
+    }
+    if (op == "text_stats") {
+      auto stats = col->TextStatistics(req.value("text", ""));
+      if (!stats.ok()) return ErrorJson(stats.status());
+      return {{"result", codec::TextStatsToJson(*stats)}};
     }
     if (op == "count") {
       std::optional<json> filter;
@@ -1505,11 +1524,6 @@ struct ClusterNode::Impl {
       body_text = body.dump();
     }
     SX_PARSE(QueryRequest q, server::ParseQueryBody(body_text, opt.limits));
-    if (q.text && meta.shards > 1) {
-      return Error(422, "invalid_argument",
-                   "text queries (keyword, hybrid, semantic) on a collection with more than one shard are not "
-                   "supported yet: BM25 statistics are per shard");
-    }
     std::vector<uint64_t> min_seqs;
     if (strong) {
       auto seqs = LastSequences(meta);
@@ -1518,6 +1532,10 @@ struct ClusterNode::Impl {
     }
     auto deadline = rq.deadline;
     if (q.deadline && (!deadline || *q.deadline < *deadline)) deadline = q.deadline;
+    const bool keyword_side = q.text && q.mode != QueryMode::kSemantic;
+    if (meta.shards > 1 && keyword_side) {
+      return TextQuery(meta, std::move(q), body_text, deadline, strong ? &min_seqs : nullptr);
+    }
     auto results = Scatter(meta, {{"op", "query"}, {"query", std::move(body_text)}}, deadline,
                            strong ? &min_seqs : nullptr, &q);
     if (auto f = FirstFailure(results)) return f->error;
@@ -1537,6 +1555,43 @@ struct ClusterNode::Impl {
     json hits = json::array();
     for (auto& h : all) hits.push_back(std::move(h));
     return Reply{200, {{"results", std::move(hits)}}};
+  }
+
+  // A keyword or hybrid query on several shards, scored as one node holding every point would:
+  // the BM25 statistics of the query's terms from one replica of every shard, added up; then
+  // each shard's two sides (keyword with those statistics, vector) from one replica of every
+  // shard, fused together exactly as a single collection fuses its own (FuseSides).
+  Reply TextQuery(const CollectionMeta& meta, QueryRequest q, const std::string& body_text,
+                  std::optional<Clock::time_point> deadline, const std::vector<uint64_t>* min_seqs) {
+    auto parts = Scatter(meta, {{"op", "text_stats"}, {"text", *q.text}}, deadline, min_seqs);
+    if (auto f = FirstFailure(parts)) return f->error;
+    TextStats sum;
+    for (const auto& o : parts) {
+      auto s = codec::TextStatsFromJson(o.result);
+      if (!s.ok()) return Error(500, "internal", "a shard's text statistics: " + s.status().message());
+      sum.documents += s->documents;
+      sum.total_length += s->total_length;
+      for (const auto& [term, df] : s->document_frequency) sum.document_frequency[term] += df;
+    }
+    json req = {{"op", "query"}, {"query", body_text}, {"sides", true}, {"text_stats", codec::TextStatsToJson(sum)}};
+    q.text_stats = std::move(sum);
+    auto answers = Scatter(meta, req, deadline, min_seqs, &q);
+    if (auto f = FirstFailure(answers)) return f->error;
+    QuerySides sides;
+    for (const auto& o : answers) {
+      for (auto [name, out] : {std::pair{"vector", &sides.vector}, {"text", &sides.text}}) {
+        for (const json& h : o.result.value(name, json::array())) {
+          auto hit = codec::HitFromJson(h);
+          if (!hit.ok()) return Error(500, "internal", "a shard's hit: " + hit.status().message());
+          out->push_back(std::move(*hit));
+        }
+      }
+    }
+    auto hits = FuseSides(q, std::move(sides));
+    if (!hits.ok()) return FromStatus(hits.status());
+    json out = json::array();
+    for (const QueryHit& h : *hits) out.push_back(codec::HitToJson(h));
+    return Reply{200, {{"results", std::move(out)}}};
   }
 
   // Reads other than queries ask for read-your-writes with ?consistency=strong: the serving

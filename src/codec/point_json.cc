@@ -73,4 +73,28 @@ json HitToJson(const QueryHit& h) {
   return j;
 }
 
+Result<QueryHit> HitFromJson(const json& j) {
+  if (!j.is_object()) return Status::InvalidArgument("a hit must be a JSON object");
+  QueryHit h;
+  for (const auto& [key, value] : j.items()) {
+    if (key == "id" && value.is_string()) {
+      h.id = value.get<std::string>();
+    } else if (key == "score" && value.is_number()) {
+      h.score = value.get<float>();
+    } else if (key == "document" && value.is_string()) {
+      h.document = value.get<std::string>();
+    } else if (key == "metadata" && value.is_object()) {
+      h.metadata = value;
+    } else if (key == "vector") {
+      SEXTANT_ASSIGN_OR_RETURN(h.vector, VectorFromJson(value, "vector"));
+    } else if (key == "explain" && value.is_object()) {
+      h.explain = value;
+    } else {
+      return Status::InvalidArgument("hit field '" + key.substr(0, 80) + "' is unknown or of the wrong type");
+    }
+  }
+  if (!j.contains("id") || !j.contains("score")) return Status::InvalidArgument("a hit needs 'id' and 'score'");
+  return h;
+}
+
 }  // namespace sextant::codec

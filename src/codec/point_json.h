@@ -30,5 +30,8 @@ nlohmann::json PointToJson(const Point& p, bool include_vector);
 
 // The parts of the hit that are set.
 nlohmann::json HitToJson(const QueryHit& h);
+// HitToJson's form read back (a cluster node reads its shards' hits): "id" and "score"
+// required, the rest optional; other members refused. Float values come back bit for bit.
+Result<QueryHit> HitFromJson(const nlohmann::json& j);
 
 }  // namespace sextant::codec

@@ -94,4 +94,29 @@ Result<QueryRequest> QueryFromJson(const json& j, const QueryDefaults& defaults,
   return q;
 }
 
+json TextStatsToJson(const TextStats& stats) {
+  return {{"documents", stats.documents},
+          {"total_length", stats.total_length},
+          {"document_frequency", stats.document_frequency}};
+}
+
+Result<TextStats> TextStatsFromJson(const json& j) {
+  const Status bad = Status::InvalidArgument(
+      "text statistics must be {\"documents\": N, \"total_length\": N, \"document_frequency\": {term: N}}");
+  if (!j.is_object() || j.size() != 3) return bad;
+  auto documents = j.find("documents"), total = j.find("total_length"), df = j.find("document_frequency");
+  if (documents == j.end() || !documents->is_number_unsigned() || total == j.end() || !total->is_number_unsigned() ||
+      df == j.end() || !df->is_object()) {
+    return bad;
+  }
+  TextStats stats;
+  stats.documents = documents->get<uint64_t>();
+  stats.total_length = total->get<uint64_t>();
+  for (const auto& [term, n] : df->items()) {
+    if (!n.is_number_unsigned()) return bad;
+    stats.document_frequency[term] = n.get<uint64_t>();
+  }
+  return stats;
+}
+
 }  // namespace sextant::codec

@@ -54,4 +54,10 @@ Result<QueryRequest> QueryFromJson(const nlohmann::json& j, const QueryDefaults&
 // values), for a caller that reads the vector by other means (the server's fast path).
 Status CheckQueryVector(const std::vector<float>& vector, const QueryLimits& limits);
 
+// TextStats as {"documents": N, "total_length": L, "document_frequency": {"term": df, ...}}
+// (a cluster node sends the collection-wide statistics to its shards); the reader refuses
+// any other shape.
+nlohmann::json TextStatsToJson(const TextStats& stats);
+Result<TextStats> TextStatsFromJson(const nlohmann::json& j);
+
 }  // namespace sextant::codec

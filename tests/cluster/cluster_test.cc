@@ -477,6 +477,98 @@ TEST(ServeClusterFlags, BadFlagsExitWithTheReason) {
   EXPECT_NE(text.find("--node-id must be"), std::string::npos) << text;
 }
 
+// The hits of a cluster's reply against a single collection's: the same ids, scores bit for bit
+// (as JSON carries them), documents, metadata and explain. With `ties_by_id` false, points of
+// equal score may come in another order (a single node ranks them by insertion order, the
+// cluster by id): ids are then compared only where the score is unique in both lists.
+void ExpectSameHits(const json& got, const std::vector<QueryHit>& want, const std::string& what, bool ties_by_id = true) {
+  ASSERT_TRUE(got.is_array()) << what << ": " << got;
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t h = 0; h < want.size(); ++h) {
+    const QueryHit& w = want[h];
+    const json& g = got[h];
+    EXPECT_EQ(g["score"].get<float>(), w.score) << what << " hit " << h;
+    const bool tied = (h > 0 && want[h - 1].score == w.score) || (h + 1 < want.size() && want[h + 1].score == w.score) ||
+                      h + 1 == want.size();
+    if (ties_by_id || !tied) {
+      EXPECT_EQ(g["id"], w.id) << what << " hit " << h;
+    }
+    if (!ties_by_id) continue;
+    EXPECT_EQ(g.contains("document") ? std::optional<std::string>(g["document"]) : std::nullopt, w.document) << what;
+    EXPECT_EQ(g.contains("metadata") ? std::optional<json>(g["metadata"]) : std::nullopt, w.metadata) << what;
+    // explain carries doubles (fused scores): compared as JSON text carries them.
+    EXPECT_EQ(g.contains("explain") ? std::optional<json>(g["explain"]) : std::nullopt,
+              w.explain ? std::optional<json>(json::parse(w.explain->dump())) : std::nullopt)
+        << what << " hit " << h;
+  }
+}
+
+// Keyword and hybrid queries on a collection of three shards (on the nodes at ports a and b)
+// against a single node's collection with the same points, both written in id order (so that
+// equal scores rank alike): the same hits, BM25 and fused scores bit for bit, and explain.
+void ExpectTextQueriesAsOneNode(const std::string& key, const fs::path& dir, int a, int b) {
+  Resp created = Send(a, key, "PUT", "/v1/collections/bm",
+                      R"({"dimension":4,"index":"flat","text":true,"shards":3,"replication_factor":1})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto db = Database::Open((dir / "single-bm").string());
+  ASSERT_TRUE(db.ok());
+  CollectionConfig cfg;
+  cfg.name = "bm";
+  cfg.dimension = 4;
+  cfg.index = IndexType::kFlat;
+  cfg.text = true;
+  auto single = (*db)->CreateCollection(cfg);
+  ASSERT_TRUE(single.ok());
+  const std::vector<std::string> words = {"solar", "wind", "power", "grid", "storage", "battery", "cells",
+                                          "panel", "turbines", "energy", "cost", "market", "prices", "heat"};
+  std::mt19937 rng(11);
+  std::vector<Point> points;
+  json body = {{"points", json::array()}};
+  for (int i = 0; i < 300; ++i) {
+    char id[8];
+    std::snprintf(id, sizeof(id), "d%04d", i);
+    std::string text;
+    for (int w = 1 + static_cast<int>(rng() % 12); w > 0; --w) text += words[rng() % words.size()] + " ";
+    std::vector<float> v(4);
+    for (float& x : v) x = static_cast<float>(rng() % 1000) / 500.0f - 1.0f;
+    points.push_back(MakePoint(id, v, text, {{"n", i}, {"tag", i % 3 ? "a" : "b"}}));
+    body["points"].push_back({{"id", id}, {"vector", v}, {"document", text}, {"metadata", points.back().metadata}});
+  }
+  ASSERT_TRUE((*single)->Upsert(points).ok());
+  Resp up = Send(b, key, "POST", "/v1/collections/bm/points", body.dump());
+  ASSERT_EQ(up.status, 200) << up.body;
+  int hits = 0;
+  for (int i = 0; i < 16; ++i) {
+    QueryRequest q;
+    q.text = words[i % words.size()] + " " + words[(i * 5 + 3) % words.size()];
+    q.k = i % 2 ? 10 : 20;
+    json qb = {{"text", *q.text}, {"k", q.k}, {"consistency", "strong"}, {"include", {"document"}}};
+    q.include_document = true;
+    if (i % 3 != 0) {
+      q.vector = {0.5f, -0.2f, static_cast<float>(i % 5) / 5, 0.1f};
+      qb["vector"] = q.vector;
+    }
+    q.fusion = std::vector<std::string>{"", "rrf", "weighted", "dbsf"}[i % 4];
+    if (!q.fusion.empty()) qb["fusion"] = q.fusion;
+    if (i % 8 == 2) qb["alpha"] = *(q.alpha = 0.3);
+    if (i % 4 == 1) qb["filter"] = *(q.filter = json{{"tag", "a"}});
+    if (i % 6 == 5) {
+      q.mode = q.vector.empty() ? QueryMode::kKeyword : QueryMode::kHybrid;
+      qb["mode"] = q.vector.empty() ? "keyword" : "hybrid";
+    }
+    q.explain = i % 2 == 0;
+    qb["explain"] = q.explain;
+    auto want = (*single)->Query(q);
+    ASSERT_TRUE(want.ok()) << want.status().ToString();
+    Resp got = Send(i % 2 ? a : b, key, "POST", "/v1/collections/bm/query", qb.dump());
+    ASSERT_EQ(got.status, 200) << got.body;
+    ExpectSameHits(got.body["results"], *want, "query " + qb.dump());
+    hits += static_cast<int>(want->size());
+  }
+  EXPECT_GT(hits, 150);
+  EXPECT_EQ(Send(a, key, "DELETE", "/v1/collections/bm").status, 200);
+}
+
 // ---------------------------------------------------------------------------------------
 // The API of a cluster, on one NATS server and two nodes.
 
@@ -540,10 +632,13 @@ TEST_F(ClusterFixture, ApiAnswersForTheWholeClusterFromAnyNode) {
   ASSERT_EQ(fq.status, 200);
   ASSERT_EQ(fq.body["results"].size(), 2u);
   EXPECT_EQ(fq.body["results"][0]["id"], "p4");
-  // A text query over several shards is refused rather than answered with per-shard BM25.
-  Resp tq = Send(a, key_, "POST", "/v1/collections/c/query", R"({"text":"apple","k":3})");
-  EXPECT_EQ(tq.status, 422);
-  EXPECT_NE(tq.body.dump().find("BM25"), std::string::npos);
+  // Text queries over several shards use the collection's BM25 statistics.
+  Resp tq = Send(a, key_, "POST", "/v1/collections/c/query", R"({"text":"apple","k":3,"consistency":"strong"})");
+  ASSERT_EQ(tq.status, 200) << tq.body;
+  ASSERT_EQ(tq.body["results"].size(), 1u);
+  EXPECT_EQ(tq.body["results"][0]["id"], "p1");
+  EXPECT_EQ(Send(a, key_, "POST", "/v1/collections/c/query", R"({"text":"?!"})").status, 422);
+  ExpectTextQueriesAsOneNode(key_, dir_, a, b);
 
   // Reads other than queries ask for read-your-writes in the query string.
   EXPECT_EQ(Send(a, key_, "GET", "/v1/collections/c/count?consistency=strong").body["count"], 4);
@@ -1108,6 +1203,35 @@ TEST_F(ClusterFixture, KilledNodesAndNatsServersLoseNoAcknowledgedWrite) {
     for (size_t h = 0; h < want->size(); ++h) {
       EXPECT_EQ(got.body["results"][h]["id"], (*want)[h].id) << "query " << i << " hit " << h;
       EXPECT_EQ(got.body["results"][h]["score"].get<float>(), (*want)[h].score) << "query " << i << " hit " << h;
+    }
+  }
+
+  // Keyword queries: BM25 scores equal a single node's, each point with the score the single
+  // node gives it (a batch's points share a document, so their order among equal scores is the
+  // cluster's by id, the single node's by insertion).
+  for (int i = 0; i < 12; ++i) {
+    QueryRequest q;
+    const std::string& doc = *all[qrng() % all.size()].document;
+    q.text = i % 2 ? doc : doc.substr(doc.find("batch"));
+    q.k = 10;
+    json body = {{"text", *q.text}, {"k", 10}};
+    if (i % 3 == 1) {
+      q.filter = json{{"tag", "odd"}};
+      body["filter"] = *q.filter;
+    }
+    auto want = (*single)->Query(q);
+    ASSERT_TRUE(want.ok());
+    q.k = 1000;
+    std::map<std::string, float> score_of;
+    auto every = (*single)->Query(q);
+    ASSERT_TRUE(every.ok());
+    for (const QueryHit& h : *every) score_of[h.id] = h.score;
+    Resp got = Send(nodes_[i % 3].port, key_, "POST", "/v1/collections/c/query", body.dump());
+    ASSERT_EQ(got.status, 200) << got.body;
+    ExpectSameHits(got.body["results"], *want, "keyword query " + body.dump(), /*ties_by_id=*/false);
+    for (const json& h : got.body["results"]) {
+      ASSERT_TRUE(score_of.count(h["id"])) << h;
+      EXPECT_EQ(h["score"].get<float>(), score_of[h["id"]]) << h;
     }
   }
 
