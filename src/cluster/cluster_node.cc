@@ -152,6 +152,10 @@ struct Replica {
   std::mutex mu;  // error
   std::string error;
   std::thread thread;
+  // The collection's metadata as the bucket has it (Collection::SetMetadata of the local
+  // collection follows it: SyncMetadata).
+  std::mutex metadata_mu;
+  json metadata = json::object();
 
   void SetError(std::string e) {
     std::lock_guard<std::mutex> l(mu);
@@ -562,10 +566,9 @@ struct ClusterNode::Impl {
               auto m = MetaFromJson(json::parse(value, nullptr, false));
               if (m.ok()) {
                 m->revision = rev;
-                if (!configs.count(m->uid)) {
-                  auto c = codec::CollectionConfigFromStoredJson(m->config);
-                  if (c.ok()) configs[m->uid] = *c;
-                }
+                // Settings are fixed at creation but for the metadata (PATCH): read again.
+                auto c = codec::CollectionConfigFromStoredJson(m->config);
+                if (c.ok()) configs[m->uid] = *c;
                 m_out[key] = std::move(*m);
               }
             }
@@ -594,7 +597,7 @@ struct ClusterNode::Impl {
   // Starts an applier for each shard replica the shard map gives this node, stops those it no
   // longer gives it, and removes the local data of replicas that are gone for good.
   void Reconcile() {
-    std::vector<std::shared_ptr<Replica>> to_stop, to_start;
+    std::vector<std::shared_ptr<Replica>> to_stop, to_start, to_sync;
     std::set<std::string> live_uids;
     {
       std::lock_guard<std::mutex> l(mu);
@@ -613,6 +616,14 @@ struct ClusterNode::Impl {
           to_stop.push_back(it->second);
           it = replicas.erase(it);
         } else {
+          auto cfg = configs.find(it->second->uid);
+          if (cfg != configs.end()) {
+            std::lock_guard<std::mutex> ml(it->second->metadata_mu);
+            if (it->second->metadata != cfg->second.metadata) {
+              it->second->metadata = cfg->second.metadata;
+              to_sync.push_back(it->second);
+            }
+          }
           ++it;
         }
       }
@@ -627,6 +638,7 @@ struct ClusterNode::Impl {
         r->subject = StreamSubject(r->uid, r->shard);
         r->config = cfg->second;
         r->config.name = "s" + std::to_string(r->shard);
+        r->metadata = cfg->second.metadata;
         r->applied_path = opt.data_dir + "/applied/" + r->uid + "-" + std::to_string(r->shard);
         replicas[key] = r;
         to_start.push_back(r);
@@ -643,6 +655,20 @@ struct ClusterNode::Impl {
     for (auto& r : to_start) {
       r->thread = std::thread([this, r] { RunApplier(r); });
     }
+    for (auto& r : to_sync) SyncMetadata(*r);
+  }
+
+  // The local collection's metadata set to the bucket's: by the applier when it has opened the
+  // replica (`opening`: the replica is then made ready, so a ready replica has the metadata the
+  // bucket had when it opened), by Reconcile when the bucket's changes.
+  void SyncMetadata(Replica& r, bool opening = false) {
+    std::lock_guard<std::mutex> l(r.metadata_mu);
+    if ((opening || r.ready) && r.col && r.col->config().metadata != r.metadata) {
+      if (Status st = r.col->SetMetadata(r.metadata); !st.ok()) {
+        r.SetError("setting the collection's metadata: " + st.ToString());
+      }
+    }
+    if (opening) r.ready = true;
   }
 
   // At start, after the first full read of the metadata: local replicas of shards this node no
@@ -733,7 +759,7 @@ struct ClusterNode::Impl {
     }
     if (r->stop) return;
     r->SetError("");
-    r->ready = true;
+    SyncMetadata(*r, /*opening=*/true);
     uint64_t saved = r->applied;
     natsSubscription* sub = nullptr;
     auto drop_sub = [&] {
@@ -1131,10 +1157,8 @@ struct ClusterNode::Impl {
     if (!m.ok()) return std::nullopt;
     m->revision = rev;
     std::lock_guard<std::mutex> l(mu);
-    if (!configs.count(m->uid)) {
-      auto cfg = codec::CollectionConfigFromStoredJson(m->config);
-      if (cfg.ok()) configs[m->uid] = *cfg;
-    }
+    auto cfg = codec::CollectionConfigFromStoredJson(m->config);
+    if (cfg.ok()) configs[m->uid] = *cfg;
     return *m;
   }
 
@@ -1232,7 +1256,11 @@ struct ClusterNode::Impl {
     return Reply{201, std::move(j)};
   }
 
-  Reply SameOrConflict(const CollectionMeta& existing, const CollectionMeta& asked) {
+  Reply SameOrConflict(const CollectionMeta& existing, CollectionMeta asked) {
+    // As on a single node: a definition without metadata matches whatever metadata it has now.
+    if (!asked.config.contains("metadata") && existing.config.contains("metadata")) {
+      asked.config["metadata"] = existing.config["metadata"];
+    }
     if (existing.config == asked.config && existing.shards == asked.shards &&
         existing.replication_factor == asked.replication_factor) {
       auto c = codec::CollectionConfigFromStoredJson(existing.config);
@@ -1290,6 +1318,63 @@ struct ClusterNode::Impl {
       jsStreamInfo_Destroy(si);
     }
     return out;
+  }
+
+  // A collection's value changed with compare-and-set on its revision, read afresh and retried
+  // while other nodes change it meanwhile (the leader moving replicas). This node's copy is
+  // updated at once, the others' through their watchers.
+  Result<CollectionMeta> UpdateCollection(const std::string& tenant, const std::string& database,
+                                          const std::string& name, const std::function<Status(CollectionMeta&)>& change) {
+    const std::string key = CollectionKey(tenant, database, name);
+    Status last;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      kvEntry* e = nullptr;
+      natsStatus s = kvStore_Get(&e, meta_kv, key.c_str());
+      if (s == NATS_NOT_FOUND || (s == NATS_OK && !e)) return Status::NotFound("collection '" + name + "' not found");
+      if (s != NATS_OK) return NatsError(s, "reading " + key);
+      auto m = MetaFromJson(
+          json::parse(std::string(static_cast<const char*>(kvEntry_Value(e)), kvEntry_ValueLen(e)), nullptr, false));
+      const uint64_t rev = kvEntry_Revision(e);
+      kvEntry_Destroy(e);
+      if (!m.ok()) return m.status();
+      SEXTANT_RETURN_IF_ERROR(change(*m));
+      const std::string v = MetaToJson(*m).dump();
+      uint64_t new_rev = 0;
+      s = kvStore_Update(&new_rev, meta_kv, key.c_str(), v.data(), static_cast<int>(v.size()), rev);
+      if (s == NATS_OK) {
+        m->revision = new_rev;
+        std::lock_guard<std::mutex> l(mu);
+        auto cfg = codec::CollectionConfigFromStoredJson(m->config);
+        if (cfg.ok()) configs[m->uid] = *cfg;
+        auto cached = metas.find(key);
+        if (cached != metas.end() && cached->second.revision < new_rev) cached->second = *m;
+        return *m;
+      }
+      last = NatsError(s, "updating " + key);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 + attempt * 10));
+    }
+    return last;
+  }
+
+  // PATCH of a collection's metadata: in the bucket (every node's GET shows it); each replica's
+  // local collection follows (SyncMetadata), so its snapshots carry it.
+  Reply PatchCollection(const server::ClusterRequest& rq, const CollectionMeta& meta) {
+    SX_PARSE(json metadata, server::ParseCollectionPatch(rq.body));
+    if (Status st = codec::CheckCollectionMetadata(metadata); !st.ok()) return FromStatus(st);
+    auto updated = UpdateCollection(meta.tenant, meta.database, meta.name, [&](CollectionMeta& m) -> Status {
+      if (m.uid != meta.uid) return Status::NotFound("collection '" + meta.name + "' was dropped");
+      SEXTANT_ASSIGN_OR_RETURN(CollectionConfig c, codec::CollectionConfigFromStoredJson(m.config));
+      c.metadata = metadata;
+      m.config = codec::CollectionConfigToJson(c, codec::ConfigForm::kStored);
+      return Status::OK();
+    });
+    if (!updated.ok()) {
+      if (updated.status().code() == StatusCode::kIOError) return Error(503, "unavailable", updated.status().message());
+      return FromStatus(updated.status());
+    }
+    auto c = ConfigOf(updated->uid);
+    if (!c) return Error(500, "internal", "collection '" + meta.name + "' has settings this node cannot read");
+    return Reply{200, DescribeMeta(*updated, *c)};
   }
 
   Reply DropCollection(const server::ClusterRequest& rq) {
@@ -1701,6 +1786,7 @@ struct ClusterNode::Impl {
     if (!config) return Error(500, "internal", "collection '" + name + "' has settings this node cannot read");
     if (rest == "/collections/{collection}") {
       if (m == "GET") return GetCollectionInfo(rq, *meta, *config);
+      if (m == "PATCH") return PatchCollection(rq, *meta);
       if (m == "DELETE") return DropCollection(rq);
     }
     if (rest == "/collections/{collection}/points") {

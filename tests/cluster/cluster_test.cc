@@ -430,6 +430,32 @@ class ClusterFixture : public ::testing::Test {
     return false;
   }
 
+  // Until the node at `port` shows collection `name` with `metadata` (its watcher has seen it).
+  bool WaitCollectionMetadata(int port, const std::string& name, const json& metadata) {
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (Clock::now() < deadline) {
+      Resp r = Send(port, key_, "GET", "/v1/collections/" + name);
+      if (r.status == 200 && r.body.value("metadata", json::object()) == metadata) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
+  // Node i (stopped) holds replicas of collection `name` whose local collections have `metadata`.
+  void ExpectLocalMetadata(size_t i, const std::string& name, const json& metadata) {
+    Resp info = Send(nodes_[0].port == nodes_[i].port ? nodes_[1].port : nodes_[0].port, key_, "GET", "/v1/cluster");
+    std::string uid;
+    for (const auto& c : info.body["collections"]) {
+      if (c["name"] == name) uid = c["uid"];
+    }
+    ASSERT_FALSE(uid.empty()) << info.body;
+    auto db = Database::Open((dir_ / nodes_[i].id / "cluster" / "collections" / uid).string());
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    const auto local = (*db)->ListCollections();
+    EXPECT_FALSE(local.empty());
+    for (const CollectionConfig& c : local) EXPECT_EQ(c.metadata, metadata) << nodes_[i].id << " " << c.name;
+  }
+
   static std::string Slurp(const fs::path& p) {
     std::ifstream in(p);
     std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -666,6 +692,26 @@ TEST_F(ClusterFixture, ApiAnswersForTheWholeClusterFromAnyNode) {
   }
   EXPECT_EQ(ids, (std::vector<std::string>{"p1", "p2", "p3", "p4"}));
 
+  // The collection's own metadata: changed through one node (compare-and-set in the bucket),
+  // shown by every node; the replicas' local collections follow (checked in node b's files
+  // while it is down, below).
+  Resp patched = Send(a, key_, "PATCH", "/v1/collections/c", R"({"metadata":{"owner":"ops","v":1}})");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(patched.body["metadata"], json::parse(R"({"owner":"ops","v":1})"));
+  EXPECT_EQ(patched.body["shards"], 2);
+  EXPECT_EQ(Send(a, key_, "PATCH", "/v1/collections/c", R"({"metadata":{"x":{"y":1}}})").status, 422);
+  EXPECT_EQ(Send(a, key_, "PATCH", "/v1/collections/nope", R"({"metadata":{}})").status, 404);
+  EXPECT_TRUE(WaitCollectionMetadata(b, "c", json::parse(R"({"owner":"ops","v":1})")));
+  // A definition without metadata is still the same; one with other metadata is not.
+  EXPECT_EQ(Send(b, key_, "PUT", "/v1/collections/c",
+                 R"({"dimension":3,"index":"flat","text":true,"shards":2,"replication_factor":2})")
+                .status,
+            200);
+  EXPECT_EQ(Send(b, key_, "PUT", "/v1/collections/c",
+                 R"({"dimension":3,"index":"flat","text":true,"shards":2,"replication_factor":2,"metadata":{"v":2}})")
+                .status,
+            409);
+
   // Metadata update and deletes go through the log too.
   EXPECT_EQ(Send(a, key_, "PATCH", "/v1/collections/c/points/p3", R"({"metadata":{"m":9},"merge":true})").status, 200);
   EXPECT_EQ(Send(a, key_, "PATCH", "/v1/collections/c/points/zz", R"({"metadata":{}})").status, 404);
@@ -710,6 +756,15 @@ TEST_F(ClusterFixture, ApiAnswersForTheWholeClusterFromAnyNode) {
   Resp after_kill = Send(a, key_, "POST", "/v1/collections/c/query", R"({"vector":[0,0,1],"k":1})");
   ASSERT_EQ(after_kill.status, 200) << after_kill.body;
   EXPECT_EQ(after_kill.body["results"][0]["id"], "p3");
+  // Its replicas' local collections hold the collection's metadata; metadata changed while it is
+  // down reaches them when it is back.
+  ExpectLocalMetadata(1, "c", json::parse(R"({"owner":"ops","v":1})"));
+  ASSERT_EQ(Send(a, key_, "PATCH", "/v1/collections/c", R"({"metadata":{"owner":"dev"}})").status, 200);
+  StartNode(1);
+  EXPECT_TRUE(WaitCollectionMetadata(b, "c", json::parse(R"({"owner":"dev"})")));
+  ASSERT_TRUE(WaitReplicasReady(1, std::chrono::seconds(10)));
+  Kill(nodes_[1].pid);
+  ExpectLocalMetadata(1, "c", json::parse(R"({"owner":"dev"})"));
   StartNode(1);
 
   // Junk from another NATS client — in the buckets, on a node's request subject — is answered
