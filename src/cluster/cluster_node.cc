@@ -26,6 +26,7 @@
 #include "codec/collection_json.h"
 #include "codec/point_json.h"
 #include "codec/query_json.h"
+#include "server/catalog.h"
 #include "sextant/database.h"
 
 namespace sextant::cluster {
@@ -205,6 +206,9 @@ struct ClusterNode::Impl {
   std::map<std::string, CollectionMeta> metas;          // by CollectionKey
   std::map<std::string, CollectionConfig> configs;      // by uid: parsed settings
   std::map<std::string, std::string> registered;        // node -> address (meta bucket)
+  // Tenants and databases created through the cluster (default/default is implicit).
+  std::set<std::string> tenants;
+  std::set<std::pair<std::string, std::string>> tenant_databases;
   std::map<std::string, NodeInfo> nodes;                // node -> heartbeat (live bucket)
   std::map<std::string, std::shared_ptr<Replica>> replicas;  // ReplicaKey -> replica
   std::map<std::string, std::weak_ptr<Database>> databases;  // uid -> open local database
@@ -212,6 +216,12 @@ struct ClusterNode::Impl {
   bool meta_synced = false;
   bool cleaned_at_start = false;  // Reconcile: meta watcher thread only
   Clock::time_point started = Clock::now();
+
+  // API keys: the bucket's (keys.ID), mirrored into the server's KeyStore once attached.
+  std::mutex keys_mu;  // the three below; taken before `mu` when both are
+  std::map<std::string, server::KeyRecord> bucket_keys;
+  std::shared_ptr<server::KeyStore> key_store;
+  std::shared_ptr<server::KeyReplicator> key_replicator;
 
   uint64_t leader_rev = 0;  // heartbeat thread only
   std::atomic<uint64_t> rr{0};
@@ -326,6 +336,11 @@ struct ClusterNode::Impl {
 
   void Shutdown() {
     if (stopping.exchange(true)) return;
+    {
+      std::lock_guard<std::mutex> l(keys_mu);
+      // Keys created through the server from now on are refused, not kept on this node alone.
+      if (key_replicator) static_cast<BucketKeys*>(key_replicator.get())->Detach();
+    }
     stop_cv.notify_all();
     if (rpc_sub) natsSubscription_Unsubscribe(rpc_sub);
     for (auto& t : threads) {
@@ -528,6 +543,9 @@ struct ClusterNode::Impl {
       const auto renew_at = Clock::now() + std::chrono::seconds(10);
       std::map<std::string, CollectionMeta> fresh_metas;
       std::map<std::string, std::string> fresh_registered;
+      std::set<std::string> fresh_tenants;
+      std::set<std::pair<std::string, std::string>> fresh_databases;
+      std::map<std::string, server::KeyRecord> fresh_keys;
       bool synced = false;
       while (!stopping && (!synced || Clock::now() < renew_at)) {
         kvEntry* e = nullptr;
@@ -540,7 +558,10 @@ struct ClusterNode::Impl {
             std::lock_guard<std::mutex> l(mu);
             metas = std::move(fresh_metas);
             registered = std::move(fresh_registered);
+            tenants = std::move(fresh_tenants);
+            tenant_databases = std::move(fresh_databases);
           }
+          SetKeys(std::move(fresh_keys));
           Reconcile();
           {
             // Init waits for this: the first requests come after the replicas were started and
@@ -582,6 +603,38 @@ struct ClusterNode::Impl {
             } else {
               r_out.erase(node);
             }
+          } else if (key.rfind("tenants.", 0) == 0) {
+            auto& t_out = synced ? tenants : fresh_tenants;
+            if (put) {
+              t_out.insert(key.substr(8));
+            } else {
+              t_out.erase(key.substr(8));
+            }
+          } else if (key.rfind("databases.", 0) == 0) {
+            auto& d_out = synced ? tenant_databases : fresh_databases;
+            const size_t dot = key.find('.', 10);
+            if (dot != std::string::npos) {
+              const std::pair<std::string, std::string> td{key.substr(10, dot - 10), key.substr(dot + 1)};
+              if (put) {
+                d_out.insert(td);
+              } else {
+                d_out.erase(td);
+              }
+            }
+          }
+        }
+        if (key.rfind("keys.", 0) == 0) {
+          std::optional<server::KeyRecord> record;
+          if (put) {
+            auto r = server::KeyRecordFromJson(json::parse(value, nullptr, false));
+            if (r.ok()) record = std::move(*r);  // values of another shape are skipped
+          }
+          if (synced) {
+            ChangeKey(key.substr(5), record);
+          } else if (record) {
+            fresh_keys[key.substr(5)] = std::move(*record);
+          } else {
+            fresh_keys.erase(key.substr(5));
           }
         }
         if (synced) Reconcile();
@@ -589,6 +642,77 @@ struct ClusterNode::Impl {
       kvWatcher_Destroy(w);
       if (!synced) SleepFor(100);
     }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // API keys: the bucket's, mirrored into the server's KeyStore (which authenticates).
+
+  // The bucket's whole set of keys (after a full read of the bucket).
+  void SetKeys(std::map<std::string, server::KeyRecord> all) {
+    std::lock_guard<std::mutex> l(keys_mu);
+    bucket_keys = std::move(all);
+    PushKeysLocked();
+  }
+
+  // One key added (record) or revoked (nullopt) in the bucket.
+  void ChangeKey(const std::string& id, const std::optional<server::KeyRecord>& record) {
+    std::lock_guard<std::mutex> l(keys_mu);
+    if (record) {
+      bucket_keys[id] = *record;
+      if (key_store) (void)key_store->Put(*record);
+    } else {
+      bucket_keys.erase(id);
+      if (key_store) (void)key_store->Erase(id);
+    }
+  }
+
+  void PushKeysLocked() {
+    if (!key_store) return;
+    std::vector<server::KeyRecord> records;
+    for (const auto& [id, r] : bucket_keys) records.push_back(r);
+    (void)key_store->Replace(records);  // a failed save leaves the node's file behind, not its keys
+  }
+
+  // Creates and revokes keys in the bucket (kvStore_Create: an id is never taken twice).
+  class BucketKeys final : public server::KeyReplicator {
+   public:
+    explicit BucketKeys(Impl* impl) : impl_(impl) {}
+    void Detach() {
+      std::lock_guard<std::mutex> l(mu_);
+      impl_ = nullptr;
+    }
+    Status Created(const server::KeyRecord& record) override {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!impl_) return Status::IOError("the cluster node has stopped");
+      const std::string key = "keys." + record.id, v = server::KeyRecordToJson(record).dump();
+      natsStatus s = kvStore_Create(nullptr, impl_->meta_kv, key.c_str(), v.data(), static_cast<int>(v.size()));
+      if (s != NATS_OK) return NatsError(s, "storing key " + record.id + " in the cluster");
+      return Status::OK();
+    }
+    Status Revoked(const std::string& id) override {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!impl_) return Status::IOError("the cluster node has stopped");
+      const std::string key = "keys." + id;
+      kvEntry* e = nullptr;
+      natsStatus s = kvStore_Get(&e, impl_->meta_kv, key.c_str());
+      if (e) kvEntry_Destroy(e);
+      if (s == NATS_NOT_FOUND) return Status::NotFound("no key with id '" + id + "'");
+      if (s == NATS_OK) s = kvStore_Delete(impl_->meta_kv, key.c_str());
+      if (s != NATS_OK) return NatsError(s, "revoking key " + id + " in the cluster");
+      return Status::OK();
+    }
+
+   private:
+    std::mutex mu_;
+    Impl* impl_;
+  };
+
+  void AttachKeyStore(std::shared_ptr<server::KeyStore> keys) {
+    std::lock_guard<std::mutex> l(keys_mu);
+    key_store = std::move(keys);
+    if (!key_replicator) key_replicator = std::make_shared<BucketKeys>(this);
+    key_store->SetReplicator(key_replicator);
+    PushKeysLocked();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1380,11 +1504,21 @@ struct ClusterNode::Impl {
   Reply DropCollection(const server::ClusterRequest& rq) {
     auto meta = FindMeta(rq.tenant, rq.database, rq.params.at("collection"));
     if (!meta) return NoCollection(rq.params.at("collection"));
-    const std::string key = CollectionKey(meta->tenant, meta->database, meta->name);
+    if (auto failed = DropMeta(*meta)) return *failed;
+    return Reply{200, {{"dropped", meta->name}}};
+  }
+
+  // The collection's value leaves the bucket (every node drops its replicas), then its streams.
+  std::optional<Reply> DropMeta(const CollectionMeta& meta) {
+    const std::string key = CollectionKey(meta.tenant, meta.database, meta.name);
     natsStatus s = kvStore_Delete(meta_kv, key.c_str());
     if (s != NATS_OK) return Error(503, "unavailable", NatsError(s, "dropping " + key).message());
-    DeleteStreams(meta->uid, meta->shards);
-    return Reply{200, {{"dropped", meta->name}}};
+    {
+      std::lock_guard<std::mutex> l(mu);
+      metas.erase(key);
+    }
+    DeleteStreams(meta.uid, meta.shards);
+    return std::nullopt;
   }
 
   Reply ListCollections(const server::ClusterRequest& rq) {
@@ -1762,9 +1896,197 @@ struct ClusterNode::Impl {
                   {"collections", std::move(colls)}}};
   }
 
+  // ---------------------------------------------------------------------------------------
+  // Tenants and databases: keys tenants.T and databases.T.D of the bucket, created with
+  // compare-and-set (kvStore_Create); tenant "default" with database "default" always exists.
+
+  // Whether the bucket holds `key`: the watched copy first, then the bucket itself (a value
+  // created a moment ago through another node).
+  bool InBucket(const std::string& key, bool watched) {
+    if (watched) return true;
+    kvEntry* e = nullptr;
+    const natsStatus s = kvStore_Get(&e, meta_kv, key.c_str());
+    if (e) kvEntry_Destroy(e);
+    return s == NATS_OK;
+  }
+
+  bool TenantExists(const std::string& t) {
+    if (t == server::kDefaultName) return true;
+    bool watched = false;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      watched = tenants.count(t) > 0;
+    }
+    return InBucket("tenants." + t, watched);
+  }
+
+  bool DatabaseExists(const std::string& t, const std::string& d) {
+    if (t == server::kDefaultName && d == server::kDefaultName) return true;
+    bool watched = false;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      watched = tenant_databases.count({t, d}) > 0;
+    }
+    return InBucket("databases." + t + "." + d, watched);
+  }
+
+  std::vector<std::string> DatabasesOf(const std::string& t) {
+    std::set<std::string> out;
+    if (t == server::kDefaultName) out.insert(server::kDefaultName);
+    std::lock_guard<std::mutex> l(mu);
+    for (const auto& [tenant, d] : tenant_databases) {
+      if (tenant == t) out.insert(d);
+    }
+    return {out.begin(), out.end()};
+  }
+
+  std::vector<CollectionMeta> CollectionsOf(const std::string& t, const std::optional<std::string>& d) {
+    std::vector<CollectionMeta> out;
+    std::lock_guard<std::mutex> l(mu);
+    for (const auto& [k, m] : metas) {
+      if (m.tenant == t && (!d || m.database == *d)) out.push_back(m);
+    }
+    return out;
+  }
+
+  // Creates `key` unless it exists: 201 when new, 200 when it was there already.
+  Reply CreateOnce(const std::string& key, const json& value, json reply, const std::function<void()>& note) {
+    const std::string v = value.dump();
+    natsStatus s = kvStore_Create(nullptr, meta_kv, key.c_str(), v.data(), static_cast<int>(v.size()));
+    const bool created = s == NATS_OK;
+    if (!created && !InBucket(key, false)) return Error(503, "unavailable", NatsError(s, "creating " + key).message());
+    note();  // this node knows it at once; the others through their watchers
+    reply["created"] = created;
+    return Reply{created ? 201 : 200, std::move(reply)};
+  }
+
+  // Drops every collection of tenant `t` (of database `d` only, when given).
+  std::optional<Reply> DropCollectionsOf(const std::string& t, const std::optional<std::string>& d) {
+    for (const CollectionMeta& m : CollectionsOf(t, d)) {
+      if (auto failed = DropMeta(m)) return failed;
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Reply> DeleteKey(const std::string& key) {
+    natsStatus s = kvStore_Delete(meta_kv, key.c_str());
+    if (s != NATS_OK) return Error(503, "unavailable", NatsError(s, "deleting " + key).message());
+    return std::nullopt;
+  }
+
+  std::optional<Reply> HandleTenants(const server::ClusterRequest& rq) {
+    const std::string& p = rq.pattern;
+    const std::string& m = rq.method;
+    const bool cascade = rq.query.count("cascade") && rq.query.at("cascade") == "true";
+    if (p == "/v1/tenants" && m == "GET") {
+      std::set<std::string> all{server::kDefaultName};
+      {
+        std::lock_guard<std::mutex> l(mu);
+        all.insert(tenants.begin(), tenants.end());
+      }
+      json out = json::array();
+      for (const auto& t : all) {
+        if (rq.principal.CoversTenant(t)) out.push_back({{"name", t}});
+      }
+      return Reply{200, {{"tenants", std::move(out)}}};
+    }
+    if (p.rfind("/v1/tenants/{tenant}", 0) != 0) return std::nullopt;
+    const std::string& t = rq.params.at("tenant");
+    if (p == "/v1/tenants/{tenant}") {
+      if (m == "PUT") {
+        if (!rq.body.empty() && !(rq.body.is_object() && rq.body.empty())) {
+          return Error(400, "bad_request", "PUT of a tenant takes no fields");
+        }
+        if (t == server::kDefaultName) return Reply{200, {{"name", t}, {"created", false}}};
+        return CreateOnce("tenants." + t, {{"name", t}}, {{"name", t}}, [&] {
+          std::lock_guard<std::mutex> l(mu);
+          tenants.insert(t);
+        });
+      }
+      if (!TenantExists(t)) return Error(404, "not_found", "no tenant '" + t + "'");
+      if (m == "GET") {
+        json dbs = json::array();
+        for (const auto& d : DatabasesOf(t)) {
+          if (rq.principal.CoversDatabase(t, d)) dbs.push_back(d);
+        }
+        return Reply{200, {{"name", t}, {"databases", std::move(dbs)}}};
+      }
+      if (m == "DELETE") {
+        if (t == server::kDefaultName) return Error(409, "failed_precondition", "the default tenant cannot be deleted");
+        const auto dbs = DatabasesOf(t);
+        if (!dbs.empty() && !cascade) {
+          return Error(409, "failed_precondition",
+                       "tenant '" + t + "' still has databases; delete them first or add ?cascade=true");
+        }
+        if (auto failed = DropCollectionsOf(t, std::nullopt)) return failed;
+        for (const auto& d : dbs) {
+          if (auto failed = DeleteKey("databases." + t + "." + d)) return failed;
+        }
+        if (auto failed = DeleteKey("tenants." + t)) return failed;
+        {
+          std::lock_guard<std::mutex> l(mu);
+          tenants.erase(t);
+          for (const auto& d : dbs) tenant_databases.erase({t, d});
+        }
+        return Reply{200, {{"deleted", t}}};
+      }
+      return std::nullopt;
+    }
+    if (p == "/v1/tenants/{tenant}/databases" && m == "GET") {
+      if (!TenantExists(t)) return Error(404, "not_found", "no tenant '" + t + "'");
+      json out = json::array();
+      for (const auto& d : DatabasesOf(t)) {
+        if (rq.principal.CoversDatabase(t, d)) out.push_back({{"name", d}});
+      }
+      return Reply{200, {{"databases", std::move(out)}}};
+    }
+    if (p != "/v1/tenants/{tenant}/databases/{database}") return std::nullopt;
+    const std::string& d = rq.params.at("database");
+    if (m == "PUT") {
+      if (!(rq.body.is_object() && rq.body.empty())) return Error(400, "bad_request", "PUT of a database takes no fields");
+      if (!TenantExists(t)) return Error(404, "not_found", "no tenant '" + t + "'");
+      json reply = {{"name", d}, {"tenant", t}};
+      if (t == server::kDefaultName && d == server::kDefaultName) {
+        reply["created"] = false;
+        return Reply{200, std::move(reply)};
+      }
+      return CreateOnce("databases." + t + "." + d, {{"tenant", t}, {"name", d}}, std::move(reply), [&] {
+        std::lock_guard<std::mutex> l(mu);
+        tenant_databases.insert({t, d});
+      });
+    }
+    if (!DatabaseExists(t, d)) return Error(404, "not_found", "no database '" + d + "' in tenant '" + t + "'");
+    if (m == "GET") {
+      json cols = json::array();
+      for (const auto& c : CollectionsOf(t, d)) cols.push_back(c.name);
+      return Reply{200, {{"name", d}, {"tenant", t}, {"collections", std::move(cols)}}};
+    }
+    if (m == "DELETE") {
+      if (t == server::kDefaultName && d == server::kDefaultName) {
+        return Error(409, "failed_precondition", "the default database cannot be deleted");
+      }
+      if (!CollectionsOf(t, d).empty() && !cascade) {
+        return Error(409, "failed_precondition",
+                     "database '" + d + "' still has collections; drop them first or add ?cascade=true");
+      }
+      if (auto failed = DropCollectionsOf(t, d)) return failed;
+      if (auto failed = DeleteKey("databases." + t + "." + d)) return failed;
+      {
+        std::lock_guard<std::mutex> l(mu);
+        tenant_databases.erase({t, d});
+      }
+      return Reply{200, {{"deleted", d}, {"tenant", t}}};
+    }
+    return std::nullopt;
+  }
+
   std::optional<Reply> Handle(const server::ClusterRequest& rq) {
     const std::string& p = rq.pattern;
     if (p == "/v1/cluster") return ClusterInfo();
+    if (p.rfind("/v1/tenants", 0) == 0 && p.find("/collections") == std::string::npos &&
+        p.find("/snapshots") == std::string::npos) {
+      return HandleTenants(rq);
+    }
     std::string_view rest = p;
     for (std::string_view prefix : {"/v1/tenants/{tenant}/databases/{database}", "/v1"}) {
       if (rest.substr(0, prefix.size()) == prefix) {
@@ -1776,6 +2098,9 @@ struct ClusterNode::Impl {
       return Error(501, "not_implemented", "snapshots of cluster collections are not supported yet");
     }
     if (rest.substr(0, 12) != "/collections") return std::nullopt;
+    if (!DatabaseExists(rq.tenant, rq.database)) {
+      return Error(404, "not_found", "no database '" + rq.database + "' in tenant '" + rq.tenant + "'");
+    }
     if (rest == "/collections") return ListCollections(rq);
     const std::string& m = rq.method;
     if (rest == "/collections/{collection}" && m == "PUT") return PutCollection(rq);
@@ -1844,5 +2169,7 @@ Result<std::shared_ptr<ClusterNode>> ClusterNode::Start(const ClusterOptions& op
 std::optional<server::Reply> ClusterNode::Handle(const server::ClusterRequest& request) {
   return impl_->Handle(request);
 }
+
+void ClusterNode::AttachKeyStore(std::shared_ptr<server::KeyStore> keys) { impl_->AttachKeyStore(std::move(keys)); }
 
 }  // namespace sextant::cluster

@@ -12,6 +12,9 @@
 //   replicas   a node consumes the streams of the shards it holds in order (an ordered consumer
 //              from its applied sequence + 1) into a local collection, and records the applied
 //              sequence in a file beside it (replays after a crash are idempotent).
+//              tenants.T, databases.T.D -> tenants and databases (created with compare-and-set);
+//              keys.ID -> an API key's record (its hash, never the secret), mirrored into the
+//              server's KeyStore on every node.
 //   reads      scatter to one live replica per shard (NATS request/reply on
 //              sextant.rpc.NODE, or in-process for the node's own replicas), exact merge;
 //              a shard without an answering replica fails the request with 503 naming it.
@@ -61,6 +64,7 @@ class ClusterNode final : public server::ClusterHook {
   void Stop();
 
   std::optional<server::Reply> Handle(const server::ClusterRequest& request) override;
+  void AttachKeyStore(std::shared_ptr<server::KeyStore> keys) override;
 
   struct Impl;
 

@@ -35,13 +35,33 @@ std::string ToHex(const unsigned char* p, size_t n) {
 
 Status Errno(const std::string& what) { return Status::IOError(what + ": " + std::strerror(errno)); }
 
-json RecordToJson(const KeyRecord& r) {
+}  // namespace
+
+json KeyRecordToJson(const KeyRecord& r) {
   return {{"id", r.id}, {"sha256", r.sha256_hex}, {"role", RoleName(r.role)},
           {"tenant", r.tenant ? json(*r.tenant) : json()},
           {"database", r.database ? json(*r.database) : json()}, {"created", r.created_unix}};
 }
 
-}  // namespace
+Result<KeyRecord> KeyRecordFromJson(const json& k) {
+  if (!k.is_object() || !k.contains("id") || !k["id"].is_string() || !k.contains("sha256") ||
+      !k["sha256"].is_string() || !k.contains("role") || !k["role"].is_string()) {
+    return Status::InvalidArgument("a key entry lacks id, sha256 or role");
+  }
+  KeyRecord r;
+  r.id = k["id"].get<std::string>();
+  r.sha256_hex = k["sha256"].get<std::string>();
+  auto role = RoleFromName(k["role"].get<std::string>());
+  if (!role || r.sha256_hex.size() != 64 ||
+      r.sha256_hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Status::InvalidArgument("key '" + r.id.substr(0, 80) + "' has a bad role or hash");
+  }
+  r.role = *role;
+  if (k.contains("tenant") && k["tenant"].is_string()) r.tenant = k["tenant"].get<std::string>();
+  if (k.contains("database") && k["database"].is_string()) r.database = k["database"].get<std::string>();
+  if (k.contains("created") && k["created"].is_number_integer()) r.created_unix = k["created"].get<int64_t>();
+  return r;
+}
 
 const char* RoleName(Role role) {
   switch (role) {
@@ -144,20 +164,9 @@ Result<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path,
     }
   }
   for (const json& k : j["keys"]) {
-    if (!k.is_object() || !k.contains("id") || !k["id"].is_string() || !k.contains("sha256") ||
-        !k["sha256"].is_string() || !k.contains("role") || !k["role"].is_string()) {
-      return bad("a key entry lacks id, sha256 or role");
-    }
-    KeyRecord r;
-    r.id = k["id"].get<std::string>();
-    r.sha256_hex = k["sha256"].get<std::string>();
-    auto role = RoleFromName(k["role"].get<std::string>());
-    if (!role || r.sha256_hex.size() != 64) return bad("key '" + r.id + "' has a bad role or hash");
-    r.role = *role;
-    if (k.contains("tenant") && k["tenant"].is_string()) r.tenant = k["tenant"].get<std::string>();
-    if (k.contains("database") && k["database"].is_string()) r.database = k["database"].get<std::string>();
-    if (k.contains("created") && k["created"].is_number_integer()) r.created_unix = k["created"].get<int64_t>();
-    store->by_hash_[r.sha256_hex] = std::move(r);
+    auto r = KeyRecordFromJson(k);
+    if (!r.ok()) return bad(r.status().message());
+    store->by_hash_[r->sha256_hex] = std::move(*r);
   }
   return store;
 }
@@ -167,7 +176,7 @@ Status KeyStore::SaveLocked() const {
   for (const auto& [hash, r] : by_hash_) records.push_back(&r);
   std::sort(records.begin(), records.end(), [](auto* a, auto* b) { return a->id < b->id; });
   json keys = json::array();
-  for (const KeyRecord* r : records) keys.push_back(RecordToJson(*r));
+  for (const KeyRecord* r : records) keys.push_back(KeyRecordToJson(*r));
   json file = {{"format", "sextant-keys"}, {"version", 2}, {"keys", keys}};
   file["crc32c"] = JsonChecksum(file);
   return WriteFileAtomic(path_, file.dump(2) + "\n");
@@ -187,6 +196,11 @@ Result<std::pair<KeyRecord, std::string>> KeyStore::Create(Role role, std::optio
   r.database = std::move(database);
   r.created_unix = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();
+  if (auto replicator = Replicator()) {  // the cluster takes it; the file is this node's copy
+    SEXTANT_RETURN_IF_ERROR(replicator->Created(r));
+    (void)Put(r);
+    return std::pair{r, secret};
+  }
   std::unique_lock lock(mu_);
   by_hash_[r.sha256_hex] = r;
   Status st = SaveLocked();
@@ -199,6 +213,11 @@ Result<std::pair<KeyRecord, std::string>> KeyStore::Create(Role role, std::optio
 
 Status KeyStore::Revoke(const std::string& id) {
   if (id == "admin") return Status::FailedPrecondition("the bootstrap admin key cannot be revoked (change the admin key file)");
+  if (auto replicator = Replicator()) {  // the cluster takes it; the file is this node's copy
+    SEXTANT_RETURN_IF_ERROR(replicator->Revoked(id));
+    (void)Erase(id);
+    return Status::OK();
+  }
   std::unique_lock lock(mu_);
   for (auto it = by_hash_.begin(); it != by_hash_.end(); ++it) {
     if (it->second.id != id) continue;
@@ -238,6 +257,58 @@ std::vector<KeyRecord> KeyStore::List() const {
   for (const auto& [hash, r] : by_hash_) out.push_back(r);
   std::sort(out.begin(), out.end(), [](const KeyRecord& a, const KeyRecord& b) { return a.id < b.id; });
   return out;
+}
+
+void KeyStore::SetReplicator(std::shared_ptr<KeyReplicator> replicator) {
+  std::unique_lock lock(mu_);
+  replicator_ = std::move(replicator);
+}
+
+std::shared_ptr<KeyReplicator> KeyStore::Replicator() const {
+  std::shared_lock lock(mu_);
+  return replicator_;
+}
+
+bool KeyStore::EraseLocked(const std::string& id) {
+  for (auto it = by_hash_.begin(); it != by_hash_.end(); ++it) {
+    if (it->second.id == id) {
+      by_hash_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool KeyStore::PutLocked(const KeyRecord& record) {
+  auto same = by_hash_.find(record.sha256_hex);
+  if (same != by_hash_.end() && KeyRecordToJson(same->second) == KeyRecordToJson(record)) return false;
+  EraseLocked(record.id);
+  by_hash_[record.sha256_hex] = record;
+  return true;
+}
+
+Status KeyStore::Put(const KeyRecord& record) {
+  std::unique_lock lock(mu_);
+  return PutLocked(record) ? SaveLocked() : Status::OK();
+}
+
+Status KeyStore::Erase(const std::string& id) {
+  std::unique_lock lock(mu_);
+  return EraseLocked(id) ? SaveLocked() : Status::OK();
+}
+
+Status KeyStore::Replace(const std::vector<KeyRecord>& records) {
+  std::unique_lock lock(mu_);
+  std::unordered_map<std::string, KeyRecord> next;
+  for (const KeyRecord& r : records) next[r.sha256_hex] = r;
+  bool same = next.size() == by_hash_.size();
+  for (auto it = next.begin(); same && it != next.end(); ++it) {
+    auto old = by_hash_.find(it->first);
+    same = old != by_hash_.end() && KeyRecordToJson(old->second) == KeyRecordToJson(it->second);
+  }
+  if (same) return Status::OK();
+  by_hash_ = std::move(next);
+  return SaveLocked();
 }
 
 }  // namespace sextant::server

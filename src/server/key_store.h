@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "sextant/status.h"
 
 namespace sextant::server {
@@ -53,6 +55,22 @@ std::string Sha256Hex(const std::string& data);
 // `bytes` cryptographically random bytes as lower-case hex; empty if OpenSSL's generator fails.
 std::string RandomHex(size_t bytes);
 
+// Where a cluster node keeps its keys (the cluster's key-value bucket, src/cluster): KeyStore's
+// Create and Revoke hand the change to it first and change the store only once it has taken
+// it. Thread-safety: called from many request threads at once.
+class KeyReplicator {
+ public:
+  virtual ~KeyReplicator() = default;
+  virtual Status Created(const KeyRecord& record) = 0;  // AlreadyExists if the id is taken
+  virtual Status Revoked(const std::string& id) = 0;    // NotFound if absent
+};
+
+// A key record in the key file's form: {"id", "sha256", "role", "tenant", "database", "created"}.
+nlohmann::json KeyRecordToJson(const KeyRecord& record);
+// InvalidArgument naming what is wrong for any other shape (a bad role, a hash that is not 64
+// hex digits).
+Result<KeyRecord> KeyRecordFromJson(const nlohmann::json& j);
+
 class KeyStore {
  public:
   // Loads the key file at `path` (absent: no keys yet). `admin_secret`, when given, is the
@@ -72,14 +90,28 @@ class KeyStore {
   std::optional<KeyRecord> Find(const std::string& id) const;
   std::vector<KeyRecord> List() const;  // in id order, the bootstrap key excluded
 
+  // On a cluster node: keys are created and revoked through `replicator` (null: the file
+  // alone), and the cluster's view comes in through Put, Erase and Replace, each saved to the
+  // file (the node's copy) when it changes something.
+  void SetReplicator(std::shared_ptr<KeyReplicator> replicator);
+  Status Put(const KeyRecord& record);  // adds the record, or replaces the one with its id
+  Status Erase(const std::string& id);  // OK if absent
+  Status Replace(const std::vector<KeyRecord>& records);  // exactly these keys
+
  private:
   KeyStore(std::string path) : path_(std::move(path)) {}
   Status SaveLocked() const;
 
   const std::string path_;
+  std::shared_ptr<KeyReplicator> Replicator() const;
+  // Without saving; caller holds mu_ exclusively. Returns whether anything changed.
+  bool EraseLocked(const std::string& id);
+  bool PutLocked(const KeyRecord& record);
+
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, KeyRecord> by_hash_;  // sha256_hex -> record
   std::optional<KeyRecord> admin_;
+  std::shared_ptr<KeyReplicator> replicator_;  // guarded by mu_
 };
 
 // Writes `contents` to `path` atomically and durably with mode 0600.

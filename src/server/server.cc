@@ -51,6 +51,7 @@ Status ServerImpl::Init() {
   SEXTANT_ASSIGN_OR_RETURN(std::optional<std::string> admin_secret, LoadAdminKey());
   auth_enabled_ = admin_secret.has_value();
   SEXTANT_ASSIGN_OR_RETURN(keys_, KeyStore::Open(options_.data_dir + "/keys.json", admin_secret));
+  if (options_.cluster) options_.cluster->AttachKeyStore(keys_);
   catalog_ = std::make_unique<Catalog>(options_.data_dir, options_.durability);
   SEXTANT_RETURN_IF_ERROR(catalog_->Open());
 
@@ -303,7 +304,8 @@ Reply ServerImpl::Process(const Incoming& in, RouteMatch& match, RequestContext&
   if (options_.cluster) {  // a cluster node: the cluster answers the routes it owns
     const ClusterRequest request{.method = route.method, .pattern = route.pattern, .params = ctx.params,
                                  .query = ctx.query, .body = ctx.body, .raw_body = ctx.raw_body,
-                                 .tenant = ctx.tenant, .database = ctx.database, .deadline = ctx.deadline};
+                                 .tenant = ctx.tenant, .database = ctx.database, .deadline = ctx.deadline,
+                                 .principal = ctx.principal};
     if (auto reply = options_.cluster->Handle(request)) return std::move(*reply);
   }
   if (auto stop = FindDatabase(route, ctx)) return std::move(*stop);

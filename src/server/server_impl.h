@@ -156,7 +156,7 @@ class ServerImpl {
   Router router_;
   std::unique_ptr<HttpMetrics> metrics_;
   std::unique_ptr<Limiter> limiter_;
-  std::unique_ptr<KeyStore> keys_;
+  std::shared_ptr<KeyStore> keys_;  // shared with a cluster node (ClusterHook::AttachKeyStore)
   bool auth_enabled_ = false;
   std::unique_ptr<httplib::Server> http_;
   int port_ = 0;

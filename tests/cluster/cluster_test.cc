@@ -811,6 +811,103 @@ TEST_F(ClusterFixture, ApiAnswersForTheWholeClusterFromAnyNode) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Tenants, databases and API keys live in the bucket: made through one node, seen by the other.
+
+TEST_F(ClusterFixture, TenantsDatabasesAndKeysAreTheClusters) {
+  StartNatsCluster(1);
+  AddNode("a");
+  AddNode("b");
+  StartNode(0);
+  StartNode(1);
+  const int a = nodes_[0].port, b = nodes_[1].port;
+  ASSERT_TRUE(WaitAllAlive(0));
+  // Until `path` answers `status` (and `body`, when given) on the node at `port`: its watcher
+  // has seen the change.
+  auto eventually = [&](int port, const std::string& key, const std::string& path, int status,
+                        const json& body = json()) {
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    Resp r;
+    while (Clock::now() < deadline) {
+      r = Send(port, key, "GET", path);
+      if (r.status == status && (body.is_null() || r.body == body)) return r;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "GET " << path << " on port " << port << ": " << r.status << " " << r.body;
+    return r;
+  };
+
+  // Tenants and databases: created once (compare-and-set), from any node.
+  EXPECT_EQ(Send(a, key_, "PUT", "/v1/tenants/acme").status, 201);
+  Resp again = Send(b, key_, "PUT", "/v1/tenants/acme");
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body["created"], false);
+  EXPECT_EQ(Send(b, key_, "PUT", "/v1/tenants/acme", R"({"x":1})").status, 400);
+  EXPECT_EQ(Send(b, key_, "PUT", "/v1/tenants/nope/databases/prod", "{}").status, 404);
+  EXPECT_EQ(Send(b, key_, "PUT", "/v1/tenants/acme/databases/prod", "{}").status, 201);
+  eventually(a, key_, "/v1/tenants/acme", 200, json::parse(R"({"name":"acme","databases":["prod"]})"));
+  eventually(a, key_, "/v1/tenants", 200, json::parse(R"({"tenants":[{"name":"acme"},{"name":"default"}]})"));
+  EXPECT_EQ(Send(b, key_, "GET", "/v1/tenants").body["tenants"], json::parse(R"([{"name":"acme"},{"name":"default"}])"));
+  // Collections live in a database that exists.
+  EXPECT_EQ(Send(a, key_, "PUT", "/v1/tenants/acme/databases/test/collections/c", R"({"dimension":2})").status, 404);
+  ASSERT_EQ(Send(a, key_, "PUT", "/v1/tenants/acme/databases/prod/collections/c", R"({"dimension":2,"shards":2})").status,
+            201);
+  EXPECT_EQ(Send(b, key_, "POST", "/v1/tenants/acme/databases/prod/collections/c/points",
+                 R"({"points":[{"id":"x","vector":[1,0]}]})")
+                .status,
+            200);
+  eventually(b, key_, "/v1/tenants/acme/databases/prod", 200,
+             json::parse(R"({"name":"prod","tenant":"acme","collections":["c"]})"));
+  EXPECT_EQ(Send(b, key_, "DELETE", "/v1/tenants/acme/databases/prod").status, 409);  // it has a collection
+  EXPECT_EQ(Send(b, key_, "DELETE", "/v1/tenants/acme").status, 409);                  // it has a database
+
+  // Keys: created through one node, they open the other; revoked through it, they stop.
+  Resp reader = Send(a, key_, "POST", "/v1/keys", R"({"role":"reader","tenant":"acme"})");
+  ASSERT_EQ(reader.status, 201) << reader.body;
+  const std::string reader_key = reader.body["key"], reader_id = reader.body["id"];
+  Resp counted = eventually(b, reader_key, "/v1/tenants/acme/databases/prod/collections/c/count", 200);
+  EXPECT_EQ(counted.body["count"], 1);
+  EXPECT_EQ(Send(b, reader_key, "GET", "/v1/collections/c/count").status, 403);  // another tenant
+  Resp keys = eventually(b, key_, "/v1/keys", 200);
+  ASSERT_EQ(keys.body["keys"].size(), 1u) << keys.body;
+  EXPECT_EQ(keys.body["keys"][0]["id"], reader_id);
+  EXPECT_EQ(keys.body["keys"][0]["tenant"], "acme");
+  EXPECT_EQ(Send(b, key_, "DELETE", "/v1/keys/" + reader_id).status, 200);
+  EXPECT_EQ(Send(a, key_, "DELETE", "/v1/keys/" + reader_id).status, 404);
+  eventually(a, reader_key, "/v1/tenants/acme", 401);
+  EXPECT_EQ(Send(b, reader_key, "GET", "/v1/tenants/acme").status, 401);
+
+  // A node that was down sees what was made meanwhile; keys survive its restart.
+  Kill(nodes_[1].pid);
+  Resp writer = Send(a, key_, "POST", "/v1/keys", R"({"role":"writer","tenant":"acme","database":"prod"})");
+  ASSERT_EQ(writer.status, 201);
+  const std::string writer_key = writer.body["key"];
+  EXPECT_EQ(Send(a, key_, "PUT", "/v1/tenants/t2").status, 201);
+  EXPECT_EQ(Send(a, key_, "PUT", "/v1/tenants/t2/databases/d", "{}").status, 201);
+  StartNode(1);
+  EXPECT_EQ(Send(b, writer_key, "POST", "/v1/tenants/acme/databases/prod/collections/c/points",
+                 R"({"points":[{"id":"y","vector":[0,1]}]})")
+                .status,
+            200);
+  EXPECT_EQ(Send(b, writer_key, "PUT", "/v1/tenants/t2").status, 403);  // a writer key makes no tenants
+  eventually(b, key_, "/v1/tenants/t2/databases", 200, json::parse(R"({"databases":[{"name":"d"}]})"));
+
+  // Deleting with cascade takes the collections along, on every node.
+  EXPECT_EQ(Send(b, key_, "DELETE", "/v1/tenants/acme?cascade=true").status, 200);
+  eventually(a, key_, "/v1/tenants/acme", 404);
+  EXPECT_EQ(Send(a, key_, "GET", "/v1/tenants/acme/databases/prod/collections/c").status, 404);
+  eventually(a, key_, "/v1/tenants", 200, json::parse(R"({"tenants":[{"name":"default"},{"name":"t2"}]})"));
+  EXPECT_EQ(Send(a, key_, "DELETE", "/v1/tenants/t2/databases/d").status, 200);
+  EXPECT_EQ(Send(a, key_, "DELETE", "/v1/tenants/default").status, 409);
+  EXPECT_EQ(Send(a, key_, "DELETE", "/v1/tenants/default/databases/default").status, 409);
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  Resp info;
+  while (Clock::now() < deadline && !(info = Send(b, key_, "GET", "/v1/cluster")).body["collections"].empty()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(info.body["collections"].empty()) << info.body;
+}
+
+// ---------------------------------------------------------------------------------------
 // Network trouble: a node's connection to NATS cut and restored, through a TCP relay the test
 // controls.
 
