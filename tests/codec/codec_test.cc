@@ -930,5 +930,38 @@ TEST(FieldsTest, ReadersLeaveAbsentFieldsAlone) {
   EXPECT_TRUE(OnlyFields(j, {"n", "s", "b", "d"}).ok());
 }
 
+TEST(PointJsonTest, HitsAndTextStatsRoundTripExactly) {
+  QueryHit h;
+  h.id = "a";
+  h.score = 0.1f + 1e-7f;  // float bits survive the double in JSON
+  h.document = "doc";
+  h.metadata = nlohmann::json{{"n", 1}};
+  h.vector = std::vector<float>{1.0f / 3, -2.5e-8f};
+  h.explain = nlohmann::json{{"bm25", 1.5}, {"matched_terms", {"x"}}};
+  auto back = HitFromJson(nlohmann::json::parse(HitToJson(h).dump()));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->id, h.id);
+  EXPECT_EQ(back->score, h.score);
+  EXPECT_EQ(back->document, h.document);
+  EXPECT_EQ(back->metadata, h.metadata);
+  EXPECT_EQ(back->vector, h.vector);
+  EXPECT_EQ(back->explain, h.explain);
+  EXPECT_FALSE(HitFromJson(nlohmann::json{{"id", "a"}}).ok());
+  EXPECT_FALSE(HitFromJson(nlohmann::json{{"id", "a"}, {"score", 1}, {"extra", 1}}).ok());
+  EXPECT_FALSE(HitFromJson(nlohmann::json{{"id", 1}, {"score", 1}}).ok());
+
+  TextStats stats{10, 57, {{"solar", 3}, {"wind", 0}}};
+  auto stats_back = TextStatsFromJson(nlohmann::json::parse(TextStatsToJson(stats).dump()));
+  ASSERT_TRUE(stats_back.ok());
+  EXPECT_EQ(stats_back->documents, 10u);
+  EXPECT_EQ(stats_back->total_length, 57u);
+  EXPECT_EQ(stats_back->document_frequency, stats.document_frequency);
+  for (const char* bad : {R"([])", R"({"documents":1,"total_length":2})",
+                          R"({"documents":-1,"total_length":2,"document_frequency":{}})",
+                          R"({"documents":1,"total_length":2,"document_frequency":{"a":"b"}})"}) {
+    EXPECT_FALSE(TextStatsFromJson(nlohmann::json::parse(bad)).ok()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace sextant::codec
