@@ -11,6 +11,7 @@ namespace {
 inline void Prefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
 
 // Prefetches (up to 1 KiB of) a code; the hardware prefetcher streams the rest of longer ones.
+constexpr size_t kMaxListLength = 1024;  // level-0 lists hold up to 2 * M, and M <= 512
 constexpr uint32_t kPrefetchAhead = 2;  // neighbours whose codes are in flight
 inline void PrefetchCode(const uint8_t* p, size_t bytes) {
   const size_t n = std::min<size_t>(bytes, 1024);
@@ -66,7 +67,7 @@ HnswIndex::HnswIndex(VectorCodec codec, const HnswOptions& options)
       m0_(2 * options.M),
       stride_((codec_.code_size() + 31) / 32 * 32),
       level_mult_(1.0 / std::log(static_cast<double>(options.M))),
-      link_locks_(new std::mutex[kLockStripes]),
+      link_locks_(new PaddedMutex[kLockStripes]),
       rng_(options.seed) {}
 
 HnswIndex::~HnswIndex() = default;
@@ -450,7 +451,7 @@ HnswIndex::Candidate HnswIndex::GreedyClosest(const uint8_t* query, Candidate cu
     changed = false;
     const uint32_t* list = links(cur.id, level);
     if (locked) {
-      std::lock_guard<std::mutex> l(link_locks_[cur.id % kLockStripes]);
+      std::lock_guard<std::mutex> l(LinkLock(cur.id));
       std::memcpy(buf, list, (list[0] + 1) * sizeof(uint32_t));
       list = buf;
     }
@@ -493,7 +494,7 @@ void HnswIndex::SearchLayer(const uint8_t* query, Candidate ep, int level, size_
 
     const uint32_t* list = links(c.id, level);
     if (locked) {
-      std::lock_guard<std::mutex> l(link_locks_[c.id % kLockStripes]);
+      std::lock_guard<std::mutex> l(LinkLock(c.id));
       std::memcpy(buf, list, (list[0] + 1) * sizeof(uint32_t));
       list = buf;
     }
@@ -586,7 +587,7 @@ void HnswIndex::SelectNeighbors(std::vector<Candidate>& cands, size_t m) const {
 void HnswIndex::ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int level) {
   SelectNeighbors(cands, options_.M);
   {
-    std::lock_guard<std::mutex> l(link_locks_[id % kLockStripes]);
+    std::lock_guard<std::mutex> l(LinkLock(id));
     uint32_t* own = links(id, level);
     own[0] = static_cast<uint32_t>(cands.size());
     for (size_t i = 0; i < cands.size(); ++i) own[i + 1] = cands[i].id;
@@ -594,32 +595,46 @@ void HnswIndex::ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int l
   const size_t cap = max_links(level);
   std::vector<Candidate> pool;
   std::vector<uint8_t> nb_query;
+  uint32_t seen[kMaxListLength + 1];
   for (const Candidate& nb : cands) {
-    std::lock_guard<std::mutex> l(link_locks_[nb.id % kLockStripes]);
-    uint32_t* list = links(nb.id, level);
-    const uint32_t cnt = list[0];
-    if (std::find(list + 1, list + 1 + cnt, id) != list + 1 + cnt) continue;
-    if (cnt < cap) {
-      list[cnt + 1] = id;
-      list[0] = cnt + 1;
-      continue;
-    }
-    pool.clear();
-    pool.push_back({nb.distance, id});
-    if (sq8_walk()) {
-      nb_query.resize(codec_.query_size());
-      EncodeStoredAsQuery(nb.id, nb_query.data());
-      for (uint32_t i = 1; i <= cnt; ++i) {
-        pool.push_back({codec_.QueryDistance(nb_query.data(), code(list[i])), list[i]});
+    // A full list is pruned outside its lock (the heuristic is the costly part of an insert,
+    // and a busy neighbour is what other inserts expand): copy it, prune the copy, and write
+    // the result back only if nobody changed the list meanwhile; otherwise start over.
+    for (;;) {
+      uint32_t cnt;
+      {
+        std::lock_guard<std::mutex> l(LinkLock(nb.id));
+        uint32_t* list = links(nb.id, level);
+        cnt = list[0];
+        if (std::find(list + 1, list + 1 + cnt, id) != list + 1 + cnt) break;
+        if (cnt < cap) {
+          list[cnt + 1] = id;
+          list[0] = cnt + 1;
+          break;
+        }
+        std::memcpy(seen, list, (cnt + 1) * sizeof(uint32_t));
       }
-    } else {
-      for (uint32_t i = 1; i <= cnt; ++i) {
-        pool.push_back({codec_.CodeDistance(code(nb.id), code(list[i])), list[i]});
+      pool.clear();
+      pool.push_back({nb.distance, id});
+      if (sq8_walk()) {
+        nb_query.resize(codec_.query_size());
+        EncodeStoredAsQuery(nb.id, nb_query.data());
+        for (uint32_t i = 1; i <= cnt; ++i) {
+          pool.push_back({codec_.QueryDistance(nb_query.data(), code(seen[i])), seen[i]});
+        }
+      } else {
+        for (uint32_t i = 1; i <= cnt; ++i) {
+          pool.push_back({codec_.CodeDistance(code(nb.id), code(seen[i])), seen[i]});
+        }
       }
+      SelectNeighbors(pool, cap);
+      std::lock_guard<std::mutex> l(LinkLock(nb.id));
+      uint32_t* list = links(nb.id, level);
+      if (list[0] != cnt || std::memcmp(list + 1, seen + 1, cnt * sizeof(uint32_t)) != 0) continue;
+      list[0] = static_cast<uint32_t>(pool.size());
+      for (size_t i = 0; i < pool.size(); ++i) list[i + 1] = pool[i].id;
+      break;
     }
-    SelectNeighbors(pool, cap);
-    list[0] = static_cast<uint32_t>(pool.size());
-    for (size_t i = 0; i < pool.size(); ++i) list[i + 1] = pool[i].id;
   }
 }
 

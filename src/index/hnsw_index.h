@@ -245,7 +245,12 @@ class HnswIndex final : public VectorIndex {
   mutable std::mutex meta_mu_;         // labels, free list, counts, level RNG
   std::mutex entry_mu_;                // entry point / max level
   static constexpr size_t kLockStripes = 1024;
-  std::unique_ptr<std::mutex[]> link_locks_;
+  // One cache line per stripe: two threads locking neighbouring stripes do not share a line.
+  struct alignas(64) PaddedMutex {
+    std::mutex mu;
+  };
+  std::unique_ptr<PaddedMutex[]> link_locks_;
+  std::mutex& LinkLock(uint32_t id) const { return link_locks_[id % kLockStripes].mu; }
   std::mt19937_64 rng_;
 
   mutable std::mutex visited_mu_;
