@@ -23,6 +23,7 @@
 
 #include "cluster/op_log.h"
 #include "cluster/shard_map.h"
+#include "cluster/snapshot_transfer.h"
 #include "codec/collection_json.h"
 #include "codec/point_json.h"
 #include "codec/query_json.h"
@@ -146,8 +147,8 @@ struct Replica {
   CollectionConfig config;
   std::string applied_path;
   std::shared_ptr<Database> db;  // the collection's local database (shared by its shards)
-  std::shared_ptr<Collection> col;
   std::atomic<uint64_t> applied{0};
+  std::atomic<uint64_t> saved{0};  // the applied sequence as its file holds it (durable)
   std::atomic<bool> ready{false};
   std::atomic<bool> stop{false};
   std::mutex mu;  // error
@@ -158,6 +159,16 @@ struct Replica {
   std::mutex metadata_mu;
   json metadata = json::object();
 
+  // The local collection: replaced by a rebuild while readers may still hold the old one.
+  std::shared_ptr<Collection> Col() {
+    std::lock_guard<std::mutex> l(col_mu);
+    return col;
+  }
+  void SetCol(std::shared_ptr<Collection> c) {
+    std::lock_guard<std::mutex> l(col_mu);
+    col = std::move(c);
+  }
+
   void SetError(std::string e) {
     std::lock_guard<std::mutex> l(mu);
     error = std::move(e);
@@ -166,6 +177,10 @@ struct Replica {
     std::lock_guard<std::mutex> l(mu);
     return error;
   }
+
+ private:
+  std::mutex col_mu;
+  std::shared_ptr<Collection> col;
 };
 
 std::string ReplicaKey(const std::string& uid, uint32_t shard) { return uid + "/" + std::to_string(shard); }
@@ -173,9 +188,11 @@ std::string ReplicaKey(const std::string& uid, uint32_t shard) { return uid + "/
 struct NodeInfo {
   std::string address;
   Clock::time_point last_seen{};
+  Clock::time_point alive_since{};  // the first heartbeat after a silence (or ever)
   bool seen = false;
   uint64_t revision = 0;  // of its heartbeat: a new one means it is alive now
   json applied = json::object();
+  json saved = json::object();  // durable applied sequences (what compaction may purge up to)
   json errors = json::object();
 };
 
@@ -315,6 +332,10 @@ struct ClusterNode::Impl {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     if (s != NATS_OK) return NatsError(s, "registering the node");
+    for (const char* dir : {"/outgoing", "/incoming"}) {  // snapshots in flight when the node stopped
+      std::error_code ec;
+      std::filesystem::remove_all(opt.data_dir + dir, ec);
+    }
     pool = std::make_unique<WorkerPool>(8);
     s = natsConnection_Subscribe(&rpc_sub, nc, ("sextant.rpc." + opt.node_id).c_str(), &Impl::OnRpc, this);
     if (s != NATS_OK) return NatsError(s, "subscribing to the node's requests");
@@ -379,16 +400,20 @@ struct ClusterNode::Impl {
   // Membership, heartbeats, leadership
 
   void Heartbeat() {
-    json applied = json::object(), errors = json::object();
+    json applied = json::object(), saved = json::object(), errors = json::object();
     {
       std::lock_guard<std::mutex> l(mu);
       for (auto& [key, r] : replicas) {
-        if (r->ready) applied[key] = r->applied.load();
+        if (r->ready) {
+          applied[key] = r->applied.load();
+          saved[key] = r->saved.load();
+        }
         std::string e = r->Error();
         if (!e.empty()) errors[key] = e;
       }
     }
-    const json hb = {{"node", opt.node_id}, {"address", opt.advertise}, {"applied", applied}, {"errors", errors}};
+    const json hb = {{"node", opt.node_id}, {"address", opt.advertise}, {"applied", applied},
+                     {"saved", saved}, {"errors", errors}};
     const std::string v = hb.dump();
     (void)kvStore_Put(nullptr, live_kv, ("nodes." + opt.node_id).c_str(), v.data(), static_cast<int>(v.size()));
   }
@@ -401,6 +426,7 @@ struct ClusterNode::Impl {
         Heartbeat();
         LeaderTick();
       }
+      if (tick % 40 == 0) SweepOutgoing();
     }
   }
 
@@ -430,7 +456,61 @@ struct ClusterNode::Impl {
       std::lock_guard<std::mutex> l(mu);
       leader = current;
     }
-    if (leader_rev != 0) RepairShardMaps();
+    if (leader_rev != 0) {
+      RepairShardMaps();
+      CompactStreams();
+    }
+  }
+
+  // The leader's compaction: each shard's stream is purged up to the sequence every live
+  // replica of it has durably applied (all of them must report one), once that frees at least
+  // compact_messages messages. A replica on a node that is down meanwhile is left behind; it is
+  // rebuilt from another replica's snapshot when it comes back (Rebuild).
+  void CompactStreams() {
+    if (opt.compact_messages == 0) return;
+    std::vector<std::pair<std::string, uint64_t>> candidates;  // stream, sequence applied everywhere
+    {
+      std::lock_guard<std::mutex> l(mu);
+      const auto now = Clock::now();
+      for (const auto& [k, m] : metas) {
+        for (uint32_t shard = 0; shard < m.replicas.size(); ++shard) {
+          const std::string key = ReplicaKey(m.uid, shard);
+          std::optional<uint64_t> low;
+          bool complete = true;
+          for (const std::string& n : m.replicas[shard]) {
+            if (!IsAliveLocked(n, now)) continue;
+            std::optional<uint64_t> saved;
+            if (n == opt.node_id) {
+              auto it = replicas.find(key);
+              if (it != replicas.end() && it->second->ready) saved = it->second->saved.load();
+            } else {
+              auto it = nodes.find(n);
+              if (it != nodes.end() && it->second.saved.contains(key) && it->second.saved[key].is_number_unsigned()) {
+                saved = it->second.saved[key].get<uint64_t>();
+              }
+            }
+            if (!saved) {
+              complete = false;
+              break;
+            }
+            low = std::min(low.value_or(*saved), *saved);
+          }
+          if (complete && low && *low > 0) candidates.emplace_back(StreamName(m.uid, shard), *low);
+        }
+      }
+    }
+    for (const auto& [stream, low] : candidates) {
+      jsStreamInfo* si = nullptr;
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      if (js_GetStreamInfo(&si, js, stream.c_str(), nullptr, &jerr) != NATS_OK) continue;
+      const uint64_t first = std::max<uint64_t>(si->State.FirstSeq, 1);
+      jsStreamInfo_Destroy(si);
+      if (low + 1 <= first || low + 1 - first < opt.compact_messages) continue;
+      jsOptions o;
+      jsOptions_Init(&o);
+      o.Stream.Purge.Sequence = low + 1;  // up to, not including
+      (void)js_PurgeStream(js, stream.c_str(), &o, &jerr);
+    }
   }
 
   // The leader's job: shard replicas on nodes gone for longer than the reassignment timeout
@@ -462,15 +542,97 @@ struct ClusterNode::Impl {
         }
       }
     }
+    bool repaired_any = false;
     for (const CollectionMeta& m : all) {
       auto repaired = RepairReplicas(m, live, gone, load);
       if (!repaired) continue;
+      repaired_any = true;
       CollectionMeta next = m;
       next.replicas = *repaired;
       const std::string v = MetaToJson(next).dump();
       uint64_t rev = 0;
       (void)kvStore_Update(&rev, meta_kv, CollectionKey(m.tenant, m.database, m.name).c_str(), v.data(),
                            static_cast<int>(v.size()), m.revision);
+    }
+    if (!repaired_any) Rebalance(all);
+  }
+
+  // This node's or a peer's applied sequence of replica `key` (nullopt: none reported).
+  std::optional<uint64_t> AppliedLocked(const std::string& node, const std::string& key) {
+    if (node == opt.node_id) {
+      auto it = replicas.find(key);
+      if (it == replicas.end() || !it->second->ready) return std::nullopt;
+      return it->second->applied.load();
+    }
+    auto it = nodes.find(node);
+    if (it == nodes.end() || !it->second.applied.contains(key) || !it->second.applied[key].is_number_unsigned()) {
+      return std::nullopt;
+    }
+    return it->second.applied[key].get<uint64_t>();
+  }
+
+  // The leader's rebalancing, one step per tick (shard_map.h: PlanRebalance, FinishMove): a
+  // shard with one replica too many loses the most-loaded node's once the newest has caught up
+  // with the others; else one replica is added on the least-loaded node. Only nodes alive for
+  // longer than the reassignment timeout get replicas (a node that has just come back may be
+  // gone again); a new replica builds itself from the stream, or from a snapshot of another
+  // replica when the stream has been compacted.
+  void Rebalance(const std::vector<CollectionMeta>& all) {
+    std::vector<std::string> settled;
+    std::map<std::string, size_t> load;
+    std::vector<std::pair<const CollectionMeta*, uint32_t>> finishing;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      const auto now = Clock::now();
+      const auto settle = std::chrono::milliseconds(opt.reassign_timeout_ms);
+      for (const auto& [id, addr] : registered) {
+        if (id == opt.node_id) {
+          if (now - started >= settle) settled.push_back(id);
+          continue;
+        }
+        auto it = nodes.find(id);
+        if (it != nodes.end() && IsAliveLocked(id, now) && now - it->second.alive_since >= settle) settled.push_back(id);
+      }
+      for (const CollectionMeta& m : all) {
+        for (uint32_t s = 0; s < m.replicas.size(); ++s) {
+          for (const auto& n : m.replicas[s]) ++load[n];
+          if (m.replicas[s].size() <= m.replication_factor) continue;
+          const std::string key = ReplicaKey(m.uid, s);
+          auto newest = AppliedLocked(m.replicas[s].back(), key);
+          std::optional<uint64_t> others;
+          for (size_t i = 0; i + 1 < m.replicas[s].size(); ++i) {
+            auto a = AppliedLocked(m.replicas[s][i], key);
+            if (a && IsAliveLocked(m.replicas[s][i], now)) others = std::min(others.value_or(*a), *a);
+          }
+          if (newest && others && *newest >= *others) finishing.emplace_back(&m, s);
+        }
+      }
+    }
+    for (const auto& [m, shard] : finishing) {
+      const std::vector<std::string> before = m->replicas[shard];
+      auto next = FinishMove(before, m->replication_factor, load);
+      if (!next) continue;
+      (void)UpdateCollection(m->tenant, m->database, m->name, [&](CollectionMeta& cur) -> Status {
+        if (cur.uid != m->uid || shard >= cur.replicas.size() || cur.replicas[shard] != before) {
+          return Status::FailedPrecondition("the shard map changed meanwhile");
+        }
+        cur.replicas[shard] = *next;
+        return Status::OK();
+      });
+    }
+    if (!finishing.empty()) return;
+    auto move = PlanRebalance(all, settled);
+    if (!move) return;
+    for (const CollectionMeta& m : all) {
+      if (CollectionKey(m.tenant, m.database, m.name) != move->collection) continue;
+      const std::vector<std::string> before = m.replicas[move->shard];
+      (void)UpdateCollection(m.tenant, m.database, m.name, [&](CollectionMeta& cur) -> Status {
+        if (cur.uid != m.uid || move->shard >= cur.replicas.size() || cur.replicas[move->shard] != before) {
+          return Status::FailedPrecondition("the shard map changed meanwhile");
+        }
+        cur.replicas[move->shard].push_back(move->to);
+        return Status::OK();
+      });
     }
   }
 
@@ -519,12 +681,15 @@ struct ClusterNode::Impl {
       info.revision = rev;
       // The first read may be an old value of a node that is gone: alive from the next change.
       if (!first) {
-        info.last_seen = Clock::now();
+        const auto now = Clock::now();
+        if (!info.seen || now - info.last_seen >= std::chrono::milliseconds(opt.node_timeout_ms)) info.alive_since = now;
+        info.last_seen = now;
         info.seen = true;
       }
       if (hb.is_object()) {  // values of another shape (not written by a node) are ignored
         if (hb.contains("address") && hb["address"].is_string()) info.address = hb["address"];
         if (hb.contains("applied") && hb["applied"].is_object()) info.applied = hb["applied"];
+        if (hb.contains("saved") && hb["saved"].is_object()) info.saved = hb["saved"];
         if (hb.contains("errors") && hb["errors"].is_object()) info.errors = hb["errors"];
       }
     }
@@ -787,8 +952,9 @@ struct ClusterNode::Impl {
   // bucket had when it opened), by Reconcile when the bucket's changes.
   void SyncMetadata(Replica& r, bool opening = false) {
     std::lock_guard<std::mutex> l(r.metadata_mu);
-    if ((opening || r.ready) && r.col && r.col->config().metadata != r.metadata) {
-      if (Status st = r.col->SetMetadata(r.metadata); !st.ok()) {
+    auto col = r.Col();
+    if ((opening || r.ready) && col && col->config().metadata != r.metadata) {
+      if (Status st = col->SetMetadata(r.metadata); !st.ok()) {
         r.SetError("setting the collection's metadata: " + st.ToString());
       }
     }
@@ -828,7 +994,7 @@ struct ClusterNode::Impl {
   void StopReplica(const std::shared_ptr<Replica>& r) {
     r->stop = true;
     if (r->thread.joinable()) r->thread.join();
-    r->col.reset();
+    r->SetCol(nullptr);
     r->db.reset();
   }
 
@@ -866,11 +1032,180 @@ struct ClusterNode::Impl {
     auto col = r.db->GetCollection(r.config.name);
     if (!col.ok() && col.status().code() == StatusCode::kNotFound) col = r.db->CreateCollection(r.config);
     if (!col.ok()) return col.status();
-    r.col = *col;
+    r.SetCol(*col);
     std::error_code ec;
     std::filesystem::create_directories(opt.data_dir + "/applied", ec);
     r.applied = ReadApplied(r.applied_path);
+    r.saved = r.applied.load();
     return Status::OK();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Rebuilding a replica from another replica's snapshot
+
+  // The stream no longer holds what the replica needs (compacted past its position, or a gap):
+  // it is replaced by a snapshot of another live replica of the shard, taken at that replica's
+  // applied sequence S, and resumes from S + 1 (records after S that the snapshot already
+  // holds are applied again, which is harmless: replays in order are idempotent). The replica
+  // serves no reads meanwhile.
+  Status Rebuild(Replica& r, uint64_t first_seq) {
+    r.ready = false;
+    std::vector<std::string> sources;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      const auto now = Clock::now();
+      for (const auto& [k, m] : metas) {
+        if (m.uid != r.uid || r.shard >= m.replicas.size()) continue;
+        for (const std::string& n : m.replicas[r.shard]) {
+          if (n != opt.node_id && IsAliveLocked(n, now)) sources.push_back(n);
+        }
+      }
+    }
+    Status last = Status::FailedPrecondition("no other live replica of shard " + std::to_string(r.shard) +
+                                             " to rebuild from");
+    const json where = {{"uid", r.uid}, {"shard", r.shard}};
+    for (const std::string& node : sources) {
+      json ask = where;
+      ask["op"] = "snapshot";
+      auto reply = RequestNode(node, ask, 60000);
+      if (!reply.ok()) {
+        last = reply.status();
+        continue;
+      }
+      const uint64_t seq = reply->value("applied", uint64_t{0});
+      const std::string id = reply->value("id", "");
+      json done = where;
+      done["op"] = "snapshot_done";
+      done["id"] = id;
+      auto files = SnapshotFilesFromJson(reply->value("files", json()));
+      if (!files.ok() || seq + 1 < first_seq) {
+        (void)RequestNode(node, done, 2000);
+        last = files.ok() ? Status::FailedPrecondition(node + "'s replica is behind the stream too")
+                          : files.status();
+        continue;
+      }
+      const std::string dest = opt.data_dir + "/incoming/" + r.uid + "-" + std::to_string(r.shard);
+      std::error_code ec;
+      std::filesystem::remove_all(dest, ec);
+      std::filesystem::create_directories(opt.data_dir + "/incoming", ec);
+      Status st = DownloadSnapshot(*files, dest, [&](const std::string& name, uint64_t offset, size_t length) {
+        if (r.stop || stopping) return Result<std::string>(Status::IOError("stopping"));
+        json chunk = where;
+        chunk["op"] = "snapshot_read";
+        chunk["id"] = id;
+        chunk["name"] = name;
+        chunk["offset"] = offset;
+        chunk["length"] = length;
+        return RequestChunk(node, chunk);
+      });
+      (void)RequestNode(node, done, 2000);
+      if (!st.ok()) {
+        last = st;
+        continue;
+      }
+      // The old local collection goes, the snapshot takes its name; then the applied file.
+      r.SetCol(nullptr);
+      Status dropped = r.db->DropCollection(r.config.name);
+      if (!dropped.ok() && dropped.code() != StatusCode::kNotFound) return dropped;
+      auto col = r.db->RestoreSnapshot(dest, r.config.name);
+      std::filesystem::remove_all(dest, ec);
+      if (!col.ok()) return col.status();
+      r.SetCol(*col);
+      r.applied = seq;
+      SEXTANT_RETURN_IF_ERROR(WriteApplied(r.applied_path, seq));
+      r.saved = seq;
+      SyncMetadata(r, /*opening=*/true);  // ready again
+      return Status::OK();
+    }
+    return last;
+  }
+
+  // The first sequence the shard's stream still holds (0 for a stream that never had one).
+  Result<uint64_t> FirstSequence(const std::string& stream) {
+    jsStreamInfo* si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&si, js, stream.c_str(), nullptr, &jerr);
+    if (s != NATS_OK) return NatsError(s, "reading the state of " + stream, jerr);
+    const uint64_t first = si->State.FirstSeq;
+    jsStreamInfo_Destroy(si);
+    return first;
+  }
+
+  // Snapshots this node's replicas give to others (Rebuild), by id; swept after 10 minutes.
+  struct Outgoing {
+    std::string dir;
+    Clock::time_point created;
+  };
+  std::mutex outgoing_mu;
+  std::map<std::string, Outgoing> outgoing;
+
+  void SweepOutgoing() {
+    std::vector<std::string> old;
+    {
+      std::lock_guard<std::mutex> l(outgoing_mu);
+      for (auto it = outgoing.begin(); it != outgoing.end();) {
+        if (Clock::now() - it->second.created > std::chrono::minutes(10)) {
+          old.push_back(it->second.dir);
+          it = outgoing.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (const auto& dir : old) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  }
+
+  // A snapshot chunk's reply: "D" and the bytes, or "E" and an error as JSON.
+  std::string ChunkReply(const json& req) {
+    std::string dir;
+    {
+      std::lock_guard<std::mutex> l(outgoing_mu);
+      auto it = outgoing.find(req.value("id", ""));
+      if (it != outgoing.end()) dir = it->second.dir;
+    }
+    if (dir.empty()) return "E" + ErrorJson(Status::NotFound("no snapshot '" + req.value("id", "") + "' here")).dump();
+    auto chunk = ReadSnapshotChunk(dir, req.value("name", ""), req.value("offset", uint64_t{0}),
+                                   req.value("length", kSnapshotChunkBytes));
+    if (!chunk.ok()) return "E" + ErrorJson(chunk.status()).dump();
+    return "D" + *chunk;
+  }
+
+  // One request to one node's replica (or this node's own), its "result" or its error.
+  Result<json> RequestNode(const std::string& node, const json& req, int64_t timeout_ms) {
+    json reply;
+    if (node == opt.node_id) {
+      reply = LocalCall(req);
+    } else {
+      const std::string data = req.dump();
+      natsMsg* msg = nullptr;
+      natsStatus s = natsConnection_Request(&msg, nc, ("sextant.rpc." + node).c_str(), data.data(),
+                                            static_cast<int>(data.size()), timeout_ms);
+      if (s != NATS_OK) return Status::IOError(node + ": " + natsStatus_GetText(s));
+      reply = json::parse(std::string(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)), nullptr, false);
+      natsMsg_Destroy(msg);
+    }
+    if (reply.is_object() && reply.contains("result")) return std::move(reply["result"]);
+    if (reply.is_object() && reply.contains("error") && reply["error"].is_object()) {
+      return Status(StatusCodeFromName(reply["error"].value("code", "internal")),
+                    node + ": " + reply["error"].value("message", ""));
+    }
+    return Status::IOError(node + ": a reply that is not one");
+  }
+
+  Result<std::string> RequestChunk(const std::string& node, const json& req) {
+    const std::string data = req.dump();
+    natsMsg* msg = nullptr;
+    natsStatus s = natsConnection_Request(&msg, nc, ("sextant.rpc." + node).c_str(), data.data(),
+                                          static_cast<int>(data.size()), 30000);
+    if (s != NATS_OK) return Status::IOError(node + ": " + natsStatus_GetText(s));
+    std::string reply(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+    natsMsg_Destroy(msg);
+    if (!reply.empty() && reply[0] == 'D') return reply.substr(1);
+    json e = json::parse(reply.empty() ? std::string() : reply.substr(1), nullptr, false);
+    return Status::IOError(node + ": " + (e.is_object() && e.contains("error") ? e["error"].value("message", "") : "a bad chunk"));
   }
 
   // Applies the shard's stream to the local collection, in order, from the applied sequence + 1.
@@ -898,12 +1233,29 @@ struct ClusterNode::Impl {
       Status st = WriteApplied(r->applied_path, r->applied);
       if (st.ok()) {
         saved = r->applied;
+        r->saved = saved;
       } else {
         r->SetError(st.ToString());
       }
     };
+    bool gap = false;  // the stream skipped what the replica needs: rebuild
     while (!r->stop && !stopping) {
       if (!sub) {
+        // Compacted past this replica's position (its node was down meanwhile, or it is new)?
+        auto first = FirstSequence(r->stream);
+        if (first.ok() && (gap || *first > r->applied + 1)) {
+          Status rebuilt = Rebuild(*r, std::max<uint64_t>(*first, 1));
+          if (!rebuilt.ok()) {
+            r->SetError("the stream starts at sequence " + std::to_string(*first) + " but the replica has applied " +
+                        std::to_string(r->applied.load()) + "; rebuilding it from a snapshot failed: " +
+                        rebuilt.ToString());
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+            continue;
+          }
+          gap = false;
+          saved = r->applied;
+          r->SetError("");
+        }
         jsSubOptions so;
         jsSubOptions_Init(&so);
         so.Ordered = true;
@@ -944,13 +1296,12 @@ struct ClusterNode::Impl {
         continue;
       }
       if (seq != r->applied + 1) {
-        // Messages before seq are gone from the stream: this replica would need a rebuild from
-        // another replica's snapshot, which is not implemented (docs/cluster.md).
+        // Messages before seq are gone from the stream: rebuilt from a snapshot (above).
         r->SetError("the stream continues at sequence " + std::to_string(seq) + " but the replica has applied " +
-                    std::to_string(r->applied.load()) + ": it needs a rebuild");
+                    std::to_string(r->applied.load()) + ": rebuilding it");
         natsMsg_Destroy(msg);
         drop_sub();
-        std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+        gap = true;
         continue;
       }
       auto op = DecodeOp(std::string_view(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)));
@@ -961,7 +1312,7 @@ struct ClusterNode::Impl {
         std::this_thread::sleep_for(std::chrono::milliseconds(1000));
         continue;
       }
-      Status st = ApplyOp(*r->col, *op);
+      Status st = ApplyOp(*r->Col(), *op);
       if (!st.ok() && st.code() != StatusCode::kNotFound && st.code() != StatusCode::kInvalidArgument) {
         // The local collection refused for a reason of its own (disk, damage): retry later,
         // from the same sequence.
@@ -1005,7 +1356,11 @@ struct ClusterNode::Impl {
       json req = json::parse(data, nullptr, false);
       std::string out;
       try {
-        out = self->LocalCall(req).dump();
+        if (req.is_object() && req.value("op", "") == "snapshot_read") {
+          out = self->ChunkReply(req);  // bytes, not JSON
+        } else {
+          out = self->LocalCall(req).dump();
+        }
       } catch (const std::exception& e) {  // a request of the wrong shape (not from a node)
         out = ErrorJson(Status::InvalidArgument(std::string("bad cluster request: ") + e.what())).dump();
       }
@@ -1018,7 +1373,8 @@ struct ClusterNode::Impl {
       return ErrorJson(Status::InvalidArgument("bad cluster request"));
     }
     auto r = FindReplica(req.value("uid", ""), req.value("shard", 0u));
-    if (!r || !r->ready || !r->col) {
+    std::shared_ptr<Collection> col = r ? r->Col() : nullptr;
+    if (!r || !r->ready || !col) {
       return {{"error", {{"code", "unavailable"}, {"message", "node '" + opt.node_id + "' holds no ready replica"}}}};
     }
     if (req.contains("min_seq")) {
@@ -1034,9 +1390,37 @@ struct ClusterNode::Impl {
                                   " of " + std::to_string(want)}}}};
       }
     }
-    std::shared_ptr<Collection> col = r->col;
     const std::string op = req.value("op", "");
     if (op == "ready") return {{"result", {{"applied", r->applied.load()}}}};
+    if (op == "snapshot") {  // for another replica's rebuild (Rebuild), or a cluster snapshot
+      const uint64_t seq = r->applied;  // read first: the snapshot holds at least this much
+      const std::string id = RandomId();
+      const std::string dir = opt.data_dir + "/outgoing/" + id;
+      std::error_code ec;
+      std::filesystem::create_directories(opt.data_dir + "/outgoing", ec);
+      if (Status st = col->CreateSnapshot(dir); !st.ok()) return ErrorJson(st);
+      auto files = ListSnapshotFiles(dir);
+      if (!files.ok()) return ErrorJson(files.status());
+      {
+        std::lock_guard<std::mutex> l(outgoing_mu);
+        outgoing[id] = {dir, Clock::now()};
+      }
+      return {{"result", {{"id", id}, {"applied", seq}, {"files", SnapshotFilesToJson(*files)}}}};
+    }
+    if (op == "snapshot_done") {
+      std::string dir;
+      {
+        std::lock_guard<std::mutex> l(outgoing_mu);
+        auto it = outgoing.find(req.value("id", ""));
+        if (it != outgoing.end()) {
+          dir = it->second.dir;
+          outgoing.erase(it);
+        }
+      }
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+      return {{"result", true}};
+    }
     if (op == "query") {
       // The coordinator's own parse when it is this node; else the body's text (the parser's
       // fast path for the vector).
@@ -1864,6 +2248,11 @@ struct ClusterNode::Impl {
     for (const auto& m : list) {
       json shards = json::array();
       auto last = LastSequences(m);
+      std::vector<json> firsts;
+      for (uint32_t s = 0; s < m.shards; ++s) {
+        auto f = FirstSequence(StreamName(m.uid, s));
+        firsts.push_back(f.ok() ? json(*f) : json());
+      }
       for (uint32_t s = 0; s < m.shards; ++s) {
         json reps = json::array();
         for (const auto& n : m.replicas[s]) {
@@ -1879,6 +2268,7 @@ struct ClusterNode::Impl {
         }
         json sh = {{"shard", s}, {"stream", StreamName(m.uid, s)}, {"replicas", std::move(reps)}};
         sh["last_sequence"] = last.ok() ? json((*last)[s]) : json();
+        sh["first_sequence"] = firsts[s];
         shards.push_back(std::move(sh));
       }
       colls.push_back({{"tenant", m.tenant},

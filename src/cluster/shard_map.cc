@@ -125,4 +125,57 @@ std::optional<std::vector<std::vector<std::string>>> RepairReplicas(const Collec
   return replicas;
 }
 
+std::optional<Move> PlanRebalance(const std::vector<CollectionMeta>& metas, const std::vector<std::string>& live) {
+  std::map<std::string, size_t> load;
+  for (const std::string& n : live) load[n] = 0;
+  for (const CollectionMeta& m : metas) {
+    for (const auto& shard : m.replicas) {
+      if (shard.size() > m.replication_factor) return std::nullopt;  // a move in progress
+      for (const std::string& n : shard) {
+        if (load.count(n)) ++load[n];
+      }
+    }
+  }
+  if (load.size() < 2) return std::nullopt;
+  auto most = load.begin(), least = load.begin();
+  for (auto it = load.begin(); it != load.end(); ++it) {
+    if (it->second > most->second) most = it;
+    if (it->second < least->second) least = it;
+  }
+  if (most->second < least->second + 2) return std::nullopt;
+  std::vector<const CollectionMeta*> sorted;
+  for (const CollectionMeta& m : metas) sorted.push_back(&m);
+  std::sort(sorted.begin(), sorted.end(), [](const CollectionMeta* a, const CollectionMeta* b) {
+    return CollectionKey(a->tenant, a->database, a->name) < CollectionKey(b->tenant, b->database, b->name);
+  });
+  for (const CollectionMeta* m : sorted) {
+    for (uint32_t s = 0; s < m->replicas.size(); ++s) {
+      const auto& shard = m->replicas[s];
+      const auto has = [&](const std::string& n) { return std::find(shard.begin(), shard.end(), n) != shard.end(); };
+      const bool all_live = std::all_of(shard.begin(), shard.end(), [&](const std::string& n) { return load.count(n) > 0; });
+      if (all_live && has(most->first) && !has(least->first)) {
+        return Move{CollectionKey(m->tenant, m->database, m->name), s, most->first, least->first};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::vector<std::string>> FinishMove(const std::vector<std::string>& shard, uint32_t replication_factor,
+                                                   const std::map<std::string, size_t>& load) {
+  if (shard.size() <= replication_factor || shard.size() < 2) return std::nullopt;
+  size_t drop = 0, drop_load = 0;
+  for (size_t i = 0; i + 1 < shard.size(); ++i) {  // the newest (last) stays
+    auto it = load.find(shard[i]);
+    const size_t l = it == load.end() ? 0 : it->second;
+    if (i == 0 || l > drop_load) {
+      drop = i;
+      drop_load = l;
+    }
+  }
+  std::vector<std::string> out = shard;
+  out.erase(out.begin() + static_cast<std::ptrdiff_t>(drop));
+  return out;
+}
+
 }  // namespace sextant::cluster

@@ -53,4 +53,26 @@ std::optional<std::vector<std::vector<std::string>>> RepairReplicas(const Collec
                                                                     const std::set<std::string>& gone,
                                                                     std::map<std::string, size_t>& load);
 
+// Spreading replicas evenly over the live nodes (a node that joins gets its share), one move
+// at a time and without ever holding fewer replicas than the replication factor: a move first
+// adds a replica on the target node (the shard then has one too many), and once that replica
+// has caught up FinishMove takes one off the most-loaded node.
+struct Move {
+  std::string collection;  // the CollectionKey
+  uint32_t shard = 0;
+  std::string from, to;
+};
+// The next move: from the most-loaded live node to the least-loaded one when they differ by two
+// replicas or more, of the first shard (collections in key order, shards in order) that `from`
+// holds, `to` does not, and whose replicas are all on live nodes. nullopt: balanced, or a
+// move is still in progress (a shard holds more replicas than its replication factor).
+std::optional<Move> PlanRebalance(const std::vector<CollectionMeta>& metas, const std::vector<std::string>& live);
+
+// The replicas of a shard with one too many (a move in progress) once its newest replica (the
+// last) has caught up: without the replica on the most-loaded node among the others (`load`:
+// replicas per node; ties: the first in the list). nullopt when it has no more than
+// `replication_factor`.
+std::optional<std::vector<std::string>> FinishMove(const std::vector<std::string>& shard, uint32_t replication_factor,
+                                                   const std::map<std::string, size_t>& load);
+
 }  // namespace sextant::cluster

@@ -34,6 +34,7 @@
 
 #include "cluster/op_log.h"
 #include "cluster/shard_map.h"
+#include "cluster/snapshot_transfer.h"
 #include "sextant/database.h"
 
 namespace sextant::cluster {
@@ -171,6 +172,96 @@ TEST(ShardMap, RepairMovesReplicasOffGoneNodesOnly) {
   auto filled = RepairReplicas(one, {"a", "b"}, {}, l2);
   ASSERT_TRUE(filled);
   EXPECT_EQ((*filled)[0], (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(ShardMap, RebalanceMovesOneReplicaAtATimeOntoAJoiningNode) {
+  // Two nodes hold 4 shards x 2 replicas (4 each); c joins. Moves go from the most-loaded node
+  // to c, one at a time (a shard with one replica too many blocks the next), until no node
+  // holds two more than another; FinishMove then drops the most-loaded node's replica.
+  std::vector<CollectionMeta> metas(1);
+  metas[0].tenant = metas[0].database = "default";
+  metas[0].name = "c";
+  metas[0].shards = 4;
+  metas[0].replication_factor = 2;
+  metas[0].replicas = {{"a", "b"}, {"b", "a"}, {"a", "b"}, {"b", "a"}};
+  const std::vector<std::string> live = {"a", "b", "c"};
+  EXPECT_FALSE(PlanRebalance(metas, {"a", "b"}));  // balanced without c
+  int moves = 0;
+  for (auto move = PlanRebalance(metas, live); move; move = PlanRebalance(metas, live)) {
+    ASSERT_LT(++moves, 10);
+    EXPECT_EQ(move->to, "c");
+    EXPECT_EQ(move->collection, "collections.default.default.c");
+    auto& shard = metas[0].replicas[move->shard];
+    ASSERT_EQ(std::count(shard.begin(), shard.end(), move->to), 0);
+    shard.push_back(move->to);
+    EXPECT_FALSE(PlanRebalance(metas, live));  // in progress
+    std::map<std::string, size_t> load;
+    for (const auto& s : metas[0].replicas) {
+      for (const auto& n : s) ++load[n];
+    }
+    auto finished = FinishMove(shard, 2, load);
+    ASSERT_TRUE(finished);
+    EXPECT_EQ(finished->back(), "c");
+    EXPECT_EQ(std::count(finished->begin(), finished->end(), move->from), 0);
+    shard = *finished;
+  }
+  std::map<std::string, size_t> load;
+  for (const auto& s : metas[0].replicas) {
+    EXPECT_EQ(s.size(), 2u);
+    EXPECT_NE(s[0], s[1]);
+    for (const auto& n : s) ++load[n];
+  }
+  EXPECT_EQ(moves, 2);
+  EXPECT_EQ(load["c"], 2u);
+  EXPECT_EQ(load["a"] + load["b"], 6u);
+  EXPECT_FALSE(FinishMove({"a", "b"}, 2, load));
+  // A shard with a replica on a node that is not live is not moved.
+  metas[0].replicas = {{"a", "x"}, {"a", "b"}, {"a", "b"}};
+  auto move = PlanRebalance(metas, {"a", "b", "c"});
+  ASSERT_TRUE(move);
+  EXPECT_EQ(move->shard, 1u);
+}
+
+TEST(SnapshotTransfer, FilesArriveWholeInChunksAndBadInputIsRefused) {
+  const fs::path dir = fs::temp_directory_path() / ("sextant_snapxfer_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "src");
+  std::string big(kSnapshotChunkBytes * 2 + 12345, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 1000);
+  std::ofstream(dir / "src" / "seg-1.hnsw", std::ios::binary) << big;
+  std::ofstream(dir / "src" / "MANIFEST") << "{}";
+  std::ofstream(dir / "src" / "empty");
+  auto files = ListSnapshotFiles((dir / "src").string());
+  ASSERT_TRUE(files.ok());
+  ASSERT_EQ(files->size(), 3u);
+  auto listed = SnapshotFilesFromJson(json::parse(SnapshotFilesToJson(*files).dump()));
+  ASSERT_TRUE(listed.ok());
+  int chunks = 0;
+  const ChunkReader read = [&](const std::string& name, uint64_t offset, size_t length) {
+    ++chunks;
+    return ReadSnapshotChunk((dir / "src").string(), name, offset, length);
+  };
+  ASSERT_TRUE(DownloadSnapshot(*listed, (dir / "dst").string(), read).ok());
+  for (const auto& f : *files) {
+    std::ifstream a(dir / "src" / f.name, std::ios::binary), b(dir / "dst" / f.name, std::ios::binary);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}), std::string(std::istreambuf_iterator<char>(b), {}))
+        << f.name;
+  }
+  EXPECT_EQ(chunks, 4);  // three of the big file, one of MANIFEST, none of the empty one
+  EXPECT_EQ(DownloadSnapshot(*listed, (dir / "dst").string(), read).code(), StatusCode::kAlreadyExists);
+  // A file shorter than listed, a reader that fails: an error, and nothing left behind.
+  std::vector<SnapshotFile> lying = {{"MANIFEST", 10}};
+  EXPECT_EQ(DownloadSnapshot(lying, (dir / "short").string(), read).code(), StatusCode::kIOError);
+  EXPECT_FALSE(fs::exists(dir / "short"));
+  const ChunkReader broken = [](const std::string&, uint64_t, size_t) { return Result<std::string>(Status::IOError("cut")); };
+  EXPECT_EQ(DownloadSnapshot(*listed, (dir / "cut").string(), broken).code(), StatusCode::kIOError);
+  EXPECT_FALSE(fs::exists(dir / "cut"));
+  // Names that are not plain file names never reach the file system.
+  EXPECT_EQ(ReadSnapshotChunk((dir / "src").string(), "../src/MANIFEST", 0, 10).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_FALSE(SnapshotFilesFromJson(json::parse(R"([{"name":"a/b","size":1}])")).ok());
+  EXPECT_FALSE(SnapshotFilesFromJson(json::parse(R"([{"name":"..","size":1}])")).ok());
+  fs::remove_all(dir);
 }
 
 TEST(ShardMap, MetadataRoundTripsAndDamageIsNamed) {
@@ -1108,6 +1199,8 @@ TEST_F(ClusterFixture, ReplicasMoveOffTheLeaderGoneForGood) {
   }
   EXPECT_EQ(Send(nodes_[b].port, key_, "GET", "/v1/collections/c/count").body["count"], 300);
   // Back later: it holds nothing now, and its old replicas' files are gone; it still answers.
+  // (Rebalancing gives it replicas again only once it has been back for the reassignment
+  // timeout, 2 s here: ReplicasBehindACompactedLogRebuildFromSnapshots tests that.)
   ASSERT_NO_FATAL_FAILURE(StartNode(gone));
   EXPECT_EQ(Send(nodes_[gone].port, key_, "GET", "/v1/collections/c/count").body["count"], 300);
   size_t files = 0;
@@ -1115,6 +1208,121 @@ TEST_F(ClusterFixture, ReplicasMoveOffTheLeaderGoneForGood) {
     files += f.is_regular_file();
   }
   EXPECT_EQ(files, 0u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Compacted logs: a replica left behind, and a node that joins, build from another replica's
+// snapshot and the stream after it.
+
+TEST_F(ClusterFixture, ReplicasBehindACompactedLogRebuildFromSnapshots) {
+  StartNatsCluster(1);
+  extra_node_args_ = {"--cluster-compact-messages", "1", "--cluster-node-timeout-ms", "1000",
+                      "--cluster-reassign-timeout-s", "2"};
+  AddNode("a");
+  AddNode("b");
+  ASSERT_NO_FATAL_FAILURE(StartNode(0));
+  ASSERT_NO_FATAL_FAILURE(StartNode(1));
+  ASSERT_TRUE(WaitAllAlive(0));
+  const int a = nodes_[0].port;
+  ASSERT_EQ(Send(a, key_, "PUT", "/v1/collections/c",
+                 R"({"dimension":4,"index":"flat","text":true,"shards":2,"replication_factor":2})")
+                .status,
+            201);
+  int next_id = 0;
+  auto write_batches = [&](int batches, int port) {
+    for (int b = 0; b < batches; ++b) {
+      json points = json::array();
+      for (int i = 0; i < 40; ++i, ++next_id) {
+        const float x = static_cast<float>(next_id);
+        points.push_back({{"id", "p" + std::to_string(next_id)}, {"vector", {x, -x / 3, 1.0f / (x + 1), 0.5f}},
+                          {"document", "point number " + std::to_string(next_id)}, {"metadata", {{"i", next_id}}}});
+      }
+      ASSERT_EQ(Send(port, key_, "POST", "/v1/collections/c/points", json{{"points", points}}.dump()).status, 200);
+    }
+  };
+  // Until every shard's stream holds nothing that its live replicas have not durably applied.
+  auto wait_compacted = [&](int port) {
+    const auto deadline = Clock::now() + std::chrono::seconds(15);
+    json info;
+    while (Clock::now() < deadline) {
+      info = Send(port, key_, "GET", "/v1/cluster").body;
+      bool done = info.is_object() && info["collections"].size() == 1;
+      for (const auto& sh : done ? info["collections"][0]["shards"] : json::array()) {
+        done = done && sh["first_sequence"].is_number() && sh["last_sequence"].is_number() &&
+               sh["first_sequence"].get<uint64_t>() == sh["last_sequence"].get<uint64_t>() + 1;
+      }
+      if (done) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "not compacted: " << info.dump();
+    return false;
+  };
+  // A replica's points (vectors, documents, metadata) as node i holds them.
+  auto local_points = [&](size_t i, uint32_t shard) {
+    Resp r = Send(nodes_[i].port, key_, "POST", "/v1/collections/c/scroll?replica=local&shard=" + std::to_string(shard),
+                  R"({"limit":2000,"vectors":true})");
+    EXPECT_EQ(r.status, 200) << nodes_[i].id << " shard " << shard << ": " << r.body;
+    return r.body["points"];
+  };
+
+  write_batches(5, a);
+  ASSERT_TRUE(WaitConverged(std::chrono::seconds(10)));
+  ASSERT_TRUE(wait_compacted(a));  // both nodes live: compacted up to what both applied
+
+  // b down while a takes more writes, deletes and metadata changes; the streams are compacted
+  // past everything b had applied.
+  Kill(nodes_[1].pid);
+  write_batches(5, a);
+  ASSERT_EQ(Send(a, key_, "POST", "/v1/collections/c/points/delete", R"({"ids":["p1","p2","p250"]})").status, 200);
+  ASSERT_EQ(Send(a, key_, "PATCH", "/v1/collections/c/points/p3", R"({"metadata":{"late":true},"merge":true})").status,
+            200);
+  ASSERT_TRUE(wait_compacted(a));
+  // Back: its replicas rebuild from a's snapshots and the streams after them.
+  ASSERT_NO_FATAL_FAILURE(StartNode(1));
+  json state;
+  ASSERT_TRUE(WaitConverged(std::chrono::seconds(20), &state)) << state.dump();
+  for (uint32_t shard = 0; shard < 2; ++shard) {
+    json want = local_points(0, shard), got = local_points(1, shard);
+    EXPECT_GT(want.size(), 100u);
+    EXPECT_EQ(got, want) << "shard " << shard;
+  }
+  EXPECT_EQ(Send(nodes_[1].port, key_, "GET", "/v1/collections/c/count?consistency=strong").body["count"], 397);
+  Resp p3 = Send(nodes_[1].port, key_, "GET", "/v1/collections/c/points/p3?consistency=strong");
+  EXPECT_EQ(p3.body["metadata"], json::parse(R"({"i":3,"late":true})"));
+  for (const auto& n : Send(a, key_, "GET", "/v1/cluster").body["nodes"]) EXPECT_FALSE(n.contains("errors")) << n;
+
+  // A node that joins gets its share of the replicas (after the reassignment timeout), built
+  // from snapshots, the streams being compacted; moves never leave a shard short of replicas.
+  AddNode("c");
+  ASSERT_NO_FATAL_FAILURE(StartNode(2));
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  bool balanced = false;
+  while (Clock::now() < deadline && !balanced) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    state = Send(a, key_, "GET", "/v1/cluster").body;
+    std::map<std::string, int> load;
+    balanced = state.is_object() && state["collections"].size() == 1;
+    for (const auto& sh : balanced ? state["collections"][0]["shards"] : json::array()) {
+      EXPECT_GE(sh["replicas"].size(), 2u);
+      balanced = balanced && sh["replicas"].size() == 2;
+      for (const auto& rep : sh["replicas"]) {
+        ++load[rep["node"]];
+        balanced = balanced && rep["applied"] == sh["last_sequence"];
+      }
+    }
+    balanced = balanced && load["c"] >= 1;
+  }
+  ASSERT_TRUE(balanced) << state.dump();
+  for (uint32_t shard = 0; shard < 2; ++shard) {
+    std::vector<size_t> holders;
+    for (const auto& rep : state["collections"][0]["shards"][shard]["replicas"]) {
+      holders.push_back(rep["node"] == "a" ? 0 : rep["node"] == "b" ? 1 : 2);
+    }
+    EXPECT_EQ(local_points(holders[0], shard), local_points(holders[1], shard)) << "shard " << shard;
+  }
+  Resp q = Send(nodes_[2].port, key_, "POST", "/v1/collections/c/query", R"({"text":"number 7","k":3})");
+  ASSERT_EQ(q.status, 200) << q.body;
+  EXPECT_EQ(q.body["results"].size(), 3u);
 }
 
 // ---------------------------------------------------------------------------------------

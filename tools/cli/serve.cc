@@ -28,7 +28,7 @@ constexpr const char* kServeUsage =
     "                     [--embedding-provider-urls PREFIX,...]\n"
     "                     [--cluster nats://HOST:PORT[,...] --node-id NAME [--advertise URL]\n"
     "                      [--cluster-stream-replicas N] [--cluster-node-timeout-ms 3000]\n"
-    "                      [--cluster-reassign-timeout-s 30]]\n"
+    "                      [--cluster-reassign-timeout-s 30] [--cluster-compact-messages 100000]]\n"
     "Without --admin-key-file there is no authentication and only 127.0.0.1 is allowed.\n"
     "The admin key file is created with a new random key when it does not exist.\n"
     "Collections may name an embedding provider (an OpenAI-compatible URL) only under one of\n"
@@ -60,7 +60,7 @@ Status Serve(const std::vector<std::string>& argv) {
                               "queue-timeout-ms", "request-timeout-s", "header-timeout-s", "max-connections-per-client",
                               "busy-poll-us", "log-level", "embedding-provider-urls", "cluster", "node-id",
                               "advertise", "cluster-stream-replicas", "cluster-node-timeout-ms",
-                              "cluster-reassign-timeout-s"},
+                              "cluster-reassign-timeout-s", "cluster-compact-messages"},
                              {}));
   if (!args.positional().empty()) return Status::InvalidArgument("unexpected argument '" + args.positional()[0] + "'");
   server::ServerOptions opt;
@@ -122,7 +122,7 @@ Status Serve(const std::vector<std::string>& argv) {
   opt.handler_timeout_ms = static_cast<int>(std::min<int64_t>(timeout_s, 1 << 20) * 1000);
   SEXTANT_ASSIGN_OR_RETURN(opt.log_level, ParseLogLevel(args.Get("log-level", "info")));
   for (const char* flag : {"node-id", "advertise", "cluster-stream-replicas", "cluster-node-timeout-ms",
-                           "cluster-reassign-timeout-s"}) {
+                           "cluster-reassign-timeout-s", "cluster-compact-messages"}) {
     if (args.Has(flag) && !args.Has("cluster")) {
       return Status::InvalidArgument(std::string("--") + flag + " needs --cluster");
     }
@@ -148,6 +148,13 @@ Status Serve(const std::vector<std::string>& argv) {
     SEXTANT_ASSIGN_OR_RETURN(int64_t reassign_s,
                              args.GetPositiveInt("cluster-reassign-timeout-s", copt.reassign_timeout_ms / 1000));
     copt.reassign_timeout_ms = static_cast<int>(std::min<int64_t>(reassign_s, 86400) * 1000);
+    if (args.Get("cluster-compact-messages") == "0") {  // 0: streams keep everything
+      copt.compact_messages = 0;
+    } else {
+      SEXTANT_ASSIGN_OR_RETURN(int64_t compact, args.GetPositiveInt("cluster-compact-messages",
+                                                                    static_cast<int64_t>(copt.compact_messages)));
+      copt.compact_messages = static_cast<uint64_t>(compact);
+    }
     SEXTANT_ASSIGN_OR_RETURN(node, cluster::ClusterNode::Start(copt));
     opt.cluster = node;
   }
