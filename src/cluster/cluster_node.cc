@@ -12,7 +12,9 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <map>
@@ -1063,46 +1065,17 @@ struct ClusterNode::Impl {
     }
     Status last = Status::FailedPrecondition("no other live replica of shard " + std::to_string(r.shard) +
                                              " to rebuild from");
-    const json where = {{"uid", r.uid}, {"shard", r.shard}};
     for (const std::string& node : sources) {
-      json ask = where;
-      ask["op"] = "snapshot";
-      auto reply = RequestNode(node, ask, 60000);
-      if (!reply.ok()) {
-        last = reply.status();
-        continue;
-      }
-      const uint64_t seq = reply->value("applied", uint64_t{0});
-      const std::string id = reply->value("id", "");
-      json done = where;
-      done["op"] = "snapshot_done";
-      done["id"] = id;
-      auto files = SnapshotFilesFromJson(reply->value("files", json()));
-      if (!files.ok() || seq + 1 < first_seq) {
-        (void)RequestNode(node, done, 2000);
-        last = files.ok() ? Status::FailedPrecondition(node + "'s replica is behind the stream too")
-                          : files.status();
-        continue;
-      }
       const std::string dest = opt.data_dir + "/incoming/" + r.uid + "-" + std::to_string(r.shard);
       std::error_code ec;
       std::filesystem::remove_all(dest, ec);
       std::filesystem::create_directories(opt.data_dir + "/incoming", ec);
-      Status st = DownloadSnapshot(*files, dest, [&](const std::string& name, uint64_t offset, size_t length) {
-        if (r.stop || stopping) return Result<std::string>(Status::IOError("stopping"));
-        json chunk = where;
-        chunk["op"] = "snapshot_read";
-        chunk["id"] = id;
-        chunk["name"] = name;
-        chunk["offset"] = offset;
-        chunk["length"] = length;
-        return RequestChunk(node, chunk);
-      });
-      (void)RequestNode(node, done, 2000);
-      if (!st.ok()) {
-        last = st;
+      auto fetched = FetchSnapshot(node, r.uid, r.shard, dest, first_seq, [&] { return r.stop || stopping; });
+      if (!fetched.ok()) {
+        last = fetched.status();
         continue;
       }
+      const uint64_t seq = *fetched;
       // The old local collection goes, the snapshot takes its name; then the applied file.
       r.SetCol(nullptr);
       Status dropped = r.db->DropCollection(r.config.name);
@@ -1118,6 +1091,39 @@ struct ClusterNode::Impl {
       return Status::OK();
     }
     return last;
+  }
+
+  // A snapshot of `node`'s replica of the shard copied into `dest` (which must not exist); the
+  // replica's applied sequence when it was taken. FailedPrecondition when that replica has not
+  // applied up to `first_seq` - 1 (it is behind the stream too).
+  Result<uint64_t> FetchSnapshot(const std::string& node, const std::string& uid, uint32_t shard,
+                                 const std::string& dest, uint64_t first_seq, const std::function<bool()>& cancelled) {
+    const json where = {{"uid", uid}, {"shard", shard}};
+    json ask = where;
+    ask["op"] = "snapshot";
+    SEXTANT_ASSIGN_OR_RETURN(json taken, RequestNode(node, ask, 60000));
+    const uint64_t seq = taken.value("applied", uint64_t{0});
+    json done = where;
+    done["op"] = "snapshot_done";
+    done["id"] = taken.value("id", "");
+    auto files = SnapshotFilesFromJson(taken.value("files", json()));
+    Status st = !files.ok()            ? files.status()
+                : seq + 1 < first_seq ? Status::FailedPrecondition(node + "'s replica is behind the stream too")
+                                      : Status::OK();
+    if (st.ok()) {
+      st = DownloadSnapshot(*files, dest, [&](const std::string& name, uint64_t offset, size_t length) {
+        if (cancelled()) return Result<std::string>(Status::IOError("stopping"));
+        json chunk = done;
+        chunk["op"] = "snapshot_read";
+        chunk["name"] = name;
+        chunk["offset"] = offset;
+        chunk["length"] = length;
+        return RequestChunk(node, chunk);
+      });
+    }
+    (void)RequestNode(node, done, 2000);
+    if (!st.ok()) return st;
+    return seq;
   }
 
   // The first sequence the shard's stream still holds (0 for a stream that never had one).
@@ -1705,10 +1711,19 @@ struct ClusterNode::Impl {
     }
     SX_PARSE(server::CollectionSpec spec, server::ParseCollectionSpec(body, opt.limits));
     spec.config.name = rq.params.at("collection");
-    if (spec.config.embedding) {
+    return CreateCollection(rq.tenant, rq.database, spec.config, shards, rf, rq.deadline, nullptr);
+  }
+
+  // A new collection of the cluster: its streams, then its value in the bucket (compare-and-set:
+  // a concurrent create of the same name through another node cannot also win); the same
+  // definition again is 200, another one 409. `created`: the new collection's value.
+  Reply CreateCollection(const std::string& tenant, const std::string& database, const CollectionConfig& config,
+                         uint32_t shards, uint32_t rf, std::optional<Clock::time_point> deadline,
+                         CollectionMeta* created) {
+    if (config.embedding) {
       return Error(422, "invalid_argument", "collections that embed their documents are not supported on a cluster yet");
     }
-    if (Status st = codec::CheckCollectionSettings(spec.config); !st.ok()) return FromStatus(st);
+    if (Status st = codec::CheckCollectionSettings(config); !st.ok()) return FromStatus(st);
     std::vector<std::string> live;
     std::map<std::string, size_t> load;
     {
@@ -1721,12 +1736,12 @@ struct ClusterNode::Impl {
       }
     }
     CollectionMeta meta;
-    meta.tenant = rq.tenant;
-    meta.database = rq.database;
-    meta.name = spec.config.name;
+    meta.tenant = tenant;
+    meta.database = database;
+    meta.name = config.name;
     meta.shards = shards;
     meta.replication_factor = rf;
-    meta.config = codec::CollectionConfigToJson(spec.config, codec::ConfigForm::kStored);
+    meta.config = codec::CollectionConfigToJson(config, codec::ConfigForm::kStored);
     if (auto existing = FindMeta(meta.tenant, meta.database, meta.name)) return SameOrConflict(*existing, meta);
     if (rf > live.size()) {
       std::string names;
@@ -1758,8 +1773,9 @@ struct ClusterNode::Impl {
       }
       return Error(503, "unavailable", NatsError(s, "creating " + key).message());
     }
-    WaitUntilServed(meta, rq.deadline);
-    json j = DescribeMeta(meta, spec.config);
+    WaitUntilServed(meta, deadline);
+    if (created) *created = meta;
+    json j = DescribeMeta(meta, config);
     j["created"] = true;
     return Reply{201, std::move(j)};
   }
@@ -2197,6 +2213,193 @@ struct ClusterNode::Impl {
     return Reply{200, {{"results", std::move(out)}}};
   }
 
+  // ---------------------------------------------------------------------------------------
+  // Snapshots of whole collections. A snapshot is kept by the node that took it, where the
+  // server keeps its own: SNAPSHOTS/TENANT/DATABASE/NAME holds cluster.json (what was
+  // snapshotted) and shard-K/ (a snapshot of one replica of shard K, Collection::CreateSnapshot),
+  // copied from one live replica of each shard.
+
+  std::string SnapshotsOf(const std::string& t, const std::string& d) const { return opt.snapshots_dir + "/" + t + "/" + d; }
+
+  Reply CreateSnapshot(const server::ClusterRequest& rq, const CollectionMeta& meta) {
+    SX_PARSE(std::optional<std::string> name, server::ParseSnapshotCreate(rq.body));
+    if (!name) {
+      char stamp[32];
+      const std::time_t t = std::time(nullptr);
+      std::tm tm{};
+      gmtime_r(&t, &tm);
+      std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+      name = meta.name + "-" + stamp + "-" + server::RandomHex(2);
+    }
+    const std::string dir = SnapshotsOf(rq.tenant, rq.database) + "/" + *name;
+    const std::string staging = SnapshotsOf(rq.tenant, rq.database) + "/.taking-" + *name;
+    std::error_code ec;
+    if (std::filesystem::exists(dir, ec)) return Error(409, "already_exists", "snapshot '" + *name + "' already exists");
+    std::filesystem::remove_all(staging, ec);
+    std::filesystem::create_directories(staging, ec);
+    if (ec) return Error(500, "io_error", "cannot create " + staging + ": " + ec.message());
+    auto fail = [&](Reply r) {
+      std::error_code ignored;
+      std::filesystem::remove_all(staging, ignored);
+      return r;
+    };
+    json sequences = json::array();
+    for (uint32_t shard = 0; shard < meta.shards; ++shard) {
+      std::vector<std::string> candidates;
+      {
+        std::lock_guard<std::mutex> l(mu);
+        const auto now = Clock::now();
+        for (const auto& n : meta.replicas[shard]) {
+          if (IsAliveLocked(n, now)) candidates.push_back(n);
+        }
+      }
+      auto self = std::find(candidates.begin(), candidates.end(), opt.node_id);
+      if (self != candidates.end()) std::rotate(candidates.begin(), self, self + 1);
+      std::string tried;
+      std::optional<uint64_t> seq;
+      for (const std::string& node : candidates) {
+        auto fetched = FetchSnapshot(node, meta.uid, shard, staging + "/shard-" + std::to_string(shard), 0,
+                                     [&] { return stopping.load(); });
+        if (fetched.ok()) {
+          seq = *fetched;
+          break;
+        }
+        tried += (tried.empty() ? "" : "; ") + fetched.status().message();
+      }
+      if (!seq) {
+        return fail(Error(503, "unavailable",
+                          "shard " + std::to_string(shard) + " of collection '" + meta.name +
+                              "' has no replica that gave a snapshot" + (tried.empty() ? "" : " (" + tried + ")")));
+      }
+      sequences.push_back(*seq);
+    }
+    const json manifest = {{"format", "sextant-cluster-snapshot"}, {"version", 1},         {"collection", meta.name},
+                           {"config", meta.config},                {"shards", meta.shards}, {"replication_factor", meta.replication_factor},
+                           {"sequences", sequences}};
+    if (Status st = server::WriteFileAtomic(staging + "/cluster.json", manifest.dump(2) + "\n"); !st.ok()) {
+      return fail(FromStatus(st));
+    }
+    std::filesystem::rename(staging, dir, ec);
+    if (ec) return fail(Error(500, "io_error", "cannot rename " + staging + ": " + ec.message()));
+    return Reply{201, {{"snapshot", *name}, {"collection", meta.name}, {"shards", meta.shards}, {"sequences", sequences}}};
+  }
+
+  Reply ListSnapshots(const server::ClusterRequest& rq) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(SnapshotsOf(rq.tenant, rq.database), ec)) {
+      const std::string n = e.path().filename().string();
+      if (e.is_directory() && !n.empty() && n[0] != '.') names.push_back(n);
+    }
+    std::sort(names.begin(), names.end());
+    json out = json::array();
+    for (const auto& n : names) out.push_back({{"name", n}});
+    return Reply{200, {{"snapshots", std::move(out)}}};
+  }
+
+  Reply DeleteSnapshot(const server::ClusterRequest& rq) {
+    const std::string& name = rq.params.at("snapshot");
+    const std::string dir = SnapshotsOf(rq.tenant, rq.database) + "/" + name;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) return Error(404, "not_found", "no snapshot '" + name + "'");
+    std::filesystem::remove_all(dir, ec);
+    if (ec) return Error(500, "io_error", "cannot delete the snapshot: " + ec.message());
+    return Reply{200, {{"deleted", name}}};
+  }
+
+  // A snapshot restored as a new collection of the cluster, with the snapshot's settings and
+  // shard count: each shard's points are read from its snapshot (opened as a scratch local
+  // collection) and written through the new collection's streams like any upsert, so every
+  // replica builds it the usual way. A single node's snapshot (no cluster.json) restores as a
+  // collection of one shard.
+  Reply RestoreSnapshot(const server::ClusterRequest& rq) {
+    SX_PARSE(std::string target, server::ParseSnapshotRestore(rq.body));
+    const std::string& name = rq.params.at("snapshot");
+    const std::string dir = SnapshotsOf(rq.tenant, rq.database) + "/" + name;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) return Error(404, "not_found", "no snapshot '" + name + "'");
+    uint32_t shards = 1, rf = 1;
+    std::vector<std::string> shard_dirs = {dir};
+    if (std::filesystem::exists(dir + "/cluster.json", ec)) {
+      std::ifstream in(dir + "/cluster.json");
+      json manifest = json::parse(std::string(std::istreambuf_iterator<char>(in), {}), nullptr, false);
+      if (!manifest.is_object() || manifest.value("format", "") != "sextant-cluster-snapshot" ||
+          !manifest.contains("shards") || !manifest["shards"].is_number_unsigned() ||
+          !manifest.contains("replication_factor") || !manifest["replication_factor"].is_number_unsigned()) {
+        return Error(500, "corruption", dir + "/cluster.json is not a cluster snapshot's manifest");
+      }
+      shards = manifest["shards"].get<uint32_t>();
+      rf = manifest["replication_factor"].get<uint32_t>();
+      shard_dirs.clear();
+      for (uint32_t s = 0; s < shards; ++s) shard_dirs.push_back(dir + "/shard-" + std::to_string(s));
+    }
+    // Scratch copies of the shards, to read their points.
+    const std::string scratch = opt.data_dir + "/restoring/" + RandomId();
+    struct Cleanup {
+      std::string path;
+      ~Cleanup() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path, ignored);
+      }
+    } cleanup{scratch};
+    auto db = Database::Open(scratch);
+    if (!db.ok()) return FromStatus(db.status());
+    std::vector<std::shared_ptr<Collection>> parts;
+    for (uint32_t s = 0; s < shards; ++s) {
+      auto part = (*db)->RestoreSnapshot(shard_dirs[s], "s" + std::to_string(s));
+      if (!part.ok()) return FromStatus(part.status().WithContext("snapshot '" + name + "' shard " + std::to_string(s)));
+      parts.push_back(*part);
+    }
+    CollectionConfig config = parts[0]->config();
+    config.name = target;
+    rf = std::min<uint32_t>(rf, static_cast<uint32_t>(LiveNodesCount()));
+    CollectionMeta meta;
+    Reply created = CreateCollection(rq.tenant, rq.database, config, shards, std::max<uint32_t>(rf, 1), rq.deadline, &meta);
+    if (created.status != 201) {
+      return created.status == 200 ? Error(409, "already_exists", "collection '" + target + "' already exists") : created;
+    }
+    size_t count = 0;
+    for (uint32_t s = 0; s < shards; ++s) {
+      std::string after;
+      WriteOp op;
+      op.kind = OpKind::kUpsert;
+      size_t bytes = 0;
+      auto flush = [&]() -> std::optional<Reply> {
+        if (op.points.empty()) return std::nullopt;
+        auto published = Publish(meta, s, op, rq.deadline);
+        if (!published.ok()) return Error(503, "unavailable", published.status().message());
+        op.points.clear();
+        bytes = 0;
+        return std::nullopt;
+      };
+      for (;;) {
+        auto page = parts[s]->Scroll(after, 1000, std::nullopt, /*include_vector=*/true);
+        if (!page.ok()) return FromStatus(page.status());
+        for (Point& p : page->points) {
+          if (ShardOf(p.id, shards) != s) {
+            return Error(500, "corruption", "point '" + p.id.substr(0, 200) + "' of snapshot '" + name + "' shard " +
+                                                std::to_string(s) + " belongs to another shard");
+          }
+          bytes += p.id.size() + p.vector.size() * 4 + (p.document ? p.document->size() : 0) + p.metadata.dump().size();
+          op.points.push_back(std::move(p));
+          ++count;
+          if (bytes >= 256 * 1024) {
+            if (auto failed = flush()) return *failed;
+          }
+        }
+        if (!page->next) break;
+        after = *page->next;
+      }
+      if (auto failed = flush()) return *failed;
+    }
+    return Reply{201, {{"restored", target}, {"count", count}, {"shards", shards}}};
+  }
+
+  size_t LiveNodesCount() {
+    std::lock_guard<std::mutex> l(mu);
+    return LiveNodesLocked().size();
+  }
+
   // Reads other than queries ask for read-your-writes with ?consistency=strong: the serving
   // replicas first apply everything their shard's stream held when the read began.
   std::optional<Reply> StrongSequences(const server::ClusterRequest& rq, const CollectionMeta& meta,
@@ -2484,12 +2687,18 @@ struct ClusterNode::Impl {
         break;
       }
     }
-    if (rest == "/snapshots" || rest.substr(0, 11) == "/snapshots/" || rest.ends_with("/snapshots")) {
-      return Error(501, "not_implemented", "snapshots of cluster collections are not supported yet");
-    }
-    if (rest.substr(0, 12) != "/collections") return std::nullopt;
+    const bool snapshots = rest == "/snapshots" || rest.substr(0, 11) == "/snapshots/" || rest.ends_with("/snapshots");
+    if (!snapshots && rest.substr(0, 12) != "/collections") return std::nullopt;
     if (!DatabaseExists(rq.tenant, rq.database)) {
       return Error(404, "not_found", "no database '" + rq.database + "' in tenant '" + rq.tenant + "'");
+    }
+    if (rest == "/snapshots" && rq.method == "GET") return ListSnapshots(rq);
+    if (rest == "/snapshots/{snapshot}" && rq.method == "DELETE") return DeleteSnapshot(rq);
+    if (rest == "/snapshots/{snapshot}/restore") return RestoreSnapshot(rq);
+    if (snapshots && rest != "/collections/{collection}/snapshots") {
+      return Error(501, "not_implemented",
+                   rq.method + " " + p + " is not supported on a cluster yet (a snapshot lies in " +
+                       "DATA/snapshots/TENANT/DATABASE/NAME of the node that took it)");
     }
     if (rest == "/collections") return ListCollections(rq);
     const std::string& m = rq.method;
@@ -2517,6 +2726,7 @@ struct ClusterNode::Impl {
     if (rest == "/collections/{collection}/count") return Count(rq, *meta);
     if (rest == "/collections/{collection}/scroll") return Scroll(rq, *meta);
     if (rest == "/collections/{collection}/query") return Query(rq, *meta);
+    if (rest == "/collections/{collection}/snapshots") return CreateSnapshot(rq, *meta);
     return Error(501, "not_implemented", m + " " + p + " is not supported on a cluster yet");
   }
 };

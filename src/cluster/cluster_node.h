@@ -38,6 +38,7 @@ struct ClusterOptions {
   std::string node_id;                 // [A-Za-z0-9_-], unique in the cluster, stable across restarts
   std::string advertise;               // how people reach this node (shown by GET /v1/cluster)
   std::string data_dir;                // this node's replicas (DATA/cluster)
+  std::string snapshots_dir;           // snapshots of collections taken through this node (DATA/snapshots)
   // Replicas of each stream and bucket in JetStream; 0: 3 when three or more NATS servers are
   // known (the URLs given, or the servers the first one reports), else as many as there are.
   int stream_replicas = 0;

@@ -840,7 +840,27 @@ TEST_F(ClusterFixture, ApiAnswersForTheWholeClusterFromAnyNode) {
   ASSERT_EQ(list.status, 200);
   ASSERT_EQ(list.body["collections"].size(), 1u);
   EXPECT_EQ(list.body["collections"][0]["points"], 2);
-  EXPECT_EQ(Send(a, key_, "POST", "/v1/collections/c/snapshots", "{}").status, 501);
+
+  // A snapshot of the whole collection (every shard's, copied to the node that takes it),
+  // restored as a new collection of the cluster with the same points, read through the other.
+  Resp snap = Send(a, key_, "POST", "/v1/collections/c/snapshots", R"({"snapshot":"snap1"})");
+  ASSERT_EQ(snap.status, 201) << snap.body;
+  EXPECT_EQ(snap.body["shards"], 2);
+  EXPECT_EQ(Send(a, key_, "POST", "/v1/collections/c/snapshots", R"({"snapshot":"snap1"})").status, 409);
+  EXPECT_EQ(Send(a, key_, "GET", "/v1/snapshots").body["snapshots"], json::parse(R"([{"name":"snap1"}])"));
+  Resp restored = Send(a, key_, "POST", "/v1/snapshots/snap1/restore", R"({"collection":"c2"})");
+  ASSERT_EQ(restored.status, 201) << restored.body;
+  EXPECT_EQ(restored.body["count"], 2);
+  EXPECT_EQ(Send(a, key_, "POST", "/v1/snapshots/snap1/restore", R"({"collection":"c2"})").status, 409);
+  Resp c_points = Send(b, key_, "POST", "/v1/collections/c/scroll?consistency=strong", R"({"limit":10,"vectors":true})");
+  Resp c2_points = Send(b, key_, "POST", "/v1/collections/c2/scroll?consistency=strong", R"({"limit":10,"vectors":true})");
+  ASSERT_EQ(c2_points.status, 200) << c2_points.body;
+  EXPECT_EQ(c2_points.body["points"], c_points.body["points"]);
+  EXPECT_EQ(Send(b, key_, "GET", "/v1/collections/c2").body["shards"], 2);
+  EXPECT_EQ(Send(a, key_, "GET", "/v1/snapshots/snap1/archive").status, 501);
+  EXPECT_EQ(Send(a, key_, "DELETE", "/v1/snapshots/snap1").status, 200);
+  EXPECT_EQ(Send(a, key_, "POST", "/v1/snapshots/snap1/restore", R"({"collection":"c3"})").status, 404);
+  EXPECT_EQ(Send(b, key_, "DELETE", "/v1/collections/c2").status, 200);
 
   // A node gone: its replicas' reads go to the other node at once.
   Kill(nodes_[1].pid);
@@ -1323,6 +1343,23 @@ TEST_F(ClusterFixture, ReplicasBehindACompactedLogRebuildFromSnapshots) {
   Resp q = Send(nodes_[2].port, key_, "POST", "/v1/collections/c/query", R"({"text":"number 7","k":3})");
   ASSERT_EQ(q.status, 200) << q.body;
   EXPECT_EQ(q.body["results"].size(), 3u);
+
+  // A snapshot of the whole collection taken through the new node, restored as a copy: the
+  // same points.
+  ASSERT_EQ(Send(nodes_[2].port, key_, "POST", "/v1/collections/c/snapshots", R"({"snapshot":"s"})").status, 201);
+  Resp restored = Send(nodes_[2].port, key_, "POST", "/v1/snapshots/s/restore", R"({"collection":"copy"})");
+  ASSERT_EQ(restored.status, 201) << restored.body;
+  EXPECT_EQ(restored.body["count"], 397);
+  for (const char* name : {"c", "copy"}) {
+    Resp all = Send(a, key_, "POST", std::string("/v1/collections/") + name + "/scroll?consistency=strong",
+                    R"({"limit":1000,"vectors":true})");
+    ASSERT_EQ(all.status, 200) << all.body;
+    EXPECT_EQ(all.body["points"].size(), 397u);
+    if (std::string(name) == "copy") {
+      EXPECT_EQ(all.body["points"], Send(a, key_, "POST", "/v1/collections/c/scroll", R"({"limit":1000,"vectors":true})")
+                                        .body["points"]);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -140,6 +140,7 @@ Status Serve(const std::vector<std::string>& argv) {
     SEXTANT_ASSIGN_OR_RETURN(copt.node_id, args.Required("node-id"));
     copt.advertise = args.Get("advertise", "http://" + opt.host + ":" + std::to_string(opt.port));
     copt.data_dir = opt.data_dir + "/cluster";
+    copt.snapshots_dir = opt.data_dir + "/snapshots";  // where the server keeps them (catalog.h)
     copt.limits = opt.limits;
     SEXTANT_ASSIGN_OR_RETURN(int64_t replicas, args.GetPositiveInt("cluster-stream-replicas", 1));
     if (args.Has("cluster-stream-replicas")) copt.stream_replicas = static_cast<int>(std::min<int64_t>(replicas, 99));
