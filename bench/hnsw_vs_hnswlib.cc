@@ -9,7 +9,9 @@
 // usage: sextant_hnsw_vs_hnswlib --base F --query F --groundtruth F [--metric cosine|l2|ip]
 //        [--M 16] [--ef-construction 200] [--ef 32,64,128] [--k 10] [--queries 2000]
 //        [--build-threads 2] [--threads 1[,2,...]] [--rounds 3] [--storage auto|f32|f16|u8|sq8-f32]
-//        [--max-base N] [--peers hnswlib,faiss]
+//        [--max-base N] [--peers hnswlib,faiss] [--sextant-index FILE]
+// --sextant-index: load Sextant's index from FILE if it exists (no build figures then), else
+// build it and save it there: search experiments without rebuilding.
 // One JSON line per build and per (system, ef); ratios are against the first system built
 // (hnswlib, unless --peers leaves it out: --peers none times Sextant alone, e.g. for a profile).
 #include <hnswlib/hnswlib.h>
@@ -18,6 +20,7 @@
 #include <omp.h>
 #endif
 #include <pthread.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <algorithm>
@@ -106,7 +109,7 @@ Pass RunPass(const Searcher& s, size_t nq, size_t threads) {
 
 int main(int argc, char** argv) {
   std::string base_path, query_path, gt_path, metric_name = "cosine", storage_name = "auto";
-  std::string peers = "hnswlib,faiss";
+  std::string peers = "hnswlib,faiss", index_file;
   size_t M = 16, efc = 200, k = 10, nq = 2000, build_threads = 2, rounds = 3;
   std::vector<size_t> thread_counts = {1};
   size_t max_base = dataset::kAllRows;
@@ -134,6 +137,7 @@ int main(int argc, char** argv) {
     else if (f == "--rounds") rounds = std::stoull(v);
     else if (f == "--max-base") max_base = std::stoull(v);
     else if (f == "--peers") peers = v;
+    else if (f == "--sextant-index") index_file = v;
     else {
       std::fprintf(stderr, "unknown flag %s\n", f.c_str());
       return 2;
@@ -313,26 +317,37 @@ int main(int argc, char** argv) {
                     return true;
                   }};
     s.set_ef = [&](size_t e) { ef = e; };
-    Status built;
-    const double rss = measure(s, [&] {
-      auto made = index::HnswIndex::Create(dim, opt);
-      if (!made.ok()) {
-        built = made.status();
-        return;
+    if (!index_file.empty() && access(index_file.c_str(), R_OK) == 0) {
+      auto loaded = index::HnswIndex::Load(index_file);
+      if (!loaded.ok()) {
+        std::fprintf(stderr, "%s\n", loaded.status().ToString().c_str());
+        return 1;
       }
-      sx = std::move(made).value();
-      std::vector<uint64_t> labels(n);
-      for (size_t i = 0; i < n; ++i) labels[i] = i;
-      built = sx->AddBatch(base->data, labels, build_threads);
-    });
-    if (!built.ok()) {
-      std::fprintf(stderr, "%s\n", built.ToString().c_str());
-      return 1;
+      sx = std::move(loaded).value();
+      std::fprintf(stderr, "loaded %s (no build figures)\n", index_file.c_str());
+    } else {
+      Status built;
+      const double rss = measure(s, [&] {
+        auto made = index::HnswIndex::Create(dim, opt);
+        if (!made.ok()) {
+          built = made.status();
+          return;
+        }
+        sx = std::move(made).value();
+        std::vector<uint64_t> labels(n);
+        for (size_t i = 0; i < n; ++i) labels[i] = i;
+        built = sx->AddBatch(base->data, labels, build_threads);
+      });
+      if (built.ok() && !index_file.empty()) built = sx->Save(index_file);
+      if (!built.ok()) {
+        std::fprintf(stderr, "%s\n", built.ToString().c_str());
+        return 1;
+      }
+      char extra[64];
+      std::snprintf(extra, sizeof extra, ",\"index_bytes_per_vector\":%.1f",
+                    double(sx->MemoryUsage()) / n);
+      print_build(s, rss, extra);
     }
-    char extra[64];
-    std::snprintf(extra, sizeof extra, ",\"index_bytes_per_vector\":%.1f",
-                  double(sx->MemoryUsage()) / n);
-    print_build(s, rss, extra);
     systems.push_back(std::move(s));
   }
 
