@@ -502,18 +502,24 @@ struct ClusterNode::Impl {
       }
     }
     for (const auto& [stream, low] : candidates) {
-      jsStreamInfo* si = nullptr;
-      jsErrCode jerr = static_cast<jsErrCode>(0);
-      if (js_GetStreamInfo(&si, js, stream.c_str(), nullptr, &jerr) != NATS_OK) continue;
-      const uint64_t first = std::max<uint64_t>(si->State.FirstSeq, 1);
-      jsStreamInfo_Destroy(si);
-      if (low + 1 <= first || low + 1 - first < opt.compact_messages) continue;
+      // The stream's first sequence as last seen (only purges move it): asked of JetStream only
+      // when a purge may be due, not every tick for every shard.
+      auto known = stream_first.find(stream);
+      if (known != stream_first.end() && (low + 1 <= known->second || low + 1 - known->second < opt.compact_messages)) {
+        continue;
+      }
+      auto first = FirstSequence(stream);
+      if (!first.ok()) continue;
+      stream_first[stream] = std::max<uint64_t>(*first, 1);
+      if (low + 1 <= stream_first[stream] || low + 1 - stream_first[stream] < opt.compact_messages) continue;
       jsOptions o;
       jsOptions_Init(&o);
       o.Stream.Purge.Sequence = low + 1;  // up to, not including
-      (void)js_PurgeStream(js, stream.c_str(), &o, &jerr);
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      if (js_PurgeStream(js, stream.c_str(), &o, &jerr) == NATS_OK) stream_first[stream] = low + 1;
     }
   }
+  std::map<std::string, uint64_t> stream_first;  // CompactStreams (heartbeat thread) only
 
   // The leader's job: shard replicas on nodes gone for longer than the reassignment timeout
   // move to live nodes (and shards short of replicas get more), with compare-and-set.
