@@ -30,6 +30,7 @@
 #include "codec/point_json.h"
 #include "codec/query_json.h"
 #include "server/catalog.h"
+#include "server/snapshot_archive.h"
 #include "sextant/database.h"
 
 namespace sextant::cluster {
@@ -2701,10 +2702,15 @@ struct ClusterNode::Impl {
     if (rest == "/snapshots" && rq.method == "GET") return ListSnapshots(rq);
     if (rest == "/snapshots/{snapshot}" && rq.method == "DELETE") return DeleteSnapshot(rq);
     if (rest == "/snapshots/{snapshot}/restore") return RestoreSnapshot(rq);
+    if (rest == "/snapshots/{snapshot}/archive") {
+      const std::string& name = rq.params.at("snapshot");
+      const std::string dir = SnapshotsOf(rq.tenant, rq.database) + "/" + name;
+      std::error_code ec;
+      if (!std::filesystem::is_directory(dir, ec)) return Error(404, "not_found", "no snapshot '" + name + "'");
+      return server::SnapshotArchiveReply(dir, name);
+    }
     if (snapshots && rest != "/collections/{collection}/snapshots") {
-      return Error(501, "not_implemented",
-                   rq.method + " " + p + " is not supported on a cluster yet (a snapshot lies in " +
-                       "DATA/snapshots/TENANT/DATABASE/NAME of the node that took it)");
+      return Error(501, "not_implemented", rq.method + " " + p + " is not supported on a cluster");
     }
     if (rest == "/collections") return ListCollections(rq);
     const std::string& m = rq.method;

@@ -2,7 +2,8 @@
 //
 // On disk: DATA/tenants/TENANT/databases/DATABASE is one sextant::Database, opened while the
 // server runs; DATA/snapshots/TENANT/DATABASE/NAME is one collection snapshot (never at a
-// path the client chooses). Tenant "default" with database "default" always exists.
+// path the client chooses). Tenant "default" with database "default" always exists. (A cluster
+// node keeps its collections' snapshots in the same folders: src/cluster.)
 //
 // Thread-safety: every method may be called from many threads at once. Tenant and database
 // changes are serialised; a request that holds a DbEntry keeps its database open.

@@ -857,7 +857,16 @@ TEST_F(ClusterFixture, ApiAnswersForTheWholeClusterFromAnyNode) {
   ASSERT_EQ(c2_points.status, 200) << c2_points.body;
   EXPECT_EQ(c2_points.body["points"], c_points.body["points"]);
   EXPECT_EQ(Send(b, key_, "GET", "/v1/collections/c2").body["shards"], 2);
-  EXPECT_EQ(Send(a, key_, "GET", "/v1/snapshots/snap1/archive").status, 501);
+  {  // the archive holds cluster.json and every shard's files
+    httplib::Client cli("127.0.0.1", a);
+    auto tar = cli.Get("/v1/snapshots/snap1/archive", {{"Authorization", "Bearer " + key_}});
+    ASSERT_TRUE(tar);
+    EXPECT_EQ(tar->status, 200);
+    for (const char* entry : {"snap1/cluster.json", "snap1/shard-0/MANIFEST", "snap1/shard-1/config.json"}) {
+      EXPECT_NE(tar->body.find(entry), std::string::npos) << entry;
+    }
+    EXPECT_EQ(Send(b, key_, "GET", "/v1/snapshots/snap1/archive").status, 404);  // kept by the node that took it
+  }
   EXPECT_EQ(Send(a, key_, "DELETE", "/v1/snapshots/snap1").status, 200);
   EXPECT_EQ(Send(a, key_, "POST", "/v1/snapshots/snap1/restore", R"({"collection":"c3"})").status, 404);
   EXPECT_EQ(Send(b, key_, "DELETE", "/v1/collections/c2").status, 200);

@@ -1,0 +1,22 @@
+// A snapshot directory as a download: a POSIX ustar archive built in memory (the console's
+// download, and moving a snapshot to another server's data directory). Used by the server's
+// snapshot routes and by a cluster node for the snapshots it keeps (src/cluster).
+// Thread-safety: pure functions over the file system.
+#pragma once
+
+#include <string>
+
+#include "server/reply.h"
+#include "sextant/status.h"
+
+namespace sextant::server {
+
+// The directory `dir` (subdirectories included) as a tar archive whose entries start with
+// `name`/, in path order. FailedPrecondition when it would be larger than 256 MiB (naming the
+// directory to copy instead); IOError when a file cannot be read.
+Result<std::string> TarSnapshot(const std::string& dir, const std::string& name);
+
+// 200 with the archive (application/x-tar, as an attachment NAME.tar), or the error's reply.
+Reply SnapshotArchiveReply(const std::string& dir, const std::string& name);
+
+}  // namespace sextant::server
