@@ -162,6 +162,21 @@ struct Replica {
   std::mutex metadata_mu;
   json metadata = json::object();
 
+  // How many points the deletes this replica applied lately removed, by sequence (the
+  // coordinator's reply to a delete counts them: DeletedCount); the last kOutcomes only.
+  static constexpr size_t kOutcomes = 4096;
+  void RecordOutcome(uint64_t seq, size_t n) {
+    std::lock_guard<std::mutex> l(mu);
+    outcomes[seq] = n;
+    if (outcomes.size() > kOutcomes) outcomes.erase(outcomes.begin());
+  }
+  std::optional<size_t> Outcome(uint64_t seq) {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = outcomes.find(seq);
+    if (it == outcomes.end()) return std::nullopt;
+    return it->second;
+  }
+
   // The local collection: replaced by a rebuild while readers may still hold the old one.
   std::shared_ptr<Collection> Col() {
     std::lock_guard<std::mutex> l(col_mu);
@@ -184,6 +199,7 @@ struct Replica {
  private:
   std::mutex col_mu;
   std::shared_ptr<Collection> col;
+  std::map<uint64_t, size_t> outcomes;  // guarded by mu
 };
 
 std::string ReplicaKey(const std::string& uid, uint32_t shard) { return uid + "/" + std::to_string(shard); }
@@ -1325,7 +1341,11 @@ struct ClusterNode::Impl {
         std::this_thread::sleep_for(std::chrono::milliseconds(1000));
         continue;
       }
-      Status st = ApplyOp(*r->Col(), *op);
+      auto applied = ApplyOp(*r->Col(), *op);
+      Status st = applied.status();
+      if (applied.ok() && (op->kind == OpKind::kDelete || op->kind == OpKind::kDeleteByFilter)) {
+        r->RecordOutcome(seq, *applied);
+      }
       if (!st.ok() && st.code() != StatusCode::kNotFound && st.code() != StatusCode::kInvalidArgument) {
         // The local collection refused for a reason of its own (disk, damage): retry later,
         // from the same sequence.
@@ -1458,6 +1478,16 @@ struct ClusterNode::Impl {
       json out = json::array();
       for (const QueryHit& h : *hits) out.push_back(codec::HitToJson(h));
       return {{"result", std::move(out)}, {"applied", r->applied.load()}};
+    }
+    if (op == "outcome") {  // asked with min_seq = seq: the replica has applied it
+      auto n = r->Outcome(req.value("seq", uint64_t{0}));
+      if (!n) {
+        return {{"error",
+                 {{"code", "unavailable"},
+                  {"message", "node '" + opt.node_id + "' does not know what sequence " +
+                                  std::to_string(req.value("seq", uint64_t{0})) + " removed"}}}};
+      }
+      return {{"result", *n}};
     }
     if (op == "text_stats") {
       auto stats = col->TextStatistics(req.value("text", ""));
@@ -1980,46 +2010,72 @@ struct ClusterNode::Impl {
   }
 
   // How many of `ids` exist now (a delete's reply counts them just before it is logged).
-  Result<size_t> CountExisting(const CollectionMeta& meta, const std::vector<std::string>& ids,
-                               std::optional<Clock::time_point> deadline, Reply* error) {
+  // How many of `ids` exist now, per shard (nullopt: *error says why not).
+  std::optional<std::map<uint32_t, size_t>> CountExisting(const CollectionMeta& meta, const std::vector<std::string>& ids,
+                                                          std::optional<Clock::time_point> deadline, Reply* error) {
     std::map<uint32_t, std::vector<std::string>> by_shard;
     for (const auto& id : ids) by_shard[ShardOf(id, meta.shards)].push_back(id);
-    size_t found = 0;
+    std::map<uint32_t, size_t> found;
     for (const auto& [shard, list] : by_shard) {
       auto o = CallShard(meta, shard, {{"op", "get"}, {"ids", list}, {"vectors", false}}, deadline);
       if (!o.ok) {
         *error = o.error;
-        return Status::Internal("");
+        return std::nullopt;
       }
-      found += o.result.size();
+      found[shard] = o.result.size();
     }
     return found;
+  }
+
+  static size_t Total(const std::map<uint32_t, size_t>& counts) {
+    size_t n = 0;
+    for (const auto& [shard, c] : counts) n += c;
+    return n;
+  }
+
+  // A delete's reply: the points it removed, as counted by the replica of each shard that
+  // applied it (the first live one to answer, once it has applied the delete's sequence). A
+  // shard none of whose replicas knows any more (restarted or rebuilt since) counts `before`,
+  // the points that matched just before the delete was logged.
+  Reply WithDeletedCount(Reply reply, const CollectionMeta& meta, const std::map<uint32_t, size_t>& before,
+                         std::optional<Clock::time_point> deadline) {
+    if (reply.status != 200 || !reply.body.contains("sequences")) return reply;
+    size_t n = 0;
+    for (const auto& [shard, seq] : reply.body["sequences"].items()) {
+      const uint32_t s = static_cast<uint32_t>(std::stoul(shard));
+      auto o = CallShard(meta, s, {{"op", "outcome"}, {"seq", seq}, {"min_seq", seq}}, deadline);
+      auto fallback = before.find(s);
+      n += o.ok && o.result.is_number_unsigned() ? o.result.get<size_t>()
+                                                   : (fallback == before.end() ? 0 : fallback->second);
+    }
+    reply.body["deleted"] = n;
+    return reply;
   }
 
   Reply DeletePoints(const server::ClusterRequest& rq, const CollectionMeta& meta) {
     SX_PARSE(server::DeleteSpec spec, server::ParseDelete(rq.body, opt.limits));
     std::map<uint32_t, WriteOp> ops;
-    size_t n = 0;
+    std::map<uint32_t, size_t> before;
     if (spec.filter) {
       auto counts = Scatter(meta, {{"op", "count"}, {"filter", *spec.filter}}, rq.deadline);
       if (auto f = FirstFailure(counts)) return f->error;
-      for (const auto& o : counts) n += o.result.get<size_t>();
       for (uint32_t s = 0; s < meta.shards; ++s) {
+        before[s] = counts[s].result.get<size_t>();
         ops[s].kind = OpKind::kDeleteByFilter;
         ops[s].filter = *spec.filter;
       }
     } else {
       Reply error;
       auto found = CountExisting(meta, spec.ids, rq.deadline, &error);
-      if (!found.ok()) return error;
-      n = *found;
+      if (!found) return error;
+      before = std::move(*found);
       for (const auto& id : spec.ids) {
         WriteOp& op = ops[ShardOf(id, meta.shards)];
         op.kind = OpKind::kDelete;
         op.ids.push_back(id);
       }
     }
-    return PublishAll(meta, ops, rq.deadline, {{"deleted", n}});
+    return WithDeletedCount(PublishAll(meta, ops, rq.deadline, {{"deleted", Total(before)}}), meta, before, rq.deadline);
   }
 
   Reply GetPoint(const server::ClusterRequest& rq, const CollectionMeta& meta) {
@@ -2042,8 +2098,8 @@ struct ClusterNode::Impl {
     const std::string& id = rq.params.at("id");
     Reply error;
     auto found = CountExisting(meta, {id}, rq.deadline, &error);
-    if (!found.ok()) return error;
-    if (*found == 0) return Error(404, "not_found", "point '" + id.substr(0, 200) + "' not found");
+    if (!found) return error;
+    if (Total(*found) == 0) return Error(404, "not_found", "point '" + id.substr(0, 200) + "' not found");
     std::map<uint32_t, WriteOp> ops;
     WriteOp& op = ops[ShardOf(id, meta.shards)];
     op.kind = OpKind::kUpdateMetadata;
@@ -2057,13 +2113,13 @@ struct ClusterNode::Impl {
     const std::string& id = rq.params.at("id");
     Reply error;
     auto found = CountExisting(meta, {id}, rq.deadline, &error);
-    if (!found.ok()) return error;
-    if (*found == 0) return Error(404, "not_found", "no point '" + id.substr(0, 200) + "'");
+    if (!found) return error;
+    if (Total(*found) == 0) return Error(404, "not_found", "no point '" + id.substr(0, 200) + "'");
     std::map<uint32_t, WriteOp> ops;
     WriteOp& op = ops[ShardOf(id, meta.shards)];
     op.kind = OpKind::kDelete;
     op.ids = {id};
-    return PublishAll(meta, ops, rq.deadline, {{"deleted", 1}});
+    return WithDeletedCount(PublishAll(meta, ops, rq.deadline, {{"deleted", 1}}), meta, *found, rq.deadline);
   }
 
   Reply Count(const server::ClusterRequest& rq, const CollectionMeta& meta) {

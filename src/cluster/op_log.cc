@@ -157,12 +157,15 @@ Result<WriteOp> DecodeOp(std::string_view data) {
   return op;
 }
 
-Status ApplyOp(Collection& collection, const WriteOp& op) {
+Result<size_t> ApplyOp(Collection& collection, const WriteOp& op) {
   switch (op.kind) {
-    case OpKind::kUpsert: return collection.Upsert(op.points).status();
-    case OpKind::kDelete: return collection.Delete(op.ids).status();
-    case OpKind::kDeleteByFilter: return collection.DeleteByFilter(op.filter).status();
-    case OpKind::kUpdateMetadata: return collection.UpdateMetadata(op.id, op.metadata, op.merge);
+    case OpKind::kUpsert: return collection.Upsert(op.points);
+    case OpKind::kDelete: return collection.Delete(op.ids);
+    case OpKind::kDeleteByFilter: return collection.DeleteByFilter(op.filter);
+    case OpKind::kUpdateMetadata: {
+      SEXTANT_RETURN_IF_ERROR(collection.UpdateMetadata(op.id, op.metadata, op.merge));
+      return size_t{1};
+    }
   }
   return Status::Internal("unknown log record kind");
 }

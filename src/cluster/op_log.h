@@ -40,10 +40,11 @@ std::string EncodeOp(const WriteOp& op);
 // Corruption naming what is wrong for anything EncodeOp did not write.
 Result<WriteOp> DecodeOp(std::string_view data);
 
-// Applies one record to a replica's local collection. Errors of the caller's input that the
-// coordinator could not rule out (an update of a point deleted meanwhile: NotFound) are the
-// same on every replica and are returned as such; the applier skips them.
-Status ApplyOp(Collection& collection, const WriteOp& op);
+// Applies one record to a replica's local collection; the points it wrote or removed (an
+// upsert's batch, the points a delete found, 1 for a metadata update). Errors of the caller's
+// input that the coordinator could not rule out (an update of a point deleted meanwhile:
+// NotFound) are the same on every replica and are returned as such; the applier skips them.
+Result<size_t> ApplyOp(Collection& collection, const WriteOp& op);
 
 // The shard a point id belongs to: FNV-1a (64 bits) of the id's bytes, mod `shards`. Fixed
 // forever: changing it would move points between shards.
