@@ -8,7 +8,7 @@
 //
 // usage: sextant_hnsw_vs_hnswlib --base F --query F --groundtruth F [--metric cosine|l2|ip]
 //        [--M 16] [--ef-construction 200] [--ef 32,64,128] [--k 10] [--queries 2000]
-//        [--build-threads 2] [--threads 1[,2,...]] [--rounds 3] [--storage auto|f32|f16|u8|sq8-f32]
+//        [--build-threads 2] [--threads 1[,2,...]] [--rounds 3] [--storage auto|f32|f16|u8|sq8-f32[,...]]
 //        [--max-base N] [--peers hnswlib,faiss] [--sextant-index FILE]
 // --sextant-index: load Sextant's index from FILE if it exists (no build figures then), else
 // build it and save it there: search experiments without rebuilding.
@@ -287,30 +287,42 @@ int main(int argc, char** argv) {
   }
 #endif
 
-  index::HnswOptions opt;
-  opt.metric = *metric;
-  if (storage_name == "auto") {
-    opt.storage = base->source_type == dataset::ElementType::kUint8 && !cosine
-                      ? index::StorageType::kUint8
-                      : index::StorageType::kSq8F32;
-  } else {
-    auto st = index::ParseStorageType(storage_name);
-    if (!st.ok()) {
-      std::fprintf(stderr, "%s\n", st.status().ToString().c_str());
-      return 2;
-    }
-    opt.storage = *st;
+  // One Sextant index per --storage name (a list: "f32,auto" compares storages in one run).
+  std::vector<std::string> storage_names;
+  for (size_t from = 0; from <= storage_name.size();) {
+    const size_t comma = std::min(storage_name.find(',', from), storage_name.size());
+    storage_names.push_back(storage_name.substr(from, comma - from));
+    from = comma + 1;
   }
-  opt.M = M;
-  opt.ef_construction = efc;
-  opt.initial_capacity = n;
-  std::unique_ptr<index::HnswIndex> sx;
+  if (!index_file.empty() && storage_names.size() > 1) {
+    std::fprintf(stderr, "--sextant-index takes one --storage\n");
+    return 2;
+  }
+  std::vector<std::unique_ptr<index::HnswIndex>> sextants(storage_names.size());
   size_t ef = 0;
-  {
+  for (size_t v = 0; v < storage_names.size(); ++v) {
+    index::HnswOptions opt;
+    opt.metric = *metric;
+    if (storage_names[v] == "auto") {
+      opt.storage = base->source_type == dataset::ElementType::kUint8 && !cosine
+                        ? index::StorageType::kUint8
+                        : index::StorageType::kSq8F32;
+    } else {
+      auto st = index::ParseStorageType(storage_names[v]);
+      if (!st.ok()) {
+        std::fprintf(stderr, "%s\n", st.status().ToString().c_str());
+        return 2;
+      }
+      opt.storage = *st;
+    }
+    opt.M = M;
+    opt.ef_construction = efc;
+    opt.initial_capacity = n;
+    std::unique_ptr<index::HnswIndex>& sx = sextants[v];
     System s;
     s.searcher = {std::string("sextant-") + index::StorageTypeName(opt.storage),
-                  [&](size_t i, std::vector<uint64_t>& out) {
-                    auto r = sx->Search(std::span<const float>(queries->row(i), dim), k, ef);
+                  [&, ix = &sx](size_t i, std::vector<uint64_t>& out) {
+                    auto r = (*ix)->Search(std::span<const float>(queries->row(i), dim), k, ef);
                     if (!r.ok()) return false;
                     out.clear();
                     for (const auto& h : *r) out.push_back(h.label);
