@@ -481,10 +481,11 @@ struct ClusterNode::Impl {
     }
   }
 
-  // The leader's compaction: each shard's stream is purged up to the sequence every live
-  // replica of it has durably applied (all of them must report one), once that frees at least
-  // compact_messages messages. A replica on a node that is down meanwhile is left behind; it is
-  // rebuilt from another replica's snapshot when it comes back (Rebuild).
+  // The leader's compaction: each shard's stream keeps the last compact_messages records that
+  // every live replica of it has durably applied (all of them must report a position) and
+  // everything after them; the records before go once they are at least compact_messages. A
+  // replica on a node that is down meanwhile may be left behind; it is rebuilt from another
+  // replica's snapshot when it comes back (Rebuild).
   void CompactStreams() {
     if (opt.compact_messages == 0) return;
     std::vector<std::pair<std::string, uint64_t>> candidates;  // stream, sequence applied everywhere
@@ -521,19 +522,24 @@ struct ClusterNode::Impl {
     for (const auto& [stream, low] : candidates) {
       // The stream's first sequence as last seen (only purges move it): asked of JetStream only
       // when a purge may be due, not every tick for every shard.
+      // The last compact_messages records applied everywhere stay (a node down for fewer
+      // records than that resumes from the stream); what is before them goes once that is at
+      // least compact_messages records.
+      if (low + 1 < 2 * opt.compact_messages) continue;
+      const uint64_t upto = low + 1 - opt.compact_messages;  // purged: sequences below it
       auto known = stream_first.find(stream);
-      if (known != stream_first.end() && (low + 1 <= known->second || low + 1 - known->second < opt.compact_messages)) {
+      if (known != stream_first.end() && (upto <= known->second || upto - known->second < opt.compact_messages)) {
         continue;
       }
       auto first = FirstSequence(stream);
       if (!first.ok()) continue;
       stream_first[stream] = std::max<uint64_t>(*first, 1);
-      if (low + 1 <= stream_first[stream] || low + 1 - stream_first[stream] < opt.compact_messages) continue;
+      if (upto <= stream_first[stream] || upto - stream_first[stream] < opt.compact_messages) continue;
       jsOptions o;
       jsOptions_Init(&o);
-      o.Stream.Purge.Sequence = low + 1;  // up to, not including
+      o.Stream.Purge.Sequence = upto;  // up to, not including
       jsErrCode jerr = static_cast<jsErrCode>(0);
-      if (js_PurgeStream(js, stream.c_str(), &o, &jerr) == NATS_OK) stream_first[stream] = low + 1;
+      if (js_PurgeStream(js, stream.c_str(), &o, &jerr) == NATS_OK) stream_first[stream] = upto;
     }
   }
   std::map<std::string, uint64_t> stream_first;  // CompactStreams (heartbeat thread) only

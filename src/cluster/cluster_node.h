@@ -49,9 +49,10 @@ struct ClusterOptions {
   // moves them); a node that comes back later rebuilds what it is given from the log.
   int reassign_timeout_ms = 30000;
   int rpc_timeout_ms = 3000;  // one replica's answer to a read
-  // The leader purges a shard's stream up to what every live replica has durably applied once
-  // that frees at least this many messages (0: streams keep everything). A replica left behind
-  // (its node was down meanwhile) is rebuilt from another replica's snapshot.
+  // The leader purges a shard's stream up to what every live replica has durably applied,
+  // keeping the last this many records of that, once it frees at least as many (0: streams
+  // keep everything). A replica left behind (its node was down meanwhile) is rebuilt from
+  // another replica's snapshot.
   uint64_t compact_messages = 100000;
   server::Limits limits;
 };
