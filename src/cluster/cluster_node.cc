@@ -12,7 +12,6 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -1532,12 +1531,9 @@ struct ClusterNode::Impl {
   // ---------------------------------------------------------------------------------------
   // The coordinator: one shard's read from one of its live replicas.
 
-  ShardOutcome CallShard(const CollectionMeta& meta, uint32_t shard, json req,
-                         std::optional<Clock::time_point> deadline, const QueryRequest* parsed = nullptr) {
-    req["uid"] = meta.uid;
-    req["shard"] = shard;
-    // Live replicas first (this node's own first of all, the others in turn), then those not
-    // heard from lately: a request to a node that is really gone fails at once (no responders).
+  // Whom to ask for shard `shard`: its live replicas, this node's own first and the others in
+  // turn (reads spread over them), then (`with_silent`) those not heard from lately.
+  std::vector<std::string> ReplicaOrder(const CollectionMeta& meta, uint32_t shard, bool with_silent) {
     std::vector<std::string> candidates, silent;
     {
       std::lock_guard<std::mutex> l(mu);
@@ -1549,7 +1545,17 @@ struct ClusterNode::Impl {
       auto self = std::find(candidates.begin(), candidates.end(), opt.node_id);
       if (self != candidates.end()) std::rotate(candidates.begin(), self, self + 1);
     }
-    candidates.insert(candidates.end(), silent.begin(), silent.end());
+    if (with_silent) candidates.insert(candidates.end(), silent.begin(), silent.end());
+    return candidates;
+  }
+
+  ShardOutcome CallShard(const CollectionMeta& meta, uint32_t shard, json req,
+                         std::optional<Clock::time_point> deadline, const QueryRequest* parsed = nullptr) {
+    req["uid"] = meta.uid;
+    req["shard"] = shard;
+    // Live replicas first (this node's own first of all, the others in turn), then those not
+    // heard from lately: a request to a node that is really gone fails at once (no responders).
+    const std::vector<std::string> candidates = ReplicaOrder(meta, shard, /*with_silent=*/true);
     std::string tried;
     for (const std::string& node : candidates) {
       json reply;
@@ -2292,14 +2298,7 @@ struct ClusterNode::Impl {
 
   Reply CreateSnapshot(const server::ClusterRequest& rq, const CollectionMeta& meta) {
     SX_PARSE(std::optional<std::string> name, server::ParseSnapshotCreate(rq.body));
-    if (!name) {
-      char stamp[32];
-      const std::time_t t = std::time(nullptr);
-      std::tm tm{};
-      gmtime_r(&t, &tm);
-      std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-      name = meta.name + "-" + stamp + "-" + server::RandomHex(2);
-    }
+    if (!name) name = server::NewSnapshotName(meta.name);
     const std::string dir = SnapshotsOf(rq.tenant, rq.database) + "/" + *name;
     const std::string staging = SnapshotsOf(rq.tenant, rq.database) + "/.taking-" + *name;
     std::error_code ec;
@@ -2314,19 +2313,9 @@ struct ClusterNode::Impl {
     };
     json sequences = json::array();
     for (uint32_t shard = 0; shard < meta.shards; ++shard) {
-      std::vector<std::string> candidates;
-      {
-        std::lock_guard<std::mutex> l(mu);
-        const auto now = Clock::now();
-        for (const auto& n : meta.replicas[shard]) {
-          if (IsAliveLocked(n, now)) candidates.push_back(n);
-        }
-      }
-      auto self = std::find(candidates.begin(), candidates.end(), opt.node_id);
-      if (self != candidates.end()) std::rotate(candidates.begin(), self, self + 1);
       std::string tried;
       std::optional<uint64_t> seq;
-      for (const std::string& node : candidates) {
+      for (const std::string& node : ReplicaOrder(meta, shard, /*with_silent=*/false)) {
         auto fetched = FetchSnapshot(node, meta.uid, shard, staging + "/shard-" + std::to_string(shard), 0,
                                      [&] { return stopping.load(); });
         if (fetched.ok()) {

@@ -1,7 +1,5 @@
 // Handlers of the snapshot routes. Snapshots are kept by the catalog under the data
 // directory (catalog.h), never at a path the client chooses.
-#include <ctime>
-
 #include "server/server_impl.h"
 #include "server/snapshot_archive.h"
 
@@ -12,14 +10,7 @@ using nlohmann::json;
 Reply ServerImpl::CreateSnapshot(RequestContext& ctx) {
   SX_TRY(std::shared_ptr<Collection> col, GetCollection(ctx));
   SX_PARSE(std::optional<std::string> name, ParseSnapshotCreate(ctx.body));
-  if (!name) {
-    char stamp[32];
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-    name = col->config().name + "-" + stamp + "-" + RandomHex(2);
-  }
+  if (!name) name = NewSnapshotName(col->config().name);
   SX_TRY(const std::string path, catalog_->NewSnapshotPath(ctx.tenant, ctx.database, *name));
   SX_TRY_STATUS(col->CreateSnapshot(path));
   return Reply{201, {{"snapshot", *name}, {"collection", col->config().name}}};

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <vector>
 
+#include "server/key_store.h"
+
 namespace sextant::server {
 namespace {
 
@@ -43,6 +45,15 @@ Status AppendTarHeader(std::string* out, const std::string& name, uintmax_t size
 }
 
 }  // namespace
+
+std::string NewSnapshotName(const std::string& collection) {
+  char stamp[32];
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+  return collection + "-" + stamp + "-" + RandomHex(2);
+}
 
 Result<std::string> TarSnapshot(const std::string& dir, const std::string& name) {
   namespace fs = std::filesystem;

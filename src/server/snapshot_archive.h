@@ -1,6 +1,7 @@
-// A snapshot directory as a download: a POSIX ustar archive built in memory (the console's
-// download, and moving a snapshot to another server's data directory). Used by the server's
-// snapshot routes and by a cluster node for the snapshots it keeps (src/cluster).
+// Snapshot directories shared by the server's snapshot routes and a cluster node's (src/cluster):
+// the name a snapshot gets when the request names none, and the directory as a download (a
+// POSIX ustar archive built in memory: the console's download, and moving a snapshot to another
+// server's data directory).
 // Thread-safety: pure functions over the file system.
 #pragma once
 
@@ -10,6 +11,9 @@
 #include "sextant/status.h"
 
 namespace sextant::server {
+
+// "COLLECTION-YYYYmmdd-HHMMSS-XXXX" (UTC, 4 random hex digits): a valid snapshot name.
+std::string NewSnapshotName(const std::string& collection);
 
 // The directory `dir` (subdirectories included) as a tar archive whose entries start with
 // `name`/, in path order. FailedPrecondition when it would be larger than 256 MiB (naming the
