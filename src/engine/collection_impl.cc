@@ -205,30 +205,6 @@ void CollectionImpl::ApplyDelete(const std::vector<std::string>& ids) {
   if (vectors_) (void)vectors_->Remove(gone);
 }
 
-Status CollectionImpl::EmbedDocuments(std::vector<PointRef>& points, std::vector<float>* rows) const {
-  std::vector<size_t> which;
-  std::vector<std::string_view> texts;
-  for (size_t i = 0; i < points.size(); ++i) {
-    if (!points[i].vector.empty()) continue;  // validated first: every other point has a document
-    which.push_back(i);
-    texts.push_back(*points[i].document);
-  }
-  if (which.empty()) return Status::OK();
-  SEXTANT_ASSIGN_OR_RETURN(*rows, embedder_->Embed(embed::TextKind::kDocument, texts));
-  const size_t dim = config_.dimension;
-  for (size_t j = 0; j < which.size(); ++j) {
-    PointRef& p = points[which[j]];
-    p.vector = std::span<const float>(rows->data() + j * dim, dim);
-    // A model's output is finite (a provider's is checked); what can fail is a zero vector
-    // (no token the model knows) in a cosine collection, which has no direction.
-    Status st = CheckVectorValues(p.vector, config_.metric,
-                                  "point " + std::to_string(which[j]) + " (id '" +
-                                      std::string(p.id.substr(0, 64)) + "'): the document's embedding");
-    if (!st.ok()) return st;
-  }
-  return Status::OK();
-}
-
 Result<size_t> CollectionImpl::Upsert(std::span<const Point> input) {
   SEXTANT_RETURN_IF_ERROR(CheckOpen());
   std::vector<PointRef> points;
@@ -282,7 +258,9 @@ Result<size_t> CollectionImpl::UpsertRefs(std::vector<PointRef> points) {
     }
   }
   std::vector<float> embedded;  // the rows the model gave; points' vectors may point into it
-  if (embedder_) SEXTANT_RETURN_IF_ERROR(EmbedDocuments(points, &embedded));
+  if (embedder_) {
+    SEXTANT_RETURN_IF_ERROR(EmbedDocuments(*embedder_, config_.dimension, config_.metric, points, &embedded));
+  }
   if (points.empty()) return size_t{0};
   // Back-pressure: while the indexer is far behind, wait (bounded) before logging the write.
   if (vectors_) vectors_->Throttle();

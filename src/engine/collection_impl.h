@@ -129,15 +129,8 @@ class CollectionImpl final : public Collection {
   // Truncates the log to its last whole record (wal_bytes_) and reopens it for appending.
   Status RepairLog();
   Status InitIndexes();  // text_ / analyzer_ from the config
-  // Gives every point of the (validated) batch that has no vector its document's embedding,
-  // kept in `rows` (embedder_ must be set).
-  Status EmbedDocuments(std::vector<PointRef>& points, std::vector<float>* rows) const;
   void TextAdd(uint32_t internal, const std::optional<std::string>& document);
   void TextRemove(uint32_t internal);
-  // Which sides `request` has once its mode is resolved: whether its text is embedded for the
-  // vector side, and whether it has a keyword side. InvalidArgument for a mode the request or
-  // the collection cannot answer.
-  Status ResolveMode(const QueryRequest& request, bool* embed_text, bool* keyword) const;
   // A query text for the keyword side: a keyword index, a text that is not empty, UTF-8.
   Status CheckQueryText(std::string_view text) const;
   // Query once its mode is resolved: a vector, a keyword text, or both (hybrid). With `sides`

@@ -126,96 +126,15 @@ Result<ScrollPage> CollectionImpl::Scroll(const std::string& after, size_t limit
   return page;
 }
 
-Status CollectionImpl::ResolveMode(const QueryRequest& request, bool* embed_text, bool* keyword) const {
-  const bool has_vector = !request.vector.empty();
-  const bool has_text = request.text.has_value();
-  *embed_text = false;
-  *keyword = has_text;
-  const std::string no_model = "collection '" + config_.name + "' has no embedding model";
-  switch (request.mode) {
-    case QueryMode::kAuto:
-      if (has_text && !has_vector && embedder_) {
-        *embed_text = true;
-        *keyword = text_ != nullptr;
-      }
-      break;
-    case QueryMode::kKeyword:
-      if (!has_text) return Status::InvalidArgument("mode keyword needs a text");
-      if (has_vector) return Status::InvalidArgument("mode keyword takes a text, not a vector");
-      break;
-    case QueryMode::kSemantic:
-      if (has_text && has_vector) return Status::InvalidArgument("mode semantic takes a text or a vector, not both");
-      if (has_text && !embedder_) {
-        return Status::InvalidArgument(no_model + ": mode semantic needs a vector (or a collection made with one)");
-      }
-      *embed_text = has_text;
-      *keyword = false;
-      break;
-    case QueryMode::kHybrid:
-      if (!has_text) return Status::InvalidArgument("mode hybrid needs a text");
-      if (!text_) {
-        return Status::InvalidArgument("collection '" + config_.name +
-                                       "' has no keyword index: mode hybrid needs one (create it with text enabled)");
-      }
-      if (!has_vector && !embedder_) {
-        return Status::InvalidArgument(no_model + ": mode hybrid needs a vector beside the text");
-      }
-      *embed_text = !has_vector;
-      break;
-  }
-  return Status::OK();
-}
-
 Result<std::vector<QueryHit>> CollectionImpl::Query(const QueryRequest& request) const {
   SEXTANT_RETURN_IF_ERROR(CheckOpen());
   // The mode decides which sides run; a text searched by meaning is embedded here, before any
   // lock, and the rest of the query is a vector (and maybe keyword) query like any other.
-  const bool has_text = request.text.has_value();
-  bool embed_text = false, keyword = false;
-  SEXTANT_RETURN_IF_ERROR(ResolveMode(request, &embed_text, &keyword));
-  QueryRequest resolved;
-  const QueryRequest* qp = &request;
-  bool embedded = false;
-  if (embed_text) {
-    if (request.text->find_first_not_of(" \t\r\n") == std::string::npos) {
-      return Status::InvalidArgument("text query is empty");
-    }
-    if (const size_t at = InvalidUtf8At(*request.text); at != std::string_view::npos) {
-      return Status::InvalidArgument("text query is not valid UTF-8 at byte " + std::to_string(at));
-    }
-    const std::string_view text = *request.text;
-    SEXTANT_ASSIGN_OR_RETURN(std::vector<float> v, embedder_->Embed(embed::TextKind::kQuery, {&text, 1}));
-    resolved = request;
-    const bool zero = std::all_of(v.begin(), v.end(), [](float x) { return x == 0.0f; });
-    if (zero && !keyword) {
-      return Status::InvalidArgument("the query text has no token embedding model '" + config_.embedding->model +
-                                     "' knows: its embedding is zero, there is nothing to search by meaning");
-    }
-    if (!zero) {  // a zero embedding in a hybrid query: the keyword side alone answers
-      resolved.vector = std::move(v);
-      embedded = true;
-      if (keyword && request.fusion.empty()) {  // the collection's way of fusing its two sides
-        resolved.fusion = "weighted";
-        if (!resolved.alpha) resolved.alpha = config_.embedding->hybrid_alpha.value_or(0.5);
-      }
-    }
-    qp = &resolved;
-  }
-  if (!keyword && has_text) {
-    if (qp != &resolved) {
-      resolved = request;
-      qp = &resolved;
-    }
-    resolved.text.reset();
-  }
-  const QueryRequest& q = *qp;
-  SEXTANT_ASSIGN_OR_RETURN(std::vector<QueryHit> hits, Search(q));
-  if (request.explain && (embedder_ || request.mode != QueryMode::kAuto)) {
-    const char* mode = keyword && !q.vector.empty() ? "hybrid" : keyword ? "keyword" : "semantic";
+  SEXTANT_ASSIGN_OR_RETURN(QueryPlan plan, PlanQuery(request, config_.name, text_ != nullptr, embedder_.get()));
+  SEXTANT_ASSIGN_OR_RETURN(std::vector<QueryHit> hits, Search(plan.Request(request)));
+  if (plan.annotate) {
     for (QueryHit& h : hits) {
-      if (!h.explain) continue;
-      (*h.explain)["mode"] = mode;
-      if (embedded) (*h.explain)["embedded_query"] = true;
+      if (h.explain) plan.Explain(*h.explain);
     }
   }
   return hits;
@@ -239,9 +158,8 @@ Result<QuerySides> CollectionImpl::SearchSides(const QueryRequest& request) cons
     return Status::InvalidArgument("collection '" + config_.name +
                                    "' has an embedding model: its queries' sides are not searched apart");
   }
-  bool embed_text = false, keyword = false;
-  SEXTANT_RETURN_IF_ERROR(ResolveMode(request, &embed_text, &keyword));
-  if (!keyword) return Status::InvalidArgument("a query without a keyword side (a text) has no sides to search");
+  SEXTANT_ASSIGN_OR_RETURN(QueryPlan plan, PlanQuery(request, config_.name, text_ != nullptr, nullptr));
+  if (!plan.keyword) return Status::InvalidArgument("a query without a keyword side (a text) has no sides to search");
   QuerySides sides;
   SEXTANT_RETURN_IF_ERROR(Search(request, &sides).status());
   return sides;

@@ -66,27 +66,8 @@ class DatabaseImpl final : public Database {
   }
 
   Result<std::shared_ptr<Collection>> CreateCollection(const CollectionConfig& asked) override {
-    SEXTANT_RETURN_IF_ERROR(engine::ValidateCollectionConfig(asked));
-    CollectionConfig config = asked;
-    if (config.embedding) {
-      // The model fixes the dimension: opened now (a provider is asked once), outside the lock.
-      config.embedding = engine::WithAbsoluteModelPath(*config.embedding);
-      SEXTANT_ASSIGN_OR_RETURN(std::shared_ptr<const embed::EmbeddingModel> model,
-                               engine::OpenEmbedder(*config.embedding));
-      if (config.dimension == 0) {
-        config.dimension = model->dimension();
-      } else if (config.dimension != model->dimension()) {
-        return Status::InvalidArgument("dimension is " + std::to_string(config.dimension) + " but embedding model '" +
-                                       config.embedding->model + "' gives " + std::to_string(model->dimension()) +
-                                       " (leave the dimension out to take the model's)");
-      }
-      if (!config.embedding->hybrid_alpha) {
-        // Measured: the built-in static model is weaker than BM25 on SciFact (database.h).
-        config.embedding->hybrid_alpha =
-            config.embedding->url.empty() && config.embedding->model == embed::kDefaultModel ? 0.3 : 0.5;
-      }
-      SEXTANT_RETURN_IF_ERROR(engine::ValidateCollectionConfig(config));
-    }
+    // A model is opened (a provider asked once) outside the lock.
+    SEXTANT_ASSIGN_OR_RETURN(CollectionConfig config, engine::CompleteEmbeddingSettings(asked));
     std::unique_lock<std::shared_mutex> l(mu_);
     SEXTANT_RETURN_IF_ERROR(CheckNameFree(config.name));
     const std::string path = collections_dir() + "/" + config.name;
