@@ -28,6 +28,7 @@
 #include "codec/collection_json.h"
 #include "codec/point_json.h"
 #include "codec/query_json.h"
+#include "engine/collection_embedding.h"
 #include "server/catalog.h"
 #include "server/snapshot_archive.h"
 #include "sextant/database.h"
@@ -240,6 +241,9 @@ struct ClusterNode::Impl {
   mutable std::mutex mu;  // everything below
   std::map<std::string, CollectionMeta> metas;          // by CollectionKey
   std::map<std::string, CollectionConfig> configs;      // by uid: parsed settings
+  // By uid, for collections with an embedding model: the model this node embeds documents and
+  // query texts with when it coordinates (replicas never embed); opened at first use.
+  std::map<std::string, std::shared_ptr<const engine::CollectionEmbedder>> embedders;
   std::map<std::string, std::string> registered;        // node -> address (meta bucket)
   // Tenants and databases created through the cluster (default/default is implicit).
   std::set<std::string> tenants;
@@ -777,6 +781,7 @@ struct ClusterNode::Impl {
           auto& r_out = synced ? registered : fresh_registered;
           if (key.rfind("collections.", 0) == 0) {
             if (!put) {
+              if (auto it = m_out.find(key); it != m_out.end()) embedders.erase(it->second.uid);
               m_out.erase(key);
             } else {
               auto m = MetaFromJson(json::parse(value, nullptr, false));
@@ -957,6 +962,9 @@ struct ClusterNode::Impl {
         r->subject = StreamSubject(r->uid, r->shard);
         r->config = cfg->second;
         r->config.name = "s" + std::to_string(r->shard);
+        // A replica applies vectors the coordinator embedded (the stream holds them) and is
+        // queried with vectors: its local collection has no model, so it never embeds.
+        r->config.embedding.reset();
         r->metadata = cfg->second.metadata;
         r->applied_path = opt.data_dir + "/applied/" + r->uid + "-" + std::to_string(r->shard);
         replicas[key] = r;
@@ -1766,13 +1774,14 @@ struct ClusterNode::Impl {
   // A new collection of the cluster: its streams, then its value in the bucket (compare-and-set:
   // a concurrent create of the same name through another node cannot also win); the same
   // definition again is 200, another one 409. `created`: the new collection's value.
-  Reply CreateCollection(const std::string& tenant, const std::string& database, const CollectionConfig& config,
+  Reply CreateCollection(const std::string& tenant, const std::string& database, const CollectionConfig& asked,
                          uint32_t shards, uint32_t rf, std::optional<Clock::time_point> deadline,
                          CollectionMeta* created) {
-    if (config.embedding) {
-      return Error(422, "invalid_argument", "collections that embed their documents are not supported on a cluster yet");
+    if (Status st = codec::CheckCollectionSettings(asked); !st.ok()) return FromStatus(st);
+    CollectionConfig config = asked;
+    if (config.embedding) {  // as on a single node: the model (opened now) fixes the dimension
+      SX_TRY(config, engine::CompleteEmbeddingSettings(asked));
     }
-    if (Status st = codec::CheckCollectionSettings(config); !st.ok()) return FromStatus(st);
     std::vector<std::string> live;
     std::map<std::string, size_t> load;
     {
@@ -2004,6 +2013,29 @@ struct ClusterNode::Impl {
     return Reply{200, std::move(j)};
   }
 
+  // The model of collection `c` (which has one) this node coordinates with.
+  std::shared_ptr<const engine::CollectionEmbedder> EmbedderOf(const std::string& uid, const CollectionConfig& c) {
+    std::lock_guard<std::mutex> l(mu);
+    auto& e = embedders[uid];
+    if (!e) e = std::make_shared<engine::CollectionEmbedder>(*c.embedding, c.dimension);
+    return e;
+  }
+
+  // Points without a vector get their document's embedding here, before anything is logged
+  // (as a single node embeds before its log): the stream holds vectors, so every replica
+  // applies the same ones and none embeds. All or nothing, with a single node's errors.
+  Status EmbedDocuments(const CollectionMeta& meta, const CollectionConfig& c, std::vector<Point>& points) {
+    std::vector<engine::PointRef> refs;
+    refs.reserve(points.size());
+    for (const Point& p : points) refs.push_back(engine::RefOf(p));
+    std::vector<float> rows;
+    SEXTANT_RETURN_IF_ERROR(engine::EmbedDocuments(*EmbedderOf(meta.uid, c), c.dimension, c.metric, refs, &rows));
+    for (size_t i = 0; i < points.size(); ++i) {
+      if (points[i].vector.empty()) points[i].vector.assign(refs[i].vector.begin(), refs[i].vector.end());
+    }
+    return Status::OK();
+  }
+
   Reply Upsert(const server::ClusterRequest& rq, const CollectionMeta& meta, const CollectionConfig& c) {
     SX_PARSE(std::vector<Point> points, server::ParseUpsertBody(rq.raw_body, opt.limits));
     for (size_t i = 0; i < points.size(); ++i) {
@@ -2011,6 +2043,7 @@ struct ClusterNode::Impl {
         return FromStatus(Status(st.code(), "point " + std::to_string(i) + ": " + st.message()));
       }
     }
+    if (c.embedding) SX_TRY_STATUS(EmbedDocuments(meta, c, points));
     std::map<uint32_t, WriteOp> ops;
     const size_t n = points.size();
     for (Point& p : points) {
@@ -2198,7 +2231,19 @@ struct ClusterNode::Impl {
     return Reply{200, {{"points", std::move(points)}, {"next", std::move(next)}}};
   }
 
-  Reply Query(const server::ClusterRequest& rq, const CollectionMeta& meta) {
+  // The body the shards get for a query a plan rewrote (engine::PlanQuery): the text's embedding
+  // as the vector, the collection's fusion, no text without a keyword side, mode auto.
+  static std::string RewrittenQueryBody(const std::string& body_text, const QueryRequest& q) {
+    json body = json::parse(body_text, nullptr, false);
+    if (!q.vector.empty()) body["vector"] = q.vector;
+    if (!q.text) body.erase("text");
+    body.erase("mode");
+    if (!q.fusion.empty()) body["fusion"] = q.fusion;
+    if (q.alpha) body["alpha"] = *q.alpha;
+    return body.dump();
+  }
+
+  Reply Query(const server::ClusterRequest& rq, const CollectionMeta& meta, const CollectionConfig& c) {
     // "consistency" is the cluster's own field: a body with it is parsed, stripped of it and
     // written again; any other goes to the shards as it came (their parser's fast path).
     std::string body_text(rq.raw_body);
@@ -2218,6 +2263,25 @@ struct ClusterNode::Impl {
       body_text = body.dump();
     }
     SX_PARSE(QueryRequest q, server::ParseQueryBody(body_text, opt.limits));
+    // A collection with a model: the text searched by meaning is embedded here, once, and the
+    // shards (whose local collections have no model) get a vector query; explain's mode is
+    // added to the gathered hits as one node adds it.
+    std::optional<engine::QueryPlan> plan;
+    if (c.embedding) {
+      SX_TRY(plan, engine::PlanQuery(q, meta.name, c.text, EmbedderOf(meta.uid, c).get()));
+      if (plan->rewritten) {
+        body_text = RewrittenQueryBody(body_text, *plan->rewritten);
+        q = std::move(*plan->rewritten);
+        plan->rewritten.reset();
+      }
+    }
+    // Explain's mode and embedded_query on the gathered hits (JSON), as one node has them.
+    auto annotate = [&plan](json& hits) {
+      if (!plan || !plan->annotate) return;
+      for (json& h : hits) {
+        if (h.contains("explain")) plan->Explain(h["explain"]);
+      }
+    };
     std::vector<uint64_t> min_seqs;
     if (strong) {
       auto seqs = LastSequences(meta);
@@ -2228,12 +2292,17 @@ struct ClusterNode::Impl {
     if (q.deadline && (!deadline || *q.deadline < *deadline)) deadline = q.deadline;
     const bool keyword_side = q.text && q.mode != QueryMode::kSemantic;
     if (meta.shards > 1 && keyword_side) {
-      return TextQuery(meta, std::move(q), body_text, deadline, strong ? &min_seqs : nullptr);
+      Reply r = TextQuery(meta, std::move(q), body_text, deadline, strong ? &min_seqs : nullptr);
+      if (r.status == 200) annotate(r.body["results"]);
+      return r;
     }
     auto results = Scatter(meta, {{"op", "query"}, {"query", std::move(body_text)}}, deadline,
                            strong ? &min_seqs : nullptr, &q);
     if (auto f = FirstFailure(results)) return f->error;
-    if (meta.shards == 1) return Reply{200, {{"results", std::move(results[0].result)}}};
+    if (meta.shards == 1) {
+      annotate(results[0].result);
+      return Reply{200, {{"results", std::move(results[0].result)}}};
+    }
     // Vector queries: distances, smaller first; equal ones by id so that the merge is a function
     // of the hits, not of which shard answered first.
     std::vector<json> all;
@@ -2247,7 +2316,14 @@ struct ClusterNode::Impl {
     });
     if (all.size() > q.k) all.resize(q.k);
     json hits = json::array();
-    for (auto& h : all) hits.push_back(std::move(h));
+    for (auto& h : all) {
+      // A shard ranked its own hits: explain's rank is the merged list's, as one node ranks them.
+      if (h.contains("explain") && h["explain"].contains("vector_rank")) {
+        h["explain"]["vector_rank"] = hits.size() + 1;
+      }
+      hits.push_back(std::move(h));
+    }
+    annotate(hits);
     return Reply{200, {{"results", std::move(hits)}}};
   }
 
@@ -2788,7 +2864,7 @@ struct ClusterNode::Impl {
     }
     if (rest == "/collections/{collection}/count") return Count(rq, *meta);
     if (rest == "/collections/{collection}/scroll") return Scroll(rq, *meta);
-    if (rest == "/collections/{collection}/query") return Query(rq, *meta);
+    if (rest == "/collections/{collection}/query") return Query(rq, *meta, *config);
     if (rest == "/collections/{collection}/snapshots") return CreateSnapshot(rq, *meta);
     return Error(501, "not_implemented", m + " " + p + " is not supported on a cluster yet");
   }

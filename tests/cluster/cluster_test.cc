@@ -35,6 +35,7 @@
 #include "cluster/op_log.h"
 #include "cluster/shard_map.h"
 #include "cluster/snapshot_transfer.h"
+#include "server/reply.h"
 #include "sextant/database.h"
 
 namespace sextant::cluster {
@@ -1046,6 +1047,163 @@ TEST_F(ClusterFixture, TenantsDatabasesAndKeysAreTheClusters) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(info.body["collections"].empty()) << info.body;
+}
+
+// ---------------------------------------------------------------------------------------
+// A collection with an embedding model on a cluster: documents embedded once, on the node that
+// takes the write, and query texts on the node that takes the query, as one node embeds them.
+
+TEST_F(ClusterFixture, CollectionsWithAModelEmbedOnTheCoordinator) {
+  // The single node to compare with: the built-in model, a keyword index, cosine (a document the
+  // model knows no token of then has no direction: an error), exact search.
+  auto db = Database::Open((dir_ / "single-embed").string());
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  CollectionConfig cfg;
+  cfg.name = "pets";
+  cfg.embedding = EmbeddingSettings{};  // potion-base-4M
+  cfg.text = true;
+  cfg.metric = Metric::kCosine;
+  cfg.index = IndexType::kFlat;
+  auto single = (*db)->CreateCollection(cfg);
+  if (!single.ok()) GTEST_SKIP() << "the built-in model is not there: " << single.status().ToString();
+
+  StartNatsCluster(1);
+  AddNode("a");
+  AddNode("b");
+  StartNode(0);
+  StartNode(1);
+  const int a = nodes_[0].port, b = nodes_[1].port;
+  ASSERT_TRUE(WaitAllAlive(0));
+  const json definition = {{"embedding", "potion-base-4M"}, {"text", true}, {"metric", "cosine"}, {"index", "flat"},
+                           {"shards", 2}, {"replication_factor", 2}};
+  Resp created = Send(a, key_, "PUT", "/v1/collections/pets", definition.dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.body["dimension"], 128) << created.body;  // the model's, as the single node's
+  EXPECT_EQ(created.body["dimension"], (*single)->config().dimension);
+  EXPECT_EQ(created.body["embedding"]["hybrid_alpha"], 0.3) << created.body;
+  Resp again = Send(b, key_, "PUT", "/v1/collections/pets", definition.dump());
+  EXPECT_EQ(again.status, 200) << again.body;  // the same definition: what the model filled in matches
+  ASSERT_TRUE(WaitReplicasReady(0, std::chrono::seconds(10)));
+  ASSERT_TRUE(WaitReplicasReady(1, std::chrono::seconds(10)));
+
+  // Errors are the single node's: an unknown model, a document whose embedding is zero.
+  CollectionConfig unknown = cfg;
+  unknown.name = "nope";
+  unknown.embedding->model = "no-such-model";
+  const server::Reply no_model = server::FromStatus((*db)->CreateCollection(unknown).status());
+  Resp refused = Send(b, key_, "PUT", "/v1/collections/nope", R"({"embedding":"no-such-model","text":true})");
+  EXPECT_EQ(refused.status, no_model.status) << refused.body;
+  EXPECT_EQ(refused.body, no_model.body);
+
+  // Documents only (and every seventh point with its own vector), written through node a.
+  const std::vector<std::string> words = {"cat",  "dog",   "fish", "bird",   "sleeps", "runs",  "swims", "sings",
+                                          "the",  "small", "big",  "garden", "river",  "house", "tree",  "food"};
+  std::mt19937 rng(5);
+  std::vector<Point> points;
+  json body = {{"points", json::array()}};
+  for (int i = 0; i < 80; ++i) {
+    char id[8];
+    std::snprintf(id, sizeof(id), "p%03d", i);
+    std::string text;
+    for (int w = 2 + static_cast<int>(rng() % 6); w > 0; --w) text += words[rng() % words.size()] + " ";
+    std::vector<float> v;
+    if (i % 7 == 3) {
+      v.resize(128);
+      for (float& x : v) x = static_cast<float>(rng() % 1000) / 500.0f - 1.0f;
+    }
+    points.push_back(MakePoint(id, v, text, {{"n", i}, {"tag", i % 3 ? "a" : "b"}}));
+    json p = {{"id", id}, {"document", text}, {"metadata", points.back().metadata}};
+    if (!v.empty()) p["vector"] = v;
+    body["points"].push_back(std::move(p));
+  }
+  ASSERT_TRUE((*single)->Upsert(points).ok());
+  Resp up = Send(a, key_, "POST", "/v1/collections/pets/points", body.dump());
+  ASSERT_EQ(up.status, 200) << up.body;
+  EXPECT_EQ(up.body["acked"], 80);
+
+  // A batch with a document the model knows no token of: refused whole, as by the single node.
+  const std::vector<Point> bad = {MakePoint("q1", {}, "cat", json::object()),
+                                  MakePoint("q2", {}, "\u2603\u2603", json::object())};
+  const server::Reply zero = server::FromStatus((*single)->Upsert(bad).status());
+  ASSERT_NE(zero.status, 200);
+  const json bad_body = {{"points", {{{"id", "q1"}, {"document", "cat"}}, {{"id", "q2"}, {"document", "\u2603\u2603"}}}}};
+  Resp bad_up = Send(b, key_, "POST", "/v1/collections/pets/points", bad_body.dump());
+  EXPECT_EQ(bad_up.status, zero.status) << bad_up.body;
+  EXPECT_EQ(bad_up.body, zero.body);
+
+  // Every replica holds the single node's vectors, bit for bit: the stream carries them.
+  ASSERT_TRUE(WaitConverged(std::chrono::seconds(10)));
+  std::vector<std::string> ids;
+  for (const Point& p : points) ids.push_back(p.id);
+  auto want_points = (*single)->Get(ids, /*include_vector=*/true);
+  ASSERT_TRUE(want_points.ok());
+  std::map<std::string, std::vector<float>> want_vectors;
+  for (const Point& p : *want_points) want_vectors[p.id] = p.vector;
+  size_t held = 0;
+  for (uint32_t shard = 0; shard < 2; ++shard) {
+    std::vector<json> seen;
+    for (int port : {a, b}) {
+      Resp s = Send(port, key_, "POST", "/v1/collections/pets/scroll?replica=local&shard=" + std::to_string(shard),
+                    R"({"limit":200,"vectors":true})");
+      ASSERT_EQ(s.status, 200) << s.body;
+      for (const auto& p : s.body["points"]) {
+        const std::vector<float> got = p["vector"].get<std::vector<float>>();
+        EXPECT_EQ(got, want_vectors[p["id"].get<std::string>()]) << p["id"];
+      }
+      seen.push_back(s.body["points"]);
+    }
+    EXPECT_EQ(seen[0], seen[1]);
+    held += seen[0].size();
+  }
+  EXPECT_EQ(held, points.size());  // nothing of the refused batch
+
+  // Text queries through either node equal the single node's: semantic, hybrid (the collection's
+  // weighted fusion, or one named), keyword, with filters and explain.
+  struct Case {
+    std::string text;
+    std::string mode;
+    std::string fusion;
+    bool filter, explain;
+  };
+  const std::vector<Case> cases = {{"a dog runs by the river", "", "", false, true},
+                                   {"small fish swims", "semantic", "", false, true},
+                                   {"bird sings in the tree", "semantic", "", true, false},
+                                   {"cat sleeps in the house", "hybrid", "rrf", false, true},
+                                   {"big garden food", "", "dbsf", true, true},
+                                   {"dog house", "keyword", "", false, false},
+                                   {"the cat", "", "", true, false},
+                                   {"bird", "hybrid", "weighted", false, true}};
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    QueryRequest q;
+    q.text = c.text;
+    q.k = 10;
+    q.include_document = true;
+    q.include_metadata = i % 2 == 0;
+    q.explain = c.explain;
+    json qb = {{"text", c.text}, {"k", 10}, {"consistency", "strong"}, {"explain", c.explain}};
+    qb["include"] = q.include_metadata ? json{"document", "metadata"} : json{"document"};
+    if (!c.mode.empty()) {
+      q.mode = *QueryModeFromString(c.mode);
+      qb["mode"] = c.mode;
+    }
+    if (!c.fusion.empty()) qb["fusion"] = q.fusion = c.fusion;
+    if (c.filter) qb["filter"] = *(q.filter = json{{"tag", "a"}});
+    auto want = (*single)->Query(q);
+    ASSERT_TRUE(want.ok()) << want.status().ToString();
+    EXPECT_FALSE(want->empty()) << c.text;
+    Resp got = Send(i % 2 ? a : b, key_, "POST", "/v1/collections/pets/query", qb.dump());
+    ASSERT_EQ(got.status, 200) << got.body;
+    ExpectSameHits(got.body["results"], *want, "query " + qb.dump());
+  }
+  // A text searched by meaning alone whose embedding is zero: the single node's error.
+  QueryRequest zq;
+  zq.text = "\u2603\u2603";
+  zq.mode = QueryMode::kSemantic;
+  const server::Reply zero_query = server::FromStatus((*single)->Query(zq).status());
+  Resp zero_got = Send(b, key_, "POST", "/v1/collections/pets/query", R"({"text":"\u2603\u2603","mode":"semantic"})");
+  EXPECT_EQ(zero_got.status, zero_query.status) << zero_got.body;
+  EXPECT_EQ(zero_got.body, zero_query.body);
 }
 
 // ---------------------------------------------------------------------------------------
