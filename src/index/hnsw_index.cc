@@ -543,7 +543,7 @@ void HnswIndex::SearchLayer(const uint8_t* query, Candidate ep, int level, size_
 
 void HnswIndex::EncodeStoredAsQuery(uint32_t id, uint8_t* query) const {
   if (two_tier()) {
-    codec_.EncodeQuery(exact(id), query);
+    codec_.EncodeStoredFormQuery(exact(id), query);  // exact copies are stored normalised
     return;
   }
   thread_local std::vector<float> decoded;
