@@ -65,8 +65,7 @@ for p in "${packages[@]}"; do
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
   install_playwright
-  install_playwright
-if [[ $peers == 1 ]]; then install_ort; fi
+  if [[ $peers == 1 ]]; then install_ort; fi
   exit 0
 fi
 
