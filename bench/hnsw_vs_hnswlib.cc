@@ -43,6 +43,7 @@
 
 using namespace sextant;
 using bench::Clock;
+using bench::Median;
 
 namespace {
 
@@ -58,11 +59,6 @@ size_t Rss() {
   size_t pages = 0, resident = 0;
   f >> pages >> resident;
   return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 struct Searcher {
@@ -145,6 +141,11 @@ int main(int argc, char** argv) {
   }
   if (base_path.empty() || query_path.empty() || gt_path.empty()) {
     std::fprintf(stderr, "usage: %s --base F --query F --groundtruth F [flags]\n", argv[0]);
+    return 2;
+  }
+  const std::vector<std::string> storage_names = bench::SplitList(storage_name);
+  if (storage_names.empty()) {
+    std::fprintf(stderr, "--storage names no storage\n");
     return 2;
   }
   auto base = dataset::ReadVectors(base_path, max_base);
@@ -288,12 +289,6 @@ int main(int argc, char** argv) {
 #endif
 
   // One Sextant index per --storage name (a list: "f32,auto" compares storages in one run).
-  std::vector<std::string> storage_names;
-  for (size_t from = 0; from <= storage_name.size();) {
-    const size_t comma = std::min(storage_name.find(',', from), storage_name.size());
-    storage_names.push_back(storage_name.substr(from, comma - from));
-    from = comma + 1;
-  }
   if (!index_file.empty() && storage_names.size() > 1) {
     std::fprintf(stderr, "--sextant-index takes one --storage\n");
     return 2;
