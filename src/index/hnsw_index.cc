@@ -9,8 +9,8 @@ namespace {
 
 inline void Prefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
 
-// Prefetches (up to 1 KiB of) a code; the hardware prefetcher streams the rest of longer ones.
 constexpr size_t kMaxListLength = 1024;  // level-0 lists hold up to 2 * M, and M <= 512
+
 // Neighbours whose codes are in flight: about 16 cache lines, between 2 and 8 codes. GloVe-100
 // SQ8 codes (2 lines; 331k codes, beyond the L3 cache), QPS by CPU time at ef 64 / 256: 2 ahead
 // 14.1-15.0k / 4.3-4.5k, 4: 15.7-15.9k / 4.6-4.9k, 8: 17.3-17.9k / 4.9-5.2k, all (up to 32):
@@ -19,6 +19,7 @@ inline uint32_t PrefetchAhead(size_t code_bytes) {
   const size_t lines = (code_bytes + 63) / 64;
   return static_cast<uint32_t>(std::clamp<size_t>(16 / std::max<size_t>(lines, 1), 2, 8));
 }
+// Prefetches (up to 1 KiB of) a code; the hardware prefetcher streams the rest of longer ones.
 inline void PrefetchCode(const uint8_t* p, size_t bytes) {
   const size_t n = std::min<size_t>(bytes, 1024);
   for (size_t off = 0; off < n; off += 64) Prefetch(p + off);

@@ -268,44 +268,24 @@ void VectorCodec::EncodeSq8Query(const float* q, uint8_t* out) const {
   const float* lower = p.lower.data();
   const float* step = p.step.data();
   // Weights, the query's constant term and the largest |weight|, with kLanes independent
-  // accumulators so the loops vectorise (this runs for every stored point HNSW compares while
-  // pruning, not only once per search).
+  // accumulators so consecutive dimensions do not wait on one running sum (GCC keeps this loop
+  // scalar; it runs for every stored point HNSW compares while pruning, not only per search).
   constexpr size_t kLanes = 8;
   float base_acc[kLanes] = {}, max_acc[kLanes] = {};
+  const bool l2 = kind_ == Kind::kSq8L2;
+  auto weigh = [&](size_t i, size_t lane) {
+    const float a = l2 ? q[i] - lower[i] : q[i];
+    const float x = a * step[i];
+    w[i] = x;
+    base_acc[lane] += l2 ? a * a : q[i] * lower[i];
+    const float ax = std::fabs(x);
+    max_acc[lane] = ax > max_acc[lane] ? ax : max_acc[lane];
+  };
   size_t i = 0;
-  if (kind_ == Kind::kSq8L2) {
-    for (; i + kLanes <= n; i += kLanes) {
-      for (size_t j = 0; j < kLanes; ++j) {
-        const float a = q[i + j] - lower[i + j];
-        const float x = a * step[i + j];
-        w[i + j] = x;
-        base_acc[j] += a * a;
-        const float ax = std::fabs(x);
-        max_acc[j] = ax > max_acc[j] ? ax : max_acc[j];
-      }
-    }
-    for (; i < n; ++i) {
-      const float a = q[i] - lower[i];
-      w[i] = a * step[i];
-      base_acc[0] += a * a;
-      max_acc[0] = std::max(max_acc[0], std::fabs(w[i]));
-    }
-  } else {
-    for (; i + kLanes <= n; i += kLanes) {
-      for (size_t j = 0; j < kLanes; ++j) {
-        const float x = q[i + j] * step[i + j];
-        w[i + j] = x;
-        base_acc[j] += q[i + j] * lower[i + j];
-        const float ax = std::fabs(x);
-        max_acc[j] = ax > max_acc[j] ? ax : max_acc[j];
-      }
-    }
-    for (; i < n; ++i) {
-      w[i] = q[i] * step[i];
-      base_acc[0] += q[i] * lower[i];
-      max_acc[0] = std::max(max_acc[0], std::fabs(w[i]));
-    }
+  for (; i + kLanes <= n; i += kLanes) {
+    for (size_t j = 0; j < kLanes; ++j) weigh(i + j, j);
   }
+  for (; i < n; ++i) weigh(i, 0);
   float base = 0, wmax = 0;
   for (size_t j = 0; j < kLanes; ++j) {
     base += base_acc[j];
