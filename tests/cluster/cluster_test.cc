@@ -57,6 +57,20 @@ Point MakePoint(const std::string& id, std::vector<float> v, std::optional<std::
   return p;
 }
 
+// A document of min_words + rng() % spread words drawn from `words`, each followed by a space.
+std::string RandomText(std::mt19937& rng, const std::vector<std::string>& words, int min_words, int spread) {
+  std::string text;
+  for (int w = min_words + static_cast<int>(rng() % spread); w > 0; --w) text += words[rng() % words.size()] + " ";
+  return text;
+}
+
+// `dim` values in [-1, 1) in steps of 1/500.
+std::vector<float> RandomVector(std::mt19937& rng, size_t dim) {
+  std::vector<float> v(dim);
+  for (float& x : v) x = static_cast<float>(rng() % 1000) / 500.0f - 1.0f;
+  return v;
+}
+
 TEST(OpLog, EveryKindRoundTripsExactly) {
   WriteOp up;
   up.kind = OpKind::kUpsert;
@@ -645,10 +659,8 @@ void ExpectTextQueriesAsOneNode(const std::string& key, const fs::path& dir, int
   for (int i = 0; i < 300; ++i) {
     char id[8];
     std::snprintf(id, sizeof(id), "d%04d", i);
-    std::string text;
-    for (int w = 1 + static_cast<int>(rng() % 12); w > 0; --w) text += words[rng() % words.size()] + " ";
-    std::vector<float> v(4);
-    for (float& x : v) x = static_cast<float>(rng() % 1000) / 500.0f - 1.0f;
+    const std::string text = RandomText(rng, words, 1, 12);
+    const std::vector<float> v = RandomVector(rng, 4);
     points.push_back(MakePoint(id, v, text, {{"n", i}, {"tag", i % 3 ? "a" : "b"}}));
     body["points"].push_back({{"id", id}, {"vector", v}, {"document", text}, {"metadata", points.back().metadata}});
   }
@@ -1105,13 +1117,8 @@ TEST_F(ClusterFixture, CollectionsWithAModelEmbedOnTheCoordinator) {
   for (int i = 0; i < 80; ++i) {
     char id[8];
     std::snprintf(id, sizeof(id), "p%03d", i);
-    std::string text;
-    for (int w = 2 + static_cast<int>(rng() % 6); w > 0; --w) text += words[rng() % words.size()] + " ";
-    std::vector<float> v;
-    if (i % 7 == 3) {
-      v.resize(128);
-      for (float& x : v) x = static_cast<float>(rng() % 1000) / 500.0f - 1.0f;
-    }
+    const std::string text = RandomText(rng, words, 2, 6);
+    const std::vector<float> v = i % 7 == 3 ? RandomVector(rng, 128) : std::vector<float>{};
     points.push_back(MakePoint(id, v, text, {{"n", i}, {"tag", i % 3 ? "a" : "b"}}));
     json p = {{"id", id}, {"document", text}, {"metadata", points.back().metadata}};
     if (!v.empty()) p["vector"] = v;
