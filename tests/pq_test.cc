@@ -1,6 +1,7 @@
 // K-means, product quantization, SQ8 codes and the quant kernels, each against a slow twin.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -251,6 +252,51 @@ TEST(QuantKernelsTest, FastScanMatchesScalarTwin) {
         EXPECT_EQ(ir, ik) << k->isa << " n=" << n;
         EXPECT_EQ(vr, vk);
       }
+    }
+    // The SQ8 query encoding's kernels: weights, their maximum and the int16 rounding equal
+    // the reference bit for bit (halves, -0 and the largest magnitude included); the constant
+    // term within float summation order.
+    for (size_t n = 0; n <= 70; ++n) {
+      const auto q = RandomVectors(1, n + 1, 300 + n, -4, 4);
+      const auto lower = RandomVectors(1, n + 1, 400 + n, -2, 1);
+      const auto step = RandomVectors(1, n + 1, 500 + n, 0, 3);
+      for (bool l2 : {true, false}) {
+        std::vector<float> wr(n + 1, 7), wk(n + 1, 7);
+        float br = 0, bk = 0;
+        const float mr = ref.sq8_query_weights(q.data(), lower.data(), step.data(), n, l2, wr.data(), &br);
+        const float mk = k->sq8_query_weights(q.data(), lower.data(), step.data(), n, l2, wk.data(), &bk);
+        EXPECT_EQ(mr, mk) << k->isa << " n=" << n;
+        EXPECT_EQ(wr, wk) << k->isa << " n=" << n;  // the sentinel past n untouched in both
+        EXPECT_NEAR(br, bk, 1e-5 * (1 + std::fabs(br))) << k->isa << " n=" << n;
+        float want_max = 0, want_base = 0;
+        for (size_t i = 0; i < n; ++i) {
+          const float a = l2 ? q[i] - lower[i] : q[i];
+          want_max = std::max(want_max, std::fabs(a * step[i]));
+          want_base += l2 ? a * a : q[i] * lower[i];
+        }
+        EXPECT_EQ(mr, want_max);
+        EXPECT_NEAR(br, want_base, 1e-5 * (1 + std::fabs(want_base)));
+      }
+      std::vector<float> w(n);
+      for (size_t i = 0; i < n; ++i) {
+        switch (i % 5) {
+          case 0: w[i] = static_cast<float>(static_cast<int>(i) - 35) + 0.5f; break;  // a half
+          case 1: w[i] = -static_cast<float>(i) - 0.5f; break;
+          case 2: w[i] = i % 2 ? -0.0f : 32767.0f; break;
+          case 3: w[i] = -32767.0f; break;
+          default: w[i] = q[i] * 1000; break;
+        }
+      }
+      std::vector<int16_t> rr(n + 1, 9), rk(n + 1, 9);
+      ref.round_i16(w.data(), n, 1.0f, rr.data());
+      k->round_i16(w.data(), n, 1.0f, rk.data());
+      EXPECT_EQ(rr, rk) << k->isa << " n=" << n;
+      for (size_t i = 0; i < n; ++i) {
+        EXPECT_EQ(rr[i], static_cast<int16_t>(std::trunc(w[i] + std::copysign(0.5f, w[i]))));
+      }
+      ref.round_i16(w.data(), n, 0.37f, rr.data());
+      k->round_i16(w.data(), n, 0.37f, rk.data());
+      EXPECT_EQ(rr, rk) << k->isa << " n=" << n;
     }
     // The SQ8 walk's integer product: equal to the reference in every variant, for every
     // length through three AVX-512 steps and their masked tails, at the extreme values the

@@ -262,48 +262,21 @@ bool VectorCodec::EncodeStoredFormQuery(const float* v, uint8_t* out) const {
 void VectorCodec::EncodeSq8Query(const float* q, uint8_t* out) const {
   const Sq8Params& p = *sq8_;
   const size_t n = dim_;
+  // Runs for every stored point HNSW compares while pruning, not only per search: SIMD kernels.
   thread_local std::vector<float> weights;
   weights.resize(n);
-  float* w = weights.data();
-  const float* lower = p.lower.data();
-  const float* step = p.step.data();
-  // Weights, the query's constant term and the largest |weight|, with kLanes independent
-  // accumulators so consecutive dimensions do not wait on one running sum (GCC keeps this loop
-  // scalar; it runs for every stored point HNSW compares while pruning, not only per search).
-  constexpr size_t kLanes = 8;
-  float base_acc[kLanes] = {}, max_acc[kLanes] = {};
-  const bool l2 = kind_ == Kind::kSq8L2;
-  auto weigh = [&](size_t i, size_t lane) {
-    const float a = l2 ? q[i] - lower[i] : q[i];
-    const float x = a * step[i];
-    w[i] = x;
-    base_acc[lane] += l2 ? a * a : q[i] * lower[i];
-    const float ax = std::fabs(x);
-    max_acc[lane] = ax > max_acc[lane] ? ax : max_acc[lane];
-  };
-  size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (size_t j = 0; j < kLanes; ++j) weigh(i + j, j);
-  }
-  for (; i < n; ++i) weigh(i, 0);
-  float base = 0, wmax = 0;
-  for (size_t j = 0; j < kLanes; ++j) {
-    base += base_acc[j];
-    wmax = std::max(wmax, max_acc[j]);
-  }
+  float base = 0;
+  const float wmax = qk_->sq8_query_weights(q, p.lower.data(), p.step.data(), n,
+                                            kind_ == Kind::kSq8L2, weights.data(), &base);
   // The largest weight becomes +-limit: 32767, or less where dim * limit * 255 could
   // overflow the kernel's 32-bit sums (dimensions above 257).
   const double limit = std::min(32767.0, std::floor(2147483647.0 / (255.0 * n)));
   const float scale = wmax > 0 ? static_cast<float>(wmax / limit) : 0.0f;
-  // Slightly under limit / wmax, so |w * inv| + 0.5 stays below limit + 1 and truncation
-  // rounds to nearest within [-limit, limit] (a plain loop the compiler vectorises).
+  // Slightly under limit / wmax, so |w * inv| + 0.5 stays below limit + 1 and rounding stays
+  // within [-limit, limit].
   const float inv = wmax > 0 ? static_cast<float>(limit / wmax) * 0.99999f : 0.0f;
   std::memset(out, 0, query_tail_);
-  int16_t* wq = reinterpret_cast<int16_t*>(out);
-  for (i = 0; i < n; ++i) {
-    const float x = w[i] * inv;
-    wq[i] = static_cast<int16_t>(static_cast<int32_t>(x + (x >= 0 ? 0.5f : -0.5f)));
-  }
+  qk_->round_i16(weights.data(), n, inv, reinterpret_cast<int16_t*>(out));
   std::memcpy(out + query_tail_, &scale, sizeof scale);
   std::memcpy(out + query_tail_ + sizeof(float), &base, sizeof base);
 }

@@ -43,6 +43,16 @@ struct QuantKernels {
   void (*matvec_t)(const float* mt, const float* x, size_t rows, size_t cols, float* out);
   // out[i] = a[i] + b[i].
   void (*add_f32)(const float* a, const float* b, size_t n, float* out);
+  // An SQ8 query's float weights: w[i] = (q[i] - lower[i]) * step[i] with
+  // *base = sum_i (q[i] - lower[i])^2 when l2, else w[i] = q[i] * step[i] with
+  // *base = sum_i q[i] * lower[i]. Returns max_i |w[i]|. The weights and the maximum are
+  // exact in every variant; *base equal up to summation order.
+  float (*sq8_query_weights)(const float* q, const float* lower, const float* step, size_t n,
+                             bool l2, float* w, float* base);
+  // out[i] = w[i] * scale rounded to the nearest integer, halves away from zero, computed as
+  // trunc(x + copysign(0.5, x)) in float, so bit-identical in every variant. Requires
+  // |w[i] * scale| + 0.5 < 32768.
+  void (*round_i16)(const float* w, size_t n, float scale, int16_t* out);
 };
 
 // The scalar reference, compiled without ISA flags.

@@ -192,10 +192,68 @@ void AddF32(const float* a, const float* b, size_t n, float* out) {
   for (; i < n; ++i) out[i] = a[i] + b[i];
 }
 
+float Sq8QueryWeights(const float* q, const float* lower, const float* step, size_t n, bool l2,
+                      float* w, float* base) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 b0 = _mm256_setzero_ps(), b1 = b0, m0 = b0, m1 = b0;
+  size_t i = 0;
+  auto step8 = [&](size_t at, __m256& bacc, __m256& macc) {
+    const __m256 qv = _mm256_loadu_ps(q + at), lv = _mm256_loadu_ps(lower + at);
+    const __m256 a = l2 ? _mm256_sub_ps(qv, lv) : qv;
+    const __m256 x = _mm256_mul_ps(a, _mm256_loadu_ps(step + at));
+    _mm256_storeu_ps(w + at, x);
+    bacc = l2 ? _mm256_fmadd_ps(a, a, bacc) : _mm256_fmadd_ps(qv, lv, bacc);
+    macc = _mm256_max_ps(macc, _mm256_and_ps(x, abs_mask));
+  };
+  for (; i + 16 <= n; i += 16) {
+    step8(i, b0, m0);
+    step8(i + 8, b1, m1);
+  }
+  for (; i + 8 <= n; i += 8) step8(i, b0, m0);
+  float b = HorizontalSum(_mm256_add_ps(b0, b1));
+  __m256 m = _mm256_max_ps(m0, m1);
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  float wmax = _mm_cvtss_f32(m4);
+  for (; i < n; ++i) {
+    const float a = l2 ? q[i] - lower[i] : q[i];
+    w[i] = a * step[i];
+    b += l2 ? a * a : q[i] * lower[i];
+    const float ax = w[i] < 0 ? -w[i] : w[i];
+    wmax = ax > wmax ? ax : wmax;
+  }
+  *base = b;
+  return wmax;
+}
+
+void RoundI16(const float* w, size_t n, float scale, int16_t* out) {
+  const __m256 s = _mm256_set1_ps(scale);
+  const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
+  const __m256 half = _mm256_set1_ps(0.5f);
+  auto round8 = [&](size_t at) {
+    const __m256 x = _mm256_mul_ps(_mm256_loadu_ps(w + at), s);
+    // x + copysign(0.5, x), truncated: the reference's halves away from zero (a zero or -0
+    // gets +-0.5, which truncates to 0 either way).
+    return _mm256_cvttps_epi32(_mm256_add_ps(x, _mm256_or_ps(half, _mm256_and_ps(x, sign))));
+  };
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i packed = _mm256_packs_epi32(round8(i), round8(i + 8));  // per 128-bit lane
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                        _mm256_permute4x64_epi64(packed, _MM_SHUFFLE(3, 1, 2, 0)));
+  }
+  for (; i < n; ++i) {
+    const float x = w[i] * scale;
+    out[i] = static_cast<int16_t>(static_cast<int32_t>(x + (x >= 0 ? 0.5f : -0.5f)));
+  }
+}
+
 }  // namespace
 
 const QuantKernels& Avx2QuantKernels() {
-  static const QuantKernels k = {"avx2", DotF32U8, DotI16U8, Wl2U8, Pq4Scan, ArgminAffine, MatvecT, AddF32};
+  static const QuantKernels k = {"avx2", DotF32U8, DotI16U8, Wl2U8, Pq4Scan, ArgminAffine,
+                                 MatvecT, AddF32, Sq8QueryWeights, RoundI16};
   return k;
 }
 

@@ -1,4 +1,6 @@
 // Scalar reference quant kernels and the dispatcher (compiled without ISA flags).
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "simd/distance.h"
@@ -76,6 +78,26 @@ void AddF32(const float* a, const float* b, size_t n, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 
+float Sq8QueryWeights(const float* q, const float* lower, const float* step, size_t n, bool l2,
+                      float* w, float* base) {
+  float b = 0, wmax = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float a = l2 ? q[i] - lower[i] : q[i];
+    w[i] = a * step[i];
+    b += l2 ? a * a : q[i] * lower[i];
+    wmax = std::max(wmax, std::fabs(w[i]));
+  }
+  *base = b;
+  return wmax;
+}
+
+void RoundI16(const float* w, size_t n, float scale, int16_t* out) {
+  for (size_t i = 0; i < n; ++i) {
+    const float x = w[i] * scale;
+    out[i] = static_cast<int16_t>(static_cast<int32_t>(x + (x >= 0 ? 0.5f : -0.5f)));
+  }
+}
+
 bool HasTable(const char* isa) {
   for (const Kernels* k : Available()) {
     if (std::strcmp(k->isa, isa) == 0) return true;
@@ -88,7 +110,8 @@ bool HasAvx512Table() { return HasTable("avx512"); }
 }  // namespace
 
 const QuantKernels& QuantReference() {
-  static const QuantKernels k = {"reference", DotF32U8, DotI16U8, Wl2U8, Pq4Scan, ArgminAffine, MatvecT, AddF32};
+  static const QuantKernels k = {"reference", DotF32U8, DotI16U8, Wl2U8, Pq4Scan, ArgminAffine,
+                                 MatvecT, AddF32, Sq8QueryWeights, RoundI16};
   return k;
 }
 
