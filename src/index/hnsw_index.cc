@@ -34,6 +34,23 @@ struct FartherFirst {
   bool operator()(const C& a, const C& b) const { return a.distance < b.distance; }
 };
 
+// Replaces the top of a FartherFirst max-heap with `c` (no farther than it) and sifts it down:
+// one pass where a push and a pop take two.
+template <typename C>
+void ReplaceFarthest(std::vector<C>& heap, C c) {
+  const size_t n = heap.size();
+  size_t i = 0;
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && heap[child].distance < heap[child + 1].distance) ++child;
+    if (!(c.distance < heap[child].distance)) break;
+    heap[i] = heap[child];
+    i = child;
+  }
+  heap[i] = c;
+}
+
 std::string DimensionError(const char* what, size_t got, size_t want) {
   return std::string(what) + " has dimension " + std::to_string(got) + ", index has " +
          std::to_string(want);
@@ -74,7 +91,7 @@ HnswIndex::HnswIndex(VectorCodec codec, const HnswOptions& options)
       m0_(2 * options.M),
       stride_((codec_.code_size() + 31) / 32 * 32),
       level_mult_(1.0 / std::log(static_cast<double>(options.M))),
-      link_locks_(new PaddedMutex[kLockStripes]),
+      link_locks_(new LinkSpinLock[kLockStripes]),
       rng_(options.seed) {}
 
 HnswIndex::~HnswIndex() = default;
@@ -461,7 +478,7 @@ HnswIndex::Candidate HnswIndex::GreedyClosest(const uint8_t* query, Candidate cu
     changed = false;
     const uint32_t* list = links(cur.id, level);
     if (locked) {
-      std::lock_guard<std::mutex> l(LinkLock(cur.id));
+      std::lock_guard<LinkSpinLock> l(LinkLock(cur.id));
       std::memcpy(buf, list, (list[0] + 1) * sizeof(uint32_t));
       list = buf;
     }
@@ -505,7 +522,7 @@ void HnswIndex::SearchLayer(const uint8_t* query, Candidate ep, int level, size_
 
     const uint32_t* list = links(c.id, level);
     if (locked) {
-      std::lock_guard<std::mutex> l(LinkLock(c.id));
+      std::lock_guard<LinkSpinLock> l(LinkLock(c.id));
       std::memcpy(buf, list, (list[0] + 1) * sizeof(uint32_t));
       list = buf;
     }
@@ -529,11 +546,11 @@ void HnswIndex::SearchLayer(const uint8_t* query, Candidate ep, int level, size_
         frontier.push_back({d, n});
         std::push_heap(frontier.begin(), frontier.end(), CloserFirst());
         if (filter == nullptr || filter->Accept(labels_[n])) {
-          out.push_back({d, n});
-          std::push_heap(out.begin(), out.end(), FartherFirst());
-          if (out.size() > ef) {
-            std::pop_heap(out.begin(), out.end(), FartherFirst());
-            out.pop_back();
+          if (out.size() < ef) {
+            out.push_back({d, n});
+            std::push_heap(out.begin(), out.end(), FartherFirst());
+          } else if (!out.empty()) {
+            ReplaceFarthest(out, {d, n});
           }
           bound = out.size() >= ef ? out.front().distance : INFINITY;
         }
@@ -543,62 +560,48 @@ void HnswIndex::SearchLayer(const uint8_t* query, Candidate ep, int level, size_
 }
 
 void HnswIndex::EncodeStoredAsQuery(uint32_t id, uint8_t* query) const {
-  if (two_tier()) {
-    codec_.EncodeStoredFormQuery(exact(id), query);  // exact copies are stored normalised
-    return;
-  }
   thread_local std::vector<float> decoded;
   decoded.resize(dim());
   codec_.Decode(code(id), decoded.data());
-  codec_.EncodeQuery(decoded.data(), query);
+  codec_.EncodeStoredFormQuery(decoded.data(), query);
 }
 
 void HnswIndex::SelectNeighbors(std::vector<Candidate>& cands, size_t m) const {
   if (cands.size() <= m) return;
-  std::sort(cands.begin(), cands.end(), FartherFirst());
-  if (sq8_walk()) {
-    // Each kept neighbour is encoded once as a query, so the comparisons run on the walk's
-    // integer kernel rather than decoding two codes each time.
-    thread_local std::vector<uint8_t> kept_queries;
-    const size_t qs = (codec_.query_size() + 63) / 64 * 64;
-    kept_queries.resize(m * qs);
-    size_t kept = 0;
-    for (size_t i = 0; i < cands.size() && kept < m; ++i) {
-      const Candidate c = cands[i];
-      bool good = true;
-      for (size_t j = 0; j < kept; ++j) {
-        if (codec_.QueryDistance(kept_queries.data() + j * qs, code(c.id)) < c.distance) {
-          good = false;
-          break;
-        }
-      }
-      if (good) {
-        EncodeStoredAsQuery(c.id, kept_queries.data() + kept * qs);
-        cands[kept++] = c;
-      }
-    }
-    cands.resize(kept);
-    return;
-  }
-  size_t kept = 0;
-  for (size_t i = 0; i < cands.size() && kept < m; ++i) {
-    const Candidate c = cands[i];
+  // Candidates are taken closest first from a heap: the heuristic usually keeps its m well
+  // before the end of ef_construction candidates, so a full sort would order what nobody reads.
+  std::make_heap(cands.begin(), cands.end(), CloserFirst());
+  // SQ8 walks encode each kept neighbour once as a query, so the comparisons run on the walk's
+  // integer kernel rather than decoding two codes each time.
+  const bool sq8 = sq8_walk();
+  const size_t qs = (codec_.query_size() + 63) / 64 * 64;
+  thread_local std::vector<uint8_t> kept_queries;
+  thread_local std::vector<Candidate> kept;
+  if (sq8) kept_queries.resize(m * qs);
+  kept.clear();
+  for (size_t heap = cands.size(); heap > 0 && kept.size() < m; --heap) {
+    std::pop_heap(cands.begin(), cands.begin() + heap, CloserFirst());
+    const Candidate c = cands[heap - 1];
+    // Kept ones are encoded from their exact copies: start loading this one's while it is
+    // compared with those kept so far.
     bool good = true;
-    for (size_t j = 0; j < kept; ++j) {
-      if (codec_.CodeDistance(code(c.id), code(cands[j].id)) < c.distance) {
-        good = false;
-        break;
-      }
+    for (size_t j = 0; j < kept.size() && good; ++j) {
+      const float d = sq8 ? codec_.QueryDistance(kept_queries.data() + j * qs, code(c.id))
+                          : codec_.CodeDistance(code(kept[j].id), code(c.id));
+      good = d >= c.distance;
     }
-    if (good) cands[kept++] = c;
+    if (!good) continue;
+    // The last one kept is never compared with: no query for it.
+    if (sq8 && kept.size() + 1 < m) EncodeStoredAsQuery(c.id, kept_queries.data() + kept.size() * qs);
+    kept.push_back(c);
   }
-  cands.resize(kept);
+  cands.assign(kept.begin(), kept.end());
 }
 
 void HnswIndex::ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int level) {
   SelectNeighbors(cands, options_.M);
   {
-    std::lock_guard<std::mutex> l(LinkLock(id));
+    std::lock_guard<LinkSpinLock> l(LinkLock(id));
     uint32_t* own = links(id, level);
     own[0] = static_cast<uint32_t>(cands.size());
     for (size_t i = 0; i < cands.size(); ++i) own[i + 1] = cands[i].id;
@@ -614,7 +617,7 @@ void HnswIndex::ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int l
     for (;;) {
       uint32_t cnt;
       {
-        std::lock_guard<std::mutex> l(LinkLock(nb.id));
+        std::lock_guard<LinkSpinLock> l(LinkLock(nb.id));
         uint32_t* list = links(nb.id, level);
         cnt = list[0];
         if (std::find(list + 1, list + 1 + cnt, id) != list + 1 + cnt) break;
@@ -639,7 +642,7 @@ void HnswIndex::ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int l
         }
       }
       SelectNeighbors(pool, cap);
-      std::lock_guard<std::mutex> l(LinkLock(nb.id));
+      std::lock_guard<LinkSpinLock> l(LinkLock(nb.id));
       uint32_t* list = links(nb.id, level);
       if (list[0] != cnt || std::memcmp(list + 1, seen + 1, cnt * sizeof(uint32_t)) != 0) continue;
       list[0] = static_cast<uint32_t>(pool.size());
