@@ -197,10 +197,11 @@ class HnswIndex final : public VectorIndex {
   Result<uint32_t> AllocateSlot(uint64_t label, int level);
   void Insert(uint32_t id, const uint8_t* query_code, int level);
 
+  // `racing`: concurrent inserts may be changing link lists (read them with ReadRacingList).
   // Greedy walk on one upper level from `ep`; returns the closest node found.
-  Candidate GreedyClosest(const uint8_t* query, Candidate ep, int level, bool locked) const;
+  Candidate GreedyClosest(const uint8_t* query, Candidate ep, int level, bool racing) const;
   // Beam search on `level` from `ep`; returns up to ef candidates (unordered).
-  void SearchLayer(const uint8_t* query, Candidate ep, int level, size_t ef, bool locked,
+  void SearchLayer(const uint8_t* query, Candidate ep, int level, size_t ef, bool racing,
                    const SearchFilter* filter, VisitedTable& visited,
                    std::vector<Candidate>& out) const;
   // Paper's heuristic: keeps at most `m` of `cands` (any order) in place.
@@ -249,10 +250,11 @@ class HnswIndex final : public VectorIndex {
   mutable std::mutex meta_mu_;         // labels, free list, counts, level RNG
   std::mutex entry_mu_;                // entry point / max level
   static constexpr size_t kLockStripes = 1024;
-  // A link list's lock. Every expansion during a build takes one to copy a list of at most
-  // 2M+1 ids, far shorter than a futex's round trip: test-and-test-and-set, yielding when the
-  // holder was preempted (this machine may have fewer cores than inserting threads). One cache
-  // line per stripe, so two threads locking neighbouring stripes do not share a line.
+  // A link list's lock, held by inserts that change the list (readers do not take it, see
+  // ReadRacingList in hnsw_index.cc). Held for a copy or a write of at most 2M+1 ids, far
+  // shorter than a futex's round trip: test-and-test-and-set, yielding when the holder was
+  // preempted (there may be fewer cores than inserting threads). One cache line per stripe, so
+  // two threads locking neighbouring stripes do not share a line.
   class alignas(64) LinkSpinLock {
    public:
     void lock() noexcept {
