@@ -2,17 +2,7 @@
 // and the AVX2 flags). Everything has internal linkage except Avx512Kernels(); only intrinsics
 // are used (see bert_kernels_internal.h).
 
-// GCC 12's AVX-512 headers set up their "undefined" vectors in a way that trips
-// -Wuninitialized (GCC bug 105593); the pragmas keep those false positives out of our build.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "common/avx512_intrinsics.h"  // <immintrin.h> without GCC 12's false warnings
 
 #include <cstddef>
 #include <cstdint>

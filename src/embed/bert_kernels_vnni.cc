@@ -3,16 +3,7 @@
 // 32-bit lane, 64 multiply-adds per instruction against float32's 16. Everything has internal
 // linkage except VnniInt8Kernels(); only intrinsics are used (see bert_kernels_internal.h).
 
-// GCC 12's AVX-512 headers trip -Wuninitialized (GCC bug 105593): see bert_kernels_avx512.cc.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "common/avx512_intrinsics.h"  // <immintrin.h> without GCC 12's false warnings
 
 #include <cstddef>
 #include <cstdint>

@@ -2,16 +2,7 @@
 // SQ8 walk's integer dot product has its own variant; the other entries are the AVX2 table's.
 // Internal linkage except Avx512QuantKernels(), for the reason given in simd/internal.h.
 
-// GCC 12's AVX-512 headers trip -Wuninitialized (GCC bug 105593), as in distance_avx512.cc.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "common/avx512_intrinsics.h"  // <immintrin.h> without GCC 12's false warnings
 
 #include <cstddef>
 #include <cstdint>
