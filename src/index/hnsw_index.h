@@ -26,7 +26,8 @@
 // needs no training (Train only checks that it is empty) and searches with SearchParams::ef.
 //
 // Thread-safety:
-//  - Add/AddBatch may run concurrently with each other (per-node striped locks).
+//  - Add/AddBatch may run concurrently with each other (striped locks for writers of link
+//    lists; readers go without, see ReadRacingList in hnsw_index.cc).
 //  - Search may run concurrently with other Searches.
 //  - Search concurrent with Add, and Remove/Save concurrent with anything, need the caller's
 //    own exclusion (the collection layer uses a readers-writer lock around its indexes).
