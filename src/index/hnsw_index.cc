@@ -590,8 +590,6 @@ void HnswIndex::SelectNeighbors(std::vector<Candidate>& cands, size_t m) const {
   for (size_t heap = cands.size(); heap > 0 && kept.size() < m; --heap) {
     std::pop_heap(cands.begin(), cands.begin() + heap, CloserFirst());
     const Candidate c = cands[heap - 1];
-    // Kept ones are encoded from their exact copies: start loading this one's while it is
-    // compared with those kept so far.
     bool good = true;
     for (size_t j = 0; j < kept.size() && good; ++j) {
       const float d = sq8 ? codec_.QueryDistance(kept_queries.data() + j * qs, code(c.id))
