@@ -480,6 +480,17 @@ class ClusterFixture : public ::testing::Test {
     FAIL() << n.id << " did not start: " << Slurp(dir_ / (n.id + ".log"));
   }
 
+  // One NATS server and nodes "a" and "b" (with extra_node_args_), both started and each
+  // seen alive by a. Call through ASSERT_NO_FATAL_FAILURE.
+  void StartTwoNodes() {
+    StartNatsCluster(1);
+    AddNode("a");
+    AddNode("b");
+    ASSERT_NO_FATAL_FAILURE(StartNode(0));
+    ASSERT_NO_FATAL_FAILURE(StartNode(1));
+    ASSERT_TRUE(WaitAllAlive(0));
+  }
+
   // Until node i's own replicas have all opened (its /v1/cluster shows their positions).
   bool WaitReplicasReady(size_t i, std::chrono::milliseconds limit) {
     const auto deadline = Clock::now() + limit;
@@ -703,13 +714,8 @@ void ExpectTextQueriesAsOneNode(const std::string& key, const fs::path& dir, int
 // The API of a cluster, on one NATS server and two nodes.
 
 TEST_F(ClusterFixture, ApiAnswersForTheWholeClusterFromAnyNode) {
-  StartNatsCluster(1);
-  AddNode("a");
-  AddNode("b");
-  StartNode(0);
-  StartNode(1);
+  ASSERT_NO_FATAL_FAILURE(StartTwoNodes());
   const int a = nodes_[0].port, b = nodes_[1].port;
-  ASSERT_TRUE(WaitAllAlive(0));
 
   // Settings are checked before anything is created.
   EXPECT_EQ(Send(a, key_, "PUT", "/v1/collections/c", R"({"dimension":3,"shards":0})").status, 422);
@@ -969,13 +975,8 @@ TEST_F(ClusterFixture, ApiAnswersForTheWholeClusterFromAnyNode) {
 // Tenants, databases and API keys live in the bucket: made through one node, seen by the other.
 
 TEST_F(ClusterFixture, TenantsDatabasesAndKeysAreTheClusters) {
-  StartNatsCluster(1);
-  AddNode("a");
-  AddNode("b");
-  StartNode(0);
-  StartNode(1);
+  ASSERT_NO_FATAL_FAILURE(StartTwoNodes());
   const int a = nodes_[0].port, b = nodes_[1].port;
-  ASSERT_TRUE(WaitAllAlive(0));
   // Until `path` answers `status` (and `body`, when given) on the node at `port`: its watcher
   // has seen the change.
   auto eventually = [&](int port, const std::string& key, const std::string& path, int status,
@@ -1080,13 +1081,8 @@ TEST_F(ClusterFixture, CollectionsWithAModelEmbedOnTheCoordinator) {
   auto single = (*db)->CreateCollection(cfg);
   if (!single.ok()) GTEST_SKIP() << "the built-in model is not there: " << single.status().ToString();
 
-  StartNatsCluster(1);
-  AddNode("a");
-  AddNode("b");
-  StartNode(0);
-  StartNode(1);
+  ASSERT_NO_FATAL_FAILURE(StartTwoNodes());
   const int a = nodes_[0].port, b = nodes_[1].port;
-  ASSERT_TRUE(WaitAllAlive(0));
   const json definition = {{"embedding", "potion-base-4M"}, {"text", true}, {"metric", "cosine"}, {"index", "flat"},
                            {"shards", 2}, {"replication_factor", 2}};
   Resp created = Send(a, key_, "PUT", "/v1/collections/pets", definition.dump());
@@ -1439,14 +1435,9 @@ TEST_F(ClusterFixture, ReplicasMoveOffTheLeaderGoneForGood) {
 // snapshot and the stream after it.
 
 TEST_F(ClusterFixture, ReplicasBehindACompactedLogRebuildFromSnapshots) {
-  StartNatsCluster(1);
   extra_node_args_ = {"--cluster-compact-messages", "1", "--cluster-node-timeout-ms", "1000",
                       "--cluster-reassign-timeout-s", "2"};
-  AddNode("a");
-  AddNode("b");
-  ASSERT_NO_FATAL_FAILURE(StartNode(0));
-  ASSERT_NO_FATAL_FAILURE(StartNode(1));
-  ASSERT_TRUE(WaitAllAlive(0));
+  ASSERT_NO_FATAL_FAILURE(StartTwoNodes());
   const int a = nodes_[0].port;
   ASSERT_EQ(Send(a, key_, "PUT", "/v1/collections/c",
                  R"({"dimension":4,"index":"flat","text":true,"shards":2,"replication_factor":2})")
