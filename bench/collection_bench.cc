@@ -1,13 +1,18 @@
 // A collection end to end on a real data set: ingest through the embedded API (batches of
 // 1,000, relaxed and synced durability), time until background indexing is done, then
-// single-thread k-NN QPS and recall@10 per ef — of a collection left with the segments the
-// background thread sealed against the same points merged into one segment (searches
+// single-thread k-NN QPS and recall@10 per ef of the same points in four layouts (searches
 // alternating round by round), and for the bare HnswIndex on the same data (the cost of the
-// database layer).
+// database layer). The layouts:
+//   segments  Optimize() and no quiet merge: the segments the tiers leave, nothing unindexed
+//   merged    Optimize(merge_all): one segment
+//   as-left   no Optimize, no quiet merge: what a client that never calls optimize got before
+//             quiet indexing (the tiers' segments and an unindexed tail, scanned exactly)
+//   quiet     no Optimize, the default settings: waits until the quiet indexer has merged
+//             everything into one segment, and reports how long after the last write
 //
 //   build/bench/sextant_collection_bench [--data ../shared/data/fashion-mnist] [--nq 2000]
 //     [--base F --query F --groundtruth F --metric l2|cosine|ip] [--ef 16,32,64,128]
-//     [--sync-ingest 0] [--rounds 3]
+//     [--sync-ingest 0] [--rounds 3] [--layouts segments,merged,as-left,quiet]
 //
 // Prints one JSON line per measurement.
 #include <algorithm>
@@ -15,6 +20,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -55,6 +61,7 @@ int main(int argc, char** argv) {
   std::string base_path, query_path, gt_path, metric = "l2";
   size_t nq = 2000, rounds = 3;
   bool sync_ingest = true;
+  std::vector<std::string> layouts = {"segments", "merged", "as-left", "quiet"};
   std::vector<size_t> efs = {16, 32, 64, 128};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], v = argv[i + 1];
@@ -66,6 +73,14 @@ int main(int argc, char** argv) {
     else if (flag == "--groundtruth") gt_path = v;
     else if (flag == "--metric") metric = v;
     else if (flag == "--sync-ingest") sync_ingest = v != "0";
+    else if (flag == "--layouts") {
+      layouts.clear();
+      for (size_t at = 0; at <= v.size();) {
+        const size_t comma = std::min(v.find(',', at), v.size());
+        layouts.push_back(v.substr(at, comma - at));
+        at = comma + 1;
+      }
+    }
     else if (flag == "--ef") {
       efs.clear();
       for (int e : bench::ParseList(v)) efs.push_back(static_cast<size_t>(e));
@@ -90,13 +105,16 @@ int main(int argc, char** argv) {
   const std::string dir = (std::filesystem::temp_directory_path() / "sextant_collection_bench").string();
 
   std::filesystem::remove_all(dir);
-  // Ingests every point into a new collection `name` of `db` and waits for the indexer.
-  auto ingest = [&](Database& db, const std::string& name, Durability durability)
-      -> std::shared_ptr<Collection> {
+  // Ingests every point into a new collection `name` of `db` and waits for the indexer: with
+  // Optimize() (`layout` "segments", "merged"), until it is idle ("as-left"), or until the
+  // quiet indexer has left one segment ("quiet").
+  auto ingest = [&](Database& db, const std::string& name, Durability durability,
+                    const std::string& layout = "segments") -> std::shared_ptr<Collection> {
     CollectionConfig config;
     config.name = name;
     config.dimension = dim;
     config.metric = metric == "cosine" ? Metric::kCosine : metric == "ip" ? Metric::kInnerProduct : Metric::kL2;
+    if (layout != "quiet") config.segments.quiet_seconds = 0;
     std::shared_ptr<Collection> col = *db.CreateCollection(config);
     std::vector<Point> batch;
     auto start = Clock::now();
@@ -111,10 +129,32 @@ int main(int argc, char** argv) {
       }
     }
     const double ingest_s = Seconds(start);
-    if (!col->Optimize().ok()) return nullptr;
+    if (layout == "segments" || layout == "merged") {
+      if (!col->Optimize().ok()) return nullptr;
+    } else {
+      // Idle: the segments and the unindexed points unchanged for 15 s (longer than a seal or
+      // a merge of these takes); quiet: one segment, nothing unindexed.
+      size_t same = 0;
+      for (CollectionStats last = col->Stats();;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        const CollectionStats now = col->Stats();
+        if (layout == "quiet" ? now.segments <= 1 && now.unindexed_points == 0
+                              : now.segments == last.segments && now.unindexed_points == last.unindexed_points &&
+                                    now.segments_sealed == last.segments_sealed &&
+                                    now.segments_merged == last.segments_merged && ++same >= 150) {
+          break;
+        }
+        if (now.segments != last.segments || now.unindexed_points != last.unindexed_points ||
+            now.segments_sealed != last.segments_sealed || now.segments_merged != last.segments_merged) {
+          same = 0;
+        }
+        last = now;
+      }
+    }
     const double indexed = Seconds(start);
     const CollectionStats stats = col->Stats();
-    Print({{"phase", "ingest"}, {"collection", name},
+    Print({{"phase", "ingest"}, {"collection", name}, {"layout", layout},
+           {"settled_after_last_write_s", indexed - ingest_s}, {"unindexed_points", stats.unindexed_points},
            {"durability", durability == Durability::kSync ? "sync" : "relaxed"}, {"points", n},
            {"batch", 1000}, {"ingest_s", ingest_s}, {"points_per_s", n / ingest_s},
            {"indexed_s", indexed}, {"segments", stats.segments}, {"memory_bytes", stats.memory_bytes},
@@ -136,23 +176,28 @@ int main(int argc, char** argv) {
     DatabaseOptions options;
     options.durability = Durability::kRelaxed;
     auto db = std::move(Database::Open(dir, options)).value();
-    std::shared_ptr<Collection> cols[2] = {ingest(*db, "segments", Durability::kRelaxed),
-                                           ingest(*db, "merged", Durability::kRelaxed)};
-    if (!cols[0] || !cols[1]) return 1;
-    auto start = Clock::now();
-    if (!cols[1]->Optimize(/*merge_all=*/true).ok()) return 1;
-    Print({{"phase", "merge_all"}, {"seconds", Seconds(start)}, {"segments", cols[1]->Stats().segments}});
+    const size_t nc = layouts.size();
+    std::vector<std::shared_ptr<Collection>> cols;
+    for (const std::string& layout : layouts) {
+      cols.push_back(ingest(*db, layout, Durability::kRelaxed, layout));
+      if (!cols.back()) return 1;
+      if (layout == "merged") {
+        auto start = Clock::now();
+        if (!cols.back()->Optimize(/*merge_all=*/true).ok()) return 1;
+        Print({{"phase", "merge_all"}, {"seconds", Seconds(start)}, {"segments", cols.back()->Stats().segments}});
+      }
+    }
     for (size_t ef : efs) {
-      std::vector<double> qps[2], qps_cpu[2];
-      double recall[2] = {0, 0};
+      std::vector<std::vector<double>> qps(nc), qps_cpu(nc);
+      std::vector<double> recall(nc, 0);
       for (size_t round = 0; round < rounds; ++round) {
-        for (int j = 0; j < 2; ++j) {
-          const int c = round % 2 == 0 ? j : 1 - j;
+        for (size_t j = 0; j < nc; ++j) {
+          const size_t c = (j + round) % nc;  // who goes first rotates
           std::vector<std::vector<uint64_t>> got(nq);
           QueryRequest q;
           q.k = 10;
           q.ef = ef;
-          start = Clock::now();
+          const auto start = Clock::now();
           const double cpu0 = bench::CpuSeconds();
           for (size_t i = 0; i < nq; ++i) {
             q.vector.assign(queries->row(i), queries->row(i) + dim);
@@ -168,8 +213,8 @@ int main(int argc, char** argv) {
       }
       // qps: one client, wall clock (segments are searched at once on the search pool);
       // qps_cpu: queries per CPU second of the whole process (what the query costs).
-      for (int c = 0; c < 2; ++c) {
-        Print({{"phase", "query"}, {"api", "collection"}, {"collection", c == 0 ? "segments" : "merged"},
+      for (size_t c = 0; c < nc; ++c) {
+        Print({{"phase", "query"}, {"api", "collection"}, {"collection", layouts[c]},
                {"segments", cols[c]->Stats().segments}, {"ef", ef}, {"rounds", rounds},
                {"qps", Median(qps[c])}, {"qps_cpu", Median(qps_cpu[c])}, {"recall@10", recall[c]}});
       }

@@ -75,6 +75,11 @@ struct SegmentParams {
   size_t seal_points = 0;  // 0: chosen from the dimension (about 16 MiB of floats, 2,048..50,000)
   size_t merge_factor = 4;
   double compact_deleted_fraction = 0.2;
+  // Once no write has come for this many seconds, the indexer also indexes the mutable
+  // segment's points (when it holds at least seal_points / 32) and merges the sealed segments
+  // into one (the smallest first, up to 64 x seal_points vectors): a collection left alone
+  // answers from one graph without `optimize`. 0 turns this off.
+  double quiet_seconds = 10;
 };
 
 // Parameters of the quantized index kinds (IndexType kIvfFlat .. kHnswSq8).

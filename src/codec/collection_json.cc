@@ -20,6 +20,7 @@ constexpr size_t kMaxRerank = 1000000;
 constexpr size_t kMaxEmbeddingString = 4096;
 constexpr size_t kMaxEmbeddingBatch = 4096;
 constexpr size_t kMaxMetadataBytes = 65536;
+constexpr int kMaxQuietSeconds = 86400;  // a day
 
 // A JSON number as a float; beyond float's range it is an infinity (which the limits refuse).
 float ToFloat(double x) {
@@ -39,9 +40,13 @@ json QuantizationJson(const QuantizationParams& q) {
   return {{"nlist", q.nlist}, {"nprobe", q.nprobe}, {"m", q.m}, {"nbits", q.nbits}, {"rerank", q.rerank}};
 }
 
+// quiet_seconds only when not the default, so config files of collections that keep it are
+// byte for byte what earlier versions wrote.
 json SegmentsJson(const SegmentParams& s) {
-  return {{"seal_points", s.seal_points}, {"merge_factor", s.merge_factor},
-          {"compact_deleted_fraction", s.compact_deleted_fraction}};
+  json j = {{"seal_points", s.seal_points}, {"merge_factor", s.merge_factor},
+            {"compact_deleted_fraction", s.compact_deleted_fraction}};
+  if (s.quiet_seconds != SegmentParams().quiet_seconds) j["quiet_seconds"] = s.quiet_seconds;
+  return j;
 }
 
 // The stored form has every member; the reply form only the model and what is not the default
@@ -64,7 +69,7 @@ json EmbeddingJson(const EmbeddingSettings& e, ConfigForm form) {
 bool IsDefault(const SegmentParams& s) {
   const SegmentParams d;
   return s.seal_points == d.seal_points && s.merge_factor == d.merge_factor &&
-         s.compact_deleted_fraction == d.compact_deleted_fraction;
+         s.compact_deleted_fraction == d.compact_deleted_fraction && s.quiet_seconds == d.quiet_seconds;
 }
 
 // --- config.json ------------------------------------------------------------------------
@@ -186,6 +191,10 @@ Status CheckCollectionSettings(const CollectionConfig& c) {
   if (!(c.segments.compact_deleted_fraction > 0 && c.segments.compact_deleted_fraction <= 1)) {
     return Status::InvalidArgument("segments.compact_deleted_fraction must be in (0, 1]");
   }
+  if (!(c.segments.quiet_seconds >= 0 && c.segments.quiet_seconds <= kMaxQuietSeconds)) {
+    return Status::InvalidArgument("segments.quiet_seconds must be in [0, " + std::to_string(kMaxQuietSeconds) +
+                                   "] (0: never index or merge on quiet)");
+  }
   return Status::OK();
 }
 
@@ -283,11 +292,12 @@ Result<CollectionConfig> CollectionSettingsFromJson(const json& body) {
   }
   if (auto it = body.find("segments"); it != body.end()) {
     SEXTANT_RETURN_IF_ERROR(
-        OnlyFields(*it, {"seal_points", "merge_factor", "compact_deleted_fraction"}, "segments"));
+        OnlyFields(*it, {"seal_points", "merge_factor", "compact_deleted_fraction", "quiet_seconds"}, "segments"));
     SEXTANT_RETURN_IF_ERROR(ReadUint(*it, "seal_points", 0, kNoLimit, &c.segments.seal_points, "segments"));
     SEXTANT_RETURN_IF_ERROR(ReadUint(*it, "merge_factor", 0, kNoLimit, &c.segments.merge_factor, "segments"));
     SEXTANT_RETURN_IF_ERROR(
         ReadNumber(*it, "compact_deleted_fraction", &c.segments.compact_deleted_fraction, "segments"));
+    SEXTANT_RETURN_IF_ERROR(ReadNumber(*it, "quiet_seconds", &c.segments.quiet_seconds, "segments"));
   }
   if (auto it = body.find("bm25"); it != body.end()) {
     SEXTANT_RETURN_IF_ERROR(OnlyFields(*it, {"k1", "b"}, "bm25"));
@@ -334,13 +344,17 @@ Result<CollectionConfig> CollectionConfigFromStoredJson(const json& j) {
   if (auto it = j.find("segments"); it != j.end()) {  // absent in collections made before segments existed
     if (!it->is_object()) return Malformed("'segments' is not an object");
     SEXTANT_RETURN_IF_ERROR(
-        CheckKeys(*it, {"seal_points", "merge_factor", "compact_deleted_fraction"}, "\"segments\""));
+        CheckKeys(*it, {"seal_points", "merge_factor", "compact_deleted_fraction", "quiet_seconds"}, "\"segments\""));
     SEXTANT_ASSIGN_OR_RETURN(const json* seal, Need(*it, "seal_points", Type::kUint));
     SEXTANT_ASSIGN_OR_RETURN(const json* merge, Need(*it, "merge_factor", Type::kUint));
     SEXTANT_ASSIGN_OR_RETURN(const json* compact, Need(*it, "compact_deleted_fraction", Type::kNumber));
     c.segments.seal_points = seal->get<size_t>();
     c.segments.merge_factor = merge->get<size_t>();
     c.segments.compact_deleted_fraction = compact->get<double>();
+    if (it->contains("quiet_seconds")) {  // absent in collections made before it: the default
+      SEXTANT_ASSIGN_OR_RETURN(const json* quiet, Need(*it, "quiet_seconds", Type::kNumber));
+      c.segments.quiet_seconds = quiet->get<double>();
+    }
   }
   if (j.contains("text") || j.contains("analyzer") || j.contains("bm25")) {
     // Absent (all three) in collections made before keyword search existed.

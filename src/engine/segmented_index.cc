@@ -145,6 +145,7 @@ void SegmentedIndex::Kick() {
 }
 
 Status SegmentedIndex::Add(uint64_t label, std::span<const float> vector) {
+  last_write_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   bool froze = false;
   {
     std::unique_lock<std::shared_mutex> l(mu_);
@@ -161,6 +162,7 @@ Status SegmentedIndex::Add(uint64_t label, std::span<const float> vector) {
 
 void SegmentedIndex::Remove(std::span<const uint64_t> labels) {
   if (labels.empty()) return;
+  last_write_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   bool compact = false;
   std::unique_lock<std::shared_mutex> l(mu_);
   // Each label is live in at most one segment; the newest ones are looked at first.
@@ -359,11 +361,50 @@ std::vector<std::shared_ptr<Segment>> SegmentedIndex::ChooseMergeLocked(bool* ov
     sealed.resize(std::min(factor, sealed.size()));
     return sealed;
   }
+  // 5. Quiet, nothing left to seal: the smallest segments, as many as fit the quiet cap, into
+  //    one (sealed is sorted smallest first).
+  if (sealed.size() >= 2 && frozen_count_.load() == 0 && QuietLocked(std::chrono::steady_clock::now())) {
+    const size_t cap = kQuietMergeSeals * options_.params.seal_points;
+    size_t take = 0, points = 0;
+    while (take < sealed.size() && points + sealed[take]->live_count() <= cap) points += sealed[take++]->live_count();
+    if (take >= 2) {
+      sealed.resize(take);
+      return sealed;
+    }
+  }
   return {};
+}
+
+bool SegmentedIndex::QuietLocked(std::chrono::steady_clock::time_point now) const {
+  const double quiet = options_.params.quiet_seconds;
+  if (!(quiet > 0)) return false;
+  const std::chrono::steady_clock::time_point last{
+      std::chrono::steady_clock::duration(last_write_.load(std::memory_order_relaxed))};
+  return now - last >= std::chrono::duration<double>(quiet);
+}
+
+std::optional<std::chrono::steady_clock::time_point> SegmentedIndex::NextQuietCheck() const {
+  const double quiet = options_.params.quiet_seconds;
+  if (!(quiet > 0)) return std::nullopt;
+  using Clock = std::chrono::steady_clock;
+  const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(quiet));
+  const Clock::time_point last{Clock::duration(last_write_.load(std::memory_order_relaxed))};
+  const Clock::time_point now = Clock::now();
+  // Not quiet yet: when it will be (a write meanwhile moves that on; the thread then waits
+  // again). Quiet already, with nothing done: a later write starts a new quiet period, which
+  // is looked at within two periods of that write.
+  return last + period > now ? last + period + std::chrono::milliseconds(1) : now + period;
 }
 
 // The merge policy. Caller holds job_mu_ and mu_ exclusively; one job runs at a time.
 bool SegmentedIndex::PickJobLocked(Job* job) {
+  // Quiet: the mutable segment's points are indexed now rather than when it fills up (a few
+  // are left to the exact scan).
+  if (frozen_count_.load() == 0 &&
+      segments_.back()->live_count() >= std::max<size_t>(1, options_.params.seal_points / 32) &&
+      QuietLocked(std::chrono::steady_clock::now())) {
+    FreezeMutableLocked();
+  }
   std::vector<std::shared_ptr<Segment>> frozen;
   for (const auto& s : segments_) {
     if (s->state() == Segment::State::kFrozen) frozen.push_back(s);
@@ -566,7 +607,11 @@ void SegmentedIndex::Loop() {
       }
       idle_gen_ = seen;
       idle_cv_.notify_all();
-      job_cv_.wait(jl, [&] { return stop_ || kick_gen_ != seen; });
+      if (const auto next = NextQuietCheck()) {
+        job_cv_.wait_until(jl, *next, [&] { return stop_ || kick_gen_ != seen; });
+      } else {
+        job_cv_.wait(jl, [&] { return stop_ || kick_gen_ != seen; });
+      }
       continue;
     }
     jl.unlock();

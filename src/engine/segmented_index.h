@@ -29,6 +29,13 @@
 // kStallFrozen segments are frozen. A failed build is retried with backoff and reported in
 // the stats; it never fails a write. Memory freed by merges is given back to the system.
 //
+// Quiet (SegmentParams::quiet_seconds without a write): the tiers above leave a collection
+// that stopped growing with a few segments and its last points unindexed, and every query
+// pays for that (each segment is a walk of its own, the mutable one an exact scan). Once
+// writes stop, the thread indexes the mutable segment (if it holds a 32nd of seal_points or
+// more) and merges the sealed segments into one, smallest first, up to kQuietMergeSeals x
+// seal_points vectors: a bulk load ends as one graph without `optimize`.
+//
 // Thread-safety: every public method may be called from any thread. Searches run
 // concurrently with each other; Add/Remove take the internal lock exclusively for the moment
 // they change a segment; the background thread builds without the lock and takes it only to
@@ -42,6 +49,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -173,6 +181,10 @@ class SegmentedIndex {
   std::shared_ptr<Segment> NewMutableLocked();
   void FreezeMutableLocked();
   bool PickJobLocked(Job* job);
+  // Quiet: no write for quiet_seconds (never when they are 0).
+  bool QuietLocked(std::chrono::steady_clock::time_point now) const;
+  // When the idle thread should look again for quiet work (nullopt: only when kicked).
+  std::optional<std::chrono::steady_clock::time_point> NextQuietCheck() const;
   // The sealed segments a merge or compaction should combine now (empty: none is due);
   // `over` is set when the sealed segments are past their bounds.
   std::vector<std::shared_ptr<Segment>> ChooseMergeLocked(bool* over);
@@ -192,6 +204,9 @@ class SegmentedIndex {
   std::vector<std::string> obsolete_files_;
   uint64_t sealed_count_ = 0, merged_count_ = 0;
   std::atomic<size_t> frozen_count_{0};  // frozen segments (written under mu_)
+  static constexpr size_t kQuietMergeSeals = 64;  // a quiet merge holds at most 64 x seal_points
+  // steady_clock ticks of the last Add or Remove (or of creation).
+  std::atomic<int64_t> last_write_{std::chrono::steady_clock::now().time_since_epoch().count()};
 
   // Background thread (state under job_mu_).
   mutable std::mutex job_mu_;

@@ -56,6 +56,7 @@ void ExpectSame(const CollectionConfig& a, const CollectionConfig& b) {
   EXPECT_EQ(a.segments.seal_points, b.segments.seal_points);
   EXPECT_EQ(a.segments.merge_factor, b.segments.merge_factor);
   EXPECT_EQ(a.segments.compact_deleted_fraction, b.segments.compact_deleted_fraction);
+  EXPECT_EQ(a.segments.quiet_seconds, b.segments.quiet_seconds);
   EXPECT_EQ(a.text, b.text);
   EXPECT_EQ(a.analyzer, b.analyzer);
   EXPECT_EQ(a.bm25_k1, b.bm25_k1);
@@ -131,6 +132,33 @@ TEST(CollectionJsonTest, ReplyFormShowsWhatApplies) {
   EXPECT_EQ(j["analyzer"], "english");
   EXPECT_EQ(j["segments"]["merge_factor"], 8);
   EXPECT_FALSE(j.contains("quantization"));
+}
+
+// segments.quiet_seconds: written only when not the default (10), read back when present,
+// the default when absent (config files from before it); 0 (off) survives the round trip.
+TEST(CollectionJsonTest, QuietSecondsOnlyWhenNotTheDefault) {
+  CollectionConfig c = Unusual(IndexType::kHnsw);
+  EXPECT_FALSE(CollectionConfigToJson(c, ConfigForm::kStored)["segments"].contains("quiet_seconds"));
+  auto back = CollectionConfigFromStoredJson(CollectionConfigToJson(c, ConfigForm::kStored));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->segments.quiet_seconds, 10.0);
+  for (double quiet : {0.0, 2.5}) {
+    c.segments.quiet_seconds = quiet;
+    const json stored = CollectionConfigToJson(c, ConfigForm::kStored);
+    EXPECT_EQ(stored["segments"]["quiet_seconds"], quiet);
+    back = CollectionConfigFromStoredJson(json::parse(stored.dump()));
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    ExpectSame(c, *back);
+    EXPECT_EQ(CollectionConfigToJson(c, ConfigForm::kReply)["segments"]["quiet_seconds"], quiet);
+  }
+  auto request = CollectionSettingsFromJson(json::parse(R"({"dimension":3,"segments":{"quiet_seconds":0.5}})"));
+  ASSERT_TRUE(request.ok()) << request.status().ToString();
+  EXPECT_EQ(request->segments.quiet_seconds, 0.5);
+  json bad = CollectionConfigToJson(c, ConfigForm::kStored);
+  bad["segments"]["quiet_seconds"] = "soon";
+  back = CollectionConfigFromStoredJson(bad);
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(back.status().message().find("quiet_seconds"), std::string::npos) << back.status().ToString();
 }
 
 // Legacy config files: quantization, segments and the text group may be absent.
@@ -259,6 +287,8 @@ TEST(CollectionJsonTest, RequestErrorsNameTheField) {
       {R"({"dimension":3,"segments":{"merge_factor":1}})", "segments.merge_factor"},
       {R"({"dimension":3,"segments":{"compact_deleted_fraction":0}})", "segments.compact_deleted_fraction"},
       {R"({"dimension":3,"segments":{"compact_deleted_fraction":1.5}})", "segments.compact_deleted_fraction"},
+      {R"({"dimension":3,"segments":{"quiet_seconds":-1}})", "segments.quiet_seconds must be in [0, 86400]"},
+      {R"({"dimension":3,"segments":{"quiet_seconds":86401}})", "segments.quiet_seconds must be in [0, 86400]"},
       {R"({"dimension":3,"index":"ivf-flat","quantization":{"nprobe":0}})", "quantization.nprobe"},
       {R"({"dimension":3,"index":"sq8","quantization":{"rerank":1000001}})", "quantization.rerank must be at most 1000000"},
       {R"({"dimension":0,"text":true,"index":"pq"})", "text-only collection has no vector index"},

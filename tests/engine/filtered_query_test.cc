@@ -34,6 +34,7 @@ TEST_P(FilteredQueryTest, RecallAtEverySelectivity) {
   c.dimension = dim;
   c.hnsw.M = 12;
   c.hnsw.ef_construction = 100;
+  c.segments.quiet_seconds = 0;  // each layout is kept as built, however long the test runs
   const Layout layout = GetParam();
   if (layout == Layout::kOneSealed) c.segments.seal_points = 2500;
   if (layout == Layout::kManySegments) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 #include <thread>
@@ -32,6 +33,7 @@ CollectionConfig SegConfig(size_t seal_points, size_t merge_factor = 4,
   c.segments.seal_points = seal_points;
   c.segments.merge_factor = merge_factor;
   c.segments.compact_deleted_fraction = compact_fraction;
+  c.segments.quiet_seconds = 0;  // the layouts these tests build are the point (QuietTest: on)
   return c;
 }
 
@@ -464,6 +466,103 @@ TEST(SegmentTest, ConcurrentOverwritesKeepSegmentsBounded) {
     ASSERT_EQ(got[0].vector, present[i]) << i;
   }
   EXPECT_GE(Recall(*col, present, 30, 10), 0.95);
+}
+
+// Quiet indexing (SegmentParams::quiet_seconds): once writes stop, the mutable segment's
+// points are indexed and the sealed segments merged into one, with no Optimize call.
+bool WaitFor(const std::function<bool()>& done, std::chrono::seconds limit = std::chrono::seconds(120)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+TEST(QuietTest, ACollectionLeftAloneEndsAsOneGraph) {
+  TempDir tmp;
+  auto db = std::move(Database::Open(tmp.path())).value();
+  CollectionConfig c = SegConfig(200, 100);  // merge_factor 100: the tiers never merge these
+  c.segments.quiet_seconds = 0.3;
+  auto col = *db->CreateCollection(c);
+  std::map<size_t, std::vector<float>> present;
+  for (size_t b = 0; b < 23; ++b) {  // 1,150 points: five segments' worth and a tail of 150
+    ASSERT_TRUE(col->Upsert(PointsFor(b * 50, 50, kDim)).ok());
+  }
+  for (size_t i = 0; i < 1150; ++i) present[i] = VectorFor(i, kDim);
+  ASSERT_TRUE(WaitFor([&] {
+    const CollectionStats st = col->Stats();
+    return st.segments == 1 && st.unindexed_points == 0;
+  })) << "segments " << col->Stats().segments << ", unindexed " << col->Stats().unindexed_points;
+  const CollectionStats st = col->Stats();
+  EXPECT_EQ(st.points, 1150u);
+  EXPECT_GE(st.segments_merged, 1u);
+  EXPECT_EQ(st.deleted_pending, 0u);
+  EXPECT_GE(Recall(*col, present, 30, 10), 0.95);
+  for (size_t i = 0; i < 1150; i += 37) {
+    auto got = *col->Get(std::vector<std::string>{"p" + std::to_string(i)});
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].vector, VectorFor(i, kDim));
+  }
+  // The merged segment is what a reopened collection finds.
+  col.reset();
+  db.reset();
+  db = std::move(Database::Open(tmp.path())).value();
+  col = *db->GetCollection("c");
+  EXPECT_EQ(col->Stats().segments, 1u);
+  EXPECT_EQ(col->Stats().unindexed_points, 0u);
+  EXPECT_GE(Recall(*col, present, 30, 10), 0.95);
+}
+
+TEST(QuietTest, WritesPostponeItAndDeletesAreMergedAway) {
+  TempDir tmp;
+  auto db = std::move(Database::Open(tmp.path())).value();
+  CollectionConfig c = SegConfig(16, 100, 1.0);  // no tier merges, no compaction
+  c.segments.quiet_seconds = 2;
+  auto col = *db->CreateCollection(c);
+  std::map<size_t, std::vector<float>> present;
+  // A write every 20 ms for 1.5 s: never quiet, so the seals pile up unmerged.
+  for (size_t i = 0; i < 75; ++i) {
+    ASSERT_TRUE(col->Upsert(PointsFor(i * 2, 2, kDim)).ok());
+    present[i * 2] = VectorFor(i * 2, kDim);
+    present[i * 2 + 1] = VectorFor(i * 2 + 1, kDim);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(col->Stats().segments_merged, 0u) << "merged while writes were coming";
+  std::vector<std::string> gone;
+  for (size_t i = 0; i < 150; i += 3) {
+    gone.push_back("p" + std::to_string(i));
+    present.erase(i);
+  }
+  ASSERT_TRUE(col->Delete(gone).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    const CollectionStats st = col->Stats();
+    return st.segments == 1 && st.unindexed_points == 0;
+  }));
+  const CollectionStats st = col->Stats();
+  EXPECT_EQ(st.points, present.size());
+  EXPECT_EQ(st.deleted_pending, 0u) << "the merge drops what was deleted";
+  EXPECT_GE(Recall(*col, present, 20, 10), 0.95);
+}
+
+TEST(QuietTest, MergesStopAtTheCapAndTinyTailsStayExact) {
+  TempDir tmp;
+  auto db = std::move(Database::Open(tmp.path())).value();
+  CollectionConfig c = SegConfig(64, 100);
+  c.segments.quiet_seconds = 0.2;
+  auto col = *db->CreateCollection(c);
+  // 68 full segments of 64 (4,352 points; a quiet merge holds at most 64 x 64 = 4,096) and a
+  // tail of 1 (under seal_points / 32 = 2: left to the exact scan).
+  ASSERT_TRUE(col->Upsert(PointsFor(0, 68 * 64 + 1, kDim)).ok());
+  // Smallest first: 64 segments merge into one of 4,096, then the other four into one of 256;
+  // those two together are past the cap.
+  ASSERT_TRUE(WaitFor([&] { return col->Stats().segments == 3; }))
+      << "segments " << col->Stats().segments;
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // three quiet periods more
+  const CollectionStats st = col->Stats();
+  EXPECT_EQ(st.segments, 3u);  // 4,096 + 256 sealed, and the mutable one with its point
+  EXPECT_EQ(st.unindexed_points, 1u);
+  EXPECT_EQ(st.points, 68u * 64 + 1);
 }
 
 }  // namespace

@@ -655,10 +655,11 @@ CollectionConfig ConfigOf(const std::string& name, const json& j) {
   }
   if (j.contains("segments")) {
     const json& s = j["segments"];
-    OnlyFields(s, {"seal_points", "merge_factor", "compact_deleted_fraction"});
+    OnlyFields(s, {"seal_points", "merge_factor", "compact_deleted_fraction", "quiet_seconds"});
     Read(s, "seal_points", &c.segments.seal_points);
     Read(s, "merge_factor", &c.segments.merge_factor);
     Read(s, "compact_deleted_fraction", &c.segments.compact_deleted_fraction);
+    Read(s, "quiet_seconds", &c.segments.quiet_seconds);
   }
   if (j.contains("bm25")) {
     OnlyFields(j["bm25"], {"k1", "b"});
