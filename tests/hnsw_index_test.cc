@@ -190,6 +190,63 @@ TEST(HnswIndexTest, ConcurrentInsertionBuildsAGoodGraph) {
   if (getenv("SEXTANT_DEBUG_RECALL")) fprintf(stderr, "R %.4f %.4f\n", want, got);
 }
 
+// A point inserted concurrently must be linked where walks go: its level-0 list is written
+// before any walk can reach it (through its upper levels), so no concurrent insert lands on an
+// empty list and links itself there alone. Before that, 512 32-d uniform points on 4 threads
+// left a few points per graph in small cliques that a search for them never entered.
+// No reconnection pass here: the inserts alone must give every point its place.
+TEST(HnswIndexTest, ConcurrentInsertsLeaveEveryPointFindableByItsOwnVector) {
+  const size_t dim = 32, n = 512;
+  HnswOptions opt;
+  opt.M = 16;
+  opt.ef_construction = 100;
+  opt.storage = StorageType::kSq8F32;
+  size_t missed = 0;
+  for (uint64_t seed = 0; seed < 24; ++seed) {
+    const auto base = sextant::testing::RandomVectors(n, dim, 1000 + seed);
+    auto ix = HnswIndex::Create(dim, opt);
+    ASSERT_TRUE(ix.ok());
+    ASSERT_TRUE((*ix)->AddBatch(base, Iota(n), /*threads=*/4, nullptr, /*reconnect=*/false).ok());
+    for (size_t i = 0; i < n; ++i) {
+      auto hits = (*ix)->Search({&base[i * dim], dim}, 1, 64);
+      ASSERT_TRUE(hits.ok());
+      if ((*hits)[0].label != i) ++missed;
+    }
+  }
+  EXPECT_EQ(missed, 0u) << "points of 24 graphs not found by their own vectors";
+}
+
+// After a batch and after removals every point has at least two level-0 in-links: a point
+// linked only from a node far from it is found only by walks that happen to pass that node.
+TEST(HnswIndexTest, BatchesAndRemovalsLeaveNoPointWithASingleInLink) {
+  const size_t dim = 32, n = 4000;
+  HnswOptions opt;
+  opt.M = 16;
+  opt.ef_construction = 100;
+  opt.storage = StorageType::kSq8F32;
+  auto ix = HnswIndex::Create(dim, opt);
+  ASSERT_TRUE(ix.ok());
+  auto base = sextant::testing::RandomVectors(n, dim, 21);
+  ASSERT_TRUE((*ix)->AddBatch(base, Iota(n), /*threads=*/4).ok());
+  EXPECT_EQ((*ix)->CountWeaklyLinked(), 0u);
+  EXPECT_EQ((*ix)->CountUnreachable(), 0u);
+  uint64_t next = n;
+  for (int round = 0; round < 4; ++round) {
+    std::vector<uint64_t> gone;
+    for (uint64_t label : (*ix)->Labels()) {
+      if ((label * 7 + round) % 10 < 3) gone.push_back(label);  // 30 %
+    }
+    ASSERT_TRUE((*ix)->Remove(gone).ok());
+    EXPECT_EQ((*ix)->CountWeaklyLinked(), 0u) << "round " << round << ", after removing";
+    EXPECT_EQ((*ix)->CountUnreachable(), 0u) << "round " << round;
+    auto more = sextant::testing::RandomVectors(gone.size(), dim, 100 + round);
+    ASSERT_TRUE((*ix)->AddBatch(more, Iota(gone.size(), next), /*threads=*/4).ok());
+    next += gone.size();
+    EXPECT_EQ((*ix)->CountWeaklyLinked(), 0u) << "round " << round << ", after adding";
+  }
+  ASSERT_TRUE((*ix)->CheckIntegrity().ok()) << (*ix)->CheckIntegrity().ToString();
+}
+
 TEST(HnswIndexTest, ConcurrentAddFromCallerThreadsGrowsCapacity) {
   const size_t dim = 8, per_thread = 500;
   auto ix = HnswIndex::Create(dim, HnswOptions{});

@@ -146,8 +146,12 @@ class HnswIndex final : public VectorIndex {
   // Live points that no level-0 path from the entry point reaches (the heuristic can prune
   // every in-link of a point; a healthy graph has almost none).
   size_t CountUnreachable() const;
-  // Gives every point that level-0 search cannot reach from the entry point an in-link from
-  // its nearest reachable point (one per unreachable component); returns the links added.
+  // Live points other than the entry point with fewer than two level-0 in-links (none after
+  // ConnectUnreachable, in an index of more than two points).
+  size_t CountWeaklyLinked() const;
+  // Gives every point with fewer than two level-0 in-links links from its nearest points, and
+  // every point that level-0 search cannot reach from the entry point an in-link from its
+  // nearest reachable point (one per unreachable component); returns the links added.
   // Multi-threaded AddBatch and Remove do this themselves; call it after a series of serial
   // batches. Exclusive: waits for concurrent inserts.
   size_t ConnectUnreachable();
