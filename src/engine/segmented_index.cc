@@ -26,6 +26,9 @@ constexpr auto kMaxRetry = std::chrono::seconds(10);
 // Freed memory is handed back to the system whenever the indexer goes idle, and during a
 // long busy spell after every this many bytes of dropped segments.
 constexpr size_t kTrimBytes = size_t{64} << 20;
+// The smallest beam a segment of a multi-segment collection is searched with (unless the
+// query's own is smaller); see Search.
+constexpr size_t kMinSegmentBeam = 32;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SEXTANT_SEGMENTS_SANITIZED 1
@@ -199,25 +202,36 @@ Result<std::vector<index::SearchHit>> SegmentedIndex::Search(std::span<const flo
   q.nprobe = params.nprobe;
   q.rerank = params.rerank;
   std::shared_lock<std::shared_mutex> l(mu_);
+  // Only segments with live points: the mutable one is empty after a seal, and a collection
+  // in one segment then runs its query on the caller's thread instead of waking the pool
+  // (whose threads spin between jobs: a single-segment collection kept one spinning).
+  std::vector<const Segment*> live;
   size_t total = 0;
-  for (const auto& s : segments_) total += s->live_count();
+  for (const auto& s : segments_) {
+    if (s->live_count() == 0) continue;
+    live.push_back(s.get());
+    total += s->live_count();
+  }
   // Segments are searched at once on the shared search pool (the caller takes part), each with
   // a beam sized by its share of the points: a segment holding a share f of the points holds
   // about f k of the k nearest, so its beam is its share of the query's plus k (one segment
-  // keeps the query's beam). docs/benchmarks.md, "Segments", has the measurements.
-  std::vector<Result<std::vector<index::SearchHit>>> found(segments_.size(), std::vector<index::SearchHit>{});
-  SearchPool::Shared().RunAll(segments_.size(), [&](size_t i) {
-    const Segment& s = *segments_[i];
+  // keeps the query's beam), and never below kMinSegmentBeam (or the query's beam): for a
+  // small k the share alone leaves a beam of a few (k = 1 in a segment with 6 % of the points:
+  // 9), too small for HNSW to find even that segment's nearest reliably.
+  // docs/benchmarks.md, "Segments", has the measurements.
+  std::vector<Result<std::vector<index::SearchHit>>> found(live.size(), std::vector<index::SearchHit>{});
+  SearchPool::Shared().RunAll(live.size(), [&](size_t i) {
+    const Segment& s = *live[i];
     if (params.deadline && std::chrono::steady_clock::now() > *params.deadline) {
       found[i] = Status::DeadlineExceeded("the query's deadline passed before segment " +
                                           std::to_string(i + 1) + " of " +
-                                          std::to_string(segments_.size()) + " was searched");
+                                          std::to_string(live.size()) + " was searched");
       return;
     }
     SegmentQuery sq = q;
-    if (segments_.size() > 1 && total > 0) {
+    if (live.size() > 1 && total > 0) {
       const double share = static_cast<double>(s.live_count()) / static_cast<double>(total);
-      sq.ef = std::min(params.ef, std::max(k, static_cast<size_t>(std::ceil(share * params.ef)) + k));
+      sq.ef = std::min(params.ef, std::max({k, kMinSegmentBeam, static_cast<size_t>(std::ceil(share * params.ef)) + k}));
     }
     found[i] = s.Search(sq, k, pass);
   });
