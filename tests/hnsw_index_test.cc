@@ -10,6 +10,7 @@
 
 #include "dataset/vector_file.h"
 #include "index/vector_codec.h"
+#include "sanitized.h"
 #include "test_util.h"
 
 namespace sextant::index {
@@ -194,15 +195,16 @@ TEST(HnswIndexTest, ConcurrentInsertionBuildsAGoodGraph) {
 // before any walk can reach it (through its upper levels), so no concurrent insert lands on an
 // empty list and links itself there alone. Before that, 512 32-d uniform points on 4 threads
 // left a few points per graph in small cliques that a search for them never entered.
-// No reconnection pass here: the inserts alone must give every point its place.
+// No reconnection pass here: the inserts alone must give every point its place. (Under
+// sanitizers 6 graphs: the old order missed about one point per graph.)
 TEST(HnswIndexTest, ConcurrentInsertsLeaveEveryPointFindableByItsOwnVector) {
-  const size_t dim = 32, n = 512;
+  const size_t dim = 32, n = 512, graphs = sextant::testing::kSanitized ? 6 : 24;
   HnswOptions opt;
   opt.M = 16;
   opt.ef_construction = 100;
   opt.storage = StorageType::kSq8F32;
   size_t missed = 0;
-  for (uint64_t seed = 0; seed < 24; ++seed) {
+  for (uint64_t seed = 0; seed < graphs; ++seed) {
     const auto base = sextant::testing::RandomVectors(n, dim, 1000 + seed);
     auto ix = HnswIndex::Create(dim, opt);
     ASSERT_TRUE(ix.ok());
@@ -213,7 +215,7 @@ TEST(HnswIndexTest, ConcurrentInsertsLeaveEveryPointFindableByItsOwnVector) {
       if ((*hits)[0].label != i) ++missed;
     }
   }
-  EXPECT_EQ(missed, 0u) << "points of 24 graphs not found by their own vectors";
+  EXPECT_EQ(missed, 0u) << "points of " << graphs << " graphs not found by their own vectors";
 }
 
 // After a batch and after removals every point has at least two level-0 in-links: a point

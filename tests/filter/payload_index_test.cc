@@ -15,22 +15,14 @@
 #include <thread>
 #include <vector>
 
+#include "../sanitized.h"
+
 namespace sextant::filter {
 namespace {
 
 using nlohmann::json;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+using sextant::testing::kSanitized;
 
 Filter MustParse(const json& j) {
   auto f = Filter::Parse(j);

@@ -23,27 +23,15 @@
 #include <vector>
 
 #include "engine/engine_test_util.h"
+#include "sanitized.h"
 #include "sextant/database.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SEXTANT_INDEXER_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define SEXTANT_INDEXER_SANITIZED 1
-#endif
-#endif
 
 namespace sextant {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using testing::kSanitized;
 using testing::TempDir;
-
-#if defined(SEXTANT_INDEXER_SANITIZED)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
 
 // How long the overwrite load runs: SEXTANT_OVERWRITE_SECONDS, else a minute in an optimised
 // build (what the issue asks for) and a few seconds under sanitizers or without NDEBUG.
