@@ -229,7 +229,7 @@ Result<std::vector<index::SearchHit>> SegmentedIndex::Search(std::span<const flo
       return;
     }
     SegmentQuery sq = q;
-    if (live.size() > 1 && total > 0) {
+    if (live.size() > 1) {  // then total > 0: every segment in `live` holds points
       const double share = static_cast<double>(s.live_count()) / static_cast<double>(total);
       sq.ef = std::min(params.ef, std::max({k, kMinSegmentBeam, static_cast<size_t>(std::ceil(share * params.ef)) + k}));
     }

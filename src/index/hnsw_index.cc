@@ -392,12 +392,7 @@ size_t HnswIndex::ConnectUnreachableLocked() {
   if (max_level_ < 0) return 0;
   size_t added = 0;
   std::vector<uint8_t> reached(slot_count_, 0);
-  std::vector<uint32_t> in_degree(slot_count_, 0);
-  for (size_t u = 0; u < slot_count_; ++u) {
-    if (!live_[u]) continue;
-    const uint32_t* list = links(static_cast<uint32_t>(u), 0);
-    for (uint32_t i = 1; i <= list[0]; ++i) ++in_degree[list[i]];
-  }
+  std::vector<uint32_t> in_degree = Level0InDegrees();
 
   std::unique_ptr<VisitedTable> visited;
   std::vector<uint8_t> qbuf(codec_.query_size() + 64);
@@ -1013,16 +1008,19 @@ size_t HnswIndex::FloodLevel0(uint32_t from, std::vector<uint8_t>& reached,
   return marked;
 }
 
-size_t HnswIndex::CountWeaklyLinked() const {
+std::vector<uint32_t> HnswIndex::Level0InDegrees() const {
   std::vector<uint32_t> in_degree(slot_count_, 0);
-  size_t live = 0;
   for (size_t u = 0; u < slot_count_; ++u) {
     if (!live_[u]) continue;
-    ++live;
     const uint32_t* list = links(static_cast<uint32_t>(u), 0);
     for (uint32_t i = 1; i <= list[0]; ++i) ++in_degree[list[i]];
   }
-  if (live <= kMinInLinks) return 0;
+  return in_degree;
+}
+
+size_t HnswIndex::CountWeaklyLinked() const {
+  if (live_count_ <= kMinInLinks) return 0;
+  const std::vector<uint32_t> in_degree = Level0InDegrees();
   size_t weak = 0;
   for (size_t u = 0; u < slot_count_; ++u) {
     weak += live_[u] && u != entry_point_ && in_degree[u] < kMinInLinks;
@@ -1040,4 +1038,3 @@ size_t HnswIndex::CountUnreachable() const {
 }
 
 }  // namespace sextant::index
-

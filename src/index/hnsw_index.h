@@ -213,6 +213,8 @@ class HnswIndex final : public VectorIndex {
   void SelectNeighbors(std::vector<Candidate>& cands, size_t m) const;
   void ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int level);
   size_t ConnectUnreachableLocked();
+  // How many level-0 links of live points lead to each slot.
+  std::vector<uint32_t> Level0InDegrees() const;
   // Marks in `reached` every node a level-0 walk from `from` reaches (depth first, `stack` as
   // scratch); returns how many it newly marked.
   size_t FloodLevel0(uint32_t from, std::vector<uint8_t>& reached, std::vector<uint32_t>& stack) const;
