@@ -10,13 +10,13 @@
 // if it is closer to the new point than to every neighbour already kept, which keeps long
 // links across clusters.
 //
-// Storage kSq8F32 (sq8-f32, the default for float vectors) keeps two copies of each vector:
-// an SQ8 code in the code array, on which the graph is built and walked with integer
-// arithmetic (a quarter of float32's bytes per distance), and the exact float32 vector in a
-// third slot-indexed array, read only to rank the walk's final candidates by exact distance
-// (and by GetVector and SearchSubset). The SQ8 parameters are learned from the points added,
-// first from the first batch, again (every code re-encoded from the exact vectors) each time
-// the index doubles while it holds fewer than 65,536 points.
+// Storage kSq8F32 (sq8-f32, the default for float vectors) keeps each vector twice: an SQ8
+// code in the code array, on which the graph is built and walked with integer arithmetic (a
+// quarter of float32's bytes per distance), and the exact float32 vector, losslessly in three
+// bytes per value beside that code (ExactStore), read only to rank the walk's final candidates
+// by exact distance (and by GetVector and SearchSubset). The SQ8 parameters are learned from
+// the points added, first from the first batch, again (every code and exact row re-encoded)
+// each time the index doubles while it holds fewer than 65,536 points.
 //
 // Deletion really removes a point: every list that pointed at it is rebuilt from the removed
 // point's own neighbours with the same heuristic, its slot goes onto a free list and the next
@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "common/mapped_file.h"
+#include "index/exact_store.h"
 #include "index/metric.h"
 #include "index/types.h"
 #include "index/vector_codec.h"
@@ -173,8 +174,12 @@ class HnswIndex final : public VectorIndex {
     return upper_[id].get() + static_cast<size_t>(level - 1) * (options_.M + 1);
   }
   const uint8_t* code(uint32_t id) const { return codes_ + static_cast<size_t>(id) * stride_; }
-  // kSq8F32: the exact vector of slot `id` (normalised for cosine).
-  const float* exact(uint32_t id) const { return exact_ + static_cast<size_t>(id) * dim(); }
+  // The stored vector of slot `id` (normalised for cosine) into `out` (dim floats): kSq8F32's
+  // exact vector, else the decoded code.
+  void StoredVector(uint32_t id, float* out) const;
+  // The exact distance from a query prepared by ranking_codec().PrepareExactQuery to slot
+  // `id`'s stored vector.
+  float RankingDistance(const float* prepared, uint32_t id) const;
   bool two_tier() const { return options_.storage == StorageType::kSq8F32; }
   // SQ8 codes (sq8 or sq8-f32): distances between stored points go through EncodeStoredAsQuery.
   bool sq8_walk() const { return codec_.storage() == StorageType::kSq8; }
@@ -185,9 +190,6 @@ class HnswIndex final : public VectorIndex {
   void EncodeStoredAsQuery(uint32_t id, uint8_t* query) const;
   // The codec ranking final candidates: exact_codec_ for kSq8F32, else codec_.
   const VectorCodec& ranking_codec() const { return exact_codec_ ? *exact_codec_ : codec_; }
-  const uint8_t* ranking_code(uint32_t id) const {
-    return exact_codec_ ? reinterpret_cast<const uint8_t*>(exact(id)) : code(id);
-  }
   // kSq8F32: learns the SQ8 parameters when the index is empty or small and `batch` (n rows,
   // validated) at least doubles it, re-encoding every stored code. Takes grow_mu_ itself.
   Status TrainWalkCodes(std::span<const float> batch);
@@ -231,12 +233,13 @@ class HnswIndex final : public VectorIndex {
   // Storage: either owned buffers or views into mapped_.
   AlignedBuffer codes_owned_;
   AlignedBuffer links0_owned_;
-  AlignedBuffer exact_owned_;
   std::shared_ptr<MappedFile> mapped_;
   uint8_t* codes_ = nullptr;
   uint32_t* links0_ = nullptr;
-  float* exact_ = nullptr;  // kSq8F32 only
-  std::optional<VectorCodec> exact_codec_;  // kSq8F32: f32, the exact vectors' codec
+  // kSq8F32: the exact vectors (rows owned, or in mapped_ until Materialize) and their codec
+  // (f32; prepares queries and measures exact distances).
+  std::optional<ExactStore> exact_;
+  std::optional<VectorCodec> exact_codec_;
   size_t trained_rows_ = 0;  // kSq8F32: points the SQ8 parameters were learned from
   std::vector<std::unique_ptr<uint32_t[]>> upper_;  // levels 1..L for slots with level > 0
   std::vector<uint8_t> levels_;

@@ -15,14 +15,20 @@ static_assert(std::endian::native == std::endian::little, "the index format is l
 constexpr char kMagic[8] = {'S', 'X', 'H', 'N', 'S', 'W', 0, 0};
 // Version 2 added the "sq8" section (SQ8 parameters: lower then step floats; empty for other
 // storage types), version 3 the "exact" section (sq8-f32 storage: each slot's float32 vector;
-// empty for other storage types). Older files (a header 24 bytes shorter per missing section)
-// still load.
-constexpr uint32_t kVersion = 3;
+// empty for other storage types), version 4 the sections of ExactStore ("exact_rows",
+// "escape_start", "escapes": sq8-f32's exact vectors in three bytes per value; "exact" is then
+// empty). Older files (a header 24 bytes shorter per missing section) still load; a version 3
+// sq8-f32 file's float vectors are converted into an ExactStore on load.
+constexpr uint32_t kVersion = 4;
 constexpr uint32_t kOldestVersion = 1;
 
-enum SectionId { kCodes, kLinks0, kLevels, kLabels, kLive, kUpper, kFree, kSq8, kExact, kNumSections };
-const char* const kSectionNames[kNumSections] = {"codes", "links0", "levels", "labels", "live",
-                                                 "upper", "free",   "sq8",    "exact"};
+enum SectionId {
+  kCodes, kLinks0, kLevels, kLabels, kLive, kUpper, kFree, kSq8, kExact,
+  kExactRows, kEscapeStart, kEscapes, kNumSections
+};
+const char* const kSectionNames[kNumSections] = {
+    "codes", "links0", "levels", "labels",     "live",         "upper",
+    "free",  "sq8",    "exact",  "exact_rows", "escape_start", "escapes"};
 
 struct FileHeader {
   char magic[8];
@@ -44,8 +50,8 @@ struct FileHeader {
   uint32_t header_crc;  // CRC-32C of every byte above
 };
 static_assert(sizeof(FileHeader) % 8 == 0);
-// Sections and header size of each version (1: 7 sections, 2: 8, 3: 9).
-size_t SectionsOf(uint32_t version) { return 6 + version; }
+// Sections and header size of each version (1: 7 sections, 2: 8, 3: 9, 4: 12).
+size_t SectionsOf(uint32_t version) { return version <= 3 ? 6 + version : 12; }
 size_t HeaderSizeOf(uint32_t version) {
   return sizeof(FileHeader) - (kNumSections - SectionsOf(version)) * sizeof(FileSection);
 }
@@ -66,9 +72,13 @@ Status HnswIndex::Save(const std::string& path, FileWriter* writer) const {
     sq8 = codec_.sq8_lower();
     sq8.insert(sq8.end(), codec_.sq8_step().begin(), codec_.sq8_step().end());
   }
+  const bool tt = two_tier();
   const void* data[kNumSections] = {codes_,       links0_,      levels_.data(),
                                     labels_.data(), live_.data(), upper.data(),
-                                    free_slots_.data(), sq8.data(), exact_};
+                                    free_slots_.data(), sq8.data(), nullptr,
+                                    tt ? exact_->rows() : nullptr,
+                                    tt ? exact_->escape_start().data() : nullptr,
+                                    tt ? exact_->escapes().data() : nullptr};
   const size_t sizes[kNumSections] = {n * stride_,
                                       n * (m0_ + 1) * sizeof(uint32_t),
                                       n,
@@ -77,7 +87,10 @@ Status HnswIndex::Save(const std::string& path, FileWriter* writer) const {
                                       upper.size() * sizeof(uint32_t),
                                       free_slots_.size() * sizeof(uint32_t),
                                       sq8.size() * sizeof(float),
-                                      two_tier() ? n * dim() * sizeof(float) : 0};
+                                      0,
+                                      tt ? n * exact_->row_bytes() : 0,
+                                      tt ? n * sizeof(uint32_t) : 0,
+                                      tt ? exact_->escapes().size() * sizeof(uint32_t) : 0};
   FileHeader h{};
   std::memcpy(h.magic, kMagic, sizeof kMagic);
   h.version = kVersion;
@@ -136,6 +149,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   opt.seed = h.seed;
   const bool two_tier = opt.storage == StorageType::kSq8F32;
   if (two_tier && num_sections <= kExact) return corrupt("sq8-f32 storage without an 'exact' section");
+  const bool exact_f32 = two_tier && h.version == 3;  // converted into an ExactStore below
   if (opt.storage == StorageType::kSq8 || two_tier) {
     const FileSection& sec = h.sections[kSq8];
     if (num_sections <= kSq8 || sec.size != 2 * size_t{h.dim} * sizeof(float) ||
@@ -150,17 +164,24 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   if (!created.ok()) return created.status().WithContext(path);
   std::unique_ptr<HnswIndex> ix = std::move(created).value();
   const size_t n = h.slot_count;
-  if (h.stride != ix->stride_ || n > 0xfffffff0u || h.live_count > n) {
+  // Files written before SQ8 codes were packed (8-byte stride) keep their 32-byte stride.
+  if (h.stride < ix->codec_.code_size() || h.stride % 8 != 0 || h.stride > ix->stride_ + 32 ||
+      n > 0xfffffff0u || h.live_count > n) {
     return corrupt("inconsistent header");
   }
+  ix->stride_ = h.stride;
   const size_t expect[kNumSections] = {n * ix->stride_, n * (ix->m0_ + 1) * sizeof(uint32_t),
                                        n, n * sizeof(uint64_t), n, SIZE_MAX, SIZE_MAX,
                                        opt.storage == StorageType::kSq8 || two_tier ? 2 * size_t{h.dim} * 4 : 0,
-                                       two_tier ? n * h.dim * sizeof(float) : 0};
+                                       exact_f32 ? n * h.dim * sizeof(float) : 0,
+                                       two_tier ? n * 3 * size_t{h.dim} : 0,
+                                       two_tier ? n * sizeof(uint32_t) : 0,
+                                       two_tier ? SIZE_MAX : 0};
   const uint8_t* base = file->data();
   for (size_t s = 0; s < num_sections; ++s) {  // sizes this header implies
     const FileSection& sec = h.sections[s];
-    if ((expect[s] != SIZE_MAX && sec.size != expect[s]) || sec.size % (s == kUpper || s == kFree ? 4 : 1) != 0) {
+    if ((expect[s] != SIZE_MAX && sec.size != expect[s]) ||
+        sec.size % (s == kUpper || s == kFree || s == kEscapes ? 4 : 1) != 0) {
       return corrupt(std::string("section '") + kSectionNames[s] + "' has the wrong size");
     }
   }
@@ -178,12 +199,33 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   ix->live_count_ = h.live_count;
   ix->codes_ = const_cast<uint8_t*>(section(kCodes));
   ix->links0_ = reinterpret_cast<uint32_t*>(const_cast<uint8_t*>(section(kLinks0)));
-  if (two_tier) {
-    ix->exact_ = reinterpret_cast<float*>(const_cast<uint8_t*>(section(kExact)));
-    ix->trained_rows_ = h.live_count;  // parameters as saved; relearned only if it doubles
-  }
+  if (two_tier) ix->trained_rows_ = h.live_count;  // parameters as saved; relearned only if it doubles
   ix->levels_.assign(section(kLevels), section(kLevels) + n);
   ix->live_.assign(section(kLive), section(kLive) + n);
+  for (uint8_t live : ix->live_) {
+    if (live > 1) return corrupt("bad slot flags");
+  }
+  if (exact_f32) {  // version 3: float vectors, encoded into an ExactStore (owned memory)
+    if (!ix->exact_->Reserve(std::max<size_t>(n, 1))) return Status::ResourceExhausted("out of memory loading " + path);
+    const float* exact = reinterpret_cast<const float*>(section(kExact));
+    std::vector<uint8_t> row(ix->exact_->row_bytes());
+    std::vector<uint32_t> escaped(h.dim);
+    for (size_t i = 0; i < n; ++i) {
+      if (!ix->live_[i]) continue;
+      const size_t escapes = ExactStore::EncodeRow(ix->codec_, section(kCodes) + i * ix->stride_,
+                                                   exact + i * h.dim, row.data(), escaped.data());
+      ix->exact_->Put(static_cast<uint32_t>(i), row.data(), {escaped.data(), escapes});
+    }
+  } else if (two_tier) {  // version 4: rows used in place, escape tables copied
+    const auto* start = reinterpret_cast<const uint32_t*>(section(kEscapeStart));
+    const auto* escapes = reinterpret_cast<const uint32_t*>(section(kEscapes));
+    if (Status st = ix->exact_->Adopt(section(kExactRows), n, std::vector<uint32_t>(start, start + n),
+                                      std::vector<uint32_t>(escapes, escapes + h.sections[kEscapes].size / 4),
+                                      ix->live_);
+        !st.ok()) {
+      return corrupt(st.message());
+    }
+  }
   ix->labels_.resize(n);
   // std::copy, not memcpy: these may be empty (memcpy on a null pointer is undefined).
   std::copy_n(reinterpret_cast<const uint64_t*>(section(kLabels)), n, ix->labels_.begin());

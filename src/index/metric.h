@@ -29,8 +29,9 @@ enum class Metric : uint32_t { kL2 = 0, kInnerProduct = 1, kCosine = 2, kL1 = 3 
 //             (VectorCodec::TrainSq8 / CreateSq8). Lossy; values outside the trained range are
 //             clamped.
 //   kSq8F32:  HNSW only, the default for float vectors: both an SQ8 code (the graph is built
-//             and walked on it) and the exact float32 vector (the final candidates are ranked
-//             by exact distances from it, and it is what GetVector returns). The SQ8
+//             and walked on it) and the exact float32 vector, held losslessly in three bytes
+//             per value beside the code (ExactStore; the final candidates are ranked by exact
+//             distances from it, and it is what GetVector returns). The SQ8
 //             parameters are learned from the first points added (again while the index is
 //             small and doubles), so no training step is needed.
 enum class StorageType : uint32_t { kFloat32 = 0, kFloat16 = 1, kUint8 = 2, kSq8 = 3, kSq8F32 = 4 };

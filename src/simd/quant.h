@@ -53,7 +53,22 @@ struct QuantKernels {
   // trunc(x + copysign(0.5, x)) in float, so bit-identical in every variant. Requires
   // |w[i] * scale| + 0.5 < 32768.
   void (*round_i16)(const float* w, size_t n, float scale, int16_t* out);
+  // Lossless float vectors beside their SQ8 codes: value i is predicted as
+  // p = fma(step[i], code[i], lower[i]) and stored as the 24-bit difference r[i] between the
+  // ordered integer keys (Sq8OrderedKey) of the value and of p, split into the low 16 bits
+  // (lo[i]) and the high byte (hi[i], signed). Writes out[i] = the value whose key is
+  // key(p) + r[i], bit-identical in every variant (fma is exactly rounded). A difference of
+  // -2^23 (kSq8ResidualEscape) marks a value stored elsewhere: out[i] is then unspecified.
+  // Returns how many such escapes the row holds.
+  size_t (*sq8_residual_decode)(const uint8_t* code, const uint16_t* lo, const int8_t* hi,
+                                const float* lower, const float* step, size_t n, float* out);
 };
+
+// The residual that marks an escaped value (see sq8_residual_decode).
+inline constexpr int32_t kSq8ResidualEscape = -(int32_t{1} << 23);
+// The float bit pattern `bits` as an integer that orders like the float (-0 just below +0):
+// the sign bit kept, the other bits flipped for negative values. Its own inverse.
+inline constexpr int32_t Sq8OrderedKey(int32_t bits) { return bits ^ ((bits >> 31) & 0x7fffffff); }
 
 // The scalar reference, compiled without ISA flags.
 const QuantKernels& QuantReference();

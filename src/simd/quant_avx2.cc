@@ -2,8 +2,10 @@
 // Avx2QuantKernels(), for the reason given in simd/internal.h.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "simd/quant.h"
 
@@ -249,11 +251,47 @@ void RoundI16(const float* w, size_t n, float scale, int16_t* out) {
   }
 }
 
+size_t Sq8ResidualDecode(const uint8_t* code, const uint16_t* lo, const int8_t* hi,
+                         const float* lower, const float* step, size_t n, float* out) {
+  const __m256i low31 = _mm256_set1_epi32(0x7fffffff);
+  const __m256i escape = _mm256_set1_epi32(kSq8ResidualEscape);
+  auto key = [&](__m256i bits) {  // Sq8OrderedKey
+    return _mm256_xor_si256(bits, _mm256_and_si256(_mm256_srai_epi32(bits, 31), low31));
+  };
+  size_t escapes = 0, i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 c = _mm256_cvtepi32_ps(
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(code + i))));
+    const __m256 p = _mm256_fmadd_ps(_mm256_loadu_ps(step + i), c, _mm256_loadu_ps(lower + i));
+    const __m256i r = _mm256_or_si256(
+        _mm256_slli_epi32(
+            _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(hi + i))), 16),
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo + i))));
+    const __m256i bits = key(_mm256_add_epi32(key(_mm256_castps_si256(p)), r));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), bits);
+    escapes += static_cast<size_t>(__builtin_popcount(static_cast<unsigned>(
+        _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(r, escape))))));
+  }
+  for (; i < n; ++i) {
+    const float p = std::fma(step[i], static_cast<float>(code[i]), lower[i]);
+    int32_t pbits;
+    std::memcpy(&pbits, &p, sizeof p);
+    const int32_t r = static_cast<int32_t>(static_cast<uint32_t>(hi[i]) << 16 | lo[i]);
+    escapes += r == kSq8ResidualEscape;
+    const int32_t k = static_cast<int32_t>(static_cast<uint32_t>(Sq8OrderedKey(pbits)) +
+                                           static_cast<uint32_t>(r));
+    const int32_t bits = Sq8OrderedKey(k);
+    std::memcpy(out + i, &bits, sizeof bits);
+  }
+  return escapes;
+}
+
 }  // namespace
 
 const QuantKernels& Avx2QuantKernels() {
   static const QuantKernels k = {"avx2", DotF32U8, DotI16U8, Wl2U8, Pq4Scan, ArgminAffine,
-                                 MatvecT, AddF32, Sq8QueryWeights, RoundI16};
+                                 MatvecT, AddF32, Sq8QueryWeights, RoundI16,
+                                 Sq8ResidualDecode};
   return k;
 }
 

@@ -98,6 +98,24 @@ void RoundI16(const float* w, size_t n, float scale, int16_t* out) {
   }
 }
 
+size_t Sq8ResidualDecode(const uint8_t* code, const uint16_t* lo, const int8_t* hi,
+                         const float* lower, const float* step, size_t n, float* out) {
+  size_t escapes = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float p = std::fma(step[i], static_cast<float>(code[i]), lower[i]);
+    int32_t pbits;
+    std::memcpy(&pbits, &p, sizeof p);
+    const int32_t r = static_cast<int32_t>(static_cast<uint32_t>(hi[i]) << 16 | lo[i]);
+    escapes += r == kSq8ResidualEscape;
+    // Unsigned addition: wraps like the SIMD variants where an escape's sum would overflow.
+    const int32_t key = static_cast<int32_t>(static_cast<uint32_t>(Sq8OrderedKey(pbits)) +
+                                             static_cast<uint32_t>(r));
+    const int32_t bits = Sq8OrderedKey(key);
+    std::memcpy(out + i, &bits, sizeof bits);
+  }
+  return escapes;
+}
+
 bool HasTable(const char* isa) {
   for (const Kernels* k : Available()) {
     if (std::strcmp(k->isa, isa) == 0) return true;
@@ -111,7 +129,8 @@ bool HasAvx512Table() { return HasTable("avx512"); }
 
 const QuantKernels& QuantReference() {
   static const QuantKernels k = {"reference", DotF32U8, DotI16U8, Wl2U8, Pq4Scan, ArgminAffine,
-                                 MatvecT, AddF32, Sq8QueryWeights, RoundI16};
+                                 MatvecT, AddF32, Sq8QueryWeights, RoundI16,
+                                 Sq8ResidualDecode};
   return k;
 }
 
