@@ -4,7 +4,8 @@
 // and every round, each system answers every query once, the order rotating round by round. A
 // noisy machine then slows all alike. Reports, per system and ef: recall@k, the median over rounds of QPS by wall clock
 // and by the searching thread's CPU time (what a busy machine cannot inflate), and build time
-// and resident memory added by each index.
+// and memory added by each index: resident (the process's RSS), resident after malloc_trim
+// (without the free heap memory the build left behind) and the heap bytes live in malloc.
 //
 // usage: sextant_hnsw_vs_hnswlib --base F --query F --groundtruth F [--metric cosine|l2|ip]
 //        [--M 16] [--ef-construction 200] [--ef 32,64,128] [--k 10] [--queries 2000]
@@ -19,6 +20,7 @@
 #include <faiss/IndexHNSW.h>
 #include <omp.h>
 #endif
+#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 #include <time.h>
@@ -198,13 +200,16 @@ int main(int argc, char** argv) {
     Searcher searcher;
     std::function<void(size_t ef)> set_ef;
     double build_s = 0, build_cpu = 0;
+    double rss_trimmed = 0, heap_live = 0;  // bytes per vector
   };
   std::vector<System> systems;
   auto print_build = [&](const System& s, double rss_per_vector, const std::string& extra) {
     std::printf("{\"event\":\"build\",\"system\":\"%s\",\"n\":%zu,\"dim\":%zu,\"build_s\":%.2f,"
-                "\"build_cpu_s\":%.2f,\"rss_bytes_per_vector\":%.1f,\"threads\":%zu",
+                "\"build_cpu_s\":%.2f,\"rss_bytes_per_vector\":%.1f,"
+                "\"rss_trimmed_bytes_per_vector\":%.1f,\"heap_live_bytes_per_vector\":%.1f,"
+                "\"threads\":%zu",
                 s.searcher.name.c_str(), n, dim, s.build_s, s.build_cpu, rss_per_vector,
-                build_threads);
+                s.rss_trimmed, s.heap_live, build_threads);
     if (!systems.empty()) {
       std::printf(",\"build_ratio\":%.3f,\"build_cpu_ratio\":%.3f", s.build_s / systems[0].build_s,
                   s.build_cpu / systems[0].build_cpu);
@@ -212,16 +217,29 @@ int main(int argc, char** argv) {
     std::printf("%s}\n", extra.c_str());
     std::fflush(stdout);
   };
-  // Runs `build` and records its wall and process CPU time and the resident memory it added (the
-  // base vectors themselves were read before any build).
+  // Runs `build` and records its wall and process CPU time and the memory it added (the base
+  // vectors themselves were read before any build): resident, returned as it is; resident once
+  // malloc_trim has handed free heap memory back (what a build's freed scratch leaves resident
+  // depends on what ran before it in this process); live malloc bytes (all arenas, mmapped
+  // blocks included).
+  auto heap_live = [] {
+    const struct mallinfo2 m = mallinfo2();
+    return static_cast<double>(m.uordblks + m.hblkhd);
+  };
   auto measure = [&](System& s, const std::function<void()>& build) {
+    malloc_trim(0);
     const size_t rss0 = Rss();
+    const double heap0 = heap_live();
     const double cpu0 = bench::CpuSeconds();
     const auto t0 = Clock::now();
     build();
     s.build_s = bench::Seconds(t0);
     s.build_cpu = bench::CpuSeconds() - cpu0;
-    return double(Rss() - rss0) / n;
+    const double rss = double(Rss() - rss0) / n;
+    malloc_trim(0);
+    s.rss_trimmed = (double(Rss()) - double(rss0)) / n;
+    s.heap_live = (heap_live() - heap0) / n;
+    return rss;
   };
 
   // hnswlib: cosine as inner product over normalised vectors (what its Python binding does).

@@ -251,43 +251,42 @@ Status HnswIndex::TrainWalkCodes(std::span<const float> batch) {
   }
   if (trained_rows_ >= kTrainCap || live + n < 2 * trained_rows_ || n == 0) return Status::OK();
   SEXTANT_RETURN_IF_ERROR(Materialize());
-  // The exact vectors held (normalised for cosine, which TrainSq8 leaves as they are) and the
-  // batch, sampled evenly down to kTrainCap rows.
+  // The exact vectors held and the batch, sampled evenly down to kTrainCap rows, row by row
+  // (a copy of the sample, 26 MB for 100-d, would stay in the heap as freed memory).
   const size_t total = live + n;
   const size_t every = (total + kTrainCap - 1) / kTrainCap;
-  std::vector<float> sample;
-  sample.reserve((total / every + 1) * dim());
+  Sq8Range range(dim(), options_.metric);
   std::vector<float> row(dim());
   size_t seen = 0;
   for (size_t u = 0; u < slot_count_; ++u) {
     if (live_[u] && seen++ % every == 0) {
       StoredVector(static_cast<uint32_t>(u), row.data());
-      sample.insert(sample.end(), row.begin(), row.end());
+      SEXTANT_RETURN_IF_ERROR(range.Add(row.data()));
     }
   }
   for (size_t i = 0; i < n; ++i) {
-    if (seen++ % every == 0) sample.insert(sample.end(), batch.data() + i * dim(), batch.data() + (i + 1) * dim());
+    if (seen++ % every == 0) SEXTANT_RETURN_IF_ERROR(range.Add(batch.data() + i * dim()));
   }
   std::vector<float> lower, step;
-  SEXTANT_RETURN_IF_ERROR(VectorCodec::TrainSq8(sample, dim(), options_.metric, &lower, &step));
+  SEXTANT_RETURN_IF_ERROR(range.Params(&lower, &step));
   SEXTANT_ASSIGN_OR_RETURN(VectorCodec codec, VectorCodec::CreateSq8(dim(), options_.metric, std::move(lower),
                                                                     std::move(step)));
-  // The points already stored: codes under the new parameters, exact rows against them.
-  ExactStore exact(dim());
-  if (!exact.Reserve(capacity_)) return Status::ResourceExhausted("out of memory re-encoding the index");
-  std::vector<uint8_t> resid(exact.row_bytes());
+  // The points already stored, in place: each exact vector decoded under the old parameters,
+  // then its code and its row written under the new ones (its old escapes are dropped).
+  std::vector<uint8_t> resid(exact_->row_bytes());
   std::vector<uint32_t> escaped(dim());
   for (size_t u = 0; u < slot_count_; ++u) {
     if (!live_[u]) continue;
     const auto id = static_cast<uint32_t>(u);
     StoredVector(id, row.data());
+    exact_->Release(id);
     SEXTANT_RETURN_IF_ERROR(codec.Encode(row.data(), codes_ + u * stride_));
     const size_t escapes = ExactStore::EncodeRow(codec, code(id), row.data(), resid.data(), escaped.data());
-    exact.Put(id, resid.data(), {escaped.data(), escapes});
+    exact_->Put(id, resid.data(), {escaped.data(), escapes});
   }
-  *exact_ = std::move(exact);
+  exact_->CompactIfWasteful(live_, slot_count_);
   codec_ = std::move(codec);
-  trained_rows_ = sample.size() / dim() * every;
+  trained_rows_ = range.rows() * every;
   return Status::OK();
 }
 

@@ -63,35 +63,48 @@ Result<VectorCodec> VectorCodec::CreateSq8(size_t dim, Metric metric, std::vecto
   return c;
 }
 
+Sq8Range::Sq8Range(size_t dim, Metric metric)
+    : dim_(dim), metric_(metric), lo_(dim, INFINITY), hi_(dim, -INFINITY) {}
+
+Status Sq8Range::Add(const float* v) {
+  for (size_t d = 0; d < dim_; ++d) {
+    if (!std::isfinite(v[d])) {
+      return Status::InvalidArgument("value " + DescribeValue(v[d]) + " at dimension " + std::to_string(d));
+    }
+  }
+  if (metric_ == Metric::kCosine) {
+    scratch_.resize(dim_);
+    Normalize(v, scratch_.data(), dim_);
+    v = scratch_.data();
+  }
+  for (size_t d = 0; d < dim_; ++d) {
+    lo_[d] = std::min(lo_[d], v[d]);
+    hi_[d] = std::max(hi_[d], v[d]);
+  }
+  ++rows_;
+  return Status::OK();
+}
+
+Status Sq8Range::Params(std::vector<float>* lower, std::vector<float>* step) const {
+  if (rows_ == 0) return Status::InvalidArgument("sq8 needs at least 1 training vector, got 0");
+  step->resize(dim_);
+  for (size_t d = 0; d < dim_; ++d) (*step)[d] = (hi_[d] - lo_[d]) / 255.0f;
+  *lower = lo_;
+  return Status::OK();
+}
+
 Status VectorCodec::TrainSq8(std::span<const float> data, size_t dim, Metric metric,
                              std::vector<float>* lower, std::vector<float>* step) {
   if (dim == 0 || data.size() % dim != 0) {
     return Status::InvalidArgument("sq8 training data is not a whole number of rows");
   }
   const size_t n = data.size() / dim;
-  if (n == 0) return Status::InvalidArgument("sq8 needs at least 1 training vector, got 0");
-  std::vector<float> lo(dim, INFINITY), hi(dim, -INFINITY), row(dim);
+  Sq8Range range(dim, metric);
   for (size_t i = 0; i < n; ++i) {
-    const float* v = data.data() + i * dim;
-    for (size_t d = 0; d < dim; ++d) {
-      if (!std::isfinite(v[d])) {
-        return Status::InvalidArgument("training row " + std::to_string(i) + ": value " +
-                                       DescribeValue(v[d]) + " at dimension " + std::to_string(d));
-      }
-    }
-    if (metric == Metric::kCosine) {
-      Normalize(v, row.data(), dim);
-      v = row.data();
-    }
-    for (size_t d = 0; d < dim; ++d) {
-      lo[d] = std::min(lo[d], v[d]);
-      hi[d] = std::max(hi[d], v[d]);
-    }
+    Status st = range.Add(data.data() + i * dim);
+    if (!st.ok()) return st.WithContext("training row " + std::to_string(i));
   }
-  step->resize(dim);
-  for (size_t d = 0; d < dim; ++d) (*step)[d] = (hi[d] - lo[d]) / 255.0f;
-  *lower = std::move(lo);
-  return Status::OK();
+  return range.Params(lower, step);
 }
 
 Result<VectorCodec> VectorCodec::Create(size_t dim, Metric metric, StorageType storage) {

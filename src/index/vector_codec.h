@@ -26,6 +26,25 @@ namespace sextant::index {
 // How error messages show a vector value: "NaN", "Inf", "-Inf" or the number.
 std::string DescribeValue(float v);
 
+// The per-dimension minimum and maximum of rows, normalised first for cosine: what SQ8
+// parameters are learned from (VectorCodec::TrainSq8), gathered one row at a time so that a
+// caller holding its rows in another form (HNSW's exact vectors) needs no copy of them.
+class Sq8Range {
+ public:
+  Sq8Range(size_t dim, Metric metric);
+  // InvalidArgument naming the dimension of a non-finite value (the range is then unchanged).
+  Status Add(const float* row);
+  size_t rows() const { return rows_; }
+  // lower = min, step = (max - min) / 255. InvalidArgument when no row was added.
+  Status Params(std::vector<float>* lower, std::vector<float>* step) const;
+
+ private:
+  size_t dim_;
+  Metric metric_;
+  size_t rows_ = 0;
+  std::vector<float> lo_, hi_, scratch_;
+};
+
 class VectorCodec {
  public:
   // Errors: InvalidArgument for dim == 0 or dim > kMaxDim, kL1 with non-float32 storage, or
