@@ -81,7 +81,7 @@ TEST(ExactStoreTest, EveryKernelDecodesItsRowsBitForBit) {
       }
       for (const simd::QuantKernels* k : simd::QuantAvailable()) {
         std::vector<float> out(n + 1, 7.0f);
-        EXPECT_EQ(k->sq8_residual_decode(code.data(), lo.data(), hi.data(), lower.data(),
+        EXPECT_EQ(k->sq8_residual_decode(code.data(), reinterpret_cast<const uint8_t*>(lo.data()), hi.data(), lower.data(),
                                          step.data(), n, out.data()),
                   want_escapes)
             << k->isa << " n=" << n;

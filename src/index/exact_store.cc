@@ -97,7 +97,7 @@ size_t ExactStore::CountEscapes(const uint8_t* row) const {
 void ExactStore::Get(const VectorCodec& sq8, uint32_t slot, const uint8_t* code, float* out) const {
   const uint8_t* row = rows_ + static_cast<size_t>(slot) * row_bytes();
   const size_t escapes = simd::QuantBest().sq8_residual_decode(
-      code, reinterpret_cast<const uint16_t*>(row), reinterpret_cast<const int8_t*>(row + 2 * dim_),
+      code, row, reinterpret_cast<const int8_t*>(row + 2 * dim_),
       sq8.sq8_lower().data(), sq8.sq8_step().data(), dim_, out);
   if (escapes == 0) return;
   const uint32_t* value = escapes_.data() + escape_start_[slot];

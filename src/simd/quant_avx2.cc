@@ -251,7 +251,7 @@ void RoundI16(const float* w, size_t n, float scale, int16_t* out) {
   }
 }
 
-size_t Sq8ResidualDecode(const uint8_t* code, const uint16_t* lo, const int8_t* hi,
+size_t Sq8ResidualDecode(const uint8_t* code, const uint8_t* lo, const int8_t* hi,
                          const float* lower, const float* step, size_t n, float* out) {
   const __m256i low31 = _mm256_set1_epi32(0x7fffffff);
   const __m256i escape = _mm256_set1_epi32(kSq8ResidualEscape);
@@ -266,7 +266,7 @@ size_t Sq8ResidualDecode(const uint8_t* code, const uint16_t* lo, const int8_t* 
     const __m256i r = _mm256_or_si256(
         _mm256_slli_epi32(
             _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(hi + i))), 16),
-        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo + i))));
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo + 2 * i))));
     const __m256i bits = key(_mm256_add_epi32(key(_mm256_castps_si256(p)), r));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), bits);
     escapes += static_cast<size_t>(__builtin_popcount(static_cast<unsigned>(
@@ -276,7 +276,9 @@ size_t Sq8ResidualDecode(const uint8_t* code, const uint16_t* lo, const int8_t* 
     const float p = std::fma(step[i], static_cast<float>(code[i]), lower[i]);
     int32_t pbits;
     std::memcpy(&pbits, &p, sizeof p);
-    const int32_t r = static_cast<int32_t>(static_cast<uint32_t>(hi[i]) << 16 | lo[i]);
+    uint16_t low;  // rows need not be 2-byte aligned (3 * dim bytes each)
+    std::memcpy(&low, lo + 2 * i, sizeof low);
+    const int32_t r = static_cast<int32_t>(static_cast<uint32_t>(hi[i]) << 16 | low);
     escapes += r == kSq8ResidualEscape;
     const int32_t k = static_cast<int32_t>(static_cast<uint32_t>(Sq8OrderedKey(pbits)) +
                                            static_cast<uint32_t>(r));
