@@ -169,11 +169,7 @@ TEST(ExactStoreTest, RowsSurviveSlotReuseAndCompaction) {
   check(live);
 }
 
-std::vector<uint64_t> Iota(size_t n, uint64_t from = 0) {
-  std::vector<uint64_t> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = from + i;
-  return v;
-}
+using sextant::testing::Iota;
 
 // What an sq8-f32 index must return for a vector: the float32 value as given (l2) or as
 // normalised once (cosine), bit for bit.

@@ -16,11 +16,7 @@ using sextant::testing::ReferenceDistance;
 constexpr size_t kDim = 37;  // not a multiple of any SIMD width
 constexpr size_t kN = 600;
 
-std::vector<uint64_t> Iota(size_t n) {
-  std::vector<uint64_t> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = i;
-  return v;
-}
+using sextant::testing::Iota;
 
 class FlatMetricTest : public ::testing::TestWithParam<Metric> {};
 

@@ -19,11 +19,7 @@ namespace {
 using sextant::testing::BruteForceTopK;
 using sextant::testing::Overlap;
 
-std::vector<uint64_t> Iota(size_t n, uint64_t from = 0) {
-  std::vector<uint64_t> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = from + i;
-  return v;
-}
+using sextant::testing::Iota;
 
 std::vector<float> Clustered(size_t n, size_t dim, uint64_t seed) {
   return dataset::GenerateClustered(n, dim, 20, 0.3f, seed).data;

@@ -21,11 +21,7 @@ namespace {
 using sextant::testing::BruteForceTopK;
 using sextant::testing::Overlap;
 
-std::vector<uint64_t> Iota(size_t n) {
-  std::vector<uint64_t> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = i;
-  return v;
-}
+using sextant::testing::Iota;
 
 constexpr size_t kDim = 32, kN = 3000, kQueries = 40;
 

@@ -13,6 +13,13 @@
 
 namespace sextant::testing {
 
+// Labels from, from + 1, ..., from + n - 1.
+inline std::vector<uint64_t> Iota(size_t n, uint64_t from = 0) {
+  std::vector<uint64_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = from + i;
+  return v;
+}
+
 inline std::vector<float> RandomVectors(size_t n, size_t dim, uint64_t seed, float lo = -1,
                                         float hi = 1) {
   std::mt19937_64 rng(seed);

@@ -1,6 +1,7 @@
 #include "common/json.h"
 
 #include "common/crc32c.h"
+#include "common/excerpt.h"
 
 #include <cstdio>
 #include <string>
@@ -33,7 +34,7 @@ class BoundedBuilder : public nlohmann::json_sax<json> {
   bool key(string_t& k) override {
     json& obj = *stack_.back();
     if (options_.reject_duplicate_keys && obj.contains(k)) {
-      error_ = Status::InvalidArgument("duplicate key '" + Shorten(k) + "' in a JSON object");
+      error_ = Status::InvalidArgument("duplicate key '" + Excerpt(k) + "' in a JSON object");
       return false;
     }
     key_ = std::move(k);
@@ -55,8 +56,6 @@ class BoundedBuilder : public nlohmann::json_sax<json> {
   json Take() { return std::move(root_); }
 
  private:
-  static std::string Shorten(const std::string& s) { return s.size() <= 80 ? s : s.substr(0, 80) + "..."; }
-
   // Places a value where the parser is: the root, the next array element or the pending key.
   json* Place(json&& v) {
     if (stack_.empty()) {

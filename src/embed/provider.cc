@@ -15,6 +15,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/excerpt.h"
 #include "common/json.h"
 
 namespace sextant::embed {
@@ -35,13 +36,8 @@ constexpr const char* kProbeText = "dimension probe";
 
 Status Bad(const std::string& message) { return Status::InvalidArgument("embedding provider: " + message); }
 
-// A printable excerpt of `s` for an error message: control bytes become '?', long text is cut.
-std::string Excerpt(std::string_view s, size_t limit = kMaxQuotedMessage) {
-  std::string out;
-  for (char c : s.substr(0, limit)) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-  if (s.size() > limit) out += "...";
-  return out;
-}
+// A printable excerpt of a peer's text for an error message.
+std::string Quoted(std::string_view s) { return Excerpt(s, kMaxQuotedMessage); }
 
 // A number as people write it: 0.3, 30, 1e+100.
 std::string Number(double v) {
@@ -57,7 +53,7 @@ struct BaseUrl {
 };
 
 Result<BaseUrl> ParseBaseUrl(const std::string& url) {
-  const auto bad = [&](const std::string& why) { return Bad("'url' " + why + ", got '" + Excerpt(url) + "'"); };
+  const auto bad = [&](const std::string& why) { return Bad("'url' " + why + ", got '" + Quoted(url) + "'"); };
   for (char c : url) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return bad("must not contain spaces or control characters");
   }
@@ -118,7 +114,7 @@ Status CheckOptions(const ProviderOptions& o) {
   }
   if (!o.api_key_env.empty() && !ValidEnvName(o.api_key_env)) {
     return Bad("'api_key_env' must be an environment variable's name (letters, digits, '_'), got '" +
-               Excerpt(o.api_key_env) + "'");
+               Quoted(o.api_key_env) + "'");
   }
   if (o.dimensions > kMaxDimensions) {
     return Bad("'dimensions' must be at most " + std::to_string(kMaxDimensions) + " (0: learn it from the provider), got " +
@@ -150,11 +146,11 @@ std::string ProviderMessage(const std::string& body) {
     for (const char* key : {"error", "detail", "message"}) {
       if (j->contains(key)) {
         const std::string m = pick((*j)[key]);
-        if (!m.empty()) return Excerpt(m);
+        if (!m.empty()) return Quoted(m);
       }
     }
   }
-  return body.empty() ? "(empty body)" : Excerpt(body);
+  return body.empty() ? "(empty body)" : Quoted(body);
 }
 
 // Seconds to wait before the next attempt: the answer's Retry-After (or OpenAI's retry-after-ms)
@@ -241,7 +237,7 @@ class ProviderModel final : public EmbeddingModel {
 
   // "embedding provider http://host/v1/embeddings (model m), texts 64-127 of 200: "
   std::string Where(size_t first, size_t n, size_t total) const {
-    std::string s = "embedding provider " + endpoint_ + " (model '" + Excerpt(options_.model) + "')";
+    std::string s = "embedding provider " + endpoint_ + " (model '" + Quoted(options_.model) + "')";
     if (total > 1) s += ", texts " + std::to_string(first) + "-" + std::to_string(first + n - 1) + " of " + std::to_string(total);
     return s + ": ";
   }
@@ -458,7 +454,7 @@ Result<ProviderOptions> ProviderOptionsFromJson(const nlohmann::json& j) {
       if (!v.is_number()) st = Bad("'timeout_s' must be a number of seconds");
       else o.timeout_s = v.get<double>();
     } else {
-      st = Bad("unknown setting '" + Excerpt(key) +
+      st = Bad("unknown setting '" + Quoted(key) +
                "' (known: url, model, api_key_env, dimensions, batch_size, timeout_s, max_retries)");
     }
     if (!st.ok()) return st;

@@ -6,6 +6,7 @@
 #include <limits>
 #include <utility>
 
+#include "common/excerpt.h"
 #include "common/json.h"
 #include "common/mapped_file.h"
 
@@ -29,12 +30,6 @@ constexpr DTypeEntry kDTypes[] = {
     {"U64", DType::kU64, 8},   {"F8_E5M2", DType::kF8E5M2, 1}, {"F8_E4M3", DType::kF8E4M3, 1},
 };
 
-// A name cut for messages (a damaged header can hold anything).
-std::string Shown(std::string_view s) {
-  std::string out(s.substr(0, 80));
-  if (s.size() > 80) out += "...";
-  return out;
-}
 
 template <typename T>
 T Load(const uint8_t* p) {
@@ -141,16 +136,16 @@ Status SafeTensors::ParseHeader(std::string_view bytes) {
     if (name == "__metadata__") {
       if (!v.is_object()) return corrupt("__metadata__ is not an object");
       for (const auto& [k, s] : v.items()) {
-        if (!s.is_string()) return corrupt("__metadata__ value '" + Shown(k) + "' is not a string");
+        if (!s.is_string()) return corrupt("__metadata__ value '" + Excerpt(k) + "' is not a string");
         metadata_[k] = s.get<std::string>();
       }
       continue;
     }
-    const std::string what = "tensor '" + Shown(name) + "'";
+    const std::string what = "tensor '" + Excerpt(name) + "'";
     if (!v.is_object()) return corrupt(what + " is not an object");
     for (const auto& [k, unused] : v.items()) {
       if (k != "dtype" && k != "shape" && k != "data_offsets") {
-        return corrupt(what + " has an unknown field '" + Shown(k) + "'");
+        return corrupt(what + " has an unknown field '" + Excerpt(k) + "'");
       }
     }
     TensorInfo t;
@@ -163,7 +158,7 @@ Status SafeTensors::ParseHeader(std::string_view bytes) {
       if (dname == e.name) entry = &e;
     }
     if (entry == nullptr) {
-      return Status::InvalidArgument(source_ + ": " + what + " has an unknown dtype '" + Shown(dname) + "'");
+      return Status::InvalidArgument(source_ + ": " + what + " has an unknown dtype '" + Excerpt(dname) + "'");
     }
     t.dtype = entry->dtype;
     const auto sh = v.find("shape");
@@ -208,12 +203,12 @@ Status SafeTensors::ParseHeader(std::string_view bytes) {
   uint64_t at = 0;
   for (const TensorInfo& t : tensors_) {
     if (t.begin < at) {
-      return corrupt("tensor '" + Shown(t.name) + "' overlaps the tensor before it (bytes " +
+      return corrupt("tensor '" + Excerpt(t.name) + "' overlaps the tensor before it (bytes " +
                      std::to_string(t.begin) + "-" + std::to_string(t.end) + ")");
     }
     if (t.begin > at) {
       return corrupt("bytes " + std::to_string(at) + "-" + std::to_string(t.begin) +
-                     " of the data belong to no tensor (before tensor '" + Shown(t.name) + "')");
+                     " of the data belong to no tensor (before tensor '" + Excerpt(t.name) + "')");
     }
     at = t.end;
   }
@@ -238,9 +233,9 @@ Result<const TensorInfo*> SafeTensors::Get(std::string_view name) const {
       have += ", ...";
       break;
     }
-    have += (have.empty() ? "" : ", ") + Shown(t.name);
+    have += (have.empty() ? "" : ", ") + Excerpt(t.name);
   }
-  return Status::NotFound(source_ + ": no tensor '" + Shown(name) + "' (it has: " +
+  return Status::NotFound(source_ + ": no tensor '" + Excerpt(name) + "' (it has: " +
                           (have.empty() ? "none" : have) + ")");
 }
 
@@ -265,7 +260,7 @@ Status SafeTensors::ToFloat(const TensorInfo& t, float* out) const {
     case DType::kI64: for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(Load<int64_t>(p + 8 * i)); return Status::OK();
     case DType::kU64: for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(Load<uint64_t>(p + 8 * i)); return Status::OK();
     default:
-      return Status::InvalidArgument(source_ + ": tensor '" + Shown(t.name) + "' has dtype " + DTypeName(t.dtype) +
+      return Status::InvalidArgument(source_ + ": tensor '" + Excerpt(t.name) + "' has dtype " + DTypeName(t.dtype) +
                                      ", which Sextant does not convert to float");
   }
 }
@@ -280,7 +275,7 @@ Result<std::vector<float>> SafeTensors::ToFloat(std::string_view name) const {
 Result<std::vector<int64_t>> SafeTensors::ToInt64(std::string_view name) const {
   SEXTANT_ASSIGN_OR_RETURN(const TensorInfo* t, Get(name));
   if (!IsInteger(t->dtype)) {
-    return Status::InvalidArgument(source_ + ": tensor '" + Shown(t->name) + "' has dtype " +
+    return Status::InvalidArgument(source_ + ": tensor '" + Excerpt(t->name) + "' has dtype " +
                                    DTypeName(t->dtype) + ", expected an integer type");
   }
   const uint8_t* p = data_ + t->begin;
@@ -297,7 +292,7 @@ Result<std::vector<int64_t>> SafeTensors::ToInt64(std::string_view name) const {
       default: {
         const uint64_t u = Load<uint64_t>(p + 8 * i);
         if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-          return Status::Corruption(source_ + ": tensor '" + Shown(t->name) + "' element " + std::to_string(i) +
+          return Status::Corruption(source_ + ": tensor '" + Excerpt(t->name) + "' element " + std::to_string(i) +
                                     " is out of range");
         }
         out[i] = static_cast<int64_t>(u);

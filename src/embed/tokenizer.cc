@@ -10,6 +10,7 @@
 #include <limits>
 #include <utility>
 
+#include "common/excerpt.h"
 #include "common/json.h"
 #include "common/mapped_file.h"
 
@@ -335,11 +336,8 @@ Status Bad(const std::string& source, const std::string& what) {
   return Status::InvalidArgument(source + ": " + what);
 }
 
-std::string Shown(std::string_view s) {
-  std::string out(s.substr(0, 60));
-  if (s.size() > 60) out += "...";
-  return out;
-}
+// A name from a tokenizer file, cut for messages.
+std::string Shown(std::string_view s) { return Excerpt(s, 60); }
 
 }  // namespace
 

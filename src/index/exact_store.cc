@@ -15,10 +15,7 @@ int32_t FloatBits(float f) {
 }
 
 int32_t RowResidual(const uint8_t* row, size_t dim, size_t d) {
-  uint16_t lo;
-  std::memcpy(&lo, row + 2 * d, sizeof lo);
-  const auto hi = static_cast<int8_t>(row[2 * dim + d]);
-  return static_cast<int32_t>(static_cast<uint32_t>(hi) << 16 | lo);
+  return simd::Sq8Residual(row, reinterpret_cast<const int8_t*>(row + 2 * dim), d);
 }
 
 }  // namespace
@@ -32,7 +29,7 @@ size_t ExactStore::EncodeRow(const VectorCodec& sq8, const uint8_t* code, const 
   for (size_t d = 0; d < dim; ++d) {
     // The prediction exactly as sq8_residual_decode computes it (fma: one rounding, the same
     // everywhere).
-    const float p = std::fma(step[d], static_cast<float>(code[d]), lower[d]);
+    const float p = simd::Sq8Prediction(lower[d], step[d], code[d]);
     const int64_t r = int64_t{simd::Sq8OrderedKey(FloatBits(x[d]))} -
                       int64_t{simd::Sq8OrderedKey(FloatBits(p))};
     int32_t stored = static_cast<int32_t>(r);

@@ -7,8 +7,10 @@
 // Thread-safety: pure functions; tables immutable after first use.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace sextant::simd {
@@ -69,6 +71,30 @@ inline constexpr int32_t kSq8ResidualEscape = -(int32_t{1} << 23);
 // The float bit pattern `bits` as an integer that orders like the float (-0 just below +0):
 // the sign bit kept, the other bits flipped for negative values. Its own inverse.
 inline constexpr int32_t Sq8OrderedKey(int32_t bits) { return bits ^ ((bits >> 31) & 0x7fffffff); }
+
+// The scalar steps of sq8_residual_decode, shared by the reference kernel, the SIMD kernels'
+// tails and ExactStore. Internal linkage: the kernels' files are compiled with different ISA
+// flags, and one inline definition chosen by the linker for all of them could carry
+// instructions the reference path must not run.
+// Value i's residual from a row's planes: lo (two bytes per value, little-endian, any
+// alignment: rows are 3 * dim bytes) and hi (one signed byte per value).
+[[maybe_unused]] static inline int32_t Sq8Residual(const uint8_t* lo, const int8_t* hi, size_t i) {
+  uint16_t low;
+  std::memcpy(&low, lo + 2 * i, sizeof low);
+  return static_cast<int32_t>(static_cast<uint32_t>(hi[i]) << 16 | low);
+}
+// The value predicted by an SQ8 code: fma, one rounding, the same bits in every variant.
+[[maybe_unused]] static inline float Sq8Prediction(float lower, float step, uint8_t code) {
+  return std::fma(step, static_cast<float>(code), lower);
+}
+// The float bits whose ordered key is key(prediction) + r, the sum wrapping like the SIMD
+// variants' (an escape's sum may overflow; its value is replaced anyway).
+[[maybe_unused]] static inline int32_t Sq8ResidualBits(float prediction, int32_t r) {
+  int32_t pbits;
+  std::memcpy(&pbits, &prediction, sizeof pbits);
+  return Sq8OrderedKey(static_cast<int32_t>(static_cast<uint32_t>(Sq8OrderedKey(pbits)) +
+                                            static_cast<uint32_t>(r)));
+}
 
 // The scalar reference, compiled without ISA flags.
 const QuantKernels& QuantReference();

@@ -273,16 +273,9 @@ size_t Sq8ResidualDecode(const uint8_t* code, const uint8_t* lo, const int8_t* h
         _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(r, escape))))));
   }
   for (; i < n; ++i) {
-    const float p = std::fma(step[i], static_cast<float>(code[i]), lower[i]);
-    int32_t pbits;
-    std::memcpy(&pbits, &p, sizeof p);
-    uint16_t low;  // rows need not be 2-byte aligned (3 * dim bytes each)
-    std::memcpy(&low, lo + 2 * i, sizeof low);
-    const int32_t r = static_cast<int32_t>(static_cast<uint32_t>(hi[i]) << 16 | low);
+    const int32_t r = Sq8Residual(lo, hi, i);
     escapes += r == kSq8ResidualEscape;
-    const int32_t k = static_cast<int32_t>(static_cast<uint32_t>(Sq8OrderedKey(pbits)) +
-                                           static_cast<uint32_t>(r));
-    const int32_t bits = Sq8OrderedKey(k);
+    const int32_t bits = Sq8ResidualBits(Sq8Prediction(lower[i], step[i], code[i]), r);
     std::memcpy(out + i, &bits, sizeof bits);
   }
   return escapes;

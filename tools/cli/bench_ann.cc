@@ -19,10 +19,6 @@
 namespace sextant::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
 
 constexpr const char* kUsage =
     "usage: sextant bench ann --base FILE --query FILE --groundtruth FILE\n"
@@ -151,7 +147,7 @@ Status RunTrained(const Setup& s, const dataset::FloatMatrix& base,
   return Status::OK();
 }
 
-Status Run(const Args& args) {
+Status RunBench(const Args& args) {
   Setup s;
   SEXTANT_ASSIGN_OR_RETURN(std::string base_path, args.Required("base"));
   SEXTANT_ASSIGN_OR_RETURN(std::string query_path, args.Required("query"));
@@ -370,7 +366,7 @@ int RunBenchAnn(const std::vector<std::string>& argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  Status st = Run(*args);
+  Status st = RunBench(*args);
   if (!st.ok()) {
     PrintError("bench ann", st.message());
     return st.code() == StatusCode::kInvalidArgument ? 2 : 1;

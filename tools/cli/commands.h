@@ -2,6 +2,7 @@
 // errors to stderr (0 ok, 1 runtime error, 2 usage error).
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,12 @@ int RunEmbed(const std::vector<std::string>& args);
 int RunModel(const std::vector<std::string>& args);
 // collection|upsert|query|get|delete|count|scroll|snapshot; -1 if `cmd` is none of these.
 int RunDbCommand(const std::string& cmd, const std::vector<std::string>& args);
+
+using Clock = std::chrono::steady_clock;
+// Seconds since `since`, for progress and timing lines.
+inline double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
 
 // Prints "sextant <cmd>: error: <message>" to stderr.
 void PrintError(const std::string& command, const std::string& message);

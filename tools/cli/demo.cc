@@ -19,10 +19,6 @@
 namespace sextant::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double Seconds(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 }  // namespace
 
@@ -105,7 +101,7 @@ Status RunVectorTour(const std::string& data_dir, int64_t limit) {
 
 namespace {
 
-Status Run(const Args& args) {
+Status RunTours(const Args& args) {
   const std::string only = args.Get("only", "");
   if (!only.empty() && only != "text" && only != "vectors") {
     return Status::InvalidArgument("--only must be text or vectors, got '" + only + "'");
@@ -124,7 +120,7 @@ int RunDemo(const std::vector<std::string>& argv) {
     PrintError("demo", args.status().message());
     return 2;
   }
-  Status st = Run(*args);
+  Status st = RunTours(*args);
   if (!st.ok()) {
     PrintError("demo", st.message());
     return st.code() == StatusCode::kInvalidArgument ? 2 : 1;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "commands.h"
 #include "common/json.h"
 #include "demo.h"
 #include "sextant/database.h"
@@ -22,9 +23,7 @@ namespace sextant::cli {
 namespace {
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 struct Corpus {
   std::string name;
