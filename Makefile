@@ -50,11 +50,11 @@ console-test: build
 
 # The test suite under AddressSanitizer + UndefinedBehaviorSanitizer. One clang build serves
 # both this and the fuzz targets below (coverage-instrumented, which the tests ignore), so CI
-# compiles the code three times (release, ASan+fuzz, TSan) rather than four; -O1 and line
-# tables only keep the sanitizer builds quick, and they leave the cluster layer out (its tests
-# run in the release stage).
+# compiles the code three times (release, ASan+fuzz, TSan) rather than four; -O1, line
+# tables only, unity builds of the libraries (SEXTANT_UNITY) and lld keep the sanitizer builds
+# quick, and they leave the cluster layer out (its tests run in the release stage).
 SAN_FLAGS = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 \
-  -DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -DSEXTANT_BUILD_BENCH=OFF -DSEXTANT_CLUSTER=OFF
+  -DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -DSEXTANT_BUILD_BENCH=OFF -DSEXTANT_CLUSTER=OFF -DSEXTANT_UNITY=ON
 FUZZ_TARGETS = vector_file_fuzz hnsw_load_fuzz wal_reader_fuzz filter_parse_fuzz server_request_fuzz \
   json_parse_fuzz engine_record_fuzz vector_index_load_fuzz safetensors_fuzz tokenizer_fuzz fuzz_make_seeds
 

@@ -18,6 +18,7 @@ packages=(
   libgtest-dev libgmock-dev          # tests
   libbenchmark-dev                   # micro benchmarks
   clang libclang-rt-14-dev           # libFuzzer targets
+  lld                                # links the sanitizer builds' test programs quickly
   libcpp-httplib-dev libssl-dev      # the HTTP server (sextant serve): HTTP/1.1, TLS via OpenSSL
   curl openssl                       # server tests: the README's curl examples, a TLS certificate
   pybind11-dev python3-dev           # the Python package's extension (sextant._core)
