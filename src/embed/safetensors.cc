@@ -30,7 +30,6 @@ constexpr DTypeEntry kDTypes[] = {
     {"U64", DType::kU64, 8},   {"F8_E5M2", DType::kF8E5M2, 1}, {"F8_E4M3", DType::kF8E4M3, 1},
 };
 
-
 template <typename T>
 T Load(const uint8_t* p) {
   T v;

@@ -19,7 +19,6 @@
 namespace sextant::cli {
 namespace {
 
-
 constexpr const char* kUsage =
     "usage: sextant bench ann --base FILE --query FILE --groundtruth FILE\n"
     "         [--metric l2|ip|cosine] [--index flat|hnsw] [--M 16] [--ef-construction 200]\n"

@@ -17,10 +17,6 @@
 #include "simd/distance.h"
 
 namespace sextant::cli {
-namespace {
-
-
-}  // namespace
 
 Status RunVectorTour(const std::string& data_dir, int64_t limit) {
   std::printf("\n== 3. Vectors: HNSW against exact search ==\n\n");

@@ -24,7 +24,6 @@ namespace {
 
 using nlohmann::json;
 
-
 struct Corpus {
   std::string name;
   std::vector<std::pair<std::string, std::string>> docs;  // id, title + " " + text
