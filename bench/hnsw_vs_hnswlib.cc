@@ -10,6 +10,7 @@
 // usage: sextant_hnsw_vs_hnswlib --base F --query F --groundtruth F [--metric cosine|l2|ip]
 //        [--M 16] [--ef-construction 200] [--ef 32,64,128] [--k 10] [--queries 2000]
 //        [--build-threads 2] [--threads 1[,2,...]] [--rounds 3] [--storage auto|f32|f16|u8|sq8-f32[,...]]
+//        (a name ending in -unscreened: that storage without HnswOptions::screen)
 //        [--max-base N] [--peers hnswlib,faiss] [--sextant-index FILE]
 // --sextant-index: load Sextant's index from FILE if it exists (no build figures then), else
 // build it and save it there: search experiments without rebuilding.
@@ -316,12 +317,19 @@ int main(int argc, char** argv) {
   for (size_t v = 0; v < storage_names.size(); ++v) {
     index::HnswOptions opt;
     opt.metric = *metric;
-    if (storage_names[v] == "auto") {
+    // "f32-unscreened": f32 without the 1-bit screen (HnswOptions::screen), to measure it.
+    std::string storage = storage_names[v];
+    const std::string unscreened = "-unscreened";
+    if (storage.size() > unscreened.size() && storage.ends_with(unscreened)) {
+      storage.resize(storage.size() - unscreened.size());
+      opt.screen = false;
+    }
+    if (storage == "auto") {
       opt.storage = base->source_type == dataset::ElementType::kUint8 && !cosine
                         ? index::StorageType::kUint8
                         : index::StorageType::kSq8F32;
     } else {
-      auto st = index::ParseStorageType(storage_names[v]);
+      auto st = index::ParseStorageType(storage);
       if (!st.ok()) {
         std::fprintf(stderr, "%s\n", st.status().ToString().c_str());
         return 2;
@@ -333,7 +341,7 @@ int main(int argc, char** argv) {
     opt.initial_capacity = n;
     std::unique_ptr<index::HnswIndex>& sx = sextants[v];
     System s;
-    s.searcher = {std::string("sextant-") + index::StorageTypeName(opt.storage),
+    s.searcher = {std::string("sextant-") + index::StorageTypeName(opt.storage) + (opt.screen ? "" : unscreened),
                   [&, ix = &sx](size_t i, std::vector<uint64_t>& out) {
                     auto r = (*ix)->Search(std::span<const float>(queries->row(i), dim), k, ef);
                     if (!r.ok()) return false;

@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "dataset/vector_file.h"
+#include "index/binary_screen.h"
 #include "index/vector_codec.h"
 #include "sanitized.h"
 #include "test_util.h"
@@ -371,6 +373,125 @@ TEST(HnswIndexTest, BadInput) {
   EXPECT_NE(st.message().find("row 1"), std::string::npos) << st.message();
   EXPECT_FALSE((*ix)->Contains(10));
   EXPECT_EQ((*ix)->size(), 1u);
+}
+
+// The 1-bit screen's bounds against exact squared distances on clustered 200-d data: a point
+// is at bound 0 from itself, a point at the centre at its exact distance, cosine's bound is half
+// the l2 one on unit vectors, and the bounds hold for all but a sixth of the pairs (kEpsilon is
+// one standard deviation of the estimate) and are never far above the distance.
+TEST(BinaryScreenTest, BoundsAgainstExactDistances) {
+  const size_t dim = 200, n = 300;
+  auto base = Clustered(n, dim, 41);
+  std::vector<float> centre(dim, 0.0f);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t d = 0; d < dim; ++d) centre[d] += base[i * dim + d] / n;
+  }
+  BinaryScreen screen(dim, 1.0f);
+  ASSERT_TRUE(screen.Reserve(n + 1));
+  screen.SetCentre(centre);
+  for (size_t i = 0; i < n; ++i) screen.Encode(static_cast<uint32_t>(i), &base[i * dim]);
+  screen.Encode(static_cast<uint32_t>(n), centre.data());
+  auto sq = [&](const float* a, const float* b) {
+    double s = 0;
+    for (size_t d = 0; d < dim; ++d) s += (static_cast<double>(a[d]) - b[d]) * (a[d] - b[d]);
+    return s;
+  };
+  BinaryScreen::Query q;
+  size_t above = 0, pairs = 0;
+  for (size_t i = 0; i < n; ++i) {
+    screen.PrepareQuery(&base[i * dim], &q);
+    const double r2 = sq(&base[i * dim], centre.data());
+    EXPECT_NEAR(screen.LowerBound(q, static_cast<uint32_t>(i)), 0.0, 1e-4 * r2) << i;
+    EXPECT_NEAR(screen.LowerBound(q, static_cast<uint32_t>(n)), r2, 1e-4 * r2) << i;
+    for (size_t j = 0; j < n; j += 7) {
+      if (j == i) continue;
+      const double d = sq(&base[i * dim], &base[j * dim]);
+      const double lb = screen.LowerBound(q, static_cast<uint32_t>(j));
+      above += lb > d;
+      ++pairs;
+      EXPECT_LE(lb, 1.5 * d) << i << " " << j;
+    }
+  }
+  EXPECT_LT(static_cast<double>(above) / pairs, 0.25) << above << " of " << pairs;
+  EXPECT_GT(static_cast<double>(above) / pairs, 0.0) << "a bound this tight is no estimate";
+
+  // Cosine: on unit vectors, half the l2 bound.
+  std::vector<float> unit(base.begin(), base.begin() + 20 * dim);
+  for (size_t i = 0; i < 20; ++i) {
+    double s = 0;
+    for (size_t d = 0; d < dim; ++d) s += unit[i * dim + d] * unit[i * dim + d];
+    for (size_t d = 0; d < dim; ++d) unit[i * dim + d] = static_cast<float>(unit[i * dim + d] / std::sqrt(s));
+  }
+  BinaryScreen l2(dim, 1.0f), cosine(dim, 0.5f);
+  ASSERT_TRUE(l2.Reserve(20) && cosine.Reserve(20));
+  for (size_t i = 0; i < 20; ++i) {
+    l2.Encode(static_cast<uint32_t>(i), &unit[i * dim]);
+    cosine.Encode(static_cast<uint32_t>(i), &unit[i * dim]);
+  }
+  BinaryScreen::Query ql, qc;
+  l2.PrepareQuery(&unit[0], &ql);
+  cosine.PrepareQuery(&unit[0], &qc);
+  for (uint32_t i = 1; i < 20; ++i) EXPECT_FLOAT_EQ(cosine.LowerBound(qc, i), 0.5f * l2.LowerBound(ql, i));
+}
+
+// f32 storage in 160 dimensions walks with the screen: recall against brute force as high as
+// without it, every hit's distance the exact one, the same answers after Save and Load (which
+// rebuilds the screen), and a graph grown one point at a time (the centre moving as it
+// doubles) with removals and reused slots still finds its neighbours.
+TEST(HnswIndexTest, ScreenedF32SearchMatchesBruteForceAndTheUnscreenedWalk) {
+  const size_t dim = 160, n = 2500;
+  auto base = Clustered(n, dim, 51);
+  auto queries = Clustered(40, dim, 52);
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("sextant_screen_test_" + std::to_string(::getpid()) + ".hnsw")).string();
+  for (Metric metric : {Metric::kL2, Metric::kCosine}) {
+    HnswOptions opt;
+    opt.metric = metric;
+    opt.M = 12;
+    opt.ef_construction = 100;
+    auto screened = Build(base, dim, opt);
+    opt.screen = false;
+    auto plain = Build(base, dim, opt);
+    EXPECT_GT(screened->MemoryUsage(), plain->MemoryUsage() + n * dim / 8) << "no screen was built";
+    for (size_t ef : {16, 128}) {
+      const double with = MeasureRecall(*screened, metric, base, queries, dim, 10, ef, kAll);
+      const double without = MeasureRecall(*plain, metric, base, queries, dim, 10, ef, kAll);
+      EXPECT_GE(with, without - 0.02) << MetricName(metric) << " ef " << ef;
+      if (ef == 128) {
+        EXPECT_GE(with, 0.95) << MetricName(metric);
+      }
+    }
+    for (size_t q = 0; q < 10; ++q) {
+      auto hits = screened->Search({&queries[q * dim], dim}, 10, 32);
+      ASSERT_TRUE(hits.ok());
+      for (const auto& h : *hits) {
+        EXPECT_NEAR(h.distance, sextant::testing::ReferenceDistance(metric, &queries[q * dim], &base[h.label * dim], dim),
+                    1e-4 * (1 + std::fabs(h.distance)));
+      }
+    }
+    ASSERT_TRUE(screened->Save(path).ok());
+    auto loaded = HnswIndex::Load(path);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    for (size_t q = 0; q < 40; ++q) {
+      auto a = screened->Search({&queries[q * dim], dim}, 10, 24);
+      auto b = (*loaded)->Search({&queries[q * dim], dim}, 10, 24);
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_EQ(*a, *b) << "query " << q;
+    }
+    std::filesystem::remove(path);
+  }
+  HnswOptions opt;
+  opt.M = 12;
+  opt.ef_construction = 100;
+  auto made = HnswIndex::Create(dim, opt);
+  ASSERT_TRUE(made.ok());
+  auto ix = std::move(made).value();
+  for (size_t i = 0; i < n; ++i) ASSERT_TRUE(ix->Add(i, {&base[i * dim], dim}).ok());
+  std::vector<uint64_t> gone = Iota(200, 100);
+  ASSERT_TRUE(ix->Remove(gone).ok());
+  for (uint64_t label : gone) ASSERT_TRUE(ix->Add(label, {&base[label * dim], dim}).ok());
+  ASSERT_TRUE(ix->CheckIntegrity().ok());
+  EXPECT_GE(MeasureRecall(*ix, Metric::kL2, base, queries, dim, 10, 128, kAll), 0.95);
 }
 
 class HnswFileTest : public ::testing::Test {

@@ -151,6 +151,10 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Create(size_t dim, const HnswOptio
     index->exact_codec_ = std::move(exact);
     index->exact_.emplace(dim);
   }
+  if (options.screen && options.storage == StorageType::kFloat32 && dim >= BinaryScreen::kMinDim &&
+      (options.metric == Metric::kL2 || options.metric == Metric::kCosine)) {
+    index->screen_.emplace(dim, options.metric == Metric::kCosine ? 0.5f : 1.0f);
+  }
   if (options.initial_capacity > 0) {
     SEXTANT_RETURN_IF_ERROR(index->EnsureCapacity(options.initial_capacity));
   }
@@ -163,7 +167,7 @@ Status HnswIndex::EnsureCapacity(size_t n) {
   SEXTANT_RETURN_IF_ERROR(Materialize());
   if (!codes_owned_.Resize(n * stride_) ||
       !links0_owned_.Resize(n * (m0_ + 1) * sizeof(uint32_t)) ||
-      (two_tier() && !exact_->Reserve(n))) {
+      (two_tier() && !exact_->Reserve(n)) || (screen_ && !screen_->Reserve(n))) {
     return Status::ResourceExhausted("out of memory growing the index to " + std::to_string(n) +
                                      " points");
   }
@@ -183,7 +187,8 @@ Status HnswIndex::Materialize() {
   AlignedBuffer codes, links;
   if (!codes.Resize(std::max<size_t>(capacity_, 1) * stride_) ||
       !links.Resize(std::max<size_t>(capacity_, 1) * (m0_ + 1) * sizeof(uint32_t)) ||
-      (two_tier() && !exact_->Reserve(std::max<size_t>(capacity_, 1)))) {
+      (two_tier() && !exact_->Reserve(std::max<size_t>(capacity_, 1))) ||
+      (screen_ && !screen_->Reserve(std::max<size_t>(capacity_, 1)))) {
     return Status::ResourceExhausted("out of memory copying the mapped index");
   }
   std::memcpy(codes.data(), codes_, slot_count_ * stride_);
@@ -237,7 +242,60 @@ Status HnswIndex::Add(uint64_t label, std::span<const float> vector) {
     SEXTANT_RETURN_IF_ERROR(exact_codec_->ValidateQuery(vector.data()));
     SEXTANT_RETURN_IF_ERROR(TrainWalkCodes(vector));
   }
+  if (screen_) {
+    SEXTANT_RETURN_IF_ERROR(codec_.ValidateQuery(vector.data()));
+    SEXTANT_RETURN_IF_ERROR(TrainScreen(vector));
+  }
   return AddOne(label, vector);
+}
+
+Status HnswIndex::TrainScreen(std::span<const float> batch) {
+  constexpr size_t kTrainCap = 65536;  // as TrainWalkCodes
+  const size_t n = batch.size() / dim();
+  std::unique_lock<std::shared_mutex> g(grow_mu_);
+  size_t live;
+  {
+    std::lock_guard<std::mutex> m(meta_mu_);
+    live = live_count_;
+  }
+  if (screen_rows_ >= kTrainCap || live + n < 2 * screen_rows_ || n == 0) return Status::OK();
+  SEXTANT_RETURN_IF_ERROR(Materialize());
+  EncodeScreen(batch);
+  return Status::OK();
+}
+
+Status HnswIndex::RebuildScreen() {
+  if (!screen_) return Status::OK();
+  if (!screen_->Reserve(std::max<size_t>(capacity_, 1))) {
+    return Status::ResourceExhausted("out of memory building the index's screen");
+  }
+  EncodeScreen({});
+  return Status::OK();
+}
+
+void HnswIndex::EncodeScreen(std::span<const float> batch) {
+  // The mean of the stored vectors (normalised for cosine) and the batch's, in double.
+  const size_t n = batch.size() / dim();
+  std::vector<double> sum(dim(), 0.0);
+  std::vector<float> row(dim());
+  size_t rows = n;
+  auto stored = [&](size_t u) { return reinterpret_cast<const float*>(code(static_cast<uint32_t>(u))); };
+  for (size_t u = 0; u < slot_count_; ++u) {
+    if (!live_[u]) continue;
+    const float* v = stored(u);
+    for (size_t i = 0; i < dim(); ++i) sum[i] += v[i];
+    ++rows;
+  }
+  for (size_t r = 0; r < n; ++r) {
+    codec_.EncodeQuery(batch.data() + r * dim(), reinterpret_cast<uint8_t*>(row.data()));
+    for (size_t i = 0; i < dim(); ++i) sum[i] += row[i];
+  }
+  for (size_t i = 0; i < dim(); ++i) row[i] = rows > 0 ? static_cast<float>(sum[i] / static_cast<double>(rows)) : 0.0f;
+  screen_->SetCentre(row);
+  for (size_t u = 0; u < slot_count_; ++u) {
+    if (live_[u]) screen_->Encode(static_cast<uint32_t>(u), stored(u));
+  }
+  screen_rows_ = rows;
 }
 
 Status HnswIndex::TrainWalkCodes(std::span<const float> batch) {
@@ -329,6 +387,7 @@ Status HnswIndex::AddOne(uint64_t label, std::span<const float> vector) {
         }
         if (id != LabelMap::kAbsent) {
           std::memcpy(codes_ + static_cast<size_t>(id) * stride_, code.data(), code.size());
+          if (screen_) screen_->Encode(id, reinterpret_cast<const float*>(code.data()));
           Insert(id, query.data(), level);
           return Status::OK();
         }
@@ -374,6 +433,7 @@ Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const uint6
     }
   }
   if (two_tier()) SEXTANT_RETURN_IF_ERROR(TrainWalkCodes(vectors));
+  if (screen_) SEXTANT_RETURN_IF_ERROR(TrainScreen(vectors));
   {
     std::unique_lock<std::shared_mutex> g(grow_mu_);
     SEXTANT_RETURN_IF_ERROR(Materialize());
@@ -525,8 +585,16 @@ void HnswIndex::Insert(uint32_t id, const uint8_t* query, int level) {
   const uint32_t ep = entry_point_;
   if (level <= max_level) top.unlock();  // only a new top level keeps the lock throughout
 
+  // The screen spares reads here as in Search (Fashion-MNIST f32 on two threads: 16.5 CPU
+  // seconds with it, 19.2 without; the graphs' recall at ef 16-64 within 0.0006).
+  thread_local BinaryScreen::Query screen_query;
+  const BinaryScreen::Query* screen = nullptr;
+  if (screen_ && screen_rows_ > 0) {
+    screen_->PrepareQuery(reinterpret_cast<const float*>(query), &screen_query);
+    screen = &screen_query;
+  }
   Candidate cur{codec_.QueryDistance(query, code(ep)), ep};
-  for (int l = max_level; l > level; --l) cur = GreedyClosest(query, cur, l, /*racing=*/true);
+  for (int l = max_level; l > level; --l) cur = GreedyClosest(query, cur, l, /*racing=*/true, screen);
 
   // The neighbours of every level are found top down, then linked bottom up: a node must
   // have its level-0 list before any walk can reach it. Linked top down (as before), a
@@ -540,7 +608,7 @@ void HnswIndex::Insert(uint32_t id, const uint8_t* query, int level) {
   if (per_level.size() < static_cast<size_t>(top_level) + 1) per_level.resize(static_cast<size_t>(top_level) + 1);
   for (int l = top_level; l >= 0; --l) {
     std::vector<Candidate>& cands = per_level[static_cast<size_t>(l)];
-    SearchLayer(query, cur, l, options_.ef_construction, /*racing=*/true, nullptr, *visited, cands);
+    SearchLayer(query, cur, l, options_.ef_construction, /*racing=*/true, nullptr, *visited, cands, screen);
     std::erase_if(cands, [id](const Candidate& c) { return c.id == id; });
     if (!cands.empty()) cur = *std::min_element(cands.begin(), cands.end(), FartherFirst());
   }
@@ -557,13 +625,23 @@ void HnswIndex::Insert(uint32_t id, const uint8_t* query, int level) {
 }
 
 HnswIndex::Candidate HnswIndex::GreedyClosest(const uint8_t* query, Candidate cur, int level,
-                                              bool racing) const {
+                                              bool racing, const BinaryScreen::Query* screen) const {
   uint32_t buf[513];
+  uint32_t todo[513];
   for (bool changed = true; changed;) {
     changed = false;
     const uint32_t* list = links(cur.id, level);
     if (racing) list = ReadRacingList(list, static_cast<uint32_t>(max_links(level)), buf);
-    const uint32_t cnt = list[0];
+    uint32_t cnt = list[0];
+    if (screen != nullptr) {  // as in SearchLayer, with a beam of one
+      for (uint32_t i = 1; i <= cnt; ++i) PrefetchCode(screen_->row(list[i]), screen_->row_bytes());
+      uint32_t kept = 0;
+      for (uint32_t i = 1; i <= cnt; ++i) {
+        if (screen_->LowerBound(*screen, list[i]) <= cur.distance) todo[++kept] = list[i];
+      }
+      todo[0] = cnt = kept;
+      list = todo;
+    }
     for (uint32_t i = 1; i <= cnt; ++i) {
       const uint32_t n = list[i];
       if (i < cnt) PrefetchCode(code(list[i + 1]), codec_.code_size());
@@ -579,7 +657,7 @@ HnswIndex::Candidate HnswIndex::GreedyClosest(const uint8_t* query, Candidate cu
 
 void HnswIndex::SearchLayer(const uint8_t* query, Candidate ep, int level, size_t ef, bool racing,
                             const SearchFilter* filter, VisitedTable& visited,
-                            std::vector<Candidate>& out) const {
+                            std::vector<Candidate>& out, const BinaryScreen::Query* screen) const {
   visited.Reset(capacity_);  // stable while the caller holds grow_mu_ or exclusive access
   thread_local std::vector<Candidate> frontier;  // min-heap: next to expand
   frontier.clear();
@@ -610,6 +688,17 @@ void HnswIndex::SearchLayer(const uint8_t* query, Candidate ep, int level, size_
     for (uint32_t i = 1; i <= cnt; ++i) {
       const uint32_t n = list[i];
       if (!visited.TestAndSet(n)) todo[m++] = n;
+    }
+    if (screen != nullptr && out.size() >= ef && m > 0) {
+      // Only the neighbours whose screen bound is within the beam's are read in full: a
+      // rejected one could not have entered (the bound only tightens while this list is done).
+      const size_t row_bytes = screen_->row_bytes();
+      for (uint32_t j = 0; j < m; ++j) PrefetchCode(screen_->row(todo[j]), row_bytes);
+      uint32_t kept = 0;
+      for (uint32_t j = 0; j < m; ++j) {
+        if (screen_->LowerBound(*screen, todo[j]) <= bound) todo[kept++] = todo[j];
+      }
+      m = kept;
     }
     for (uint32_t j = 0; j < m && j < ahead; ++j) PrefetchCode(code(todo[j]), code_bytes);
     for (uint32_t j = 0; j < m; ++j) {
@@ -764,12 +853,19 @@ Result<std::vector<SearchHit>> HnswIndex::Search(std::span<const float> query, s
   uint8_t* q = qbuf.data();
   const bool exact = codec_.EncodeQuery(query.data(), q);
 
+  thread_local BinaryScreen::Query screen_query;
+  const bool screened = screen_ && screen_rows_ > 0;
+  if (screened) screen_->PrepareQuery(reinterpret_cast<const float*>(q), &screen_query);
+
   Candidate cur{codec_.QueryDistance(q, code(entry_point_)), entry_point_};
-  for (int l = max_level_; l > 0; --l) cur = GreedyClosest(q, cur, l, /*racing=*/false);
+  for (int l = max_level_; l > 0; --l) {
+    cur = GreedyClosest(q, cur, l, /*racing=*/false, screened ? &screen_query : nullptr);
+  }
 
   auto visited = AcquireVisited();
   thread_local std::vector<Candidate> found;
-  SearchLayer(q, cur, 0, std::max(ef, k), /*racing=*/false, filter, *visited, found);
+  SearchLayer(q, cur, 0, std::max(ef, k), /*racing=*/false, filter, *visited, found,
+              screened ? &screen_query : nullptr);
   ReleaseVisited(std::move(visited));
 
   if (two_tier()) {  // rank the walk's candidates by exact distances from the float vectors
@@ -992,6 +1088,7 @@ size_t HnswIndex::MemoryUsage() const {
   size_t bytes = sizeof(*this);
   bytes += mapped_ ? mapped_->size() : codes_owned_.size() + links0_owned_.size();
   if (two_tier()) bytes += exact_->MemoryUsage();
+  if (screen_) bytes += screen_->MemoryUsage();
   for (size_t i = 0; i < slot_count_; ++i) {
     if (upper_[i]) bytes += static_cast<size_t>(levels_[i]) * (options_.M + 1) * sizeof(uint32_t);
   }

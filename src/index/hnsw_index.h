@@ -18,6 +18,13 @@
 // the points added, first from the first batch, again (every code and exact row re-encoded)
 // each time the index doubles while it holds fewer than 65,536 points.
 //
+// Storage kFloat32 (l2 or cosine, 128 dimensions or more) also keeps a 1-bit code of every
+// point (BinaryScreen, padded dim / 8 bytes and four floats): searches and inserts compute a
+// neighbour's bound from it first and read the float32 vector only when the bound says the
+// neighbour may enter the beam (Fashion-MNIST, 784-d: about 70 % of the vector reads saved,
+// 1.3x the QPS at equal recall). Its centre follows the points on TrainWalkCodes' schedule;
+// it is not written to the file, Load rebuilds it.
+//
 // Deletion really removes a point: every list that pointed at it is rebuilt from the removed
 // point's own neighbours with the same heuristic, its slot goes onto a free list and the next
 // Add reuses it.
@@ -48,6 +55,7 @@
 #include <vector>
 
 #include "common/mapped_file.h"
+#include "index/binary_screen.h"
 #include "index/exact_store.h"
 #include "index/metric.h"
 #include "index/types.h"
@@ -67,6 +75,10 @@ struct HnswOptions {
   // kSq8 storage: the trained per-dimension parameters (VectorCodec::TrainSq8). kSq8F32:
   // empty (learned from the points added) or parameters to start from (Load).
   std::vector<float> sq8_lower, sq8_step;
+  // kFloat32 storage, l2 or cosine, dim >= BinaryScreen::kMinDim: keep a 1-bit code of every
+  // point (BinaryScreen) that lets searches skip reading the vectors of neighbours that cannot
+  // enter the beam. Not stored in the file: Load rebuilds it (on by default there too).
+  bool screen = true;
 };
 
 // Called from AddBatch after every `done` points (from one thread at a time).
@@ -193,6 +205,14 @@ class HnswIndex final : public VectorIndex {
   // kSq8F32: learns the SQ8 parameters when the index is empty or small and `batch` (n rows,
   // validated) at least doubles it, re-encoding every stored code. Takes grow_mu_ itself.
   Status TrainWalkCodes(std::span<const float> batch);
+  // screen_: sets the centre to the mean of the points held and `batch` (n rows, validated) and
+  // encodes every point again, on the same schedule as TrainWalkCodes (while the index is
+  // small and the batch at least doubles it). Takes grow_mu_ itself.
+  Status TrainScreen(std::span<const float> batch);
+  // screen_: the centre from every point held, every point encoded (Load). Exclusive.
+  Status RebuildScreen();
+  // screen_: the centre set to the mean of the points held and `batch`, every point encoded.
+  void EncodeScreen(std::span<const float> batch);
   // Inserts one validated point (Add without the training step).
   Status AddOne(uint64_t label, std::span<const float> vector);
 
@@ -205,12 +225,16 @@ class HnswIndex final : public VectorIndex {
   void Insert(uint32_t id, const uint8_t* query_code, int level);
 
   // `racing`: concurrent inserts may be changing link lists (read them with ReadRacingList).
-  // Greedy walk on one upper level from `ep`; returns the closest node found.
-  Candidate GreedyClosest(const uint8_t* query, Candidate ep, int level, bool racing) const;
-  // Beam search on `level` from `ep`; returns up to ef candidates (unordered).
+  // Greedy walk on one upper level from `ep`; returns the closest node found. `screen`: as
+  // for SearchLayer.
+  Candidate GreedyClosest(const uint8_t* query, Candidate ep, int level, bool racing,
+                          const BinaryScreen::Query* screen = nullptr) const;
+  // Beam search on `level` from `ep`; returns up to ef candidates (unordered). `screen`: the
+  // query prepared for screen_, whose bounds then spare the reads of neighbours that cannot
+  // enter a full beam (searches; nullptr while building).
   void SearchLayer(const uint8_t* query, Candidate ep, int level, size_t ef, bool racing,
                    const SearchFilter* filter, VisitedTable& visited,
-                   std::vector<Candidate>& out) const;
+                   std::vector<Candidate>& out, const BinaryScreen::Query* screen = nullptr) const;
   // Paper's heuristic: keeps at most `m` of `cands` (any order) in place.
   void SelectNeighbors(std::vector<Candidate>& cands, size_t m) const;
   void ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int level);
@@ -241,6 +265,8 @@ class HnswIndex final : public VectorIndex {
   std::optional<ExactStore> exact_;
   std::optional<VectorCodec> exact_codec_;
   size_t trained_rows_ = 0;  // kSq8F32: points the SQ8 parameters were learned from
+  std::optional<BinaryScreen> screen_;  // see HnswOptions::screen
+  size_t screen_rows_ = 0;              // points the screen's centre was computed from
   std::vector<std::unique_ptr<uint32_t[]>> upper_;  // levels 1..L for slots with level > 0
   std::vector<uint8_t> levels_;
   std::vector<uint64_t> labels_;

@@ -271,6 +271,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   }
   // The graph itself: link counts and targets, entry point (the same checks tests use).
   if (Status st = ix->CheckIntegrity(); !st.ok()) return corrupt(st.message());
+  SEXTANT_RETURN_IF_ERROR(ix->RebuildScreen());
   ix->mapped_ = std::move(file);
   return ix;
 }

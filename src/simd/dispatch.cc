@@ -22,7 +22,9 @@ namespace {
 // __builtin_cpu_supports also checks that the OS saves the AVX / AVX-512 register state.
 bool CpuRunsAvx2() {
   __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return false;
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("popcnt")) {
+    return false;
+  }
   // F16C via CPUID leaf 1 (ECX bit 29): not every compiler's __builtin_cpu_supports knows it.
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;

@@ -64,6 +64,10 @@ struct QuantKernels {
   // Returns how many such escapes the row holds.
   size_t (*sq8_residual_decode)(const uint8_t* code, const uint8_t* lo, const int8_t* hi,
                                 const float* lower, const float* step, size_t n, float* out);
+  // sum over w < words and j < 4 of 2^j * popcount(code[w] & planes[4 * w + j]): a 1-bit code
+  // against a 4-bit query held as bit planes (BinaryScreen), the sum of the query's values at
+  // the code's set bits. Exact, the same in every variant.
+  uint32_t (*bits_dot_u4)(const uint64_t* code, const uint64_t* planes, size_t words);
 };
 
 // The residual that marks an escaped value (see sq8_residual_decode).

@@ -110,6 +110,17 @@ size_t Sq8ResidualDecode(const uint8_t* code, const uint8_t* lo, const int8_t* h
   return escapes;
 }
 
+uint32_t BitsDotU4(const uint64_t* code, const uint64_t* planes, size_t words) {
+  uint32_t s = 0;
+  for (size_t w = 0; w < words; ++w) {
+    for (size_t bit = 0; bit < 64; ++bit) {
+      if (!((code[w] >> bit) & 1)) continue;
+      for (uint32_t j = 0; j < 4; ++j) s += static_cast<uint32_t>((planes[4 * w + j] >> bit) & 1) << j;
+    }
+  }
+  return s;
+}
+
 bool HasTable(const char* isa) {
   for (const Kernels* k : Available()) {
     if (std::strcmp(k->isa, isa) == 0) return true;
@@ -124,7 +135,7 @@ bool HasAvx512Table() { return HasTable("avx512"); }
 const QuantKernels& QuantReference() {
   static const QuantKernels k = {"reference", DotF32U8, DotI16U8, Wl2U8, Pq4Scan, ArgminAffine,
                                  MatvecT, AddF32, Sq8QueryWeights, RoundI16,
-                                 Sq8ResidualDecode};
+                                 Sq8ResidualDecode, BitsDotU4};
   return k;
 }
 
