@@ -13,6 +13,16 @@ constexpr size_t kMaxListLength = 1024;  // level-0 lists hold up to 2 * M, and 
 // Level-0 in-links every point but the entry point has after ConnectUnreachable.
 constexpr uint32_t kMinInLinks = 2;
 
+// Points that the parameters learned from the data (sq8-f32's SQ8 ranges, the screen's centre)
+// are learned from, at most.
+constexpr size_t kTrainCap = 65536;
+// Whether parameters learned from `trained` points are learned again before a batch of n
+// joins the `live` points held: while fewer than kTrainCap informed them and the batch at
+// least doubles what they saw.
+bool RetrainDue(size_t trained, size_t live, size_t n) {
+  return trained < kTrainCap && live + n >= 2 * trained && n > 0;
+}
+
 // Neighbours whose codes are in flight: about 16 cache lines, between 2 and 8 codes. GloVe-100
 // SQ8 codes (2 lines; 331k codes, beyond the L3 cache), QPS by CPU time at ef 64 / 256: 2 ahead
 // 14.1-15.0k / 4.3-4.5k, 4: 15.7-15.9k / 4.6-4.9k, 8: 17.3-17.9k / 4.9-5.2k, all (up to 32):
@@ -249,16 +259,14 @@ Status HnswIndex::Add(uint64_t label, std::span<const float> vector) {
   return AddOne(label, vector);
 }
 
+size_t HnswIndex::LiveCount() const {
+  std::lock_guard<std::mutex> m(meta_mu_);
+  return live_count_;
+}
+
 Status HnswIndex::TrainScreen(std::span<const float> batch) {
-  constexpr size_t kTrainCap = 65536;  // as TrainWalkCodes
-  const size_t n = batch.size() / dim();
   std::unique_lock<std::shared_mutex> g(grow_mu_);
-  size_t live;
-  {
-    std::lock_guard<std::mutex> m(meta_mu_);
-    live = live_count_;
-  }
-  if (screen_rows_ >= kTrainCap || live + n < 2 * screen_rows_ || n == 0) return Status::OK();
+  if (!RetrainDue(screen_rows_, LiveCount(), batch.size() / dim())) return Status::OK();
   SEXTANT_RETURN_IF_ERROR(Materialize());
   EncodeScreen(batch);
   return Status::OK();
@@ -299,15 +307,10 @@ void HnswIndex::EncodeScreen(std::span<const float> batch) {
 }
 
 Status HnswIndex::TrainWalkCodes(std::span<const float> batch) {
-  constexpr size_t kTrainCap = 65536;  // points the parameters are learned from, at most
   const size_t n = batch.size() / dim();
   std::unique_lock<std::shared_mutex> g(grow_mu_);
-  size_t live;
-  {
-    std::lock_guard<std::mutex> m(meta_mu_);
-    live = live_count_;
-  }
-  if (trained_rows_ >= kTrainCap || live + n < 2 * trained_rows_ || n == 0) return Status::OK();
+  const size_t live = LiveCount();
+  if (!RetrainDue(trained_rows_, live, n)) return Status::OK();
   SEXTANT_RETURN_IF_ERROR(Materialize());
   // The exact vectors held and the batch, sampled evenly down to kTrainCap rows, row by row
   // (a copy of the sample, 26 MB for 100-d, would stay in the heap as freed memory).
@@ -587,12 +590,7 @@ void HnswIndex::Insert(uint32_t id, const uint8_t* query, int level) {
 
   // The screen spares reads here as in Search (Fashion-MNIST f32 on two threads: 16.5 CPU
   // seconds with it, 19.2 without; the graphs' recall at ef 16-64 within 0.0006).
-  thread_local BinaryScreen::Query screen_query;
-  const BinaryScreen::Query* screen = nullptr;
-  if (screen_ && screen_rows_ > 0) {
-    screen_->PrepareQuery(reinterpret_cast<const float*>(query), &screen_query);
-    screen = &screen_query;
-  }
+  const BinaryScreen::Query* screen = PrepareScreenQuery(query);
   Candidate cur{codec_.QueryDistance(query, code(ep)), ep};
   for (int l = max_level; l > level; --l) cur = GreedyClosest(query, cur, l, /*racing=*/true, screen);
 
@@ -634,12 +632,7 @@ HnswIndex::Candidate HnswIndex::GreedyClosest(const uint8_t* query, Candidate cu
     if (racing) list = ReadRacingList(list, static_cast<uint32_t>(max_links(level)), buf);
     uint32_t cnt = list[0];
     if (screen != nullptr) {  // as in SearchLayer, with a beam of one
-      for (uint32_t i = 1; i <= cnt; ++i) PrefetchCode(screen_->row(list[i]), screen_->row_bytes());
-      uint32_t kept = 0;
-      for (uint32_t i = 1; i <= cnt; ++i) {
-        if (screen_->LowerBound(*screen, list[i]) <= cur.distance) todo[++kept] = list[i];
-      }
-      todo[0] = cnt = kept;
+      todo[0] = cnt = ScreenOut(*screen, list + 1, cnt, cur.distance, todo + 1);
       list = todo;
     }
     for (uint32_t i = 1; i <= cnt; ++i) {
@@ -653,6 +646,23 @@ HnswIndex::Candidate HnswIndex::GreedyClosest(const uint8_t* query, Candidate cu
     }
   }
   return cur;
+}
+
+uint32_t HnswIndex::ScreenOut(const BinaryScreen::Query& screen, const uint32_t* ids, uint32_t n,
+                              float bound, uint32_t* kept) const {
+  for (uint32_t i = 0; i < n; ++i) PrefetchCode(screen_->row(ids[i]), screen_->row_bytes());
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (screen_->LowerBound(screen, ids[i]) <= bound) kept[k++] = ids[i];
+  }
+  return k;
+}
+
+const BinaryScreen::Query* HnswIndex::PrepareScreenQuery(const uint8_t* query) const {
+  if (!screen_ || screen_rows_ == 0) return nullptr;
+  thread_local BinaryScreen::Query prepared;
+  screen_->PrepareQuery(reinterpret_cast<const float*>(query), &prepared);
+  return &prepared;
 }
 
 void HnswIndex::SearchLayer(const uint8_t* query, Candidate ep, int level, size_t ef, bool racing,
@@ -689,17 +699,9 @@ void HnswIndex::SearchLayer(const uint8_t* query, Candidate ep, int level, size_
       const uint32_t n = list[i];
       if (!visited.TestAndSet(n)) todo[m++] = n;
     }
-    if (screen != nullptr && out.size() >= ef && m > 0) {
-      // Only the neighbours whose screen bound is within the beam's are read in full: a
-      // rejected one could not have entered (the bound only tightens while this list is done).
-      const size_t row_bytes = screen_->row_bytes();
-      for (uint32_t j = 0; j < m; ++j) PrefetchCode(screen_->row(todo[j]), row_bytes);
-      uint32_t kept = 0;
-      for (uint32_t j = 0; j < m; ++j) {
-        if (screen_->LowerBound(*screen, todo[j]) <= bound) todo[kept++] = todo[j];
-      }
-      m = kept;
-    }
+    // Only the neighbours whose screen bound is within the beam's are read in full: a rejected
+    // one could not have entered (the bound only tightens while this list is done).
+    if (screen != nullptr && out.size() >= ef) m = ScreenOut(*screen, todo, m, bound, todo);
     for (uint32_t j = 0; j < m && j < ahead; ++j) PrefetchCode(code(todo[j]), code_bytes);
     for (uint32_t j = 0; j < m; ++j) {
       if (j + ahead < m) PrefetchCode(code(todo[j + ahead]), code_bytes);
@@ -853,19 +855,13 @@ Result<std::vector<SearchHit>> HnswIndex::Search(std::span<const float> query, s
   uint8_t* q = qbuf.data();
   const bool exact = codec_.EncodeQuery(query.data(), q);
 
-  thread_local BinaryScreen::Query screen_query;
-  const bool screened = screen_ && screen_rows_ > 0;
-  if (screened) screen_->PrepareQuery(reinterpret_cast<const float*>(q), &screen_query);
-
+  const BinaryScreen::Query* screen = PrepareScreenQuery(q);
   Candidate cur{codec_.QueryDistance(q, code(entry_point_)), entry_point_};
-  for (int l = max_level_; l > 0; --l) {
-    cur = GreedyClosest(q, cur, l, /*racing=*/false, screened ? &screen_query : nullptr);
-  }
+  for (int l = max_level_; l > 0; --l) cur = GreedyClosest(q, cur, l, /*racing=*/false, screen);
 
   auto visited = AcquireVisited();
   thread_local std::vector<Candidate> found;
-  SearchLayer(q, cur, 0, std::max(ef, k), /*racing=*/false, filter, *visited, found,
-              screened ? &screen_query : nullptr);
+  SearchLayer(q, cur, 0, std::max(ef, k), /*racing=*/false, filter, *visited, found, screen);
   ReleaseVisited(std::move(visited));
 
   if (two_tier()) {  // rank the walk's candidates by exact distances from the float vectors

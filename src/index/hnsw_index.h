@@ -214,6 +214,8 @@ class HnswIndex final : public VectorIndex {
   Status RebuildScreen();
   // screen_: the centre set to the mean of the points held and `batch`, every point encoded.
   void EncodeScreen(std::span<const float> batch);
+  // live_count_, read under meta_mu_.
+  size_t LiveCount() const;
   // Inserts one validated point (Add without the training step).
   Status AddOne(uint64_t label, std::span<const float> vector);
 
@@ -236,6 +238,13 @@ class HnswIndex final : public VectorIndex {
   void SearchLayer(const uint8_t* query, Candidate ep, int level, size_t ef, bool racing,
                    const SearchFilter* filter, VisitedTable& visited,
                    std::vector<Candidate>& out, const BinaryScreen::Query* screen = nullptr) const;
+  // screen_: `query` (the walk's, a float vector) prepared in a per-thread buffer, or nullptr
+  // when there is no screen or it holds no centre yet.
+  const BinaryScreen::Query* PrepareScreenQuery(const uint8_t* query) const;
+  // Copies to `kept` (which may be `ids`) the n ids whose screen bound is within `bound`, in
+  // order, their screen rows prefetched first; returns how many.
+  uint32_t ScreenOut(const BinaryScreen::Query& screen, const uint32_t* ids, uint32_t n, float bound,
+                     uint32_t* kept) const;
   // Paper's heuristic: keeps at most `m` of `cands` (any order) in place.
   void SelectNeighbors(std::vector<Candidate>& cands, size_t m) const;
   void ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int level);
