@@ -5,24 +5,28 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 CMAKE_FLAGS ?=
 
-.PHONY: run test build setup unit-test python-test console-test asan-configure asan-test tsan-test fuzz bench-peers clean
+.PHONY: run test build setup unit-test python-test console-test asan-configure asan-build asan-test \
+  tsan-configure tsan-build tsan-test sanitizer-builds fuzz bench-peers clean
 
 run: build
 	./$(BUILD)/sextant demo
 
-test: build unit-test python-test console-test asan-test tsan-test fuzz
+test: build unit-test python-test console-test sanitizer-builds asan-test tsan-test fuzz
 
 setup:
 	@BUILD_DIR=$(BUILD) bash scripts/setup.sh
 
 # Release build, warnings as errors; the command-line program lands at build/sextant.
 # `make test` leaves the Google Benchmark programs out (BENCH=OFF: CI time); `make build`,
-# `make run` and `make bench-peers` build them.
+# `make run` and `make bench-peers` build them. It also leaves out the fuzz targets' replay
+# tests (FUZZ_REPLAY=OFF), whose seeds its fuzz stage runs under libFuzzer and ASan.
 BENCH ?= ON
+FUZZ_REPLAY ?= ON
 test: BENCH = OFF
+test: FUZZ_REPLAY = OFF
 build: setup
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DSEXTANT_WERROR=ON -DSEXTANT_BUILD_BENCH=$(BENCH) \
-	  $(CMAKE_FLAGS) >/dev/null
+	  -DSEXTANT_FUZZ_REPLAY=$(FUZZ_REPLAY) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
 # The sustained-overwrite load test runs under TSan only in `make test` (CI time; alone, with
@@ -74,12 +78,20 @@ asan-configure: setup
 # (a crash at every write, a log round trip): release stage. QuietTest's merge cap (4,352 points
 # through 68 segments and two merges): release and TSan stages.
 ASAN_SKIP = RealData|^FashionMnistTest\.|^Layouts/|^Indexes/|^IndexerHostile\.Sustained|^SegmentTest\.(ConcurrentOverwrites|ChurnIs)|^QuietTest\.MergesStopAtTheCap|^PayloadIndexRandomTest\.|^InvertedIndexTest\.PrunedSearchEqualsExhaustive|^FilterPlannerTest\.GraphSegmentAgainstBruteForce|^DurabilityTest\.CrashAtEveryWrite|^LogTest\.RoundTripThroughAFile
-asan-test: asan-configure
-	cmake --build build-asan -j$(JOBS) --target common_test simd_test dataset_test index_test \
-	  storage_test filter_test text_test codec_test engine_test cli_test server_test hostile_test \
-	  scenario_test embed_test sextant
+ASAN_PROGRAMS = common_test simd_test dataset_test index_test storage_test filter_test text_test \
+  codec_test engine_test cli_test server_test hostile_test scenario_test embed_test sextant
+# The test programs and the fuzz targets (make fuzz) in one build.
+asan-build: asan-configure
+	cmake --build build-asan -j$(JOBS) --target $(ASAN_PROGRAMS) $(FUZZ_TARGETS)
+asan-test: asan-build
 	cd build-asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j$(JOBS) \
 	  -E '$(ASAN_SKIP)'
+
+# The two sanitizer builds side by side (make test; CI time): each alone leaves a core idle for
+# a good part of its time (linking, a library's last files), so together on two cores they
+# take well under the sum of their times. -O prints each build's output whole when it ends.
+sanitizer-builds:
+	$(MAKE) --no-print-directory -j2 -O asan-build tsan-build
 
 # Every test program that runs threads under ThreadSanitizer (whole programs, less the named
 # single-threaded suites below: a new concurrent test is covered without anyone remembering to
@@ -100,16 +112,19 @@ TSAN_PROGRAMS = index_test storage_test engine_test hostile_test
 # (HnswIndexTest.BatchesAndRemovals...: single-threaded removals between the same parallel
 # batches the concurrent HNSW tests run here): release and ASan stages.
 TSAN_SKIP = RealData|^(BertDamaged|DamagedModel|Tokenizer|TokenizerJson|TokenizerVocabTxt|PotionTokenizer|SafeTensors|Model2Vec|ModelStoreTest|ModelRegistry|BertKernels|FilterPlannerTest|HnswFileTest)\.|^(AllIndexes|MetricsAndStorage|Layouts|Indexes)/|^SegmentTest\.ChurnIs|^DurabilityTest\.CrashAtEveryWrite|^HnswIndexTest\.BatchesAndRemovals
-tsan-test: setup
+tsan-configure: setup
 	cmake -S . -B build-tsan $(SAN_FLAGS) -DSEXTANT_SANITIZE=thread -DSEXTANT_TEST_CLI=OFF >/dev/null
+tsan-build: tsan-configure
 	cmake --build build-tsan -j$(JOBS) --target $(TSAN_PROGRAMS) sextant
+tsan-test: tsan-build
 	cd build-tsan && SEXTANT_OVERWRITE_SECONDS=4 OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j$(JOBS) \
 	  -L '^($(subst $(eval) ,|,$(TSAN_PROGRAMS)))$$' -E '$(TSAN_SKIP)'
 
-# The parsers under libFuzzer (clang, ASan+UBSan), FUZZ_SECONDS each, from generated seeds.
+# The parsers under libFuzzer (clang, ASan+UBSan): each target first runs every generated seed
+# and every input kept in tests/fuzz/regressions/TARGET whole (what FuzzReplay.TARGET does in
+# the other builds; a corpus run would cut them to -max_len), then fuzzes for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 1
-fuzz: asan-configure
-	cmake --build build-asan -j$(JOBS) --target $(FUZZ_TARGETS)
+fuzz: asan-build
 	rm -rf build-asan/seeds && mkdir -p build-asan/seeds build-asan/corpus-vf build-asan/corpus-hnsw \
 	  build-asan/corpus-wal build-asan/corpus-filter build-asan/corpus-server build-asan/corpus-json \
 	  build-asan/corpus-record build-asan/corpus-vindex build-asan/corpus-safetensors build-asan/corpus-tokenizer
@@ -120,7 +135,10 @@ fuzz: asan-configure
 	    engine_record_fuzz:corpus-record:4096 vector_index_load_fuzz:corpus-vindex:16384 \
 	    safetensors_fuzz:corpus-safetensors:4096 tokenizer_fuzz:corpus-tokenizer:1024; do \
 	  set -- $$(echo $$t | tr : ' '); \
-	  echo "fuzz: $$1 for $(FUZZ_SECONDS) s"; \
+	  ./build-asan/tests/fuzz/$$1 build-asan/seeds/* $$(find tests/fuzz/regressions/$$1 -type f 2>/dev/null) \
+	    > build-asan/$$1.replay.log 2>&1 \
+	    || { tail -n 40 build-asan/$$1.replay.log; echo "fuzz: $$1 FAILED on a seed or kept input"; exit 1; }; \
+	  echo "fuzz: $$1: $$(grep -c '^Executed' build-asan/$$1.replay.log) inputs replayed; fuzzing for $(FUZZ_SECONDS) s"; \
 	  ./build-asan/tests/fuzz/$$1 -max_total_time=$(FUZZ_SECONDS) -max_len=$$3 \
 	    -artifact_prefix=build-asan/ build-asan/$$2 build-asan/seeds > build-asan/$$1.log 2>&1 \
 	    || { tail -n 40 build-asan/$$1.log; echo "fuzz: $$1 FAILED (input saved under build-asan/)"; exit 1; }; \
