@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <random>
 
 #include "index/kmeans.h"
@@ -270,10 +271,15 @@ TEST(QuantKernelsTest, FastScanMatchesScalarTwin) {
         EXPECT_EQ(sum, sum_ref);
       }
     }
-    for (size_t n = 1; n <= 80; ++n) {
+    std::vector<size_t> lengths(80);
+    std::iota(lengths.begin(), lengths.end(), size_t{1});
+    for (size_t n : {255, 256, 257, 1000}) lengths.push_back(n);
+    for (size_t n : lengths) {
       auto a = RandomVectors(1, n, 100 + n), b = RandomVectors(1, n, 200 + n);
-      if (n > 20) a[n / 3] = a[n / 2] = -5;  // a tie: the first index wins
-      if (n > 20) b[n / 3] = b[n / 2] = 1;
+      // Ties: the first index wins, whichever lane or chain holds each.
+      if (n > 20) a[n / 3] = a[n / 2] = a[n - 1] = -5;
+      if (n > 20) b[n / 3] = b[n / 2] = b[n - 1] = 1;
+      if (n > 200) a[n / 7 + 8] = -5, b[n / 7 + 8] = 1;
       for (float alpha : {-2.0f, -1.0f, 1.0f}) {
         float vr, vk;
         const uint32_t ir = ref.argmin_affine(a.data(), b.data(), alpha, n, &vr);

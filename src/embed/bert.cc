@@ -16,6 +16,7 @@
 #include "common/mapped_file.h"
 #include "embed/bert_kernels.h"
 #include "embed/safetensors.h"
+#include "simd/blas.h"
 
 namespace sextant::embed {
 
@@ -128,31 +129,6 @@ class TensorReader {
  private:
   const SafeTensors& st_;
   std::string prefix_;
-};
-
-// While any BERT call runs, OpenBLAS is single-threaded (its thread count is process-wide):
-// the encoder's own threads each call sgemm on their own batch. The count in force before the
-// first call is restored when the last one ends.
-class BlasSingleThreaded {
- public:
-  BlasSingleThreaded() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (active_++ == 0) {
-      saved_ = openblas_get_num_threads();
-      if (saved_ != 1) openblas_set_num_threads(1);
-    }
-  }
-  ~BlasSingleThreaded() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (--active_ == 0 && saved_ != 1) openblas_set_num_threads(saved_);
-  }
-  BlasSingleThreaded(const BlasSingleThreaded&) = delete;
-  BlasSingleThreaded& operator=(const BlasSingleThreaded&) = delete;
-
- private:
-  static inline std::mutex mu_;
-  static inline int active_ = 0;
-  static inline int saved_ = 1;
 };
 
 // y[m, n] = x[m, k] . w[n, k]^T (a torch Linear without its bias).
@@ -713,7 +689,7 @@ Result<std::vector<float>> BertModel::EmbedTokenIds(std::span<const std::vector<
   const size_t batches = batch_begin.size() - 1;
   workers = std::min(workers, batches);
 
-  BlasSingleThreaded blas;
+  simd::BlasSingleThreaded blas;  // the encoder's own threads each call sgemm on their batch
   std::atomic<size_t> next{0};
   auto work = [&] {
     Workspace ws;

@@ -15,8 +15,8 @@
 namespace sextant::index {
 namespace {
 
-// Rows per sgemm call. Small enough that PQ's small sub-space products stay single-threaded
-// in OpenBLAS (PQ trains sub-spaces on its own threads), large enough for the coarse quantizer.
+// Rows per sgemm call: bounds the buffer of products (rows x k floats), large enough for the
+// coarse quantizer's sgemm to run at speed.
 size_t AssignBlock(size_t k, size_t dim) { return dim >= 64 ? 2048 : 1024; }
 
 void RowNorms(const float* x, size_t n, size_t dim, float* out) {
@@ -24,15 +24,16 @@ void RowNorms(const float* x, size_t n, size_t dim, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = kernels.ip_f32(x + i * dim, x + i * dim, dim);
 }
 
-}  // namespace
-
-void AssignNearest(const float* data, size_t n, const float* centroids, size_t k, size_t dim,
-                   uint32_t* assignment, float* distances, bool inner_product) {
+// AssignNearest with the caller's buffer for the products (k-means keeps one for all its
+// iterations: a fresh megabyte a call is page faults; sgemm overwrites it whole).
+void AssignNearestWith(const float* data, size_t n, const float* centroids, size_t k, size_t dim,
+                       uint32_t* assignment, float* distances, bool inner_product,
+                       std::vector<float>& dots) {
   if (n == 0 || k == 0) return;
   std::vector<float> cnorm(k);
   RowNorms(centroids, k, dim, cnorm.data());
   const size_t block = AssignBlock(k, dim);
-  std::vector<float> dots(std::min(n, block) * k);
+  if (dots.size() < std::min(n, block) * k) dots.resize(std::min(n, block) * k);
   std::vector<float> zeros(inner_product ? k : 0, 0.0f);
   const simd::QuantKernels& qk = simd::QuantBest();
   for (size_t b0 = 0; b0 < n; b0 += block) {
@@ -59,6 +60,14 @@ void AssignNearest(const float* data, size_t n, const float* centroids, size_t k
       }
     }
   }
+}
+
+}  // namespace
+
+void AssignNearest(const float* data, size_t n, const float* centroids, size_t k, size_t dim,
+                   uint32_t* assignment, float* distances, bool inner_product) {
+  std::vector<float> dots;
+  AssignNearestWith(data, n, centroids, k, dim, assignment, distances, inner_product, dots);
 }
 
 void AssignNearestReference(const float* data, size_t n, const float* centroids, size_t k,
@@ -158,10 +167,11 @@ Result<std::vector<float>> TrainKMeans(std::span<const float> data, size_t dim, 
 
   // Lloyd iterations.
   std::vector<uint32_t> assign(n);
+  std::vector<float> dots;
   std::vector<double> sums(k * dim);
   std::vector<size_t> counts(k);
   for (size_t it = 0; it < options.iterations; ++it) {
-    AssignNearest(x, n, centroids.data(), k, dim, assign.data(), nullptr);
+    AssignNearestWith(x, n, centroids.data(), k, dim, assign.data(), nullptr, false, dots);
     std::fill(sums.begin(), sums.end(), 0.0);
     std::fill(counts.begin(), counts.end(), 0);
     for (size_t i = 0; i < n; ++i) {

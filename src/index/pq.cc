@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "simd/blas.h"
 #include "simd/quant.h"
 
 namespace sextant::index {
@@ -36,7 +37,9 @@ Status ProductQuantizer::Train(std::span<const float> data, const KMeansOptions&
                                    std::to_string(n));
   }
   std::vector<float> books(m_ * ksub_ * dsub_);
-  // Sub-spaces are independent clusterings: train them on several threads.
+  // Sub-spaces are independent clusterings: train them on several threads, each calling
+  // OpenBLAS on its own small products.
+  simd::BlasSingleThreaded blas;
   size_t threads = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
   threads = std::max<size_t>(1, std::min(threads, m_));
   std::atomic<size_t> next{0};
@@ -98,6 +101,7 @@ void ProductQuantizer::BuildDerived() {
 
 void ProductQuantizer::Encode(const float* x, size_t n, uint8_t* codes) const {
   constexpr size_t kBlock = 4096;
+  simd::BlasSingleThreaded blas;  // products of dsub columns: too small to share out
   std::vector<float> sub(std::min(n, kBlock) * dsub_);
   std::vector<uint32_t> assign(std::min(n, kBlock));
   for (size_t b0 = 0; b0 < n; b0 += kBlock) {

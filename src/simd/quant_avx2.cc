@@ -108,33 +108,48 @@ void Pq4Scan(const uint8_t* blocks, size_t nblocks, size_t m, const uint8_t* lut
   }
 }
 
-// Per-lane running minimum and its index (the earliest in the lane: strict <), then the
-// smallest index among the lanes holding the overall minimum, then the scalar tail.
+// Per-lane running minimum and its index (the earliest in the lane: strict <) in two
+// independent chains of eight lanes (one chain's compare-and-blend waits on the one before;
+// two keep the core busy), then the smallest index among the lanes holding the overall
+// minimum, then the scalar tail.
 uint32_t ArgminAffine(const float* a, const float* b, float alpha, size_t n, float* min_value) {
   size_t i = 0;
   uint32_t best = 0;
   float best_v = a[0] + alpha * b[0];
-  if (n >= 8) {
+  if (n >= 16) {
     const __m256 va = _mm256_set1_ps(alpha);
-    __m256 vmin = _mm256_add_ps(_mm256_loadu_ps(a), _mm256_mul_ps(va, _mm256_loadu_ps(b)));
-    __m256i vidx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256i cur = vidx;
-    const __m256i eight = _mm256_set1_epi32(8);
-    for (i = 8; i + 8 <= n; i += 8) {
-      cur = _mm256_add_epi32(cur, eight);
-      const __m256 v = _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_mul_ps(va, _mm256_loadu_ps(b + i)));
+    __m256 min0 = _mm256_add_ps(_mm256_loadu_ps(a), _mm256_mul_ps(va, _mm256_loadu_ps(b)));
+    __m256 min1 = _mm256_add_ps(_mm256_loadu_ps(a + 8), _mm256_mul_ps(va, _mm256_loadu_ps(b + 8)));
+    __m256i idx0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i idx1 = _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15);
+    __m256i cur0 = idx0, cur1 = idx1;
+    const __m256i sixteen = _mm256_set1_epi32(16);
+    auto step = [&](__m256& vmin, __m256i& vidx, __m256i cur, size_t at) {
+      const __m256 v = _mm256_add_ps(_mm256_loadu_ps(a + at), _mm256_mul_ps(va, _mm256_loadu_ps(b + at)));
       const __m256 lt = _mm256_cmp_ps(v, vmin, _CMP_LT_OQ);
       vmin = _mm256_blendv_ps(vmin, v, lt);
       vidx = _mm256_castps_si256(
           _mm256_blendv_ps(_mm256_castsi256_ps(vidx), _mm256_castsi256_ps(cur), lt));
+    };
+    for (i = 16; i + 16 <= n; i += 16) {
+      cur0 = _mm256_add_epi32(cur0, sixteen);
+      cur1 = _mm256_add_epi32(cur1, sixteen);
+      step(min0, idx0, cur0, i);
+      step(min1, idx1, cur1, i + 8);
     }
-    alignas(32) float mins[8];
-    alignas(32) uint32_t idx[8];
-    _mm256_store_ps(mins, vmin);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(idx), vidx);
+    if (i + 8 <= n) {
+      step(min0, idx0, _mm256_add_epi32(cur0, sixteen), i);
+      i += 8;
+    }
+    alignas(32) float mins[16];
+    alignas(32) uint32_t idx[16];
+    _mm256_store_ps(mins, min0);
+    _mm256_store_ps(mins + 8, min1);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(idx), idx0);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(idx + 8), idx1);
     best_v = mins[0];
     best = idx[0];
-    for (int l = 1; l < 8; ++l) {
+    for (int l = 1; l < 16; ++l) {
       if (mins[l] < best_v || (mins[l] == best_v && idx[l] < best)) {
         best_v = mins[l];
         best = idx[l];
