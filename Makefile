@@ -4,6 +4,11 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 CMAKE_FLAGS ?=
+# New build trees use Ninja where installed (scripts/setup.sh installs it): it compiles a
+# program's own files while the libraries it links are still being built, which Make's
+# target-by-target order does not (on two cores: the ASan build in 338 s instead of 465 s,
+# the release build in 426 s instead of 507 s). A tree keeps the generator it was made with.
+export CMAKE_GENERATOR ?= $(if $(shell command -v ninja),Ninja,Unix Makefiles)
 
 .PHONY: run test build setup unit-test python-test console-test asan-configure asan-build asan-test \
   asan-run tsan-configure tsan-build tsan-test tsan-run sanitizer-builds fuzz fuzz-run bench-peers clean

@@ -11,6 +11,7 @@ peers=0
 
 packages=(
   build-essential cmake pkg-config   # compiler and build
+  ninja-build                        # builds a target's files while the libraries it links still build
   libopenblas-dev                    # sgemm for batched exact search
   nlohmann-json3-dev                 # JSON (points, filters, CLI lines)
   libroaring-dev                     # roaring bitmaps for payload indexes
