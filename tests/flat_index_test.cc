@@ -7,7 +7,7 @@
 #include "test_util.h"
 
 namespace sextant::index {
-namespace {
+namespace flat_index_test {  // named: the test programs are unity builds (tests/CMakeLists.txt)
 
 using sextant::testing::BruteForceTopK;
 using sextant::testing::RandomVectors;
@@ -94,5 +94,5 @@ TEST(FlatIndexTest, BadInputIsRejectedWithoutChanges) {
   EXPECT_EQ(flat->Search(q, 0).status().code(), StatusCode::kInvalidArgument);
 }
 
-}  // namespace
+}  // namespace flat_index_test
 }  // namespace sextant::index

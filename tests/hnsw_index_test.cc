@@ -16,7 +16,7 @@
 #include "test_util.h"
 
 namespace sextant::index {
-namespace {
+namespace hnsw_index_test {  // named: the test programs are unity builds (tests/CMakeLists.txt)
 
 using sextant::testing::BruteForceTopK;
 using sextant::testing::Overlap;
@@ -639,5 +639,5 @@ TEST(HnswIndexRealDataTest, FashionMnistSlice) {
   }
 }
 
-}  // namespace
+}  // namespace hnsw_index_test
 }  // namespace sextant::index

@@ -17,7 +17,7 @@
 #include "test_util.h"
 
 namespace sextant::index {
-namespace {
+namespace ivf_index_test {  // named: the test programs are unity builds (tests/CMakeLists.txt)
 
 using sextant::testing::BruteForceTopK;
 using sextant::testing::Overlap;
@@ -507,5 +507,5 @@ TEST(IvfIndexRealDataTest, FashionMnistSlice) {
   }
 }
 
-}  // namespace
+}  // namespace ivf_index_test
 }  // namespace sextant::index

@@ -14,7 +14,7 @@
 #include "sextant/database.h"
 
 namespace sextant {
-namespace {
+namespace collection_handle_test {  // named: the test programs are unity builds (tests/CMakeLists.txt)
 
 using nlohmann::json;
 using testing::PointsFor;
@@ -253,5 +253,5 @@ TEST(CollectionHandleTest, RestoreOverADroppedNameWhileAnOldHandleIsUsed) {
   EXPECT_EQ(*(*c)->Count(), 100u);
 }
 
-}  // namespace
+}  // namespace collection_handle_test
 }  // namespace sextant

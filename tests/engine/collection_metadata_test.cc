@@ -12,7 +12,7 @@
 #include "storage/fault_injection_env.h"
 
 namespace sextant {
-namespace {
+namespace collection_metadata_test {  // named: the test programs are unity builds (tests/CMakeLists.txt)
 
 using nlohmann::json;
 using testing::PointsFor;
@@ -130,5 +130,5 @@ TEST(CollectionMetadataTest, ConfigReadersDuringSetMetadata) {
   EXPECT_EQ(col->config().metadata, json({{"n", 20}}));
 }
 
-}  // namespace
+}  // namespace collection_metadata_test
 }  // namespace sextant

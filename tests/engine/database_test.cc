@@ -7,7 +7,7 @@
 #include "sextant/database.h"
 
 namespace sextant {
-namespace {
+namespace database_test {  // named: the test programs are unity builds (tests/CMakeLists.txt)
 
 using nlohmann::json;
 using testing::PointFor;
@@ -299,5 +299,5 @@ TEST(DatabaseTest, ConcurrentReadersDuringWrites) {
   EXPECT_GT(reads.load(), 0u);
 }
 
-}  // namespace
+}  // namespace database_test
 }  // namespace sextant

@@ -19,7 +19,7 @@
 extern char** environ;
 
 namespace sextant {
-namespace {
+namespace durability_test {  // named: the test programs are unity builds (tests/CMakeLists.txt)
 
 using testing::PointsFor;
 using testing::TempDir;
@@ -517,5 +517,5 @@ TEST(CrashTest, SigkillNeverLosesAcknowledgedWrites) {
   EXPECT_GT(rounds_with_acks, rounds / 2) << "the writer was killed too early to test anything";
 }
 
-}  // namespace
+}  // namespace durability_test
 }  // namespace sextant

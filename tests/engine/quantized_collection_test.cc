@@ -11,7 +11,7 @@
 #include "sextant/database.h"
 
 namespace sextant {
-namespace {
+namespace quantized_collection_test {  // named: the test programs are unity builds (tests/CMakeLists.txt)
 
 using nlohmann::json;
 
@@ -166,5 +166,5 @@ TEST(QuantizedCollectionConfigTest, BadParametersAreRejected) {
   EXPECT_EQ(IndexTypeFromString("ivf-hnsw").status().code(), StatusCode::kInvalidArgument);
 }
 
-}  // namespace
+}  // namespace quantized_collection_test
 }  // namespace sextant

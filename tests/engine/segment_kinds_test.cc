@@ -10,7 +10,7 @@
 #include "segment_kinds_test.h"
 
 namespace sextant::engine {
-namespace {
+namespace segment_kinds_test {  // named: the test programs are unity builds (tests/CMakeLists.txt)
 
 using namespace sextant::engine::testing;  // NOLINT
 using sextant::testing::TempDir;
@@ -282,5 +282,5 @@ INSTANTIATE_TEST_SUITE_P(Kinds, SegmentKindsTest,
                                            Kind::kSq8, Kind::kHnswSq8),
                          [](const auto& info) { return KindName(info.param); });
 
-}  // namespace
+}  // namespace segment_kinds_test
 }  // namespace sextant::engine

@@ -15,7 +15,7 @@
 #include "sextant/database.h"
 
 namespace sextant {
-namespace {
+namespace segment_test {  // named: the test programs are unity builds (tests/CMakeLists.txt)
 
 using testing::PointsFor;
 using testing::TempDir;
@@ -565,5 +565,5 @@ TEST(QuietTest, MergesStopAtTheCapAndTinyTailsStayExact) {
   EXPECT_EQ(st.points, 68u * 64 + 1);
 }
 
-}  // namespace
+}  // namespace segment_test
 }  // namespace sextant
