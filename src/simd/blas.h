@@ -6,8 +6,8 @@ namespace sextant::simd {
 // While any instance lives, OpenBLAS runs single-threaded (its thread count is process-wide):
 // for callers that run their own threads, each calling sgemm on its own block (the BERT
 // encoder's batches, PQ's sub-spaces). Its threads would only compete with theirs: PQ training
-// took three times as long with them on two cores. The count in force before the first instance
-// is restored when the last one ends. Safe to nest and to hold from several threads.
+// took two to three times as long with them on two cores. The count in force before the first
+// instance is restored when the last one ends. Safe to nest and to hold from several threads.
 class BlasSingleThreaded {
  public:
   BlasSingleThreaded();
