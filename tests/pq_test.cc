@@ -83,17 +83,25 @@ TEST(KMeansTest, IterationsDoNotIncreaseTheObjective) {
   }
 }
 
+// Three blocks of rows (1,024 each at this dimension, the last one short): on one thread with
+// OpenBLAS's, and on two and three of ours (a block each, or one thread taking two).
 TEST(KMeansTest, AssignNearestMatchesReference) {
   const size_t n = 3000, k = 37, dim = 13;
   const auto x = RandomVectors(n, dim, 1), c = RandomVectors(k, dim, 2);
-  std::vector<uint32_t> a(n), b(n);
-  std::vector<float> da(n), db(n);
-  AssignNearest(x.data(), n, c.data(), k, dim, a.data(), da.data());
+  std::vector<uint32_t> b(n);
+  std::vector<float> db(n);
   AssignNearestReference(x.data(), n, c.data(), k, dim, b.data(), db.data());
-  for (size_t i = 0; i < n; ++i) {
-    EXPECT_NEAR(da[i], db[i], 1e-4 * (1 + db[i]));
-    if (a[i] != b[i]) {  // only a near-tie may differ
-      EXPECT_NEAR(L2(&x[i * dim], &c[a[i] * dim], dim), db[i], 1e-4);
+  for (size_t threads : {1, 2, 3}) {
+    SCOPED_TRACE(threads);
+    std::vector<uint32_t> a(n, k);
+    std::vector<float> da(n, -1.0f);
+    AssignNearest(x.data(), n, c.data(), k, dim, a.data(), da.data(), false, threads);
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_LT(a[i], k) << "row " << i << " not assigned";
+      EXPECT_NEAR(da[i], db[i], 1e-4 * (1 + db[i]));
+      if (a[i] != b[i]) {  // only a near-tie may differ
+        EXPECT_NEAR(L2(&x[i * dim], &c[a[i] * dim], dim), db[i], 1e-4);
+      }
     }
   }
 }

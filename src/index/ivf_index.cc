@@ -201,7 +201,7 @@ Status IvfIndex::Train(std::span<const float> vectors) {
     if (options_.coarse) {  // residuals to the nearest centroid
       std::vector<uint32_t> assign(s);
       AssignNearest(sample.data(), s, centroids.data(), options_.nlist, sdim_, assign.data(),
-                    nullptr, coarse_ip());
+                    nullptr, coarse_ip(), options_.kmeans.threads);
       for (size_t i = 0; i < s; ++i) {
         const float* c = centroids.data() + size_t{assign[i]} * sdim_;
         for (size_t d = 0; d < sdim_; ++d) sample[i * sdim_ + d] -= c[d];

@@ -3,12 +3,15 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 
+#include "simd/blas.h"
 #include "simd/distance.h"
 #include "simd/quant.h"
 
@@ -24,50 +27,75 @@ void RowNorms(const float* x, size_t n, size_t dim, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = kernels.ip_f32(x + i * dim, x + i * dim, dim);
 }
 
-// AssignNearest with the caller's buffer for the products (k-means keeps one for all its
-// iterations: a fresh megabyte a call is page faults; sgemm overwrites it whole).
-void AssignNearestWith(const float* data, size_t n, const float* centroids, size_t k, size_t dim,
-                       uint32_t* assignment, float* distances, bool inner_product,
-                       std::vector<float>& dots) {
-  if (n == 0 || k == 0) return;
-  std::vector<float> cnorm(k);
-  RowNorms(centroids, k, dim, cnorm.data());
-  const size_t block = AssignBlock(k, dim);
-  if (dots.size() < std::min(n, block) * k) dots.resize(std::min(n, block) * k);
-  std::vector<float> zeros(inner_product ? k : 0, 0.0f);
+// Assigns the bn rows at `x` with one sgemm into `dots` (bn x k floats).
+void AssignRows(const float* x, size_t bn, const float* centroids, const float* cnorm,
+                const float* zeros, size_t k, size_t dim, uint32_t* assignment, float* distances,
+                bool inner_product, float* dots) {
   const simd::QuantKernels& qk = simd::QuantBest();
-  for (size_t b0 = 0; b0 < n; b0 += block) {
-    const size_t bn = std::min(block, n - b0);
-    const float* x = data + b0 * dim;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(bn),
-                static_cast<int>(k), static_cast<int>(dim), 1.0f, x, static_cast<int>(dim),
-                centroids, static_cast<int>(dim), 0.0f, dots.data(), static_cast<int>(k));
-    for (size_t i = 0; i < bn; ++i) {
-      const float* row = dots.data() + i * k;
-      // |x|^2 is common to every centroid: rank by |c|^2 - 2 x.c (or -x.c), add |x|^2 after.
-      float best_d;
-      const uint32_t best = qk.argmin_affine(inner_product ? zeros.data() : cnorm.data(), row,
-                                             inner_product ? -1.0f : -2.0f, k, &best_d);
-      assignment[b0 + i] = best;
-      if (distances != nullptr) {
-        if (inner_product) {
-          distances[b0 + i] = 1.0f + best_d;
-        } else {
-          float xn;
-          RowNorms(x + i * dim, 1, dim, &xn);
-          distances[b0 + i] = std::max(0.0f, xn + best_d);
-        }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(bn), static_cast<int>(k),
+              static_cast<int>(dim), 1.0f, x, static_cast<int>(dim), centroids,
+              static_cast<int>(dim), 0.0f, dots, static_cast<int>(k));
+  for (size_t i = 0; i < bn; ++i) {
+    const float* row = dots + i * k;
+    // |x|^2 is common to every centroid: rank by |c|^2 - 2 x.c (or -x.c), add |x|^2 after.
+    float best_d;
+    const uint32_t best =
+        qk.argmin_affine(inner_product ? zeros : cnorm, row, inner_product ? -1.0f : -2.0f, k, &best_d);
+    assignment[i] = best;
+    if (distances != nullptr) {
+      if (inner_product) {
+        distances[i] = 1.0f + best_d;
+      } else {
+        float xn;
+        RowNorms(x + i * dim, 1, dim, &xn);
+        distances[i] = std::max(0.0f, xn + best_d);
       }
     }
   }
 }
 
+// AssignNearest with the caller's buffer for the products (k-means keeps one for all its
+// iterations: a fresh megabyte a call is page faults; sgemm overwrites it whole).
+void AssignNearestWith(const float* data, size_t n, const float* centroids, size_t k, size_t dim,
+                       uint32_t* assignment, float* distances, bool inner_product,
+                       std::vector<float>& dots, size_t threads) {
+  if (n == 0 || k == 0) return;
+  std::vector<float> cnorm(k);
+  RowNorms(centroids, k, dim, cnorm.data());
+  const std::vector<float> zeros(inner_product ? k : 0, 0.0f);
+  const size_t block = AssignBlock(k, dim);
+  const size_t blocks = (n + block - 1) / block;
+  if (threads == 0) threads = std::max<size_t>(1, std::thread::hardware_concurrency());
+  threads = std::min(threads, blocks);
+  const size_t per_thread = std::min(n, block) * k;
+  if (dots.size() < threads * per_thread) dots.resize(threads * per_thread);
+  std::atomic<size_t> next{0};
+  auto worker = [&](size_t t) {
+    for (size_t b; (b = next.fetch_add(1)) < blocks;) {
+      const size_t b0 = b * block;
+      AssignRows(data + b0 * dim, std::min(block, n - b0), centroids, cnorm.data(), zeros.data(), k,
+                 dim, assignment + b0, distances != nullptr ? distances + b0 : nullptr,
+                 inner_product, dots.data() + t * per_thread);
+    }
+  };
+  if (threads <= 1) {
+    worker(0);  // sgemm with OpenBLAS's own threads
+    return;
+  }
+  // Blocks on our threads, each sgemm on one: OpenBLAS's threads would only compete with them.
+  simd::BlasSingleThreaded blas;
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker, t);
+  worker(0);
+  for (std::thread& t : pool) t.join();
+}
+
 }  // namespace
 
 void AssignNearest(const float* data, size_t n, const float* centroids, size_t k, size_t dim,
-                   uint32_t* assignment, float* distances, bool inner_product) {
+                   uint32_t* assignment, float* distances, bool inner_product, size_t threads) {
   std::vector<float> dots;
-  AssignNearestWith(data, n, centroids, k, dim, assignment, distances, inner_product, dots);
+  AssignNearestWith(data, n, centroids, k, dim, assignment, distances, inner_product, dots, threads);
 }
 
 void AssignNearestReference(const float* data, size_t n, const float* centroids, size_t k,
@@ -171,7 +199,8 @@ Result<std::vector<float>> TrainKMeans(std::span<const float> data, size_t dim, 
   std::vector<double> sums(k * dim);
   std::vector<size_t> counts(k);
   for (size_t it = 0; it < options.iterations; ++it) {
-    AssignNearestWith(x, n, centroids.data(), k, dim, assign.data(), nullptr, false, dots);
+    AssignNearestWith(x, n, centroids.data(), k, dim, assign.data(), nullptr, false, dots,
+                      options.threads);
     std::fill(sums.begin(), sums.end(), 0.0);
     std::fill(counts.begin(), counts.end(), 0);
     for (size_t i = 0; i < n; ++i) {

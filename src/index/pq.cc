@@ -53,6 +53,7 @@ Status ProductQuantizer::Train(std::span<const float> data, const KMeansOptions&
       }
       KMeansOptions o = options;
       o.seed = options.seed + 7919 * (j + 1);
+      o.threads = 1;  // the sub-spaces are what runs in parallel
       auto c = TrainKMeans(sub, dsub_, ksub_, o);
       if (!c.ok()) {
         std::lock_guard<std::mutex> l(mu);
