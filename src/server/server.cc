@@ -2,11 +2,14 @@
 // Handle takes each request through named steps, from its route to its reply and log line.
 #include "server/server.h"
 
+#include <dirent.h>
+#include <netdb.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -186,9 +189,21 @@ Status ServerImpl::MakeHttpServer() {
     log_.Write(LogLevel::kWarn, {{"msg", "request"}, {"request_id", id}, {"method", req.method},
                                  {"status", res.status}, {"error_code", r.body["error"]["code"]}});
   });
+  const bool tls = !options_.tls_cert.empty();
+  if (tls) {
+    http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response&) {
+      std::lock_guard<std::mutex> l(tls_busy_mu_);
+      tls_busy_.emplace(req.remote_addr, req.remote_port);
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+  }
   // The request's line, held by Handle, is written once its response has gone out.
-  http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+  http_->set_logger([this, tls](const httplib::Request& req, const httplib::Response& res) {
     log_.WriteRequestLine(req.method, req.remote_addr, res.body.size());
+    if (tls) {
+      std::lock_guard<std::mutex> l(tls_busy_mu_);
+      tls_busy_.erase({req.remote_addr, req.remote_port});
+    }
   });
   http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     res.status = 500;
@@ -250,6 +265,40 @@ void ServerImpl::Shutdown() {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   http_->stop();
+  if (!options_.tls_cert.empty()) CloseIdleTlsConnections();
+}
+
+void ServerImpl::CloseIdleTlsConnections() {
+  // httplib keeps no list of its connections: find them among the process's sockets, by
+  // the local port and the peer a busy request was recorded under.
+  std::vector<int> fds;
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    while (const dirent* e = ::readdir(dir)) {
+      if (e->d_name[0] >= '0' && e->d_name[0] <= '9') fds.push_back(std::atoi(e->d_name));
+    }
+    ::closedir(dir);
+  }
+  auto port_of = [](const sockaddr_storage& a) {
+    if (a.ss_family == AF_INET) return static_cast<int>(ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port));
+    if (a.ss_family == AF_INET6) return static_cast<int>(ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port));
+    return -1;
+  };
+  std::lock_guard<std::mutex> l(tls_busy_mu_);
+  for (const int fd : fds) {
+    sockaddr_storage local{}, peer{};
+    socklen_t local_len = sizeof local, peer_len = sizeof peer;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) continue;  // not a socket
+    if (port_of(local) != port_) continue;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) continue;  // the listener
+    char host[NI_MAXHOST];
+    if (::getnameinfo(reinterpret_cast<sockaddr*>(&peer), peer_len, host, sizeof host, nullptr, 0, NI_NUMERICHOST) != 0) {
+      continue;
+    }
+    if (tls_busy_.count({host, port_of(peer)}) != 0) continue;  // ends after its response
+    // Its thread waits for a next request: end of input wakes it, and it closes. (Writes
+    // stay open, so a response still on its way is not cut.)
+    ::shutdown(fd, SHUT_RD);
+  }
 }
 
 // ---------------------------------------------------------------------------------------

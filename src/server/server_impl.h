@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -160,6 +162,13 @@ class ServerImpl {
   bool auth_enabled_ = false;
   std::unique_ptr<httplib::Server> http_;
   int port_ = 0;
+  // TLS (httplib's own listener, whose idle keep-alive connections would hold a stop for up
+  // to the keep-alive timeout): the connections serving a request, by peer address and port,
+  // from the request's head until its response has gone out. CloseIdleTlsConnections, after
+  // the listener stops, ends every other connection to port_.
+  std::mutex tls_busy_mu_;
+  std::set<std::pair<std::string, int>> tls_busy_;
+  void CloseIdleTlsConnections();
   std::atomic<bool> draining_{false};
   std::atomic<bool> ready_{false};
   std::atomic<int> run_phase_{0};  // 0 not started, 1 running, 2 returned

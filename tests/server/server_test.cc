@@ -955,6 +955,41 @@ TEST_F(ServerTest, Tls) {
   EXPECT_NE(plain.status, 200);
 }
 
+// A stop does not wait for idle keep-alive connections (httplib's TLS listener alone would
+// wait out the keep-alive timeout: 30 s here).
+TEST_F(ServerTest, TlsStopClosesIdleConnections) {
+  if (std::system("command -v openssl >/dev/null 2>&1") != 0) GTEST_SKIP() << "openssl not installed";
+  const std::string cert = dir_ + "/cert.pem", key = dir_ + "/key.pem";
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
+                          " -days 1 -subj /CN=localhost >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  ServerOptions o = Options();
+  o.tls_cert = cert;
+  o.tls_key = key;
+  o.keep_alive_timeout_s = 30;
+  Start(o);
+  std::vector<std::unique_ptr<httplib::SSLClient>> clients;
+  for (int c = 0; c < 3; ++c) {
+    auto tls = std::make_unique<httplib::SSLClient>("127.0.0.1", port_);
+    tls->enable_server_certificate_verification(false);
+    tls->set_keep_alive(true);
+    int status = 0;
+    for (int i = 0; i < 200 && status == 0; ++i) {
+      if (auto res = tls->Get("/healthz")) {
+        status = res->status;
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    ASSERT_EQ(status, 200);
+    clients.push_back(std::move(tls));  // its connection stays open, idle
+  }
+  const auto start = std::chrono::steady_clock::now();
+  Stop();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 10.0) << "the stop waited for idle connections";
+}
+
 TEST(OpenApiTest, DocumentListsExactlyTheServedRoutes) {
   const std::string text = Slurp(std::string(SEXTANT_SOURCE_DIR) + "/docs/openapi.json");
   const json doc = json::parse(text, nullptr, false);
