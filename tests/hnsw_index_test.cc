@@ -551,6 +551,44 @@ TEST_F(HnswFileTest, SaveLoadRoundTripAndMutateAfterLoad) {
   EXPECT_EQ((*loaded)->size(), n - 3);
 }
 
+// What a merge does with the graph it reuses: Reserve room on the mapped index (which copies
+// it into memory), then add in batches. Answers unchanged by Reserve; every added point found.
+TEST_F(HnswFileTest, ReserveThenAddBatchesToLoadedIndex) {
+  const size_t dim = 16, n = 1200, extra = 800;
+  auto base = Clustered(n + extra, dim, 41);
+  HnswOptions opt;
+  opt.storage = StorageType::kSq8F32;
+  opt.metric = Metric::kCosine;
+  auto ix = Build(std::vector<float>(base.begin(), base.begin() + static_cast<std::ptrdiff_t>(n * dim)), dim, opt,
+                  /*threads=*/2);
+  ASSERT_TRUE(ix->Save(path_).ok());
+  auto loaded = HnswIndex::Load(path_);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  HnswIndex& g = **loaded;
+  ASSERT_TRUE(g.Reserve(n + extra).ok());
+  ASSERT_TRUE(g.Reserve(10).ok());  // less than held: nothing to do
+  for (size_t q = 0; q < 20; ++q) {
+    auto a = ix->Search({&base[q * dim], dim}, 10, 50);
+    auto b = g.Search({&base[q * dim], dim}, 10, 50);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(*a, *b);
+  }
+  for (size_t start = n; start < n + extra; start += 100) {
+    const std::vector<uint64_t> labels = Iota(100, start);
+    ASSERT_TRUE(g.AddBatch({&base[start * dim], 100 * dim}, labels, 2, nullptr, /*reconnect=*/false).ok());
+  }
+  g.ConnectUnreachable();
+  ASSERT_TRUE(g.CheckIntegrity().ok());
+  EXPECT_EQ(g.size(), n + extra);
+  size_t found = 0;
+  for (size_t i = n; i < n + extra; ++i) {
+    auto r = g.Search({&base[i * dim], dim}, 1, 64);
+    ASSERT_TRUE(r.ok());
+    found += !r->empty() && (*r)[0].label == i;
+  }
+  EXPECT_GE(found, extra * 99 / 100);
+}
+
 // sq8-f32 files carry the SQ8 parameters and the exact vectors; a loaded index answers like
 // the one saved, and keeps learning when it grows after loading.
 TEST_F(HnswFileTest, Sq8F32RoundTrip) {

@@ -482,6 +482,8 @@ Status SegmentedIndex::RunJob(Job& job) {
   }
   size_t total = 0;
   for (size_t i = first_to_add; i < job.labels.size(); ++i) total += job.labels[i].size();
+  // Room for every point up front: each chunk below would otherwise grow (copy) the graph.
+  if (graph) SEXTANT_RETURN_IF_ERROR(graph->Reserve(graph->slot_count() + total));
   if (options_.kind == Kind::kTrained && total > 0) {
     // Quantized: train on every live vector of the inputs, then add them.
     std::vector<float> rows;

@@ -192,6 +192,11 @@ Status HnswIndex::EnsureCapacity(size_t n) {
   return Status::OK();
 }
 
+Status HnswIndex::Reserve(size_t n) {
+  std::unique_lock<std::shared_mutex> g(grow_mu_);
+  return EnsureCapacity(n);  // (copies a mapped index into memory first)
+}
+
 Status HnswIndex::Materialize() {
   if (!mapped_) return Status::OK();
   AlignedBuffer codes, links;

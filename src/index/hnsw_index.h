@@ -139,6 +139,12 @@ class HnswIndex final : public VectorIndex {
   Result<std::vector<SearchHit>> SearchSubset(std::span<const float> query, size_t k,
                                               std::span<const uint64_t> labels) const;
 
+  // Room for `n` points (slots) without growing again: AddBatch grows the index to exactly
+  // what a batch needs, copying every array, so a caller adding a series of batches reserves
+  // first (a merge adding 20,000 points to a loaded 200,000-point index in batches of 1,024:
+  // 1.9 s without, 1.2 s with). Errors: ResourceExhausted. Exclusive.
+  Status Reserve(size_t n);
+
   // Removes the points, repairing every list that linked to them, and frees their slots.
   // Errors: NotFound naming the first absent label (nothing is removed then).
   Status Remove(std::span<const uint64_t> labels);
