@@ -281,20 +281,24 @@ struct ClusterNode::Impl {
     if (s == NATS_OK) s = natsOptions_SetPingInterval(o, 1000);
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(o, 3);
     if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(o, 64 << 20);
-    // The NATS servers may be starting too: retried for up to 30 s.
-    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    std::string list;
+    for (const auto& u : opt.nats_urls) list += (list.empty() ? "" : ",") + u;
+    // The NATS servers may be starting too: retried for up to connect_timeout_ms.
+    const auto deadline = Clock::now() + std::chrono::milliseconds(opt.connect_timeout_ms);
     if (s == NATS_OK) {
+      bool told = false;
       while ((s = natsConnection_Connect(&nc, o)) == NATS_NO_SERVER && Clock::now() < deadline &&
              !stopping) {
+        if (!told && opt.on_wait) {
+          opt.on_wait("no NATS server answers at " + list + " (" + natsStatus_GetText(s) + "); retrying for up to " +
+                      std::to_string(opt.connect_timeout_ms / 1000) + " s");
+        }
+        told = true;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     }
     natsOptions_Destroy(o);
-    if (s != NATS_OK) {
-      std::string list;
-      for (const auto& u : opt.nats_urls) list += (list.empty() ? "" : ",") + u;
-      return NatsError(s, "cannot connect to " + list);
-    }
+    if (s != NATS_OK) return NatsError(s, "cannot connect to " + list);
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = 5000;
@@ -304,11 +308,17 @@ struct ClusterNode::Impl {
   }
 
   // Opens a bucket, creating it when missing. JetStream may still be electing its leaders
-  // right after the NATS servers start: retried for up to 30 s.
+  // right after the NATS servers start: retried for up to connect_timeout_ms.
   Status OpenBucket(const char* name, int64_t ttl_ms, kvStore** out) {
     Status last;
-    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    const auto deadline = Clock::now() + std::chrono::milliseconds(opt.connect_timeout_ms);
+    bool told = false;
     while (Clock::now() < deadline && !stopping) {
+      if (!last.ok() && !told && opt.on_wait) {
+        opt.on_wait("JetStream: " + last.message() + "; retrying for up to " +
+                    std::to_string(opt.connect_timeout_ms / 1000) + " s");
+        told = true;
+      }
       natsStatus s = js_KeyValue(out, js, name);
       if (s == NATS_OK) return Status::OK();
       kvConfig c;
@@ -2892,6 +2902,7 @@ Result<std::shared_ptr<ClusterNode>> ClusterNode::Start(const ClusterOptions& op
   if (opt.stream_replicas < 0 || opt.stream_replicas > 5) {
     return Status::InvalidArgument("stream replicas must be in [1, 5]");
   }
+  if (opt.connect_timeout_ms <= 0) return Status::InvalidArgument("the NATS connect timeout must be positive");
   std::error_code ec;
   std::filesystem::create_directories(opt.data_dir, ec);
   if (ec) return Status::IOError("cannot create " + opt.data_dir + ": " + ec.message());

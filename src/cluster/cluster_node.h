@@ -22,6 +22,7 @@
 // Thread-safety: Handle may be called from many threads; Start/Stop from one.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,12 @@ struct ClusterOptions {
   // another replica's snapshot.
   uint64_t compact_messages = 100000;
   server::Limits limits;
+  // How long Start waits for a NATS server to answer, and then for each JetStream bucket
+  // (the servers, or their JetStream, may still be starting).
+  int connect_timeout_ms = 30000;
+  // Told once, from Start's thread, when Start begins to wait (NATS not answering, JetStream
+  // refusing a bucket) and why, so that a mistyped URL does not look like a hang.
+  std::function<void(const std::string& message)> on_wait;
 };
 
 class ClusterNode final : public server::ClusterHook {

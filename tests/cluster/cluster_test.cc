@@ -32,6 +32,7 @@
 #include <nats/nats.h>
 #include <nlohmann/json.hpp>
 
+#include "cluster/cluster_node.h"
 #include "cluster/op_log.h"
 #include "cluster/shard_map.h"
 #include "cluster/snapshot_transfer.h"
@@ -618,6 +619,48 @@ TEST(ServeClusterFlags, BadFlagsExitWithTheReason) {
   std::tie(code, text) = RunServe({"--cluster", "nats://127.0.0.1:1", "--node-id", "a.b"});
   EXPECT_EQ(code, 2);
   EXPECT_NE(text.find("--node-id must be"), std::string::npos) << text;
+}
+
+// NATS not answering: Start says once that it waits and why, then fails naming the URL.
+// (No nats-server needed: nothing listens on the port.)
+TEST(ClusterStart, UnreachableNatsIsToldThenNamed) {
+  const int port = [] {
+    const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int p = 1;
+    if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+      p = ntohs(a.sin_port);
+    }
+    ::close(s);  // bound, never listened on: connections to it are refused
+    return p;
+  }();
+  const fs::path dir = fs::temp_directory_path() / ("sextant_cluster_start_" + std::to_string(::getpid()));
+  cluster::ClusterOptions o;
+  const std::string url = "nats://127.0.0.1:" + std::to_string(port);
+  o.nats_urls = {url};
+  o.node_id = "a";
+  o.data_dir = (dir / "cluster").string();
+  o.snapshots_dir = (dir / "snapshots").string();
+  o.connect_timeout_ms = 1500;
+  std::vector<std::string> told;
+  o.on_wait = [&](const std::string& m) { told.push_back(m); };
+  const auto start = std::chrono::steady_clock::now();
+  auto node = cluster::ClusterNode::Start(o);
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fs::remove_all(dir);
+  ASSERT_FALSE(node.ok());
+  EXPECT_EQ(node.status().code(), StatusCode::kIOError) << node.status().ToString();
+  EXPECT_NE(node.status().message().find("cannot connect to " + url), std::string::npos) << node.status().ToString();
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_NE(told[0].find(url), std::string::npos) << told[0];
+  EXPECT_NE(told[0].find("retrying for up to 1 s"), std::string::npos) << told[0];
+  EXPECT_GE(waited, 1.0);  // it did wait, for about the time asked
+  o.connect_timeout_ms = 0;
+  EXPECT_EQ(cluster::ClusterNode::Start(o).status().code(), StatusCode::kInvalidArgument);
 }
 
 // The hits of a cluster's reply against a single collection's: the same ids, scores bit for bit

@@ -156,6 +156,10 @@ Status Serve(const std::vector<std::string>& argv) {
                                                                     static_cast<int64_t>(copt.compact_messages)));
       copt.compact_messages = static_cast<uint64_t>(compact);
     }
+    copt.on_wait = [](const std::string& message) {
+      std::fprintf(stderr, "sextant serve: waiting: %s\n", message.c_str());
+      std::fflush(stderr);
+    };
     SEXTANT_ASSIGN_OR_RETURN(node, cluster::ClusterNode::Start(copt));
     opt.cluster = node;
   }
