@@ -59,8 +59,9 @@ struct QuantKernels {
   // p = fma(step[i], code[i], lower[i]) and stored as the 24-bit difference r[i] between the
   // ordered integer keys (Sq8OrderedKey) of the value and of p, split into the low 16 bits
   // (lo: n little-endian u16, at any alignment: rows are 3 * n bytes) and the high byte (hi[i],
-  // signed). Writes out[i] = the value whose key is key(p) + r[i], bit-identical in every variant (fma is exactly rounded). A difference of
-  // -2^23 (kSq8ResidualEscape) marks a value stored elsewhere: out[i] is then unspecified.
+  // signed). Writes out[i] = the value whose key is key(p) + r[i], bit-identical in every
+  // variant (fma is exactly rounded). A difference of -2^23 (kSq8ResidualEscape) marks a value
+  // stored elsewhere: out[i] is then unspecified.
   // Returns how many such escapes the row holds.
   size_t (*sq8_residual_decode)(const uint8_t* code, const uint8_t* lo, const int8_t* hi,
                                 const float* lower, const float* step, size_t n, float* out);
