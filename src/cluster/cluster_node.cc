@@ -289,11 +289,7 @@ struct ClusterNode::Impl {
       bool told = false;
       while ((s = natsConnection_Connect(&nc, o)) == NATS_NO_SERVER && Clock::now() < deadline &&
              !stopping) {
-        if (!told && opt.on_wait) {
-          opt.on_wait("no NATS server answers at " + list + " (" + natsStatus_GetText(s) + "); retrying for up to " +
-                      std::to_string(opt.connect_timeout_ms / 1000) + " s");
-        }
-        told = true;
+        TellWaiting(&told, "no NATS server answers at " + list + " (" + natsStatus_GetText(s) + ")");
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     }
@@ -307,6 +303,13 @@ struct ClusterNode::Impl {
     return Status::OK();
   }
 
+  // Tells opt.on_wait, the first time only (*told), why Start is waiting.
+  void TellWaiting(bool* told, const std::string& why) const {
+    if (*told || !opt.on_wait) return;
+    *told = true;
+    opt.on_wait(why + "; retrying for up to " + std::to_string(opt.connect_timeout_ms / 1000) + " s");
+  }
+
   // Opens a bucket, creating it when missing. JetStream may still be electing its leaders
   // right after the NATS servers start: retried for up to connect_timeout_ms.
   Status OpenBucket(const char* name, int64_t ttl_ms, kvStore** out) {
@@ -314,11 +317,7 @@ struct ClusterNode::Impl {
     const auto deadline = Clock::now() + std::chrono::milliseconds(opt.connect_timeout_ms);
     bool told = false;
     while (Clock::now() < deadline && !stopping) {
-      if (!last.ok() && !told && opt.on_wait) {
-        opt.on_wait("JetStream: " + last.message() + "; retrying for up to " +
-                    std::to_string(opt.connect_timeout_ms / 1000) + " s");
-        told = true;
-      }
+      if (!last.ok()) TellWaiting(&told, "JetStream: " + last.message());
       natsStatus s = js_KeyValue(out, js, name);
       if (s == NATS_OK) return Status::OK();
       kvConfig c;

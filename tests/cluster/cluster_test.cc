@@ -624,20 +624,7 @@ TEST(ServeClusterFlags, BadFlagsExitWithTheReason) {
 // NATS not answering: Start says once that it waits and why, then fails naming the URL.
 // (No nats-server needed: nothing listens on the port.)
 TEST(ClusterStart, UnreachableNatsIsToldThenNamed) {
-  const int port = [] {
-    const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int p = 1;
-    if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-        ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-      p = ntohs(a.sin_port);
-    }
-    ::close(s);  // bound, never listened on: connections to it are refused
-    return p;
-  }();
+  const int port = FreePort();  // bound and closed, never listened on: connections are refused
   const fs::path dir = fs::temp_directory_path() / ("sextant_cluster_start_" + std::to_string(::getpid()));
   cluster::ClusterOptions o;
   const std::string url = "nats://127.0.0.1:" + std::to_string(port);

@@ -122,6 +122,25 @@ class ServerTest : public ::testing::Test {
     }
   }
   void Start() { Start(Options()); }
+  // A self-signed certificate for localhost and its key, written by openssl.
+  static void MakeCertificate(const std::string& cert, const std::string& key) {
+    const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
+                            " -days 1 -subj /CN=localhost >/dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+  }
+  // GET over TLS, retried while the server is not yet listening (Start does not wait for a TLS
+  // server); the status (0: no answer within 2 s) and, when `body` is given, the body.
+  static int FirstTlsGet(httplib::SSLClient& tls, const std::string& path, const httplib::Headers& headers,
+                         std::string* body) {
+    for (int i = 0; i < 200; ++i) {
+      if (auto res = tls.Get(path, headers)) {
+        if (body != nullptr) *body = res->body;
+        return res->status;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return 0;
+  }
   void Stop() {
     if (!server_) return;
     server_->Shutdown();
@@ -925,9 +944,7 @@ TEST_F(ServerTest, AdminKeyFileIsCreatedOnceAndPrivate) {
 TEST_F(ServerTest, Tls) {
   if (std::system("command -v openssl >/dev/null 2>&1") != 0) GTEST_SKIP() << "openssl not installed";
   const std::string cert = dir_ + "/cert.pem", key = dir_ + "/key.pem";
-  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
-                          " -days 1 -subj /CN=localhost >/dev/null 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(cert, key));
   ServerOptions o = Options();
   o.tls_cert = cert;
   o.tls_key = dir_ + "/missing.pem";
@@ -936,17 +953,8 @@ TEST_F(ServerTest, Tls) {
   Start(o);
   httplib::SSLClient tls("127.0.0.1", port_);
   tls.enable_server_certificate_verification(false);
-  int status = 0;
   std::string body;
-  for (int i = 0; i < 200 && status == 0; ++i) {
-    if (auto res = tls.Get("/v1/tenants", {{"Authorization", "Bearer " + admin_}})) {
-      status = res->status;
-      body = res->body;
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  EXPECT_EQ(status, 200);
+  EXPECT_EQ(FirstTlsGet(tls, "/v1/tenants", {{"Authorization", "Bearer " + admin_}}, &body), 200);
   EXPECT_NE(body.find("default"), std::string::npos);
   auto unauth = tls.Get("/v1/tenants");
   ASSERT_TRUE(unauth);
@@ -960,9 +968,7 @@ TEST_F(ServerTest, Tls) {
 TEST_F(ServerTest, TlsStopClosesIdleConnections) {
   if (std::system("command -v openssl >/dev/null 2>&1") != 0) GTEST_SKIP() << "openssl not installed";
   const std::string cert = dir_ + "/cert.pem", key = dir_ + "/key.pem";
-  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
-                          " -days 1 -subj /CN=localhost >/dev/null 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(cert, key));
   ServerOptions o = Options();
   o.tls_cert = cert;
   o.tls_key = key;
@@ -973,15 +979,7 @@ TEST_F(ServerTest, TlsStopClosesIdleConnections) {
     auto tls = std::make_unique<httplib::SSLClient>("127.0.0.1", port_);
     tls->enable_server_certificate_verification(false);
     tls->set_keep_alive(true);
-    int status = 0;
-    for (int i = 0; i < 200 && status == 0; ++i) {
-      if (auto res = tls->Get("/healthz")) {
-        status = res->status;
-      } else {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-    }
-    ASSERT_EQ(status, 200);
+    ASSERT_EQ(FirstTlsGet(*tls, "/healthz", {}, nullptr), 200);
     clients.push_back(std::move(tls));  // its connection stays open, idle
   }
   const auto start = std::chrono::steady_clock::now();
