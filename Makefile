@@ -22,9 +22,12 @@ run: build
 # the release build is done, at the lowest priority (nice 19), beside the release build's
 # tests: those wait on processes, sockets, disks and a browser and leave a core idle about a
 # fifth of their time, which the compilers take, while a test that wants a core gets it at
-# once. Their output is shown when both are done; a failing test stops them.
+# once. Their output is shown when both are done; a failing test stops them. (They run in a
+# session of their own, so they can be stopped together; where the kernel groups a session's
+# processes for scheduling (autogroup), the group gets the low priority too.)
 test: build
-	@setsid nice -n 19 $(MAKE) --no-print-directory sanitizer-builds > $(BUILD)/sanitizer-builds.log 2>&1 & san=$$!; \
+	@setsid sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 19 $(MAKE) --no-print-directory sanitizer-builds' \
+	  > $(BUILD)/sanitizer-builds.log 2>&1 & san=$$!; \
 	  { $(UNIT_TEST_RUN) && $(PYTHON_TEST_RUN) && $(CONSOLE_TEST_RUN); }; rc=$$?; \
 	  if [ $$rc -ne 0 ]; then kill -- -$$san 2>/dev/null; wait $$san; exit $$rc; fi; \
 	  wait $$san; brc=$$?; cat $(BUILD)/sanitizer-builds.log; \
