@@ -26,7 +26,7 @@ run: build
 # session of their own, so they can be stopped together; where the kernel groups a session's
 # processes for scheduling (autogroup), the group gets the low priority too.)
 test: build
-	@setsid sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 19 $(MAKE) --no-print-directory sanitizer-builds' \
+	@setsid sh -c '{ echo 19 > /proc/self/autogroup; } 2>/dev/null; exec nice -n 19 $(MAKE) --no-print-directory sanitizer-builds' \
 	  > $(BUILD)/sanitizer-builds.log 2>&1 & san=$$!; \
 	  { $(UNIT_TEST_RUN) && $(PYTHON_TEST_RUN) && $(CONSOLE_TEST_RUN); }; rc=$$?; \
 	  if [ $$rc -ne 0 ]; then kill -- -$$san 2>/dev/null; wait $$san; exit $$rc; fi; \
