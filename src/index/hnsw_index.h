@@ -235,13 +235,16 @@ class HnswIndex final : public VectorIndex {
   void Insert(uint32_t id, const uint8_t* query_code, int level);
 
   // `racing`: concurrent inserts may be changing link lists (read them with ReadRacingList).
-  // Greedy walk on one upper level from `ep`; returns the closest node found. `screen`: as
-  // for SearchLayer.
-  Candidate GreedyClosest(const uint8_t* query, Candidate ep, int level, bool racing,
-                          const BinaryScreen::Query* screen = nullptr) const;
+  // The greedy descent from `ep` on level `top` down to level `bottom` (exclusive): the node
+  // nearest to `query` found on level bottom + 1, with its walk distance. With a `screen`, a
+  // list's neighbours that may be nearer are read in the order of their estimates and the walk
+  // moves at the first that is nearer (Fashion-MNIST f32, ef 16: 89 vector reads a query
+  // instead of 96, 14 of which were in the upper levels).
+  Candidate Descend(const uint8_t* query, uint32_t ep, int top, int bottom, bool racing,
+                    const BinaryScreen::Query* screen = nullptr) const;
   // Beam search on `level` from `ep`; returns up to ef candidates (unordered). `screen`: the
   // query prepared for screen_, whose bounds then spare the reads of neighbours that cannot
-  // enter a full beam (searches; nullptr while building).
+  // enter a full beam (searches, and the inserts' searches of a screened build).
   void SearchLayer(const uint8_t* query, Candidate ep, int level, size_t ef, bool racing,
                    const SearchFilter* filter, VisitedTable& visited,
                    std::vector<Candidate>& out, const BinaryScreen::Query* screen = nullptr) const;
