@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "index/types.h"
@@ -80,25 +81,28 @@ class BinaryScreen {
   void PrepareQuery(const float* q, Query* out) const;
   // A lower bound (up to kEpsilon's confidence) of the distance from the query to slot `slot`,
   // in the caller's units (see `scale`).
-  float LowerBound(const Query& q, uint32_t slot) const { return Distance(q, slot, /*bound=*/true); }
+  float LowerBound(const Query& q, uint32_t slot) const { return BoundAndEstimate(q, slot).first; }
   // The unbiased estimate of the same distance (the bound without its error margin), for walks
   // that only need to know which of two points is nearer, such as the descent through the
   // upper levels.
-  float Estimate(const Query& q, uint32_t slot) const { return Distance(q, slot, /*bound=*/false); }
-
- private:
-  float Distance(const Query& q, uint32_t slot, bool bound) const {
+  float Estimate(const Query& q, uint32_t slot) const { return BoundAndEstimate(q, slot).second; }
+  // Both, {bound, estimate}, from one read of the row and one bit dot product.
+  std::pair<float, float> BoundAndEstimate(const Query& q, uint32_t slot) const {
     const uint8_t* r = row(slot);
     float f[4];  // |o - c|, 1/(sqrt(padded) f), the error bound of the estimate, 2 |code| - padded
     std::memcpy(f, r + code_bytes_, sizeof f);
     // <sign(u), v> = 2 * (sum of v at set bits) - sum of v, with v = lower + delta * x.
     const auto x_at_bits = static_cast<float>(
         k_->bits_dot_u4(reinterpret_cast<const uint64_t*>(r), q.planes.data(), padded_ / 64));
-    float ip = (q.lower * f[3] + q.delta * (2.0f * x_at_bits - q.x_sum)) * f[1] + (bound ? f[2] : 0.0f);
-    ip = ip < 1.0f ? ip : 1.0f;
-    return scale_ * (f[0] * f[0] + q.norm * q.norm - 2.0f * f[0] * q.norm * ip);
+    const float sum = q.lower * f[3] + q.delta * (2.0f * x_at_bits - q.x_sum);
+    auto distance = [&](float ip) {
+      ip = ip < 1.0f ? ip : 1.0f;
+      return scale_ * (f[0] * f[0] + q.norm * q.norm - 2.0f * f[0] * q.norm * ip);
+    };
+    return {distance(sum * f[1] + f[2]), distance(sum * f[1])};
   }
 
+ private:
   void Rotate(float* x) const;  // in place, padded() values
 
   size_t dim_, padded_, code_bytes_, row_bytes_;

@@ -627,15 +627,21 @@ void HnswIndex::Insert(uint32_t id, const uint8_t* query, int level) {
 
 HnswIndex::Candidate HnswIndex::Descend(const uint8_t* query, uint32_t ep, int top, int bottom,
                                         bool racing, const BinaryScreen::Query* screen) const {
+  // Without a screen, every neighbour of the current node is read and the walk moves to the
+  // nearest. With one: of a list's neighbours whose bound is within the current distance, the
+  // one with the best estimate is read first, and the walk moves on at the first that is
+  // nearer, so a list usually costs one read; a node is left only for a nearer one, and a level
+  // only once every neighbour that may be nearer was read (as in SearchLayer with a beam of one).
   uint32_t buf[513];
-  if (screen == nullptr) {  // greedy on walk distances
-    Candidate cur{codec_.QueryDistance(query, code(ep)), ep};
-    for (int l = top; l > bottom; --l) {
-      for (bool changed = true; changed;) {
-        changed = false;
-        const uint32_t* list = links(cur.id, l);
-        if (racing) list = ReadRacingList(list, static_cast<uint32_t>(max_links(l)), buf);
-        const uint32_t cnt = list[0];
+  std::pair<float, uint32_t> order[512];  // screened: {estimate, id}
+  Candidate cur{codec_.QueryDistance(query, code(ep)), ep};
+  for (int l = top; l > bottom; --l) {
+    for (bool changed = true; changed;) {
+      changed = false;
+      const uint32_t* list = links(cur.id, l);
+      if (racing) list = ReadRacingList(list, static_cast<uint32_t>(max_links(l)), buf);
+      const uint32_t cnt = list[0];
+      if (screen == nullptr) {
         for (uint32_t i = 1; i <= cnt; ++i) {
           const uint32_t n = list[i];
           if (i < cnt) PrefetchCode(code(list[i + 1]), codec_.code_size());
@@ -645,28 +651,13 @@ HnswIndex::Candidate HnswIndex::Descend(const uint8_t* query, uint32_t ep, int t
             changed = true;
           }
         }
+        continue;
       }
-    }
-    return cur;
-  }
-  // With the screen: of a list's neighbours whose bound is within the current distance, the
-  // one with the best estimate is read first, and the walk moves on at the first that is
-  // nearer, so a list usually costs one read; a node is left only for a nearer one, and a level
-  // only once every neighbour that may be nearer was read (as in SearchLayer with a beam of one).
-  Candidate cur{codec_.QueryDistance(query, code(ep)), ep};
-  std::pair<float, uint32_t> order[512];
-  for (int l = top; l > bottom; --l) {
-    for (bool changed = true; changed;) {
-      changed = false;
-      const uint32_t* list = links(cur.id, l);
-      if (racing) list = ReadRacingList(list, static_cast<uint32_t>(max_links(l)), buf);
-      const uint32_t cnt = list[0];
       for (uint32_t i = 1; i <= cnt; ++i) PrefetchCode(screen_->row(list[i]), screen_->row_bytes());
       uint32_t m = 0;
       for (uint32_t i = 1; i <= cnt; ++i) {
-        if (screen_->LowerBound(*screen, list[i]) <= cur.distance) {
-          order[m++] = {screen_->Estimate(*screen, list[i]), list[i]};
-        }
+        const auto [bound, estimate] = screen_->BoundAndEstimate(*screen, list[i]);
+        if (bound <= cur.distance) order[m++] = {estimate, list[i]};
       }
       std::sort(order, order + m);
       for (uint32_t j = 0; j < m && !changed; ++j) {
