@@ -88,11 +88,27 @@ std::string DimensionError(const char* what, size_t got, size_t want) {
 
 }  // namespace
 
-// Marks visited slots with an epoch number so that clearing is O(1) per search.
+// Marks the slots a walk visited, in one of two forms chosen when the table is acquired:
+//  - kEpochs: a two-byte epoch number per slot, cleared in O(1) by bumping the epoch
+//    (searches, which test far fewer marks; a bitset cleared word by word measured lower QPS
+//    there, one zeroed whole per query was not measured).
+//  - kBits: one bit per slot, cleared by zeroing the words (inserts). An insert's level-0
+//    search tests about 4,800 marks (GloVe-100); 331,479 epochs are 662 KB, more than the L2
+//    cache keeps beside the codes and lists the walk streams through, while the bits are
+//    41 KB and stay in it. Full GloVe-100 built on two threads, six alternating pairs: 4.5 %
+//    less CPU (95.8-106.3 s against 99.9-115.1 s, every pair), the graph the same (the same
+//    marks). Zeroing 41 KB costs an insert about a microsecond of its 180-300.
 class HnswIndex::VisitedTable {
  public:
+  enum class Mode { kEpochs, kBits };
   explicit VisitedTable(size_t n) : marks_(n, 0) {}
+  void set_mode(Mode mode) { bits_mode_ = mode == Mode::kBits; }
+  // Clears the marks for a walk over slots [0, n).
   void Reset(size_t n) {
+    if (bits_mode_) {
+      bits_.assign((n + 63) / 64, 0);
+      return;
+    }
     if (marks_.size() < n) marks_.resize(n, 0);
     if (++epoch_ == 0) {  // wrapped: clear for real once every 65535 searches
       std::fill(marks_.begin(), marks_.end(), 0);
@@ -101,17 +117,38 @@ class HnswIndex::VisitedTable {
   }
   // Returns true if `id` was already visited; marks it otherwise.
   bool TestAndSet(uint32_t id) {
+    if (bits_mode_) {
+      uint64_t& word = bits_[id >> 6];
+      const uint64_t bit = uint64_t{1} << (id & 63);
+      const bool was = (word & bit) != 0;
+      word |= bit;
+      return was;
+    }
     if (marks_[id] == epoch_) return true;
     marks_[id] = epoch_;
     return false;
   }
-  bool Test(uint32_t id) const { return marks_[id] == epoch_; }
-  void Set(uint32_t id) { marks_[id] = epoch_; }
-  void PrefetchMark(uint32_t id) const { Prefetch(&marks_[id]); }
-  size_t MemoryUsage() const { return marks_.capacity() * sizeof(uint16_t); }
+  bool Test(uint32_t id) const {
+    return bits_mode_ ? ((bits_[id >> 6] >> (id & 63)) & 1) != 0 : marks_[id] == epoch_;
+  }
+  void Set(uint32_t id) {
+    if (bits_mode_) {
+      bits_[id >> 6] |= uint64_t{1} << (id & 63);
+    } else {
+      marks_[id] = epoch_;
+    }
+  }
+  void PrefetchMark(uint32_t id) const {
+    if (!bits_mode_) Prefetch(&marks_[id]);
+  }
+  size_t MemoryUsage() const {
+    return marks_.capacity() * sizeof(uint16_t) + bits_.capacity() * sizeof(uint64_t);
+  }
 
  private:
   std::vector<uint16_t> marks_;
+  std::vector<uint64_t> bits_;
+  bool bits_mode_ = false;
   uint16_t epoch_ = 0;
 };
 
@@ -603,7 +640,7 @@ void HnswIndex::Insert(uint32_t id, const uint8_t* query, int level) {
   // link itself to that node alone, and lose the back-link when the node's own list was
   // written: 32-d points built on two threads were left in small cliques a walk never
   // entered, not found by their own vectors at a beam of 1,000 (IndexerHostile).
-  auto visited = AcquireVisited();
+  auto visited = AcquireVisited(/*for_insert=*/true);
   const int top_level = std::min(level, max_level);
   thread_local std::vector<std::vector<Candidate>> per_level;
   if (per_level.size() < static_cast<size_t>(top_level) + 1) per_level.resize(static_cast<size_t>(top_level) + 1);
@@ -843,16 +880,18 @@ void HnswIndex::ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int l
   }
 }
 
-std::unique_ptr<HnswIndex::VisitedTable> HnswIndex::AcquireVisited() const {
+std::unique_ptr<HnswIndex::VisitedTable> HnswIndex::AcquireVisited(bool for_insert) const {
+  std::unique_ptr<VisitedTable> v;
   {
     std::lock_guard<std::mutex> l(visited_mu_);
     if (!visited_pool_.empty()) {
-      auto v = std::move(visited_pool_.back());
+      v = std::move(visited_pool_.back());
       visited_pool_.pop_back();
-      return v;
     }
   }
-  return std::make_unique<VisitedTable>(capacity_);
+  if (!v) v = std::make_unique<VisitedTable>(capacity_);
+  v->set_mode(for_insert ? VisitedTable::Mode::kBits : VisitedTable::Mode::kEpochs);
+  return v;
 }
 
 void HnswIndex::ReleaseVisited(std::unique_ptr<VisitedTable> v) const {

@@ -265,7 +265,9 @@ class HnswIndex final : public VectorIndex {
   // scratch); returns how many it newly marked.
   size_t FloodLevel0(uint32_t from, std::vector<uint8_t>& reached, std::vector<uint32_t>& stack) const;
 
-  std::unique_ptr<VisitedTable> AcquireVisited() const;
+  // A visited table from the pool (or a new one), in the form an insert's walks use (bits) or
+  // a search's (epochs): see VisitedTable in hnsw_index.cc.
+  std::unique_ptr<VisitedTable> AcquireVisited(bool for_insert = false) const;
   void ReleaseVisited(std::unique_ptr<VisitedTable> v) const;
 
   VectorCodec codec_;
