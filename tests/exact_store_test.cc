@@ -258,7 +258,7 @@ TEST_F(ExactStoreIndexTest, HnswKeepsEveryVectorBitForBit) {
 }
 
 // A version 3 sq8-f32 file keeps float32 vectors in its "exact" section. This writes one the
-// way version 3 did (from a saved version 4 file: the same first eight sections, then each
+// way version 3 did (from a file saved now, version 5: the same first eight sections, then each
 // slot's float vector) and loads it: the vectors are converted, searches answer as before.
 TEST_F(ExactStoreIndexTest, LoadsVersion3FloatVectors) {
   const size_t dim = 16, n = 800;
@@ -274,24 +274,24 @@ TEST_F(ExactStoreIndexTest, LoadsVersion3FloatVectors) {
   ASSERT_TRUE(ix->Remove(std::vector<uint64_t>{5, 6}).ok());
   ASSERT_TRUE(ix->Save(path_).ok());
 
-  std::string v4;
+  std::string saved;
   {
     std::ifstream f(path_, std::ios::binary);
-    v4.assign(std::istreambuf_iterator<char>(f), {});
+    saved.assign(std::istreambuf_iterator<char>(f), {});
   }
   // The header as docs/formats/hnsw.md gives it: 72 bytes of fields, the section table, then
   // reserved and the header CRC.
   constexpr size_t kFields = 72;
-  ASSERT_GE(v4.size(), kFields + 12 * sizeof(FileSection) + 8);
+  ASSERT_GE(saved.size(), kFields + 14 * sizeof(FileSection) + 8);
   uint32_t version;
-  std::memcpy(&version, v4.data() + 8, 4);
-  ASSERT_EQ(version, 4u);
-  std::vector<FileSection> table(12);
-  std::memcpy(table.data(), v4.data() + kFields, 12 * sizeof(FileSection));
+  std::memcpy(&version, saved.data() + 8, 4);
+  ASSERT_EQ(version, 5u);
+  std::vector<FileSection> table(14);
+  std::memcpy(table.data(), saved.data() + kFields, 14 * sizeof(FileSection));
   uint64_t slots;
-  std::memcpy(&slots, v4.data() + 56, 8);
-  const char* live = v4.data() + table[4].offset;
-  const char* labels = v4.data() + table[3].offset;
+  std::memcpy(&slots, saved.data() + 56, 8);
+  const char* live = saved.data() + table[4].offset;
+  const char* labels = saved.data() + table[3].offset;
   std::vector<float> exact(slots * dim, 0.0f);
   for (size_t s = 0; s < slots; ++s) {
     if (!live[s]) continue;
@@ -302,11 +302,11 @@ TEST_F(ExactStoreIndexTest, LoadsVersion3FloatVectors) {
     std::copy(v->begin(), v->end(), exact.begin() + static_cast<std::ptrdiff_t>(s * dim));
   }
   std::vector<SectionPieces> sections(9);
-  for (size_t s = 0; s < 8; ++s) sections[s].push_back({v4.data() + table[s].offset, table[s].size});
+  for (size_t s = 0; s < 8; ++s) sections[s].push_back({saved.data() + table[s].offset, table[s].size});
   sections[8].push_back({exact.data(), exact.size() * sizeof(float)});
   const size_t header_size = kFields + 9 * sizeof(FileSection) + 8;
   std::vector<uint8_t> header(header_size, 0);
-  std::memcpy(header.data(), v4.data(), kFields);
+  std::memcpy(header.data(), saved.data(), kFields);
   const uint32_t v3 = 3, hs = static_cast<uint32_t>(header_size);
   std::memcpy(header.data() + 8, &v3, 4);
   std::memcpy(header.data() + 12, &hs, 4);

@@ -66,6 +66,10 @@ class BinaryScreen {
   bool Reserve(size_t slots);
   // Replaces the centre (dim floats). Codes encoded before are stale: encode them again.
   void SetCentre(std::span<const float> centre);
+  const std::vector<float>& centre() const { return centre_; }
+  // Copies the rows of slots [0, slots) from `rows` (as row() lays them out, encoded with the
+  // current centre: an index file's). Needs Reserve(slots) first.
+  void CopyRows(const uint8_t* rows, size_t slots) { std::memcpy(rows_.data(), rows, slots * row_bytes_); }
   // Writes slot `slot`'s row from its vector (dim floats; normalised for cosine).
   void Encode(uint32_t slot, const float* vector);
 

@@ -23,7 +23,8 @@
 // neighbour's bound from it first and read the float32 vector only when the bound says the
 // neighbour may enter the beam (Fashion-MNIST, 784-d: about 70 % of the vector reads saved,
 // 1.3x the QPS at equal recall). Its centre follows the points on TrainWalkCodes' schedule;
-// it is not written to the file, Load rebuilds it.
+// it is saved with the index (format version 5), and Load computes it again only for a file
+// without it.
 //
 // Deletion really removes a point: every list that pointed at it is rebuilt from the removed
 // point's own neighbours with the same heuristic, its slot goes onto a free list and the next
@@ -77,7 +78,8 @@ struct HnswOptions {
   std::vector<float> sq8_lower, sq8_step;
   // kFloat32 storage, l2 or cosine, dim >= BinaryScreen::kMinDim: keep a 1-bit code of every
   // point (BinaryScreen) that lets searches skip reading the vectors of neighbours that cannot
-  // enter the beam. Not stored in the file: Load rebuilds it (on by default there too).
+  // enter the beam. Saved with the index; Load gives every index that can have one a screen,
+  // computed from the vectors when the file has none (older files, or saved without).
   bool screen = true;
 };
 
@@ -91,9 +93,9 @@ class HnswIndex final : public VectorIndex {
   static Result<std::unique_ptr<HnswIndex>> Create(size_t dim, const HnswOptions& options);
 
   // Opens an index written by Save. The large arrays are used in place from a read-only
-  // memory map (MAP_PRIVATE), so opening is fast (except that an f32 index with a screen
-  // reads every vector once to rebuild it: 0.6 s for 60,000 784-d points); the first Add or
-  // Remove copies them into owned memory. Every section's checksum is verified unless
+  // memory map (MAP_PRIVATE), so opening is fast (the screen's rows are copied; a file
+  // without them, format version 4 or older, has its screen computed from every vector: 0.6 s
+  // for 60,000 784-d points); the first Add or Remove copies them into owned memory. Every section's checksum is verified unless
   // `verify_checksums` is false.
   // Errors: NotFound, Corruption (bad magic, checksum, structure), InvalidArgument (a format
   // version this build cannot read).

@@ -1,6 +1,7 @@
 // Save/Load for HnswIndex. The format is described in docs/formats/hnsw.md.
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 
 #include "common/crc32c.h"
@@ -18,17 +19,19 @@ constexpr char kMagic[8] = {'S', 'X', 'H', 'N', 'S', 'W', 0, 0};
 // empty for other storage types), version 4 the sections of ExactStore ("exact_rows",
 // "escape_start", "escapes": sq8-f32's exact vectors in three bytes per value; "exact" is then
 // empty). Older files (a header 24 bytes shorter per missing section) still load; a version 3
-// sq8-f32 file's float vectors are converted into an ExactStore on load.
-constexpr uint32_t kVersion = 4;
+// sq8-f32 file's float vectors are converted into an ExactStore on load. Version 5 added the
+// screen of f32 indexes ("screen": how many points its centre was computed from, then the
+// centre; "screen_rows": every slot's row), which older files leave to Load to rebuild.
+constexpr uint32_t kVersion = 5;
 constexpr uint32_t kOldestVersion = 1;
 
 enum SectionId {
   kCodes, kLinks0, kLevels, kLabels, kLive, kUpper, kFree, kSq8, kExact,
-  kExactRows, kEscapeStart, kEscapes, kNumSections
+  kExactRows, kEscapeStart, kEscapes, kScreen, kScreenRows, kNumSections
 };
 const char* const kSectionNames[kNumSections] = {
-    "codes", "links0", "levels", "labels",     "live",         "upper",
-    "free",  "sq8",    "exact",  "exact_rows", "escape_start", "escapes"};
+    "codes", "links0", "levels",     "labels",       "live",    "upper",  "free",
+    "sq8",   "exact",  "exact_rows", "escape_start", "escapes", "screen", "screen_rows"};
 
 struct FileHeader {
   char magic[8];
@@ -50,8 +53,8 @@ struct FileHeader {
   uint32_t header_crc;  // CRC-32C of every byte above
 };
 static_assert(sizeof(FileHeader) % 8 == 0);
-// Sections and header size of each version (1: 7 sections, 2: 8, 3: 9, 4: 12).
-size_t SectionsOf(uint32_t version) { return version <= 3 ? 6 + version : 12; }
+// Sections and header size of each version (1: 7 sections, 2: 8, 3: 9, 4: 12, 5: 14).
+size_t SectionsOf(uint32_t version) { return version <= 3 ? 6 + version : version == 4 ? 12 : 14; }
 size_t HeaderSizeOf(uint32_t version) {
   return sizeof(FileHeader) - (kNumSections - SectionsOf(version)) * sizeof(FileSection);
 }
@@ -73,12 +76,23 @@ Status HnswIndex::Save(const std::string& path, FileWriter* writer) const {
     sq8.insert(sq8.end(), codec_.sq8_step().begin(), codec_.sq8_step().end());
   }
   const bool tt = two_tier();
+  // The screen, once it has a centre: the points the centre was computed from, the centre.
+  const bool screened = screen_ && screen_rows_ > 0;
+  std::vector<uint8_t> screen_head;
+  if (screened) {
+    const uint64_t rows = screen_rows_;
+    screen_head.resize(sizeof rows + dim() * sizeof(float));
+    std::memcpy(screen_head.data(), &rows, sizeof rows);
+    std::memcpy(screen_head.data() + sizeof rows, screen_->centre().data(), dim() * sizeof(float));
+  }
   const void* data[kNumSections] = {codes_,       links0_,      levels_.data(),
                                     labels_.data(), live_.data(), upper.data(),
                                     free_slots_.data(), sq8.data(), nullptr,
                                     tt ? exact_->rows() : nullptr,
                                     tt ? exact_->escape_start().data() : nullptr,
-                                    tt ? exact_->escapes().data() : nullptr};
+                                    tt ? exact_->escapes().data() : nullptr,
+                                    screen_head.data(),
+                                    screened ? screen_->row(0) : nullptr};
   const size_t sizes[kNumSections] = {n * stride_,
                                       n * (m0_ + 1) * sizeof(uint32_t),
                                       n,
@@ -90,7 +104,9 @@ Status HnswIndex::Save(const std::string& path, FileWriter* writer) const {
                                       0,
                                       tt ? n * exact_->row_bytes() : 0,
                                       tt ? n * sizeof(uint32_t) : 0,
-                                      tt ? exact_->escapes().size() * sizeof(uint32_t) : 0};
+                                      tt ? exact_->escapes().size() * sizeof(uint32_t) : 0,
+                                      screen_head.size(),
+                                      screened ? n * screen_->row_bytes() : 0};
   FileHeader h{};
   std::memcpy(h.magic, kMagic, sizeof kMagic);
   h.version = kVersion;
@@ -176,13 +192,25 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
                                        exact_f32 ? n * h.dim * sizeof(float) : 0,
                                        two_tier ? n * 3 * size_t{h.dim} : 0,
                                        two_tier ? n * sizeof(uint32_t) : 0,
-                                       two_tier ? SIZE_MAX : 0};
+                                       two_tier ? SIZE_MAX : 0,
+                                       SIZE_MAX, SIZE_MAX};  // (the screen's: below)
   const uint8_t* base = file->data();
   for (size_t s = 0; s < num_sections; ++s) {  // sizes this header implies
     const FileSection& sec = h.sections[s];
     if ((expect[s] != SIZE_MAX && sec.size != expect[s]) ||
         sec.size % (s == kUpper || s == kFree || s == kEscapes ? 4 : 1) != 0) {
       return corrupt(std::string("section '") + kSectionNames[s] + "' has the wrong size");
+    }
+  }
+  // The screen's sections: both empty, or the centre and a row per slot of an index that has
+  // a screen (what Create gives for these options).
+  const bool stored_screen = num_sections > kScreen && h.sections[kScreen].size > 0;
+  if (num_sections > kScreen) {
+    const size_t head = sizeof(uint64_t) + size_t{h.dim} * sizeof(float);
+    const size_t rows = stored_screen && ix->screen_ ? n * ix->screen_->row_bytes() : 0;
+    if ((stored_screen && (!ix->screen_ || h.sections[kScreen].size != head)) ||
+        h.sections[kScreenRows].size != rows) {
+      return corrupt("sections 'screen' and 'screen_rows' have the wrong sizes");
     }
   }
   // Bounds, order, zero padding, checksums, nothing after the last section: every byte of the
@@ -271,7 +299,24 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   }
   // The graph itself: link counts and targets, entry point (the same checks tests use).
   if (Status st = ix->CheckIntegrity(); !st.ok()) return corrupt(st.message());
-  SEXTANT_RETURN_IF_ERROR(ix->RebuildScreen());
+  if (stored_screen) {  // version 5: copied (owned memory), not computed again from the vectors
+    const uint8_t* head = section(kScreen);
+    uint64_t rows;
+    std::memcpy(&rows, head, sizeof rows);
+    std::vector<float> centre(h.dim);
+    std::memcpy(centre.data(), head + sizeof rows, centre.size() * sizeof(float));
+    for (float c : centre) {
+      if (!std::isfinite(c)) return corrupt("the screen's centre is not finite");
+    }
+    if (!ix->screen_->Reserve(std::max<size_t>(n, 1))) {
+      return Status::ResourceExhausted("out of memory loading the screen of " + path);
+    }
+    ix->screen_->SetCentre(centre);
+    ix->screen_->CopyRows(section(kScreenRows), n);
+    ix->screen_rows_ = rows;
+  } else {
+    SEXTANT_RETURN_IF_ERROR(ix->RebuildScreen());
+  }
   ix->mapped_ = std::move(file);
   return ix;
 }
