@@ -9,16 +9,13 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <random>
 
 #include <unistd.h>
 
-#include "common/crc32c.h"
+#include "hnsw_file_util.h"
 #include "index/hnsw_index.h"
-#include "index/section_file.h"
 #include "simd/quant.h"
 #include "test_util.h"
 
@@ -274,48 +271,20 @@ TEST_F(ExactStoreIndexTest, LoadsVersion3FloatVectors) {
   ASSERT_TRUE(ix->Remove(std::vector<uint64_t>{5, 6}).ok());
   ASSERT_TRUE(ix->Save(path_).ok());
 
-  std::string saved;
-  {
-    std::ifstream f(path_, std::ios::binary);
-    saved.assign(std::istreambuf_iterator<char>(f), {});
-  }
-  // The header as docs/formats/hnsw.md gives it: 72 bytes of fields, the section table, then
-  // reserved and the header CRC.
-  constexpr size_t kFields = 72;
-  ASSERT_GE(saved.size(), kFields + 14 * sizeof(FileSection) + 8);
-  uint32_t version;
-  std::memcpy(&version, saved.data() + 8, 4);
-  ASSERT_EQ(version, 5u);
-  std::vector<FileSection> table(14);
-  std::memcpy(table.data(), saved.data() + kFields, 14 * sizeof(FileSection));
-  uint64_t slots;
-  std::memcpy(&slots, saved.data() + 56, 8);
-  const char* live = saved.data() + table[4].offset;
-  const char* labels = saved.data() + table[3].offset;
-  std::vector<float> exact(slots * dim, 0.0f);
-  for (size_t s = 0; s < slots; ++s) {
-    if (!live[s]) continue;
-    uint64_t label;
-    std::memcpy(&label, labels + s * 8, 8);
-    auto v = ix->GetVector(label);
-    ASSERT_TRUE(v.ok());
-    std::copy(v->begin(), v->end(), exact.begin() + static_cast<std::ptrdiff_t>(s * dim));
-  }
-  std::vector<SectionPieces> sections(9);
-  for (size_t s = 0; s < 8; ++s) sections[s].push_back({saved.data() + table[s].offset, table[s].size});
-  sections[8].push_back({exact.data(), exact.size() * sizeof(float)});
-  const size_t header_size = kFields + 9 * sizeof(FileSection) + 8;
-  std::vector<uint8_t> header(header_size, 0);
-  std::memcpy(header.data(), saved.data(), kFields);
-  const uint32_t v3 = 3, hs = static_cast<uint32_t>(header_size);
-  std::memcpy(header.data() + 8, &v3, 4);
-  std::memcpy(header.data() + 12, &hs, 4);
-  std::vector<FileSection> table3(9);
-  auto pieces = LayOutSections(header.data(), header_size, sections, table3);
-  std::memcpy(header.data() + kFields, table3.data(), 9 * sizeof(FileSection));
-  const uint32_t crc = Crc32c(header.data(), header_size - 4);
-  std::memcpy(header.data() + header_size - 4, &crc, 4);
-  ASSERT_TRUE(PosixFileWriter()->WriteFilePieces(path_, pieces).ok());
+  // Sections 0-7 as saved, then "exact": each slot's float vector (zeros for free slots).
+  sextant::testing::RewriteHnswFile(path_, 3, 9, [&](std::vector<std::string>& s) {
+    const std::string& live = s[4];  // a byte per slot
+    std::vector<float> exact(live.size() * dim, 0.0f);
+    for (size_t slot = 0; slot < live.size(); ++slot) {
+      if (!live[slot]) continue;
+      uint64_t label;
+      std::memcpy(&label, s[3].data() + slot * 8, 8);
+      auto v = ix->GetVector(label);
+      ASSERT_TRUE(v.ok());
+      std::copy(v->begin(), v->end(), exact.begin() + static_cast<std::ptrdiff_t>(slot * dim));
+    }
+    s[8].assign(reinterpret_cast<const char*>(exact.data()), exact.size() * sizeof(float));
+  });
 
   auto loaded = HnswIndex::Load(path_);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();

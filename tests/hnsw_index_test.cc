@@ -7,14 +7,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <thread>
 
 #include "dataset/vector_file.h"
-#include "common/crc32c.h"
 #include "index/binary_screen.h"
-#include "index/section_file.h"
 #include "index/vector_codec.h"
+#include "hnsw_file_util.h"
 #include "sanitized.h"
 #include "test_util.h"
 
@@ -25,6 +23,7 @@ using sextant::testing::BruteForceTopK;
 using sextant::testing::Overlap;
 
 using sextant::testing::Iota;
+using sextant::testing::RewriteHnswFile;
 
 std::vector<float> Clustered(size_t n, size_t dim, uint64_t seed) {
   return dataset::GenerateClustered(n, dim, 20, 0.3f, seed).data;
@@ -533,40 +532,6 @@ TEST(HnswIndexTest, ScreenedF32SearchMatchesBruteForceAndTheUnscreenedWalk) {
   EXPECT_GE(MeasureRecall(*ix, Metric::kL2, base, queries, dim, 10, 128, kAll), 0.95);
 }
 
-// Rewrites the index file at `path` as format `version` (4 or 5) with its first `keep`
-// sections (a version 4 file is a version 5 one without the screen's two), after `edit` had
-// the chance to change their bytes; the section table and header CRC are written anew, so the
-// file passes the checksums whatever the edit did.
-void RewriteIndexFile(const std::string& path, uint32_t version, size_t keep,
-                      const std::function<void(std::vector<std::string>&)>& edit = nullptr) {
-  std::string file;
-  {
-    std::ifstream f(path, std::ios::binary);
-    file.assign(std::istreambuf_iterator<char>(f), {});
-  }
-  constexpr size_t kFields = 72;  // docs/formats/hnsw.md: the fields before the section table
-  std::vector<FileSection> table(14);
-  ASSERT_GE(file.size(), kFields + table.size() * sizeof(FileSection) + 8);
-  std::memcpy(table.data(), file.data() + kFields, table.size() * sizeof(FileSection));
-  std::vector<std::string> bytes(keep);
-  for (size_t s = 0; s < keep; ++s) bytes[s].assign(file.data() + table[s].offset, table[s].size);
-  if (edit) edit(bytes);
-  std::vector<SectionPieces> sections(keep);
-  for (size_t s = 0; s < keep; ++s) sections[s].push_back({bytes[s].data(), bytes[s].size()});
-  const size_t header_size = kFields + keep * sizeof(FileSection) + 8;
-  std::vector<uint8_t> header(header_size, 0);
-  std::memcpy(header.data(), file.data(), kFields);
-  const auto hs = static_cast<uint32_t>(header_size);
-  std::memcpy(header.data() + 8, &version, 4);
-  std::memcpy(header.data() + 12, &hs, 4);
-  std::vector<FileSection> written(keep);
-  auto pieces = LayOutSections(header.data(), header_size, sections, written);
-  std::memcpy(header.data() + kFields, written.data(), keep * sizeof(FileSection));
-  const uint32_t crc = Crc32c(header.data(), header_size - 4);
-  std::memcpy(header.data() + header_size - 4, &crc, 4);
-  ASSERT_TRUE(PosixFileWriter()->WriteFilePieces(path, pieces).ok());
-}
-
 // The screen is saved with the index (format version 5): a loaded index answers exactly as the
 // one saved, also when the screen's centre is not the mean of every point (it was set from the
 // first batch and the second did not double the index). A version 4 file (no screen sections)
@@ -603,7 +568,7 @@ TEST(HnswIndexTest, ScreenIsSavedWithTheIndex) {
     EXPECT_EQ(same(*ix, **loaded), 0u);
   }
   {  // version 4: the screen computed again from the vectors
-    RewriteIndexFile(path, 4, 12);
+    RewriteHnswFile(path, 4, 12);
     auto loaded = HnswIndex::Load(path);
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
     EXPECT_TRUE((*loaded)->CheckIntegrity().ok());
@@ -614,7 +579,7 @@ TEST(HnswIndexTest, ScreenIsSavedWithTheIndex) {
     EXPECT_GE(MeasureRecall(**loaded, Metric::kL2, base, queries, dim, 10, 128, kAll), 0.95);
   }
   ASSERT_TRUE(ix->Save(path).ok());
-  RewriteIndexFile(path, 5, 14, [&](std::vector<std::string>& s) {
+  RewriteHnswFile(path, 5, 14, [&](std::vector<std::string>& s) {
     const float nan = std::nanf("");
     std::memcpy(s[12].data() + 8 + 7 * sizeof(float), &nan, sizeof nan);
   });
@@ -622,7 +587,7 @@ TEST(HnswIndexTest, ScreenIsSavedWithTheIndex) {
   EXPECT_EQ(bad.status().code(), StatusCode::kCorruption);
   EXPECT_NE(bad.status().message().find("centre is not finite"), std::string::npos) << bad.status().ToString();
   ASSERT_TRUE(ix->Save(path).ok());
-  RewriteIndexFile(path, 5, 14, [](std::vector<std::string>& s) { s[13].resize(s[13].size() - 64); });
+  RewriteHnswFile(path, 5, 14, [](std::vector<std::string>& s) { s[13].resize(s[13].size() - 64); });
   bad = HnswIndex::Load(path);
   EXPECT_EQ(bad.status().code(), StatusCode::kCorruption);
   EXPECT_NE(bad.status().message().find("'screen_rows'"), std::string::npos) << bad.status().ToString();

@@ -101,7 +101,8 @@ std::string DimensionError(const char* what, size_t got, size_t want) {
 class HnswIndex::VisitedTable {
  public:
   enum class Mode { kEpochs, kBits };
-  explicit VisitedTable(size_t n) : marks_(n, 0) {}
+  // Sized by the first Reset in each mode (a table only inserts use holds no epochs).
+  VisitedTable() = default;
   void set_mode(Mode mode) { bits_mode_ = mode == Mode::kBits; }
   // Clears the marks for a walk over slots [0, n).
   void Reset(size_t n) {
@@ -889,7 +890,7 @@ std::unique_ptr<HnswIndex::VisitedTable> HnswIndex::AcquireVisited(bool for_inse
       visited_pool_.pop_back();
     }
   }
-  if (!v) v = std::make_unique<VisitedTable>(capacity_);
+  if (!v) v = std::make_unique<VisitedTable>();
   v->set_mode(for_insert ? VisitedTable::Mode::kBits : VisitedTable::Mode::kEpochs);
   return v;
 }
