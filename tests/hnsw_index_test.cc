@@ -532,17 +532,27 @@ TEST(HnswIndexTest, ScreenedF32SearchMatchesBruteForceAndTheUnscreenedWalk) {
   EXPECT_GE(MeasureRecall(*ix, Metric::kL2, base, queries, dim, 10, 128, kAll), 0.95);
 }
 
+class HnswFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = (std::filesystem::temp_directory_path() /
+             ("sextant_hnsw_test_" + std::to_string(::getpid()) + ".hnsw"))
+                .string();
+  }
+  void TearDown() override { std::filesystem::remove(path_); }
+  std::string path_;
+};
+
 // The screen is saved with the index (format version 5): a loaded index answers exactly as the
 // one saved, also when the screen's centre is not the mean of every point (it was set from the
 // first batch and the second did not double the index). A version 4 file (no screen sections)
 // still loads, its screen computed again; a non-finite centre or screen sections of the wrong
 // size are Corruption.
-TEST(HnswIndexTest, ScreenIsSavedWithTheIndex) {
+TEST_F(HnswFileTest, ScreenIsSavedWithTheIndex) {
   const size_t dim = 160, n = 1600;
   auto base = Clustered(n, dim, 61);
   auto queries = Clustered(200, dim, 62);
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("sextant_screen_file_" + std::to_string(::getpid()) + ".hnsw")).string();
+  const std::string& path = path_;
   HnswOptions opt;
   opt.M = 12;
   opt.ef_construction = 100;
@@ -591,19 +601,7 @@ TEST(HnswIndexTest, ScreenIsSavedWithTheIndex) {
   bad = HnswIndex::Load(path);
   EXPECT_EQ(bad.status().code(), StatusCode::kCorruption);
   EXPECT_NE(bad.status().message().find("'screen_rows'"), std::string::npos) << bad.status().ToString();
-  std::filesystem::remove(path);
 }
-
-class HnswFileTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    path_ = (std::filesystem::temp_directory_path() /
-             ("sextant_hnsw_test_" + std::to_string(::getpid()) + ".hnsw"))
-                .string();
-  }
-  void TearDown() override { std::filesystem::remove(path_); }
-  std::string path_;
-};
 
 TEST_F(HnswFileTest, SaveLoadRoundTripAndMutateAfterLoad) {
   const size_t dim = 20, n = 1500;

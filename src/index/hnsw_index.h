@@ -95,8 +95,8 @@ class HnswIndex final : public VectorIndex {
   // Opens an index written by Save. The large arrays are used in place from a read-only
   // memory map (MAP_PRIVATE), so opening is fast (the screen's rows are copied; a file
   // without them, format version 4 or older, has its screen computed from every vector: 0.6 s
-  // for 60,000 784-d points); the first Add or Remove copies them into owned memory. Every section's checksum is verified unless
-  // `verify_checksums` is false.
+  // for 60,000 784-d points); the first Add or Remove copies them into owned memory. Every
+  // section's checksum is verified unless `verify_checksums` is false.
   // Errors: NotFound, Corruption (bad magic, checksum, structure), InvalidArgument (a format
   // version this build cannot read).
   static Result<std::unique_ptr<HnswIndex>> Load(const std::string& path,
