@@ -1,5 +1,7 @@
-// AVX-512 (F, BW, VL) quant kernels (this file is compiled with the AVX-512 flags). Only the
-// SQ8 walk's integer dot product has its own variant; the other entries are the AVX2 table's.
+// AVX-512 (F, BW, VL) quant kernels (this file is compiled with the AVX-512 flags). The SQ8
+// walk's integer dot product has its own variant, and the 1-bit screen's bits_dot_u4 one where
+// the CPU also has VPOPCNTDQ (checked when the table is made); the other entries are the AVX2
+// table's.
 // Internal linkage except Avx512QuantKernels(), for the reason given in simd/internal.h.
 
 #include "common/avx512_intrinsics.h"  // <immintrin.h> without GCC 12's false warnings
@@ -45,6 +47,48 @@ int32_t DotI16U8(const int16_t* w, const uint8_t* c, size_t n) {
   return _mm_cvtsi128_si32(s);
 }
 
+// Two code words a step against their eight planes (planes[4w .. 4w+7]: words w and w+1, four
+// planes each) in one register: each code word copied to its four lanes, ANDed, counted per
+// lane with VPOPCNTDQ; lane j and j + 4 hold plane j's count, weighted 2^j at the end. An odd
+// last word takes the low half alone (a masked load, nothing read past the planes). Against
+// the AVX2 variant's 64 scalar AND-POPCNT-adds for a 1,024-bit code: 8 steps of five vector
+// instructions. PairCounts is one step: `pair` holds words w and w + 1 (its low 128 bits).
+__attribute__((target("avx512vpopcntdq"))) inline __m512i PairCounts(__m128i pair,
+                                                                     const uint64_t* planes) {
+  const __m512i spread = _mm512_set_epi64(1, 1, 1, 1, 0, 0, 0, 0);
+  const __m512i c = _mm512_permutexvar_epi64(spread, _mm512_castsi128_si512(pair));
+  return _mm512_popcnt_epi64(_mm512_and_si512(c, _mm512_loadu_si512(planes)));
+}
+
+__attribute__((target("avx512vpopcntdq"))) uint32_t BitsDotU4Vpopcnt(const uint64_t* code,
+                                                                      const uint64_t* planes,
+                                                                      size_t words) {
+  auto load2 = [code](size_t w) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(code + w)); };
+  __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+  size_t w = 0;
+  for (; w + 4 <= words; w += 4) {
+    acc0 = _mm512_add_epi64(acc0, PairCounts(load2(w), planes + 4 * w));
+    acc1 = _mm512_add_epi64(acc1, PairCounts(load2(w + 2), planes + 4 * w + 8));
+  }
+  if (w + 2 <= words) {
+    acc0 = _mm512_add_epi64(acc0, PairCounts(load2(w), planes + 4 * w));
+    w += 2;
+  }
+  if (w < words) {
+    const __m512i c = _mm512_set1_epi64(static_cast<long long>(code[w]));
+    const __m512i p = _mm512_maskz_loadu_epi64(0x0f, planes + 4 * w);
+    acc1 = _mm512_add_epi64(acc1, _mm512_popcnt_epi64(_mm512_and_si512(c, p)));
+  }
+  const __m512i weights = _mm512_set_epi64(3, 2, 1, 0, 3, 2, 1, 0);  // lane j, j + 4: 2^j
+  const __m512i weighted = _mm512_sllv_epi64(_mm512_add_epi64(acc0, acc1), weights);
+  return static_cast<uint32_t>(_mm512_reduce_add_epi64(weighted));
+}
+
+bool CpuRunsVpopcntdq() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512vpopcntdq");
+}
+
 }  // namespace
 
 const QuantKernels& Avx512QuantKernels() {
@@ -52,6 +96,7 @@ const QuantKernels& Avx512QuantKernels() {
     QuantKernels t = Avx2QuantKernels();
     t.isa = "avx512";
     t.dot_i16_u8 = DotI16U8;
+    if (CpuRunsVpopcntdq()) t.bits_dot_u4 = BitsDotU4Vpopcnt;
     return t;
   }();
   return k;
