@@ -357,6 +357,23 @@ TEST(QuantKernelsTest, FastScanMatchesScalarTwin) {
       std::fill(c.begin(), c.end(), uint8_t{255});
       EXPECT_EQ(k->dot_i16_u8(w.data(), c.data(), n), int64_t{-32767} * 255 * static_cast<int64_t>(n))
           << k->isa << " n=" << n;
+      // Four codes at once: each its own sum; each code ends where its allocation ends (ASan
+      // sees a read past it) and starts at its own offset; the last one all 255.
+      std::vector<std::vector<uint8_t>> four(4);
+      const uint8_t* ptrs[4];
+      for (size_t j = 0; j < 4; ++j) {
+        four[j].resize(n + j % 3);
+        for (auto& x : four[j]) x = j == 3 ? uint8_t{255} : static_cast<uint8_t>(rng());
+        ptrs[j] = four[j].data() + j % 3;
+      }
+      for (auto& x : w) x = static_cast<int16_t>(static_cast<int>(rng() % 65535) - 32767);
+      int32_t got[4];
+      k->dot_i16_u8_x4(w.data(), ptrs, n, got);
+      for (size_t j = 0; j < 4; ++j) {
+        int64_t sum = 0;
+        for (size_t i = 0; i < n; ++i) sum += int64_t{w[i]} * ptrs[j][i];
+        EXPECT_EQ(got[j], sum) << k->isa << " n=" << n << " code " << j;
+      }
     }
     for (size_t n = 0; n <= 70; ++n) {
       const auto w = RandomVectors(1, n + 1, n);

@@ -27,6 +27,10 @@ struct QuantKernels {
   // against one byte code, the graph walk's distance. Exact, and the same in every variant,
   // while n * max|w[i]| * 255 < 2^31 (VectorCodec keeps its queries so).
   int32_t (*dot_i16_u8)(const int16_t* w, const uint8_t* c, size_t n);
+  // dot_i16_u8 of one query against four codes: out[j] = sum_i w[i] * codes[j][i], the same
+  // values. The walk's neighbours four at a time: the query's weights are loaded once for the
+  // four, their loads overlap, and one reduction serves all four sums.
+  void (*dot_i16_u8_x4)(const int16_t* w, const uint8_t* const* codes, size_t n, int32_t* out);
   // sum_i w[i] * (a[i] - b[i])^2: two byte codes with per-dimension weights (SQ8 steps^2).
   float (*wl2_u8)(const uint8_t* a, const uint8_t* b, const float* w, size_t n);
   // 4-bit fast scan. `blocks` holds `nblocks` blocks of 32 codes with m sub-quantizers each,

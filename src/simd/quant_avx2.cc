@@ -64,6 +64,39 @@ int32_t DotI16U8(const int16_t* w, const uint8_t* c, size_t n) {
   return s;
 }
 
+// 16 dimensions a step for each of the four codes (the weights loaded once), the scalar tail
+// as in DotI16U8; the four accumulators are reduced together: pairs of lanes summed by two
+// unpack-and-add rounds, then the two 128-bit halves.
+void DotI16U8x4(const int16_t* w, const uint8_t* const* codes, size_t n, int32_t* out) {
+  const uint8_t *c0 = codes[0], *c1 = codes[1], *c2 = codes[2], *c3 = codes[3];
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  auto step = [](__m256i acc, const uint8_t* c, __m256i wv) {
+    const __m256i cv = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c)));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(cv, wv));
+  };
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i));
+    a0 = step(a0, c0 + i, wv);
+    a1 = step(a1, c1 + i, wv);
+    a2 = step(a2, c2 + i, wv);
+    a3 = step(a3, c3 + i, wv);
+  }
+  // {a0, a1} lane pairs, {a2, a3}, then both: each 128-bit half holds partial sums of the four.
+  const __m256i s01 = _mm256_add_epi32(_mm256_unpacklo_epi32(a0, a1), _mm256_unpackhi_epi32(a0, a1));
+  const __m256i s23 = _mm256_add_epi32(_mm256_unpacklo_epi32(a2, a3), _mm256_unpackhi_epi32(a2, a3));
+  const __m256i s = _mm256_add_epi32(_mm256_unpacklo_epi64(s01, s23), _mm256_unpackhi_epi64(s01, s23));
+  const __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), sum);
+  for (; i < n; ++i) {
+    const int32_t wi = w[i];
+    out[0] += wi * c0[i];
+    out[1] += wi * c1[i];
+    out[2] += wi * c2[i];
+    out[3] += wi * c3[i];
+  }
+}
+
 float Wl2U8(const uint8_t* a, const uint8_t* b, const float* w, size_t n) {
   __m256 acc = _mm256_setzero_ps();
   size_t i = 0;
@@ -313,7 +346,7 @@ uint32_t BitsDotU4(const uint64_t* code, const uint64_t* planes, size_t words) {
 }  // namespace
 
 const QuantKernels& Avx2QuantKernels() {
-  static const QuantKernels k = {"avx2", DotF32U8, DotI16U8, Wl2U8, Pq4Scan, ArgminAffine,
+  static const QuantKernels k = {"avx2", DotF32U8, DotI16U8, DotI16U8x4, Wl2U8, Pq4Scan, ArgminAffine,
                                  MatvecT, AddF32, Sq8QueryWeights, RoundI16,
                                  Sq8ResidualDecode, BitsDotU4};
   return k;

@@ -1,7 +1,7 @@
 // AVX-512 (F, BW, VL) quant kernels (this file is compiled with the AVX-512 flags). The SQ8
-// walk's integer dot product has its own variant, and the 1-bit screen's bits_dot_u4 one where
-// the CPU also has VPOPCNTDQ (checked when the table is made); the other entries are the AVX2
-// table's.
+// walk's integer dot products (one code, four codes) have their own variants, and the 1-bit
+// screen's bits_dot_u4 one where the CPU also has VPOPCNTDQ (checked when the table is made);
+// the other entries are the AVX2 table's.
 // Internal linkage except Avx512QuantKernels(), for the reason given in simd/internal.h.
 
 #include "common/avx512_intrinsics.h"  // <immintrin.h> without GCC 12's false warnings
@@ -45,6 +45,40 @@ int32_t DotI16U8(const int16_t* w, const uint8_t* c, size_t n) {
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
   return _mm_cvtsi128_si32(s);
+}
+
+// 32 dimensions a step for each of the four codes (the weights loaded once); the last partial
+// step masked as in DotI16U8. The four accumulators are reduced together: two unpack-and-add
+// rounds leave each 128-bit lane holding partial sums of the four, then the lanes are added.
+void DotI16U8x4(const int16_t* w, const uint8_t* const* codes, size_t n, int32_t* out) {
+  const uint8_t *c0 = codes[0], *c1 = codes[1], *c2 = codes[2], *c3 = codes[3];
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  auto step = [](__m512i acc, __m256i c, __m512i wv) {
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepu8_epi16(c), wv));
+  };
+  auto load = [](const uint8_t* c) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c)); };
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512i wv = _mm512_loadu_si512(w + i);
+    a0 = step(a0, load(c0 + i), wv);
+    a1 = step(a1, load(c1 + i), wv);
+    a2 = step(a2, load(c2 + i), wv);
+    a3 = step(a3, load(c3 + i), wv);
+  }
+  if (i < n) {
+    const __mmask32 m = static_cast<__mmask32>((uint64_t{1} << (n - i)) - 1);
+    const __m512i wv = _mm512_maskz_loadu_epi16(m, w + i);
+    a0 = step(a0, _mm256_maskz_loadu_epi8(m, c0 + i), wv);
+    a1 = step(a1, _mm256_maskz_loadu_epi8(m, c1 + i), wv);
+    a2 = step(a2, _mm256_maskz_loadu_epi8(m, c2 + i), wv);
+    a3 = step(a3, _mm256_maskz_loadu_epi8(m, c3 + i), wv);
+  }
+  const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
+  const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
+  const __m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
+  const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+  const __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), sum);
 }
 
 // Two code words a step against their eight planes (planes[4w .. 4w+7]: words w and w+1, four
@@ -96,6 +130,7 @@ const QuantKernels& Avx512QuantKernels() {
     QuantKernels t = Avx2QuantKernels();
     t.isa = "avx512";
     t.dot_i16_u8 = DotI16U8;
+    t.dot_i16_u8_x4 = DotI16U8x4;
     if (CpuRunsVpopcntdq()) t.bits_dot_u4 = BitsDotU4Vpopcnt;
     return t;
   }();
