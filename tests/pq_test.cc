@@ -2,7 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <numeric>
 #include <random>
 
@@ -243,6 +246,64 @@ TEST(QuantKernelsTest, BitsDotU4MatchesScalarTwin) {
   }
 }
 
+// The screen's rotation: every variant bit-identical to the reference (the same butterflies),
+// and the reference equal to the Hadamard matrix written out, H[i][j] = (-1)^popcount(i & j),
+// summed in double.
+TEST(QuantKernelsTest, FwhtMatchesHadamardMatrix) {
+  const simd::QuantKernels& ref = simd::QuantReference();
+  for (size_t n : {64, 128, 256, 1024, 4096}) {
+    const std::vector<float> x = RandomVectors(1, n, n);
+    std::vector<float> want(n);
+    for (size_t i = 0; i < n; ++i) {
+      double sum = 0;
+      for (size_t j = 0; j < n; ++j) sum += (std::popcount(i & j) % 2 ? -1.0 : 1.0) * x[j];
+      want[i] = static_cast<float>(sum);
+    }
+    std::vector<float> got = x;
+    ref.fwht_f32(got.data(), n);
+    for (size_t i = 0; i < n; ++i) ASSERT_NEAR(got[i], want[i], 1e-4 * std::sqrt(double(n))) << n << " " << i;
+    for (const simd::QuantKernels* k : simd::QuantAvailable()) {
+      std::vector<float> kx = x;
+      k->fwht_f32(kx.data(), n);
+      EXPECT_EQ(std::memcmp(kx.data(), got.data(), n * sizeof(float)), 0) << k->isa << " n=" << n;
+    }
+  }
+}
+
+// The query's 4-bit planes: every variant against values rounded one at a time, with values at
+// the bottom of the range, exactly half a step above a level (rounds up), and above the top
+// (clamped to 15).
+TEST(QuantKernelsTest, U4PlanesMatchesRoundedValues) {
+  for (size_t n : {64, 128, 1024}) {
+    std::vector<float> v = RandomVectors(1, n, n + 1, 0.0f, 1.0f);
+    const float lower = 0.0f, scale = 16.0f;  // powers of two: v[1] lands on 2.5 exactly
+    v[0] = 0.0f;
+    v[1] = 2.5f / 16.0f;
+    v[2] = 1.2f;  // above the range: 19.2 before the clamp
+    v[n - 1] = 1.0f;
+    std::vector<uint32_t> x(n);
+    uint32_t want_sum = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const float t = (v[i] - lower) * scale;
+      x[i] = std::min<uint32_t>(15, static_cast<uint32_t>(t + 0.5f));
+      want_sum += x[i];
+    }
+    EXPECT_EQ(x[1], 3u);
+    EXPECT_EQ(x[2], 15u);
+    for (const simd::QuantKernels* k : simd::QuantAvailable()) {
+      std::vector<uint64_t> planes(n / 64 * 4, ~uint64_t{0});
+      EXPECT_EQ(k->u4_planes(v.data(), n, lower, scale, planes.data()), want_sum) << k->isa << " n=" << n;
+      for (size_t i = 0; i < n; ++i) {
+        uint32_t got = 0;
+        for (uint32_t j = 0; j < 4; ++j) {
+          got |= static_cast<uint32_t>((planes[i / 64 * 4 + j] >> (i % 64)) & 1) << j;
+        }
+        ASSERT_EQ(got, x[i]) << k->isa << " n=" << n << " value " << i;
+      }
+    }
+  }
+}
+
 TEST(QuantKernelsTest, FastScanMatchesScalarTwin) {
   std::mt19937_64 rng(2);
   const simd::QuantKernels& ref = simd::QuantReference();
@@ -424,6 +485,29 @@ TEST(Sq8CodecTest, EncodesWithinHalfAStepAndDistancesMatchDecoded) {
         want = 1 - want;
       }
       EXPECT_NEAR(codec->CodeDistance(code.data(), code2.data()), want, 1e-3 * (1 + std::fabs(want)));
+    }
+  }
+}
+
+// Queries are checked for finite values without an early exit; the message still names the
+// first offending dimension, wherever it is (the loop's last values, the largest finite float
+// accepted).
+TEST(VectorCodecTest, ValidateQueryNamesTheFirstNonFiniteDimension) {
+  auto c = VectorCodec::Create(37, Metric::kL2, StorageType::kFloat32);
+  ASSERT_TRUE(c.ok());
+  std::vector<float> q(37, 1.0f);
+  q[5] = std::numeric_limits<float>::max();
+  q[6] = -std::numeric_limits<float>::denorm_min();
+  EXPECT_TRUE(c->ValidateQuery(q.data()).ok());
+  for (size_t at : {0, 17, 36}) {
+    for (float bad : {NAN, INFINITY, -INFINITY}) {
+      std::vector<float> b = q;
+      b[at] = bad;
+      b[36] = at == 36 ? bad : NAN;  // a later one too: the first is named
+      const Status st = c->ValidateQuery(b.data());
+      EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+      EXPECT_NE(st.message().find("at dimension " + std::to_string(at) + " "), std::string::npos)
+          << st.message();
     }
   }
 }

@@ -8,9 +8,6 @@
 
 namespace sextant::index {
 
-// PrepareQuery gathers bit planes from bytes read as 64-bit words.
-static_assert(std::endian::native == std::endian::little);
-
 BinaryScreen::BinaryScreen(size_t dim, float scale)
     : dim_(dim),
       padded_(std::max<size_t>(std::bit_ceil(dim), 64)),
@@ -30,38 +27,10 @@ bool BinaryScreen::Reserve(size_t slots) { return rows_.Resize(slots * row_bytes
 
 void BinaryScreen::SetCentre(std::span<const float> centre) { centre_.assign(centre.begin(), centre.end()); }
 
-namespace {
-
-// The unnormalised fast Walsh-Hadamard transform of n (a power of two, >= 4) values: the first
-// two butterfly levels fused per group of four, the others in loops the compiler vectorises.
-void Fwht(float* x, size_t n) {
-  for (size_t i = 0; i < n; i += 4) {
-    const float s0 = x[i] + x[i + 1], d0 = x[i] - x[i + 1];
-    const float s1 = x[i + 2] + x[i + 3], d1 = x[i + 2] - x[i + 3];
-    x[i] = s0 + s1;
-    x[i + 1] = d0 + d1;
-    x[i + 2] = s0 - s1;
-    x[i + 3] = d0 - d1;
-  }
-  for (size_t h = 4; h < n; h *= 2) {
-    for (size_t i = 0; i < n; i += 2 * h) {
-      float* lo = x + i;
-      float* hi = x + i + h;
-      for (size_t j = 0; j < h; ++j) {
-        const float a = lo[j], b = hi[j];
-        lo[j] = a + b;
-        hi[j] = a - b;
-      }
-    }
-  }
-}
-
-}  // namespace
-
 void BinaryScreen::Rotate(float* x) const {
   // The unnormalised transform scales lengths by sqrt(padded), which the signs take back.
   for (size_t i = 0; i < padded_; ++i) x[i] *= signs_[i];
-  Fwht(x, padded_);
+  k_->fwht_f32(x, padded_);
 }
 
 void BinaryScreen::Encode(uint32_t slot, const float* vector) {
@@ -135,29 +104,7 @@ void BinaryScreen::PrepareQuery(const float* q, Query* out) const {
   out->delta = (*std::max_element(hi, hi + 8) - out->lower) / 15.0f;
   if (out->delta <= 0) return;
   const float scale = 1.0f / out->delta;
-  thread_local std::vector<uint8_t> x;
-  x.resize(padded_);
-  uint32_t x_sum = 0;
-  for (i = 0; i < padded_; ++i) {
-    // Non-negative: adding a half and truncating rounds to nearest.
-    const auto r = static_cast<int32_t>((v[i] - out->lower) * scale + 0.5f);
-    x[i] = static_cast<uint8_t>(r < 15 ? r : 15);
-    x_sum += x[i];
-  }
-  // Bit j of eight values at a time: their bytes' bit j masked out, then gathered into one
-  // byte by a multiplication (value k's bit lands at bit 56 + k, no two products collide there).
-  for (size_t w = 0; w < padded_ / 64; ++w) {
-    uint64_t* planes = out->planes.data() + 4 * w;
-    for (size_t g = 0; g < 8; ++g) {
-      uint64_t eight;
-      std::memcpy(&eight, x.data() + w * 64 + g * 8, sizeof eight);
-      for (uint32_t j = 0; j < 4; ++j) {
-        const uint64_t bits = (((eight >> j) & 0x0101010101010101ull) * 0x0102040810204080ull) >> 56;
-        planes[j] |= bits << (8 * g);
-      }
-    }
-  }
-  out->x_sum = static_cast<float>(x_sum);
+  out->x_sum = static_cast<float>(k_->u4_planes(v.data(), padded_, out->lower, scale, out->planes.data()));
 }
 
 }  // namespace sextant::index

@@ -14,12 +14,12 @@
 // is rounded to 4 bits a value (error far below the code's) and held as four bit planes, so
 // <sign(u), v> is four AND-and-popcount sums (simd::QuantKernels::bits_dot_u4).
 //
-// The rotation is random sign flips and a fast Walsh-Hadamard transform over the vector
-// zero-padded to a power of two (a fixed seed: nothing to store). One round: on Fashion-MNIST's
-// walk a second or third round skipped as many neighbours (within 0.1 %) as one, and a dense
-// random orthogonal matrix fewer. The centre is
-// whatever the owner sets (HnswIndex: the mean of the points); any centre gives valid
-// bounds, one near the data tighter ones.
+// The rotation is random sign flips and a fast Walsh-Hadamard transform (simd fwht_f32) over
+// the vector zero-padded to a power of two (a fixed seed: nothing to store); the query's bit
+// planes come from simd u4_planes. One round: on Fashion-MNIST's walk a second or third round
+// skipped as many neighbours (within 0.1 %) as one, and a dense random orthogonal matrix fewer.
+// The centre is whatever the owner sets (HnswIndex: the mean of the points); any centre gives
+// valid bounds, one near the data tighter ones.
 //
 // Thread-safety: Encode of distinct slots may run concurrently; LowerBound and PrepareQuery
 // are const; SetCentre and Reserve need exclusive access.

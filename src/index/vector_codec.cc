@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -153,6 +154,16 @@ Result<VectorCodec> VectorCodec::Create(size_t dim, Metric metric, StorageType s
 }
 
 Status VectorCodec::ValidateQuery(const float* q) const {
+  // Every value's exponent bits tested without an early exit, so the loop vectorises (a query
+  // is checked on every search: 784-d scalar checks were 2.6 % of Fashion-MNIST's f32 search
+  // time); the offending dimension is looked for only when there is one.
+  uint32_t bad = 0;
+  for (size_t i = 0; i < dim_; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, q + i, sizeof bits);
+    bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  if (bad == 0) return Status::OK();
   for (size_t i = 0; i < dim_; ++i) {
     if (!std::isfinite(q[i])) {
       return Status::InvalidArgument("value " + DescribeValue(q[i]) + " at dimension " +

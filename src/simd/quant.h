@@ -73,6 +73,15 @@ struct QuantKernels {
   // against a 4-bit query held as bit planes (BinaryScreen), the sum of the query's values at
   // the code's set bits. Exact, the same in every variant.
   uint32_t (*bits_dot_u4)(const uint64_t* code, const uint64_t* planes, size_t words);
+  // The unnormalised fast Walsh-Hadamard transform of x[0, n) in place, n a power of two and
+  // at least 64: log2(n) levels of butterflies (a + b, a - b) on pairs h apart, h = 1, 2, 4...
+  // Every variant does the same float operations, so the results are bit-identical.
+  void (*fwht_f32)(float* x, size_t n);
+  // A rotated query rounded to 4 bits a value for bits_dot_u4: x[i] = min(15, trunc((v[i] -
+  // lower) * scale + 0.5f)) (v[i] >= lower; the product and the sum each rounded, no fma), bit
+  // j of x[64w + b] stored as bit b of planes[4w + j], n a multiple of 64. Returns sum_i x[i].
+  // Exact, the same in every variant.
+  uint32_t (*u4_planes)(const float* v, size_t n, float lower, float scale, uint64_t* planes);
 };
 
 // The residual that marks an escaped value (see sq8_residual_decode).

@@ -343,12 +343,70 @@ uint32_t BitsDotU4(const uint64_t* code, const uint64_t* planes, size_t words) {
   return static_cast<uint32_t>(s0 + 2 * s1 + 4 * s2 + 8 * s3);
 }
 
+// Levels h = 1, 2, 4 inside each register of eight (the partner lanes swapped in, then the sum
+// kept in the lower lane of each pair and the difference in the upper), the wider levels
+// between registers. The same butterflies as the reference, so the same bits.
+void FwhtF32(float* x, size_t n) {
+  auto level = [](__m256 v, __m256 partner, int upper) {
+    return _mm256_blend_ps(_mm256_add_ps(v, partner), _mm256_sub_ps(partner, v), upper);
+  };
+  for (size_t i = 0; i < n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    v = level(v, _mm256_permute_ps(v, 0xb1), 0xaa);
+    v = level(v, _mm256_permute_ps(v, 0x4e), 0xcc);
+    v = level(v, _mm256_permute2f128_ps(v, v, 0x01), 0xf0);
+    _mm256_storeu_ps(x + i, v);
+  }
+  for (size_t h = 8; h < n; h *= 2) {
+    for (size_t i = 0; i < n; i += 2 * h) {
+      for (size_t j = i; j < i + h; j += 8) {
+        const __m256 a = _mm256_loadu_ps(x + j), b = _mm256_loadu_ps(x + j + h);
+        _mm256_storeu_ps(x + j, _mm256_add_ps(a, b));
+        _mm256_storeu_ps(x + j + h, _mm256_sub_ps(a, b));
+      }
+    }
+  }
+}
+
+// 32 values a step: rounded to int32, packed to bytes (the packs work per 128-bit half, the
+// final permutation restores the order), and bit j of each byte shifted to its top bit for
+// movemask, 32 bits of plane j at once.
+uint32_t U4Planes(const float* v, size_t n, float lower, float scale, uint64_t* planes) {
+  const __m256 lo = _mm256_set1_ps(lower), sc = _mm256_set1_ps(scale), half = _mm256_set1_ps(0.5f);
+  const __m256i fifteen = _mm256_set1_epi32(15), order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  __m256i sum = _mm256_setzero_si256();
+  auto round8 = [&](const float* p) {
+    const __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(p), lo), sc);
+    const __m256i r = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_add_ps(t, half)), fifteen);
+    sum = _mm256_add_epi32(sum, r);
+    return r;
+  };
+  for (size_t w = 0; w < n / 64; ++w) {
+    uint64_t plane[4] = {0, 0, 0, 0};
+    for (size_t part = 0; part < 2; ++part) {
+      const float* p = v + 64 * w + 32 * part;
+      const __m256i a = round8(p), b = round8(p + 8), c = round8(p + 16), d = round8(p + 24);
+      const __m256i bytes = _mm256_permutevar8x32_epi32(
+          _mm256_packus_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d)), order);
+      for (int j = 0; j < 4; ++j) {
+        const auto top = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_slli_epi16(bytes, 7 - j)));
+        plane[j] |= static_cast<uint64_t>(top) << (32 * part);
+      }
+    }
+    for (size_t j = 0; j < 4; ++j) planes[4 * w + j] = plane[j];
+  }
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return static_cast<uint32_t>(_mm_cvtsi128_si32(s));
+}
+
 }  // namespace
 
 const QuantKernels& Avx2QuantKernels() {
   static const QuantKernels k = {"avx2", DotF32U8, DotI16U8, DotI16U8x4, Wl2U8, Pq4Scan, ArgminAffine,
                                  MatvecT, AddF32, Sq8QueryWeights, RoundI16,
-                                 Sq8ResidualDecode, BitsDotU4};
+                                 Sq8ResidualDecode, BitsDotU4, FwhtF32, U4Planes};
   return k;
 }
 

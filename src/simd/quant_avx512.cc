@@ -1,7 +1,7 @@
 // AVX-512 (F, BW, VL) quant kernels (this file is compiled with the AVX-512 flags). The SQ8
-// walk's integer dot products (one code, four codes) have their own variants, and the 1-bit
-// screen's bits_dot_u4 one where the CPU also has VPOPCNTDQ (checked when the table is made);
-// the other entries are the AVX2 table's.
+// walk's integer dot products (one code, four codes), the screen's query preparation (fwht_f32,
+// u4_planes) have their own variants, and the screen's bits_dot_u4 one where the CPU also has
+// VPOPCNTDQ (checked when the table is made); the other entries are the AVX2 table's.
 // Internal linkage except Avx512QuantKernels(), for the reason given in simd/internal.h.
 
 #include "common/avx512_intrinsics.h"  // <immintrin.h> without GCC 12's false warnings
@@ -118,6 +118,52 @@ __attribute__((target("avx512vpopcntdq"))) uint32_t BitsDotU4Vpopcnt(const uint6
   return static_cast<uint32_t>(_mm512_reduce_add_epi64(weighted));
 }
 
+// As the AVX2 variant with sixteen lanes: levels h = 1, 2, 4, 8 inside a register.
+void FwhtF32(float* x, size_t n) {
+  auto level = [](__m512 v, __m512 partner, __mmask16 upper) {
+    return _mm512_mask_blend_ps(upper, _mm512_add_ps(v, partner), _mm512_sub_ps(partner, v));
+  };
+  for (size_t i = 0; i < n; i += 16) {
+    __m512 v = _mm512_loadu_ps(x + i);
+    v = level(v, _mm512_permute_ps(v, 0xb1), 0xaaaa);
+    v = level(v, _mm512_permute_ps(v, 0x4e), 0xcccc);
+    v = level(v, _mm512_shuffle_f32x4(v, v, 0xb1), 0xf0f0);
+    v = level(v, _mm512_shuffle_f32x4(v, v, 0x4e), 0xff00);
+    _mm512_storeu_ps(x + i, v);
+  }
+  for (size_t h = 16; h < n; h *= 2) {
+    for (size_t i = 0; i < n; i += 2 * h) {
+      for (size_t j = i; j < i + h; j += 16) {
+        const __m512 a = _mm512_loadu_ps(x + j), b = _mm512_loadu_ps(x + j + h);
+        _mm512_storeu_ps(x + j, _mm512_add_ps(a, b));
+        _mm512_storeu_ps(x + j + h, _mm512_sub_ps(a, b));
+      }
+    }
+  }
+}
+
+// Sixteen values a step rounded to int32; bit j of each tested into a 16-bit mask, four masks
+// to a plane word.
+uint32_t U4Planes(const float* v, size_t n, float lower, float scale, uint64_t* planes) {
+  const __m512 lo = _mm512_set1_ps(lower), sc = _mm512_set1_ps(scale), half = _mm512_set1_ps(0.5f);
+  const __m512i fifteen = _mm512_set1_epi32(15);
+  __m512i sum = _mm512_setzero_si512();
+  for (size_t w = 0; w < n / 64; ++w) {
+    uint64_t plane[4] = {0, 0, 0, 0};
+    for (size_t part = 0; part < 4; ++part) {
+      const __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(v + 64 * w + 16 * part), lo), sc);
+      const __m512i r = _mm512_min_epi32(_mm512_cvttps_epi32(_mm512_add_ps(t, half)), fifteen);
+      sum = _mm512_add_epi32(sum, r);
+      for (int j = 0; j < 4; ++j) {
+        const __mmask16 bit = _mm512_test_epi32_mask(r, _mm512_set1_epi32(1 << j));
+        plane[j] |= static_cast<uint64_t>(bit) << (16 * part);
+      }
+    }
+    for (size_t j = 0; j < 4; ++j) planes[4 * w + j] = plane[j];
+  }
+  return static_cast<uint32_t>(_mm512_reduce_add_epi32(sum));
+}
+
 bool CpuRunsVpopcntdq() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512vpopcntdq");
@@ -131,6 +177,8 @@ const QuantKernels& Avx512QuantKernels() {
     t.isa = "avx512";
     t.dot_i16_u8 = DotI16U8;
     t.dot_i16_u8_x4 = DotI16U8x4;
+    t.fwht_f32 = FwhtF32;
+    t.u4_planes = U4Planes;
     if (CpuRunsVpopcntdq()) t.bits_dot_u4 = BitsDotU4Vpopcnt;
     return t;
   }();

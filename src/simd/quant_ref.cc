@@ -125,6 +125,33 @@ uint32_t BitsDotU4(const uint64_t* code, const uint64_t* planes, size_t words) {
   return s;
 }
 
+void FwhtF32(float* x, size_t n) {
+  for (size_t h = 1; h < n; h *= 2) {
+    for (size_t i = 0; i < n; i += 2 * h) {
+      for (size_t j = i; j < i + h; ++j) {
+        const float a = x[j], b = x[j + h];
+        x[j] = a + b;
+        x[j + h] = a - b;
+      }
+    }
+  }
+}
+
+uint32_t U4Planes(const float* v, size_t n, float lower, float scale, uint64_t* planes) {
+  uint32_t sum = 0;
+  for (size_t w = 0; w < n / 64; ++w) {
+    for (uint32_t j = 0; j < 4; ++j) planes[4 * w + j] = 0;
+    for (size_t b = 0; b < 64; ++b) {
+      const float t = (v[64 * w + b] - lower) * scale;
+      const auto r = static_cast<int32_t>(t + 0.5f);
+      const uint32_t x = static_cast<uint32_t>(r < 15 ? r : 15);
+      sum += x;
+      for (uint32_t j = 0; j < 4; ++j) planes[4 * w + j] |= static_cast<uint64_t>((x >> j) & 1) << b;
+    }
+  }
+  return sum;
+}
+
 bool HasTable(const char* isa) {
   for (const Kernels* k : Available()) {
     if (std::strcmp(k->isa, isa) == 0) return true;
@@ -139,7 +166,7 @@ bool HasAvx512Table() { return HasTable("avx512"); }
 const QuantKernels& QuantReference() {
   static const QuantKernels k = {"reference", DotF32U8, DotI16U8, DotI16U8x4, Wl2U8, Pq4Scan, ArgminAffine,
                                  MatvecT, AddF32, Sq8QueryWeights, RoundI16,
-                                 Sq8ResidualDecode, BitsDotU4};
+                                 Sq8ResidualDecode, BitsDotU4, FwhtF32, U4Planes};
   return k;
 }
 
