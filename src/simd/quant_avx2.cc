@@ -343,18 +343,22 @@ uint32_t BitsDotU4(const uint64_t* code, const uint64_t* planes, size_t words) {
   return static_cast<uint32_t>(s0 + 2 * s1 + 4 * s2 + 8 * s3);
 }
 
-// Levels h = 1, 2, 4 inside each register of eight (the partner lanes swapped in, then the sum
-// kept in the lower lane of each pair and the difference in the upper), the wider levels
-// between registers. The same butterflies as the reference, so the same bits.
+// One butterfly level inside a register: `partner` holds each lane's partner, the sum is kept
+// in the lower lane of each pair and the difference in the upper (kUpper's lanes; the blend
+// takes an immediate, hence a template argument).
+template <int kUpper>
+__m256 FwhtLevel(__m256 v, __m256 partner) {
+  return _mm256_blend_ps(_mm256_add_ps(v, partner), _mm256_sub_ps(partner, v), kUpper);
+}
+
+// Levels h = 1, 2, 4 inside each register of eight, the wider levels between registers. The
+// same butterflies as the reference, so the same bits.
 void FwhtF32(float* x, size_t n) {
-  auto level = [](__m256 v, __m256 partner, int upper) {
-    return _mm256_blend_ps(_mm256_add_ps(v, partner), _mm256_sub_ps(partner, v), upper);
-  };
   for (size_t i = 0; i < n; i += 8) {
     __m256 v = _mm256_loadu_ps(x + i);
-    v = level(v, _mm256_permute_ps(v, 0xb1), 0xaa);
-    v = level(v, _mm256_permute_ps(v, 0x4e), 0xcc);
-    v = level(v, _mm256_permute2f128_ps(v, v, 0x01), 0xf0);
+    v = FwhtLevel<0xaa>(v, _mm256_permute_ps(v, 0xb1));
+    v = FwhtLevel<0xcc>(v, _mm256_permute_ps(v, 0x4e));
+    v = FwhtLevel<0xf0>(v, _mm256_permute2f128_ps(v, v, 0x01));
     _mm256_storeu_ps(x + i, v);
   }
   for (size_t h = 8; h < n; h *= 2) {
