@@ -486,6 +486,17 @@ TEST(Sq8CodecTest, EncodesWithinHalfAStepAndDistancesMatchDecoded) {
       }
       EXPECT_NEAR(codec->CodeDistance(code.data(), code2.data()), want, 1e-3 * (1 + std::fabs(want)));
     }
+    // Four codes at once: the same values as one at a time, bit for bit.
+    const size_t cs = codec->code_size();
+    std::vector<uint8_t> four(4 * cs);
+    const uint8_t* codes[4];
+    for (size_t j = 0; j < 4; ++j) {
+      ASSERT_TRUE(codec->Encode(&x[(7 * j + 3) * dim], &four[j * cs]).ok());
+      codes[j] = &four[j * cs];
+    }
+    float got[4];
+    codec->QueryDistances4(q.data(), codes, got);
+    for (size_t j = 0; j < 4; ++j) EXPECT_EQ(got[j], codec->QueryDistance(q.data(), codes[j])) << j;
   }
 }
 

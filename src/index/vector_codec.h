@@ -116,12 +116,9 @@ class VectorCodec {
       case Kind::kU8Cos:
         return 1.0f - static_cast<float>(k_->ip_u8(query, code, n)) * TailNorm(query) *
                           TailNorm(code);
-      case Kind::kSq8L2:  // |a|^2 - 2 a.(step*c) + |step*c|^2 with a = q - lower
-        return QueryFloat(query, 1) + TailNorm(code) -
-               2.0f * QueryFloat(query, 0) * static_cast<float>(Sq8Dot(query, code));
-      case Kind::kSq8Ip:  // 1 - q.lower - (q*step).c
-        return 1.0f - QueryFloat(query, 1) -
-               QueryFloat(query, 0) * static_cast<float>(Sq8Dot(query, code));
+      case Kind::kSq8L2:
+      case Kind::kSq8Ip:
+        return Sq8Distance(query, code, Sq8Dot(query, code));
     }
     return 0.0f;
   }
@@ -135,11 +132,7 @@ class VectorCodec {
     }
     int32_t dots[4];
     qk_->dot_i16_u8_x4(reinterpret_cast<const int16_t*>(query), codes, dim_, dots);
-    const float scale = QueryFloat(query, 0), base = QueryFloat(query, 1);
-    for (size_t j = 0; j < 4; ++j) {
-      out[j] = kind_ == Kind::kSq8L2 ? base + TailNorm(codes[j]) - 2.0f * scale * static_cast<float>(dots[j])
-                                     : 1.0f - base - scale * static_cast<float>(dots[j]);
-    }
+    for (size_t j = 0; j < 4; ++j) out[j] = Sq8Distance(query, codes[j], dots[j]);
   }
 
   // Distance between two stored codes.
@@ -178,6 +171,14 @@ class VectorCodec {
   }
   int32_t Sq8Dot(const uint8_t* query, const uint8_t* code) const {
     return qk_->dot_i16_u8(reinterpret_cast<const int16_t*>(query), code, dim_);
+  }
+  // An SQ8 distance from the integer product `dot` of the query's weights and the code.
+  float Sq8Distance(const uint8_t* query, const uint8_t* code, int32_t dot) const {
+    if (kind_ == Kind::kSq8L2) {  // |a|^2 - 2 a.(step*c) + |step*c|^2 with a = q - lower
+      return QueryFloat(query, 1) + TailNorm(code) - 2.0f * QueryFloat(query, 0) * static_cast<float>(dot);
+    }
+    // 1 - q.lower - (q*step).c
+    return 1.0f - QueryFloat(query, 1) - QueryFloat(query, 0) * static_cast<float>(dot);
   }
 
   size_t dim_ = 0;
