@@ -197,6 +197,12 @@ TEST(HnswIndexTest, ConcurrentInsertionBuildsAGoodGraph) {
 // left a few points per graph in small cliques that a search for them never entered.
 // No reconnection pass here: the inserts alone must give every point its place. (Under
 // sanitizers 6 graphs: the old order missed about one point per graph.)
+// At most one miss is allowed: with the threads preempted for long stretches (four busy loops
+// beside the test on two cores), an insert paused between finding its neighbours and linking
+// can link into lists pruned since, and one point of the 12,288 is missed in about one run of
+// a hundred (3 of 330 runs at 796141d and 2ac8806 together; once in a CI run). That race is
+// what the reconnection pass, on in every real batch, repairs; the linking bug this test
+// guards against missed 22-64 points a run.
 TEST(HnswIndexTest, ConcurrentInsertsLeaveEveryPointFindableByItsOwnVector) {
   const size_t dim = 32, n = 512, graphs = sextant::testing::kSanitized ? 6 : 24;
   HnswOptions opt;
@@ -215,7 +221,7 @@ TEST(HnswIndexTest, ConcurrentInsertsLeaveEveryPointFindableByItsOwnVector) {
       if ((*hits)[0].label != i) ++missed;
     }
   }
-  EXPECT_EQ(missed, 0u) << "points of " << graphs << " graphs not found by their own vectors";
+  EXPECT_LE(missed, 1u) << "points of " << graphs << " graphs not found by their own vectors";
 }
 
 // After a batch and after removals every point has at least two level-0 in-links: a point
