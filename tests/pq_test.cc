@@ -223,7 +223,7 @@ TEST(ProductQuantizerTest, Pq4PackingRoundTrips) {
 TEST(QuantKernelsTest, BitsDotU4MatchesScalarTwin) {
   std::mt19937_64 rng(9);
   const simd::QuantKernels& ref = simd::QuantReference();
-  for (size_t words : {1, 2, 13, 16}) {
+  for (size_t words : {1, 2, 7, 8, 9, 13, 16, 40}) {
     std::vector<uint32_t> x(words * 64);
     for (auto& v : x) v = static_cast<uint32_t>(rng() % 16);
     std::vector<uint64_t> planes(words * 4, 0);

@@ -84,9 +84,9 @@ void DotI16U8x4(const int16_t* w, const uint8_t* const* codes, size_t n, int32_t
 // Two code words a step against their eight planes (planes[4w .. 4w+7]: words w and w+1, four
 // planes each) in one register: each code word copied to its four lanes, ANDed, counted per
 // lane with VPOPCNTDQ; lane j and j + 4 hold plane j's count, weighted 2^j at the end. An odd
-// last word takes the low half alone (a masked load, nothing read past the planes). Against
-// the AVX2 variant's 64 scalar AND-POPCNT-adds for a 1,024-bit code: 8 steps of five vector
-// instructions. PairCounts is one step: `pair` holds words w and w + 1 (its low 128 bits).
+// last word takes the low half alone (a masked load, nothing read past the planes). For a
+// 1,024-bit code: 8 steps of five vector instructions (the AVX2 variant: 16 steps of nibble
+// lookups, 64 scalar AND-POPCNT-adds before it). PairCounts is one step: `pair` holds words w and w + 1 (its low 128 bits).
 __attribute__((target("avx512vpopcntdq"))) inline __m512i PairCounts(__m128i pair,
                                                                      const uint64_t* planes) {
   const __m512i spread = _mm512_set_epi64(1, 1, 1, 1, 0, 0, 0, 0);
