@@ -11,7 +11,10 @@
 //        [--M 16] [--ef-construction 200] [--ef 32,64,128] [--k 10] [--queries 2000]
 //        [--build-threads 2] [--threads 1[,2,...]] [--rounds 3] [--storage auto|f32|f16|u8|sq8-f32[,...]]
 //        (a name ending in -unscreened: that storage without HnswOptions::screen)
-//        [--max-base N] [--peers hnswlib,faiss] [--sextant-index FILE]
+//        [--max-base N] [--peers hnswlib,faiss] [--sextant-index FILE] [--build-rounds 1]
+// --build-rounds R: every index is built R times, the systems taking turns (who goes first
+// rotating as for the searches); build times are the medians, memory is the first round's
+// (built into a clean process), and the searches use the last round's indexes.
 // --sextant-index: load Sextant's index from FILE if it exists (no build figures then), else
 // build it and save it there: search experiments without rebuilding.
 // One JSON line per build and per (system, ef); ratios are against the first system built
@@ -109,7 +112,7 @@ Pass RunPass(const Searcher& s, size_t nq, size_t threads) {
 int main(int argc, char** argv) {
   std::string base_path, query_path, gt_path, metric_name = "cosine", storage_name = "auto";
   std::string peers = "hnswlib,faiss", index_file;
-  size_t M = 16, efc = 200, k = 10, nq = 2000, build_threads = 2, rounds = 3;
+  size_t M = 16, efc = 200, k = 10, nq = 2000, build_threads = 2, rounds = 3, build_rounds = 1;
   std::vector<size_t> thread_counts = {1};
   size_t max_base = dataset::kAllRows;
   std::vector<size_t> efs = {32, 64, 128};
@@ -134,6 +137,7 @@ int main(int argc, char** argv) {
       for (int t : bench::ParseList(v)) thread_counts.push_back(static_cast<size_t>(std::max(t, 1)));
     }
     else if (f == "--rounds") rounds = std::stoull(v);
+    else if (f == "--build-rounds") build_rounds = std::max<size_t>(1, std::stoull(v));
     else if (f == "--max-base") max_base = std::stoull(v);
     else if (f == "--peers") peers = v;
     else if (f == "--sextant-index") index_file = v;
@@ -200,8 +204,14 @@ int main(int argc, char** argv) {
   struct System {
     Searcher searcher;
     std::function<void(size_t ef)> set_ef;
+    // `drop` frees the index a previous round built (outside the measurement), `build` builds
+    // it; empty for an index loaded from a file. `after` runs once the last round is built
+    // (Sextant: the save) and returns what the build line adds.
+    std::function<void()> drop, build;
+    std::function<std::string()> after;
+    std::vector<double> walls, cpus;  // per build round
     double build_s = 0, build_cpu = 0;
-    double rss_trimmed = 0, heap_live = 0;  // bytes per vector
+    double rss = 0, rss_trimmed = 0, heap_live = 0;  // bytes per vector, first round
   };
   std::vector<System> systems;
   auto print_build = [&](const System& s, double rss_per_vector, const std::string& extra) {
@@ -211,9 +221,14 @@ int main(int argc, char** argv) {
                 "\"threads\":%zu",
                 s.searcher.name.c_str(), n, dim, s.build_s, s.build_cpu, rss_per_vector,
                 s.rss_trimmed, s.heap_live, build_threads);
-    if (!systems.empty()) {
+    if (&s != &systems[0]) {
       std::printf(",\"build_ratio\":%.3f,\"build_cpu_ratio\":%.3f", s.build_s / systems[0].build_s,
                   s.build_cpu / systems[0].build_cpu);
+    }
+    if (s.cpus.size() > 1) {
+      std::printf(",\"build_rounds\":%zu,\"build_cpu_s_rounds\":[", s.cpus.size());
+      for (size_t r = 0; r < s.cpus.size(); ++r) std::printf("%s%.2f", r ? "," : "", s.cpus[r]);
+      std::printf("]");
     }
     std::printf("%s}\n", extra.c_str());
     std::fflush(stdout);
@@ -227,20 +242,21 @@ int main(int argc, char** argv) {
     const struct mallinfo2 m = mallinfo2();
     return static_cast<double>(m.uordblks + m.hblkhd);
   };
-  auto measure = [&](System& s, const std::function<void()>& build) {
+  auto measure = [&](System& s) {
+    s.drop();
     malloc_trim(0);
     const size_t rss0 = Rss();
     const double heap0 = heap_live();
     const double cpu0 = bench::CpuSeconds();
     const auto t0 = Clock::now();
-    build();
-    s.build_s = bench::Seconds(t0);
-    s.build_cpu = bench::CpuSeconds() - cpu0;
-    const double rss = double(Rss() - rss0) / n;
+    s.build();
+    s.walls.push_back(bench::Seconds(t0));
+    s.cpus.push_back(bench::CpuSeconds() - cpu0);
+    if (s.cpus.size() > 1) return;
+    s.rss = double(Rss() - rss0) / n;
     malloc_trim(0);
     s.rss_trimmed = (double(Rss()) - double(rss0)) / n;
     s.heap_live = (heap_live() - heap0) / n;
-    return rss;
   };
 
   // hnswlib: cosine as inner product over normalised vectors (what its Python binding does).
@@ -257,7 +273,8 @@ int main(int argc, char** argv) {
                     return true;
                   }};
     s.set_ef = [&](size_t e) { lib->setEf(e); };
-    const double rss = measure(s, [&] {
+    s.drop = [&] { lib.reset(); };
+    s.build = [&] {
       lib = std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get(), n, M, efc, 100);
       std::atomic<size_t> next{0};
       auto worker = [&] {
@@ -271,16 +288,16 @@ int main(int argc, char** argv) {
       for (size_t t = 1; t < build_threads; ++t) pool.emplace_back(worker);
       worker();
       for (auto& t : pool) t.join();
-    });
-    print_build(s, rss, "");
+    };
     systems.push_back(std::move(s));
   }
 
 #if SEXTANT_BENCH_FAISS
   // FAISS IndexHNSWFlat (OpenMP threads for the build; one OpenMP thread per searching thread).
   std::unique_ptr<faiss::IndexHNSWFlat> fx;
+  std::vector<float> rows;  // FAISS's input, made before any build: input, not index
   if (peers.find("faiss") != std::string::npos) {
-    std::vector<float> rows(n * dim);  // allocated before the measurement: input, not index
+    rows.resize(n * dim);
     for (size_t i = 0; i < n; ++i) normalised(base->row(i), &rows[i * dim]);
     System s;
     s.searcher = {"faiss-hnsw", [&](size_t i, std::vector<uint64_t>& out) {
@@ -293,7 +310,8 @@ int main(int argc, char** argv) {
                     return true;
                   }};
     s.set_ef = [&](size_t e) { fx->hnsw.efSearch = static_cast<int>(e); };
-    const double rss = measure(s, [&] {
+    s.drop = [&] { fx.reset(); };
+    s.build = [&] {
       fx = std::make_unique<faiss::IndexHNSWFlat>(
           static_cast<int>(dim), static_cast<int>(M),
           *metric == index::Metric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT);
@@ -301,8 +319,7 @@ int main(int argc, char** argv) {
       omp_set_num_threads(static_cast<int>(build_threads));
       fx->add(static_cast<faiss::Index::idx_t>(n), rows.data());
       omp_set_num_threads(1);
-    });
-    print_build(s, rss, "");
+    };
     systems.push_back(std::move(s));
   }
 #endif
@@ -359,30 +376,50 @@ int main(int argc, char** argv) {
       sx = std::move(loaded).value();
       std::fprintf(stderr, "loaded %s (no build figures)\n", index_file.c_str());
     } else {
-      Status built;
-      const double rss = measure(s, [&] {
+      s.drop = [ix = &sx] { ix->reset(); };
+      s.build = [&, ix = &sx, opt] {
         auto made = index::HnswIndex::Create(dim, opt);
-        if (!made.ok()) {
-          built = made.status();
-          return;
+        Status built = made.status();
+        if (made.ok()) {
+          *ix = std::move(made).value();
+          std::vector<uint64_t> labels(n);
+          for (size_t i = 0; i < n; ++i) labels[i] = i;
+          built = (*ix)->AddBatch(base->data, labels, build_threads);
         }
-        sx = std::move(made).value();
-        std::vector<uint64_t> labels(n);
-        for (size_t i = 0; i < n; ++i) labels[i] = i;
-        built = sx->AddBatch(base->data, labels, build_threads);
-      });
-      if (built.ok() && !index_file.empty()) built = sx->Save(index_file);
-      if (!built.ok()) {
-        std::fprintf(stderr, "%s\n", built.ToString().c_str());
-        return 1;
-      }
-      char extra[64];
-      std::snprintf(extra, sizeof extra, ",\"index_bytes_per_vector\":%.1f",
-                    double(sx->MemoryUsage()) / n);
-      print_build(s, rss, extra);
+        if (!built.ok()) {
+          std::fprintf(stderr, "%s\n", built.ToString().c_str());
+          std::exit(1);
+        }
+      };
+      s.after = [&, ix = &sx] {
+        if (!index_file.empty()) {
+          if (Status saved = (*ix)->Save(index_file); !saved.ok()) {
+            std::fprintf(stderr, "%s\n", saved.ToString().c_str());
+            std::exit(1);
+          }
+        }
+        char extra[64];
+        std::snprintf(extra, sizeof extra, ",\"index_bytes_per_vector\":%.1f",
+                      double((*ix)->MemoryUsage()) / n);
+        return std::string(extra);
+      };
     }
     systems.push_back(std::move(s));
   }
+
+  // The builds, round by round, the systems taking turns; then one line per built system.
+  std::vector<System*> to_build;
+  for (System& s : systems) {
+    if (s.build) to_build.push_back(&s);
+  }
+  for (size_t r = 0; r < build_rounds; ++r) {
+    for (size_t j = 0; j < to_build.size(); ++j) measure(*to_build[(r + j) % to_build.size()]);
+  }
+  for (System* s : to_build) {
+    s->build_s = Median(s->walls);
+    s->build_cpu = Median(s->cpus);
+  }
+  for (System* s : to_build) print_build(*s, s->rss, s->after ? s->after() : std::string());
 
   auto recall = [&](const Pass& p) {
     double hits = 0;
