@@ -330,8 +330,7 @@ size_t Sq8ResidualDecode(const uint8_t* code, const uint8_t* lo, const int8_t* h
   return escapes;
 }
 
-// POPCNT on 64-bit words (this file is compiled with -mpopcnt: every AVX2 CPU has it).
-// Each code word copied to four lanes and ANDed with its four planes, then counted per byte by
+// bits_dot_u4: each code word copied to four lanes and ANDed with its four planes, then counted per byte by
 // nibble lookups (VPSHUFB) and the bytes of each 64-bit lane summed by VPSADBW; lane j holds
 // plane j's count, weighted 2^j at the end. A byte counts at most 8 a word, so 8 words add up
 // in bytes before they are widened. Against 64 scalar AND-POPCNT-adds for a 1,024-bit code
