@@ -214,12 +214,12 @@ int main(int argc, char** argv) {
     double rss = 0, rss_trimmed = 0, heap_live = 0;  // bytes per vector, first round
   };
   std::vector<System> systems;
-  auto print_build = [&](const System& s, double rss_per_vector, const std::string& extra) {
+  auto print_build = [&](const System& s, const std::string& extra) {
     std::printf("{\"event\":\"build\",\"system\":\"%s\",\"n\":%zu,\"dim\":%zu,\"build_s\":%.2f,"
                 "\"build_cpu_s\":%.2f,\"rss_bytes_per_vector\":%.1f,"
                 "\"rss_trimmed_bytes_per_vector\":%.1f,\"heap_live_bytes_per_vector\":%.1f,"
                 "\"threads\":%zu",
-                s.searcher.name.c_str(), n, dim, s.build_s, s.build_cpu, rss_per_vector,
+                s.searcher.name.c_str(), n, dim, s.build_s, s.build_cpu, s.rss,
                 s.rss_trimmed, s.heap_live, build_threads);
     if (&s != &systems[0]) {
       std::printf(",\"build_ratio\":%.3f,\"build_cpu_ratio\":%.3f", s.build_s / systems[0].build_s,
@@ -419,7 +419,7 @@ int main(int argc, char** argv) {
     s->build_s = Median(s->walls);
     s->build_cpu = Median(s->cpus);
   }
-  for (System* s : to_build) print_build(*s, s->rss, s->after ? s->after() : std::string());
+  for (System* s : to_build) print_build(*s, s->after ? s->after() : std::string());
 
   auto recall = [&](const Pass& p) {
     double hits = 0;

@@ -330,11 +330,12 @@ size_t Sq8ResidualDecode(const uint8_t* code, const uint8_t* lo, const int8_t* h
   return escapes;
 }
 
-// bits_dot_u4: each code word copied to four lanes and ANDed with its four planes, then counted per byte by
-// nibble lookups (VPSHUFB) and the bytes of each 64-bit lane summed by VPSADBW; lane j holds
-// plane j's count, weighted 2^j at the end. A byte counts at most 8 a word, so 8 words add up
-// in bytes before they are widened. Against 64 scalar AND-POPCNT-adds for a 1,024-bit code
-// (the previous variant): 12 against 18 ns in a loop over cached codes on an AMD EPYC.
+// bits_dot_u4: each code word copied to four lanes and ANDed with its four planes, then
+// counted per byte by nibble lookups (VPSHUFB) and the bytes of each 64-bit lane summed by
+// VPSADBW; lane j holds plane j's count, weighted 2^j at the end. A byte counts at most 8 a
+// word, so 8 words add up in bytes before they are widened. Against 64 scalar AND-POPCNT-adds
+// for a 1,024-bit code (the previous variant): 12 against 18 ns in a loop over cached codes
+// on an AMD EPYC.
 inline __m256i ByteCounts(__m256i x) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,  //
                                        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
@@ -356,7 +357,8 @@ uint32_t BitsDotU4(const uint64_t* code, const uint64_t* planes, size_t words) {
     acc = _mm256_add_epi64(acc, _mm256_sad_epu8(bytes, _mm256_setzero_si256()));
   }
   const __m256i weighted = _mm256_sllv_epi64(acc, _mm256_setr_epi64x(0, 1, 2, 3));
-  const __m128i s = _mm_add_epi64(_mm256_castsi256_si128(weighted), _mm256_extracti128_si256(weighted, 1));
+  const __m128i s =
+      _mm_add_epi64(_mm256_castsi256_si128(weighted), _mm256_extracti128_si256(weighted, 1));
   return static_cast<uint32_t>(_mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1));
 }
 

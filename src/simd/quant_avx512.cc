@@ -86,7 +86,7 @@ void DotI16U8x4(const int16_t* w, const uint8_t* const* codes, size_t n, int32_t
 // lane with VPOPCNTDQ; lane j and j + 4 hold plane j's count, weighted 2^j at the end. An odd
 // last word takes the low half alone (a masked load, nothing read past the planes). For a
 // 1,024-bit code: 8 steps of five vector instructions (the AVX2 variant: 16 steps of nibble
-// lookups, 64 scalar AND-POPCNT-adds before it). PairCounts is one step: `pair` holds words w and w + 1 (its low 128 bits).
+// lookups). PairCounts is one step: `pair` holds words w and w + 1 (its low 128 bits).
 __attribute__((target("avx512vpopcntdq"))) inline __m512i PairCounts(__m128i pair,
                                                                      const uint64_t* planes) {
   const __m512i spread = _mm512_set_epi64(1, 1, 1, 1, 0, 0, 0, 0);
