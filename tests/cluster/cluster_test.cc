@@ -1311,7 +1311,8 @@ class Relay {
       const ssize_t n = ::read(from, buf, sizeof(buf));
       if (n <= 0) break;
       for (ssize_t off = 0; off < n;) {
-        const ssize_t w = ::write(to, buf + off, n - off);
+        // send with MSG_NOSIGNAL: a peer already shut down (Cut) must not SIGPIPE the test.
+        const ssize_t w = ::send(to, buf + off, n - off, MSG_NOSIGNAL);
         if (w <= 0) {
           ::shutdown(from, SHUT_RDWR);
           return;
