@@ -10,7 +10,8 @@
 // usage: sextant_hnsw_vs_hnswlib --base F --query F --groundtruth F [--metric cosine|l2|ip]
 //        [--M 16] [--ef-construction 200] [--ef 32,64,128] [--k 10] [--queries 2000]
 //        [--build-threads 2] [--threads 1[,2,...]] [--rounds 3] [--storage auto|f32|f16|u8|sq8-f32[,...]]
-//        (a name ending in -unscreened: that storage without HnswOptions::screen)
+//        (a name ending in -unscreened: that storage without HnswOptions::screen; in
+//        -unordered: built without HnswIndex::Reorder; in -reordered: a loaded index reordered)
 //        [--max-base N] [--peers hnswlib,faiss] [--sextant-index FILE] [--build-rounds 1]
 // --build-rounds R: every index is built R times, the systems taking turns (who goes first
 // rotating as for the searches); build times are the medians, memory is the first round's
@@ -325,10 +326,7 @@ int main(int argc, char** argv) {
 #endif
 
   // One Sextant index per --storage name (a list: "f32,auto" compares storages in one run).
-  if (!index_file.empty() && storage_names.size() > 1) {
-    std::fprintf(stderr, "--sextant-index takes one --storage\n");
-    return 2;
-  }
+  // With --sextant-index every name loads the same file ("auto,auto-reordered" compares orders).
   std::vector<std::unique_ptr<index::HnswIndex>> sextants(storage_names.size());
   size_t ef = 0;
   for (size_t v = 0; v < storage_names.size(); ++v) {
@@ -337,6 +335,16 @@ int main(int argc, char** argv) {
     // "f32-unscreened": f32 without the 1-bit screen (HnswOptions::screen), to measure it.
     std::string storage = storage_names[v];
     const std::string unscreened = "-unscreened";
+    // "-unordered": built without HnswIndex::Reorder (HnswOptions::reorder_min_points 0);
+    // "-reordered": a loaded index reordered after loading.
+    std::string suffix;
+    for (const std::string end : {"-unordered", "-reordered"}) {
+      if (storage.size() > end.size() && storage.ends_with(end)) {
+        storage.resize(storage.size() - end.size());
+        suffix = end;
+      }
+    }
+    if (suffix == "-unordered") opt.reorder_min_points = 0;
     if (storage.size() > unscreened.size() && storage.ends_with(unscreened)) {
       storage.resize(storage.size() - unscreened.size());
       opt.screen = false;
@@ -358,7 +366,7 @@ int main(int argc, char** argv) {
     opt.initial_capacity = n;
     std::unique_ptr<index::HnswIndex>& sx = sextants[v];
     System s;
-    s.searcher = {std::string("sextant-") + index::StorageTypeName(opt.storage) + (opt.screen ? "" : unscreened),
+    s.searcher = {std::string("sextant-") + index::StorageTypeName(opt.storage) + (opt.screen ? "" : unscreened) + suffix,
                   [&, ix = &sx](size_t i, std::vector<uint64_t>& out) {
                     auto r = (*ix)->Search(std::span<const float>(queries->row(i), dim), k, ef);
                     if (!r.ok()) return false;
@@ -374,6 +382,20 @@ int main(int argc, char** argv) {
         return 1;
       }
       sx = std::move(loaded).value();
+      // In owned memory like a built index (a loaded one is searched from its file's map).
+      if (Status own = sx->Reserve(sx->slot_count() + 1); !own.ok()) {
+        std::fprintf(stderr, "%s\n", own.ToString().c_str());
+        return 1;
+      }
+      if (suffix == "-reordered") {
+        const double cpu0 = bench::CpuSeconds();
+        const auto t0 = Clock::now();
+        if (Status r = sx->Reorder(build_threads); !r.ok()) {
+          std::fprintf(stderr, "%s\n", r.ToString().c_str());
+          return 1;
+        }
+        std::fprintf(stderr, "reordered in %.2f s (%.2f CPU s)\n", bench::Seconds(t0), bench::CpuSeconds() - cpu0);
+      }
       std::fprintf(stderr, "loaded %s (no build figures)\n", index_file.c_str());
     } else {
       s.drop = [ix = &sx] { ix->reset(); };

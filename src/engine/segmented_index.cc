@@ -529,6 +529,7 @@ Status SegmentedIndex::RunJob(Job& job) {
   if (stop_) return stopped();
   if (graph) {
     graph->ConnectUnreachable();  // once, after every chunk
+    graph->ReorderIfDue(options_.build_threads);  // likewise (see HnswOptions::reorder_min_points)
     SEXTANT_ASSIGN_OR_RETURN(built, GraphSegment::Write(job.new_id, std::move(graph), options_.dir, options_.files));
   }
   roaring::Roaring held;

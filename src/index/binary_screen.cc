@@ -25,6 +25,16 @@ BinaryScreen::BinaryScreen(size_t dim, float scale)
 
 bool BinaryScreen::Reserve(size_t slots) { return rows_.Resize(slots * row_bytes_); }
 
+bool BinaryScreen::Permute(std::span<const uint32_t> order) {
+  AlignedBuffer rows;
+  if (!rows.Resize(std::max(rows_.size(), order.size() * row_bytes_))) return false;
+  for (size_t s = 0; s < order.size(); ++s) {
+    std::memcpy(rows.data() + s * row_bytes_, rows_.data() + static_cast<size_t>(order[s]) * row_bytes_, row_bytes_);
+  }
+  rows_ = std::move(rows);
+  return true;
+}
+
 void BinaryScreen::SetCentre(std::span<const float> centre) { centre_.assign(centre.begin(), centre.end()); }
 
 void BinaryScreen::Rotate(float* x) const {

@@ -70,6 +70,9 @@ class BinaryScreen {
   // Copies the rows of slots [0, slots) from `rows` (as row() lays them out, encoded with the
   // current centre: an index file's). Needs Reserve(slots) first.
   void CopyRows(const uint8_t* rows, size_t slots) { std::memcpy(rows_.data(), rows, slots * row_bytes_); }
+  // Renumbers the first order.size() rows: new row i is old row order[i]. False when out of
+  // memory (nothing changes then).
+  bool Permute(std::span<const uint32_t> order);
   // Writes slot `slot`'s row from its vector (dim floats; normalised for cosine).
   void Encode(uint32_t slot, const float* vector);
 

@@ -85,6 +85,31 @@ void ExactStore::CompactIfWasteful(const std::vector<uint8_t>& live, size_t slot
   dead_escapes_ = 0;
 }
 
+bool ExactStore::Permute(std::span<const uint32_t> order, const std::vector<uint8_t>& live) {
+  AlignedBuffer rows;
+  if (!rows.Resize(std::max(slots_, order.size()) * row_bytes())) return false;
+  std::vector<uint32_t> start(std::max(slots_, order.size()), 0);
+  std::vector<uint32_t> escapes;
+  escapes.reserve(escapes_.size() - dead_escapes_);
+  for (size_t s = 0; s < order.size(); ++s) {
+    const uint32_t from = order[s];
+    const uint8_t* row = rows_ + static_cast<size_t>(from) * row_bytes();
+    std::memcpy(rows.data() + s * row_bytes(), row, row_bytes());
+    start[s] = static_cast<uint32_t>(escapes.size());
+    if (!live[from]) continue;
+    const size_t count = CountEscapes(row);
+    escapes.insert(escapes.end(), escapes_.begin() + escape_start_[from],
+                   escapes_.begin() + escape_start_[from] + count);
+  }
+  owned_ = std::move(rows);
+  rows_ = owned_.data();
+  slots_ = std::max(slots_, order.size());
+  escape_start_ = std::move(start);
+  escapes_ = std::move(escapes);
+  dead_escapes_ = 0;
+  return true;
+}
+
 size_t ExactStore::CountEscapes(const uint8_t* row) const {
   size_t n = 0;
   for (size_t d = 0; d < dim_; ++d) n += RowResidual(row, dim_, d) == simd::kSq8ResidualEscape;

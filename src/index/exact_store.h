@@ -58,6 +58,11 @@ class ExactStore {
   // which slots of the first `slots` hold vectors.
   void CompactIfWasteful(const std::vector<uint8_t>& live, size_t slots);
 
+  // Renumbers the first order.size() slots: new slot i holds what slot order[i] held (`live`
+  // says which old slots hold vectors; the others' escapes are dropped). False when out of
+  // memory (nothing changes then).
+  bool Permute(std::span<const uint32_t> order, const std::vector<uint8_t>& live);
+
   // The exact vector of `slot`, whose SQ8 code under `sq8` is `code`, into `out` (dim floats).
   void Get(const VectorCodec& sq8, uint32_t slot, const uint8_t* code, float* out) const;
 

@@ -1,8 +1,12 @@
 #include "index/hnsw_index.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cmath>
 #include <thread>
+
+#include "index/kmeans.h"
 
 namespace sextant::index {
 namespace {
@@ -511,6 +515,7 @@ Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const uint6
   worker();
   for (auto& t : pool) t.join();
   if (threads > 1 && reconnect) ConnectUnreachable();
+  if (first_error.ok() && reconnect) ReorderIfDue(threads);
   return first_error;
 }
 
@@ -1017,6 +1022,118 @@ Result<std::vector<SearchHit>> HnswIndex::SearchSubset(std::span<const float> qu
                     });
   all.resize(take);
   return all;
+}
+
+std::vector<uint32_t> HnswIndex::ClusterOrder(size_t threads) const {
+  std::vector<uint32_t> live;
+  live.reserve(live_count_);
+  for (uint32_t u = 0; u < slot_count_; ++u) {
+    if (live_[u]) live.push_back(u);
+  }
+  const size_t k = std::min<size_t>(kReorderMaxClusters, live.size() / kReorderPointsPerCluster);
+  if (k < 2) return live;
+  const size_t d = dim();
+  // Centroids from an evenly spaced sample (32 points a centroid, six rounds: the order only
+  // needs neighbourhoods, not a good quantizer), learned and assigned in float32 from the
+  // stored vectors, a block at a time.
+  KMeansOptions km;
+  km.iterations = 6;
+  km.max_points_per_centroid = 32;
+  km.threads = threads;
+  const size_t samples = std::min(live.size(), k * km.max_points_per_centroid);
+  std::vector<float> rows(std::max<size_t>(samples, 4096) * d);
+  for (size_t i = 0; i < samples; ++i) StoredVector(live[i * live.size() / samples], &rows[i * d]);
+  Result<std::vector<float>> centroids = TrainKMeans({rows.data(), samples * d}, d, k, km);
+  if (!centroids.ok()) return live;  // (cannot happen: k <= samples)
+  std::vector<uint32_t> cluster(live.size());
+  for (size_t at = 0; at < live.size(); at += 4096) {
+    const size_t m = std::min<size_t>(4096, live.size() - at);
+    for (size_t i = 0; i < m; ++i) StoredVector(live[at + i], &rows[i * d]);
+    AssignNearest(rows.data(), m, centroids->data(), k, d, &cluster[at], nullptr, false, threads);
+  }
+  // Stable counting sort by cluster.
+  std::vector<size_t> start(k + 1, 0);
+  for (uint32_t c : cluster) ++start[c + 1];
+  for (size_t c = 0; c < k; ++c) start[c + 1] += start[c];
+  std::vector<uint32_t> order(live.size());
+  for (size_t i = 0; i < live.size(); ++i) order[start[cluster[i]]++] = live[i];
+  return order;
+}
+
+bool HnswIndex::ReorderIfDue(size_t threads) {
+  std::unique_lock<std::shared_mutex> g(grow_mu_);
+  if (options_.reorder_min_points == 0 || live_count_ < options_.reorder_min_points ||
+      live_count_ < 2 * ordered_rows_) {
+    return false;
+  }
+  // Out of memory for the copies leaves the index as it was, in its old order: still right.
+  return ReorderLocked(threads).ok();
+}
+
+Status HnswIndex::Reorder(size_t threads) {
+  std::unique_lock<std::shared_mutex> g(grow_mu_);
+  return ReorderLocked(threads);
+}
+
+Status HnswIndex::ReorderLocked(size_t threads) {
+  const size_t n = slot_count_;
+  ordered_rows_ = live_count_;  // (also when out of memory below: not tried again every batch)
+  if (n < 2) return Status::OK();
+  SEXTANT_RETURN_IF_ERROR(Materialize());
+  // order[new] = old: the live points grouped by nearest centroid, then the free slots.
+  std::vector<uint32_t> order = ClusterOrder(std::max<size_t>(threads, 1));
+  order.reserve(n);
+  for (uint32_t u = 0; u < n; ++u) {
+    if (!live_[u]) order.push_back(u);
+  }
+  std::vector<uint32_t> renumbered(n);  // old -> new
+  for (uint32_t s = 0; s < n; ++s) renumbered[order[s]] = s;
+
+  AlignedBuffer codes, links0;
+  if (!codes.Resize(capacity_ * stride_) || !links0.Resize(capacity_ * (m0_ + 1) * sizeof(uint32_t)) ||
+      (two_tier() && !exact_->Permute(order, live_)) || (screen_ && !screen_->Permute(order))) {
+    return Status::ResourceExhausted("out of memory reordering the index");
+  }
+  // Readers that take only meta_mu_ (Contains, Labels, GetVector) wait for the labels.
+  std::lock_guard<std::mutex> meta(meta_mu_);
+  auto* new_links0 = reinterpret_cast<uint32_t*>(links0.data());
+  std::vector<std::unique_ptr<uint32_t[]>> upper(upper_.size());
+  std::vector<uint8_t> levels(levels_.size(), 0), live(live_.size(), 0);
+  std::vector<uint64_t> labels(labels_.size(), 0);
+  auto copy_list = [&](const uint32_t* from, uint32_t* to) {
+    to[0] = from[0];
+    for (uint32_t i = 1; i <= from[0]; ++i) to[i] = renumbered[from[i]];
+  };
+  for (uint32_t s = 0; s < n; ++s) {
+    const uint32_t u = order[s];
+    std::memcpy(codes.data() + static_cast<size_t>(s) * stride_, code(u), stride_);
+    copy_list(links(u, 0), new_links0 + static_cast<size_t>(s) * (m0_ + 1));
+    levels[s] = levels_[u];
+    live[s] = live_[u];
+    labels[s] = labels_[u];
+    upper[s] = std::move(upper_[u]);
+    for (int l = 1; l <= levels[s] && upper[s]; ++l) {
+      uint32_t* list = upper[s].get() + static_cast<size_t>(l - 1) * (options_.M + 1);
+      for (uint32_t i = 1; i <= list[0]; ++i) list[i] = renumbered[list[i]];
+    }
+    if (live[s]) label_map_.Put(labels[s], s);
+  }
+  codes_owned_ = std::move(codes);
+  links0_owned_ = std::move(links0);
+  codes_ = codes_owned_.data();
+  links0_ = reinterpret_cast<uint32_t*>(links0_owned_.data());
+  upper_ = std::move(upper);
+  levels_ = std::move(levels);
+  live_ = std::move(live);
+  labels_ = std::move(labels);
+  for (uint32_t& f : free_slots_) f = renumbered[f];
+  if (live_count_ > 0) entry_point_ = renumbered[entry_point_];
+#if defined(__GLIBC__)
+  // The old arrays and the clustering's scratch (GloVe-100: about 30 bytes a point) go back to
+  // the system instead of staying in the heap as resident memory.
+  ::malloc_trim(0);
+#endif
+  return Status::OK();
 }
 
 bool HnswIndex::Contains(uint64_t label) const {

@@ -6,6 +6,10 @@
 // in another, so a search touches two predictable places per point. Upper levels, which only
 // about 1/M of the points have, are separate small arrays.
 //
+// Slot order: once an index holds HnswOptions::reorder_min_points points, and again each time
+// it doubles, AddBatch (ReorderIfDue) renumbers the slots (Reorder) so that points near each
+// other in space, which a walk meets together, are near each other in every array.
+//
 // Neighbours are chosen with the paper's heuristic (Algorithm 4): a candidate is kept only
 // if it is closer to the new point than to every neighbour already kept, which keeps long
 // links across clusters.
@@ -81,6 +85,10 @@ struct HnswOptions {
   // enter the beam. Saved with the index; Load gives every index that can have one a screen,
   // computed from the vectors when the file has none (older files, or saved without).
   bool screen = true;
+  // AddBatch (and ReorderIfDue) reorders the index once it holds at least this many points and
+  // twice as many as at its last reordering (or its load): amortized, a few per cent of the
+  // build. 0: never. Smaller indexes mostly fit in the caches anyway.
+  size_t reorder_min_points = 32768;
 };
 
 // Called from AddBatch after every `done` points (from one thread at a time).
@@ -125,8 +133,9 @@ class HnswIndex final : public VectorIndex {
 
   // Inserts n points (row-major, dim() floats each) from `threads` threads. Validates every
   // row and label first: on error nothing is inserted. With more than one thread it ends by
-  // reconnecting what the concurrent inserts left unreachable (ConnectUnreachable), unless
-  // `reconnect` is false: a caller adding a series of batches then calls it once at the end.
+  // reconnecting what the concurrent inserts left unreachable (ConnectUnreachable), and then
+  // reorders the slots if due (ReorderIfDue), unless `reconnect` is false: a caller adding a
+  // series of batches then calls both once at the end.
   Status AddBatch(std::span<const float> vectors, std::span<const uint64_t> labels,
                   size_t threads = 1, const ProgressFn& progress = nullptr, bool reconnect = true);
 
@@ -150,6 +159,19 @@ class HnswIndex final : public VectorIndex {
   // Removes the points, repairing every list that linked to them, and frees their slots.
   // Errors: NotFound naming the first absent label (nothing is removed then).
   Status Remove(std::span<const uint64_t> labels);
+
+  // Renumbers the slots so that points near each other lie together in memory (codes, link
+  // lists, exact rows, screen rows): grouped by the nearest of up to 256 k-means centroids (one
+  // per 256 points), free slots last. A walk then finds more of what it reads in cache
+  // (GloVe-100, 331k points: 0.5 s on two threads, about 1 % of the build; QPS +5 to +9 % at
+  // ef 64 and 256, three runs of seven alternating rounds; 1,024 centroids cost four times as
+  // much for no more). Answers do not change. `threads`: for the clustering.
+  // Errors: ResourceExhausted (the index is unchanged then). Exclusive.
+  Status Reorder(size_t threads = 1);
+  // Reorder when HnswOptions::reorder_min_points says it is due; true if it reordered.
+  // AddBatch calls it at its end unless `reconnect` is false: a caller adding a series of
+  // batches calls it once after the last, beside ConnectUnreachable. Exclusive.
+  bool ReorderIfDue(size_t threads = 1);
 
   bool Contains(uint64_t label) const;
   // The labels of every point in the index (slot order).
@@ -225,6 +247,11 @@ class HnswIndex final : public VectorIndex {
   void EncodeScreen(std::span<const float> batch);
   // live_count_, read under meta_mu_.
   size_t LiveCount() const;
+  // Reorder with grow_mu_ held exclusively.
+  Status ReorderLocked(size_t threads);
+  // The live slots grouped by nearest k-means centroid (Reorder's order).
+  std::vector<uint32_t> ClusterOrder(size_t threads) const;
+  static constexpr size_t kReorderMaxClusters = 256, kReorderPointsPerCluster = 256;
   // Inserts one validated point (Add without the training step).
   Status AddOne(uint64_t label, std::span<const float> vector);
 
@@ -289,6 +316,7 @@ class HnswIndex final : public VectorIndex {
   std::optional<ExactStore> exact_;
   std::optional<VectorCodec> exact_codec_;
   size_t trained_rows_ = 0;  // kSq8F32: points the SQ8 parameters were learned from
+  size_t ordered_rows_ = 0;  // live points at the last Reorder (or Load)
   std::optional<BinaryScreen> screen_;  // see HnswOptions::screen
   size_t screen_rows_ = 0;              // points the screen's centre was computed from
   std::vector<std::unique_ptr<uint32_t[]>> upper_;  // levels 1..L for slots with level > 0

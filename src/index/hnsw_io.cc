@@ -228,6 +228,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   ix->codes_ = const_cast<uint8_t*>(section(kCodes));
   ix->links0_ = reinterpret_cast<uint32_t*>(const_cast<uint8_t*>(section(kLinks0)));
   if (two_tier) ix->trained_rows_ = h.live_count;  // parameters as saved; relearned only if it doubles
+  ix->ordered_rows_ = h.live_count;  // in its saved order; reordered only if it doubles
   ix->levels_.assign(section(kLevels), section(kLevels) + n);
   ix->live_.assign(section(kLive), section(kLive) + n);
   for (uint8_t live : ix->live_) {
