@@ -792,7 +792,7 @@ TEST_F(HnswFileTest, ReorderChangesNoAnswer) {
 // AddBatch reorders by itself once the index reaches HnswOptions::reorder_min_points and has
 // doubled since its last ordering: a series of one-thread batches (slots in label order until
 // then) ends grouped, answering as well as brute force says it should; a load counts as an
-// ordering, and 0 turns it off.
+// ordering, 0 turns it off, and long codes are left alone.
 TEST_F(HnswFileTest, AddBatchReordersAsTheIndexDoubles) {
   const size_t dim = 16, n = 3000;
   auto base = Clustered(n, dim, 51);
@@ -825,6 +825,10 @@ TEST_F(HnswFileTest, AddBatchReordersAsTheIndexDoubles) {
   opt.reorder_min_points = 0;
   auto never = Build(base, dim, opt);
   EXPECT_TRUE(in_label_order(*never));
+  // Codes longer than 1 KiB (f32, 300 dimensions) are left in their order: no gain there.
+  opt.reorder_min_points = 300;
+  auto wide = Build(Clustered(600, 300, 53), 300, opt);
+  EXPECT_TRUE(in_label_order(*wide));
 }
 
 TEST_F(HnswFileTest, CorruptionIsDetected) {

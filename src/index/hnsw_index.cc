@@ -1063,7 +1063,7 @@ std::vector<uint32_t> HnswIndex::ClusterOrder(size_t threads) const {
 bool HnswIndex::ReorderIfDue(size_t threads) {
   std::unique_lock<std::shared_mutex> g(grow_mu_);
   if (options_.reorder_min_points == 0 || live_count_ < options_.reorder_min_points ||
-      live_count_ < 2 * ordered_rows_) {
+      live_count_ < 2 * ordered_rows_ || stride_ > kReorderMaxStride) {
     return false;
   }
   // Out of memory for the copies leaves the index as it was, in its old order: still right.
