@@ -5,13 +5,13 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "common/heap.h"
 #include "engine/flat_segment.h"
 #include "engine/graph_segment.h"
 #include "engine/search_pool.h"
 #include "engine/trained_segment.h"
 
 #if defined(__GLIBC__)
-#include <malloc.h>
 #endif
 
 
@@ -29,14 +29,6 @@ constexpr size_t kTrimBytes = size_t{64} << 20;
 // The smallest beam a segment of a multi-segment collection is searched with (unless the
 // query's own is smaller); see Search.
 constexpr size_t kMinSegmentBeam = 32;
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SEXTANT_SEGMENTS_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define SEXTANT_SEGMENTS_SANITIZED 1
-#endif
-#endif
 
 }  // namespace
 
@@ -589,11 +581,8 @@ void SegmentedIndex::RemoveFilesOfFailedJob(const Job& job) {
 }
 
 void SegmentedIndex::TrimMemory() {
-  // Freed segments (graphs, flat buffers, bitmaps) leave their pages in the allocator's
-  // arenas; hand the free ones back so the process's RSS follows its memory use down.
-#if defined(__GLIBC__) && !defined(SEXTANT_SEGMENTS_SANITIZED)
-  ::malloc_trim(0);
-#endif
+  // Freed segments (graphs, flat buffers, bitmaps) leave their pages in the allocator's arenas.
+  ReleaseFreeHeap();
   memory_trims_.fetch_add(1);
 }
 

@@ -1,11 +1,10 @@
 #include "index/hnsw_index.h"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <cmath>
 #include <thread>
 
+#include "common/heap.h"
 #include "index/kmeans.h"
 
 namespace sextant::index {
@@ -1067,12 +1066,20 @@ bool HnswIndex::ReorderIfDue(size_t threads) {
     return false;
   }
   // Out of memory for the copies leaves the index as it was, in its old order: still right.
-  return ReorderLocked(threads).ok();
+  const bool reordered = ReorderLocked(threads).ok();
+  g.unlock();
+  // The old arrays and the clustering's scratch (GloVe-100: about 30 bytes a point) go back to
+  // the system instead of staying resident; outside the lock.
+  ReleaseFreeHeap();
+  return reordered;
 }
 
 Status HnswIndex::Reorder(size_t threads) {
   std::unique_lock<std::shared_mutex> g(grow_mu_);
-  return ReorderLocked(threads);
+  Status st = ReorderLocked(threads);
+  g.unlock();
+  ReleaseFreeHeap();  // as in ReorderIfDue
+  return st;
 }
 
 Status HnswIndex::ReorderLocked(size_t threads) {
@@ -1128,11 +1135,6 @@ Status HnswIndex::ReorderLocked(size_t threads) {
   labels_ = std::move(labels);
   for (uint32_t& f : free_slots_) f = renumbered[f];
   if (live_count_ > 0) entry_point_ = renumbered[entry_point_];
-#if defined(__GLIBC__)
-  // The old arrays and the clustering's scratch (GloVe-100: about 30 bytes a point) go back to
-  // the system instead of staying in the heap as resident memory.
-  ::malloc_trim(0);
-#endif
   return Status::OK();
 }
 
