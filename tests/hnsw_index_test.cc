@@ -38,21 +38,41 @@ std::unique_ptr<HnswIndex> Build(const std::vector<float>& base, size_t dim, Hns
   return std::move(ix).value();
 }
 
-// Mean recall@k of the index against brute force over `nq` queries.
+// The exact top-k labels of every query among the accepted base points.
+template <typename Accept>
+std::vector<std::vector<uint64_t>> BruteForceTruth(Metric m, const std::vector<float>& base,
+                                                   const std::vector<float>& queries, size_t dim,
+                                                   size_t k, Accept&& accept) {
+  std::vector<std::vector<uint64_t>> truth;
+  for (size_t q = 0; q < queries.size() / dim; ++q) {
+    truth.push_back(BruteForceTopK(m, base, dim, &queries[q * dim], k, accept));
+  }
+  return truth;
+}
+
+// Mean recall@k of the index over the queries against `truth` (BruteForceTruth: computed once
+// where several indexes or efs are measured on the same queries).
+template <typename Accept>
+double RecallAgainst(const HnswIndex& ix, const std::vector<std::vector<uint64_t>>& truth,
+                     const std::vector<float>& queries, size_t dim, size_t k, size_t ef,
+                     Accept&& accept, const SearchFilter* filter = nullptr) {
+  double total = 0;
+  for (size_t q = 0; q < truth.size(); ++q) {
+    auto got = ix.Search({&queries[q * dim], dim}, k, ef, filter);
+    EXPECT_TRUE(got.ok());
+    for (const auto& h : *got) EXPECT_TRUE(accept(h.label)) << "returned a filtered label";
+    total += Overlap(*got, truth[q]);
+  }
+  return total / static_cast<double>(truth.size());
+}
+
+// Mean recall@k of the index against brute force over every query.
 template <typename Accept>
 double MeasureRecall(const HnswIndex& ix, Metric m, const std::vector<float>& base,
                      const std::vector<float>& queries, size_t dim, size_t k, size_t ef,
                      Accept&& accept, const SearchFilter* filter = nullptr) {
-  double total = 0;
-  const size_t nq = queries.size() / dim;
-  for (size_t q = 0; q < nq; ++q) {
-    const float* qv = &queries[q * dim];
-    auto got = ix.Search({qv, dim}, k, ef, filter);
-    EXPECT_TRUE(got.ok());
-    for (const auto& h : *got) EXPECT_TRUE(accept(h.label)) << "returned a filtered label";
-    total += Overlap(*got, BruteForceTopK(m, base, dim, qv, k, accept));
-  }
-  return total / nq;
+  return RecallAgainst(ix, BruteForceTruth(m, base, queries, dim, k, accept), queries, dim, k, ef,
+                       accept, filter);
 }
 
 constexpr auto kAll = [](size_t) { return true; };
@@ -476,21 +496,9 @@ TEST(HnswIndexTest, ScreenedF32SearchMatchesBruteForceAndTheUnscreenedWalk) {
   std::vector<Metric> metrics = {Metric::kL2};
   if (!sextant::testing::kSanitized) metrics.push_back(Metric::kCosine);
   // Brute force once per metric (seven recalls use it; under ASan the test's own code is -O0).
-  auto truth_for = [&](Metric metric) {
-    std::vector<std::vector<uint64_t>> truth;
-    for (size_t q = 0; q < queries.size() / dim; ++q) {
-      truth.push_back(BruteForceTopK(metric, base, dim, &queries[q * dim], 10, kAll));
-    }
-    return truth;
-  };
+  auto truth_for = [&](Metric metric) { return BruteForceTruth(metric, base, queries, dim, 10, kAll); };
   auto recall = [&](const HnswIndex& ix, const std::vector<std::vector<uint64_t>>& truth, size_t ef) {
-    double total = 0;
-    for (size_t q = 0; q < truth.size(); ++q) {
-      auto got = ix.Search({&queries[q * dim], dim}, 10, ef);
-      EXPECT_TRUE(got.ok());
-      if (got.ok()) total += Overlap(*got, truth[q]);
-    }
-    return total / static_cast<double>(truth.size());
+    return RecallAgainst(ix, truth, queries, dim, 10, ef, kAll);
   };
   const auto l2_truth = truth_for(Metric::kL2);
   for (Metric metric : metrics) {
