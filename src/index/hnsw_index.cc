@@ -214,7 +214,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Create(size_t dim, const HnswOptio
 
 Status HnswIndex::EnsureCapacity(size_t n) {
   if (n <= capacity_) return Status::OK();
-  if (n > 0xfffffff0u) return Status::ResourceExhausted("an HNSW index holds at most 2^32-16 points");
+  if (n > kMaxSlots) return Status::ResourceExhausted("an HNSW index holds at most 2^31-16 points");
   SEXTANT_RETURN_IF_ERROR(Materialize());
   if (!codes_owned_.Resize(n * stride_) ||
       !links0_owned_.Resize(n * (m0_ + 1) * sizeof(uint32_t)) ||
@@ -731,78 +731,136 @@ const BinaryScreen::Query* HnswIndex::PrepareScreenQuery(const uint8_t* query) c
   return &prepared;
 }
 
+uint32_t HnswIndex::ScoreNeighbours(const uint8_t* query, uint32_t id, int level, bool racing,
+                                    VisitedTable& visited, const BinaryScreen::Query* screen,
+                                    float bound, uint32_t* ids, float* distances) const {
+  const size_t code_bytes = codec_.code_size();
+  const uint32_t ahead = PrefetchAhead(code_bytes);
+  uint32_t buf[kMaxListLength + 1];
+  uint32_t* todo = ids;
+  const uint32_t* list = links(id, level);
+  if (racing) list = ReadRacingList(list, static_cast<uint32_t>(max_links(level)), buf);
+  const uint32_t cnt = list[0];
+  for (uint32_t i = 1; i <= cnt; ++i) visited.PrefetchMark(list[i]);
+  // Gather the unvisited neighbours first so their codes can be prefetched together.
+  uint32_t m = 0;
+  for (uint32_t i = 1; i <= cnt; ++i) {
+    const uint32_t n = list[i];
+    if (!visited.TestAndSet(n)) todo[m++] = n;
+  }
+  // Only the neighbours whose screen bound is within the beam's are read in full: a rejected
+  // one could not have entered (the bound only tightens while this list is done).
+  if (screen != nullptr && bound < INFINITY) m = ScreenOut(*screen, todo, m, bound, todo);
+  for (uint32_t j = 0; j < m && j < ahead; ++j) PrefetchCode(code(todo[j]), code_bytes);
+  // Distances four at a time (one kernel call, the loads overlapping).
+  for (uint32_t j = 0; j < m; j += 4) {
+    const uint32_t group = std::min<uint32_t>(4, m - j);
+    for (uint32_t g = 0; g < group; ++g) {
+      if (j + g + ahead < m) PrefetchCode(code(todo[j + g + ahead]), code_bytes);
+    }
+    if (group == 4) {
+      const uint8_t* codes[4] = {code(todo[j]), code(todo[j + 1]), code(todo[j + 2]), code(todo[j + 3])};
+      codec_.QueryDistances4(query, codes, distances + j);
+    } else {
+      for (uint32_t g = 0; g < group; ++g) distances[j + g] = codec_.QueryDistance(query, code(todo[j + g]));
+    }
+  }
+  return m;
+}
+
 void HnswIndex::SearchLayer(const uint8_t* query, Candidate ep, int level, size_t ef, bool racing,
                             const SearchFilter* filter, VisitedTable& visited,
                             std::vector<Candidate>& out, const BinaryScreen::Query* screen) const {
   visited.Reset(capacity_);  // stable while the caller holds grow_mu_ or exclusive access
+  if (filter != nullptr) {
+    SearchLayerFiltered(query, ep, level, ef, racing, filter, visited, out, screen);
+    return;
+  }
+  // The beam: the best ef candidates found, sorted by distance, each marked once expanded
+  // (kExpanded in its id); the walk expands the nearest unexpanded one until none is left.
+  // What the two heaps of the paper's algorithm do (candidates to expand, results so far) in
+  // one array whose order needs no sifting: an entrant's place by binary search, one memmove.
+  constexpr uint32_t kExpanded = uint32_t{1} << 31;  // (above every slot: kMaxSlots)
+  const size_t list_bytes = (max_links(level) + 1) * sizeof(uint32_t);
+  out.resize(ef + 1);  // one spare: an entrant shifts the worst out through it
+  Candidate* beam = out.data();
+  size_t size = 0;
+  uint32_t ids[kMaxListLength];
+  float dists[kMaxListLength];
+  visited.Set(ep.id);
+  beam[size++] = ep;
+  for (size_t at = 0; at < size;) {
+    const uint32_t id = beam[at].id;
+    beam[at].id = id | kExpanded;
+    size_t next = at + 1;  // the nearest place an entrant took, if before at + 1
+    float bound = size >= ef ? beam[size - 1].distance : INFINITY;
+    const uint32_t m = ScoreNeighbours(query, id, level, racing, visited, screen, bound, ids, dists);
+    for (uint32_t j = 0; j < m; ++j) {
+      const float d = dists[j];
+      if (d >= bound) continue;
+      const uint32_t n = ids[j];
+      // A point that enters the beam is likely expanded soon: fetch its link list now (a
+      // miss per expansion otherwise, the list lives apart from the codes).
+      PrefetchCode(reinterpret_cast<const uint8_t*>(links(n, level)), list_bytes);
+      // The first entry farther than d, by a binary search without branches.
+      const Candidate* first = beam;
+      for (size_t len = size; len > 0;) {
+        const size_t half = len / 2;
+        const bool right = first[half].distance <= d;
+        first = right ? first + half + 1 : first;
+        len = right ? len - half - 1 : half;
+      }
+      const auto place = static_cast<size_t>(first - beam);
+      std::memmove(beam + place + 1, beam + place, (size - place) * sizeof(Candidate));
+      beam[place] = {d, n};
+      if (size < ef) ++size;
+      if (size >= ef) bound = beam[size - 1].distance;
+      next = std::min(next, place);
+    }
+    while (next < size && (beam[next].id & kExpanded) != 0) ++next;
+    at = next;
+  }
+  out.resize(size);
+  for (Candidate& c : out) c.id &= ~kExpanded;
+}
+
+void HnswIndex::SearchLayerFiltered(const uint8_t* query, Candidate ep, int level, size_t ef,
+                                    bool racing, const SearchFilter* filter, VisitedTable& visited,
+                                    std::vector<Candidate>& out,
+                                    const BinaryScreen::Query* screen) const {
   thread_local std::vector<Candidate> frontier;  // min-heap: next to expand
   frontier.clear();
-  out.clear();  // max-heap: best ef found so far
-  const size_t code_bytes = codec_.code_size();
+  out.clear();  // max-heap: best ef accepted so far
   const size_t list_bytes = (max_links(level) + 1) * sizeof(uint32_t);
-  const uint32_t ahead = PrefetchAhead(code_bytes);
-
   visited.Set(ep.id);
   frontier.push_back(ep);
-  if (filter == nullptr || filter->Accept(labels_[ep.id])) out.push_back(ep);
+  const auto accept = [&](uint32_t id) { return filter == nullptr || filter->Accept(labels_[id]); };
+  if (accept(ep.id)) out.push_back(ep);
   float bound = out.empty() ? INFINITY : ep.distance;
-
-  uint32_t buf[1025];
-  uint32_t todo[1025];
+  uint32_t ids[kMaxListLength];
+  float dists[kMaxListLength];
   while (!frontier.empty()) {
     const Candidate c = frontier.front();
     if (c.distance > bound && out.size() >= ef) break;
     std::pop_heap(frontier.begin(), frontier.end(), CloserFirst());
     frontier.pop_back();
-
-    const uint32_t* list = links(c.id, level);
-    if (racing) list = ReadRacingList(list, static_cast<uint32_t>(max_links(level)), buf);
-    const uint32_t cnt = list[0];
-    for (uint32_t i = 1; i <= cnt; ++i) visited.PrefetchMark(list[i]);
-    // Gather the unvisited neighbours first so their codes can be prefetched together.
-    uint32_t m = 0;
-    for (uint32_t i = 1; i <= cnt; ++i) {
-      const uint32_t n = list[i];
-      if (!visited.TestAndSet(n)) todo[m++] = n;
-    }
-    // Only the neighbours whose screen bound is within the beam's are read in full: a rejected
-    // one could not have entered (the bound only tightens while this list is done).
-    if (screen != nullptr && out.size() >= ef) m = ScreenOut(*screen, todo, m, bound, todo);
-    for (uint32_t j = 0; j < m && j < ahead; ++j) PrefetchCode(code(todo[j]), code_bytes);
-    float dist[4];
+    const uint32_t m = ScoreNeighbours(query, c.id, level, racing, visited, screen,
+                                       out.size() >= ef ? bound : INFINITY, ids, dists);
     for (uint32_t j = 0; j < m; ++j) {
-      // Distances four at a time (one kernel call, the loads overlapping), then each compared
-      // with the beam as it stands when its turn comes, as one at a time would.
-      if (j % 4 == 0) {
-        const uint32_t group = std::min<uint32_t>(4, m - j);
-        for (uint32_t g = 0; g < group; ++g) {
-          if (j + g + ahead < m) PrefetchCode(code(todo[j + g + ahead]), code_bytes);
-        }
-        if (group == 4) {
-          const uint8_t* codes[4] = {code(todo[j]), code(todo[j + 1]), code(todo[j + 2]), code(todo[j + 3])};
-          codec_.QueryDistances4(query, codes, dist);
-        } else {
-          for (uint32_t g = 0; g < group; ++g) dist[g] = codec_.QueryDistance(query, code(todo[j + g]));
-        }
+      const float d = dists[j];
+      const uint32_t n = ids[j];
+      if (out.size() >= ef && d >= bound) continue;
+      PrefetchCode(reinterpret_cast<const uint8_t*>(links(n, level)), list_bytes);
+      frontier.push_back({d, n});
+      std::push_heap(frontier.begin(), frontier.end(), CloserFirst());
+      if (!accept(n)) continue;
+      if (out.size() < ef) {
+        out.push_back({d, n});
+        std::push_heap(out.begin(), out.end(), FartherFirst());
+      } else {
+        ReplaceFarthest(out, {d, n});
       }
-      const uint32_t n = todo[j];
-      const float d = dist[j % 4];
-      if (out.size() < ef || d < bound) {
-        // A point that enters the beam is likely expanded soon: fetch its link list now
-        // (a miss per expansion otherwise, the list lives apart from the codes).
-        PrefetchCode(reinterpret_cast<const uint8_t*>(links(n, level)), list_bytes);
-        frontier.push_back({d, n});
-        std::push_heap(frontier.begin(), frontier.end(), CloserFirst());
-        if (filter == nullptr || filter->Accept(labels_[n])) {
-          if (out.size() < ef) {
-            out.push_back({d, n});
-            std::push_heap(out.begin(), out.end(), FartherFirst());
-          } else if (!out.empty()) {
-            ReplaceFarthest(out, {d, n});
-          }
-          bound = out.size() >= ef ? out.front().distance : INFINITY;
-        }
-      }
+      bound = out.size() >= ef ? out.front().distance : INFINITY;
     }
   }
 }

@@ -96,6 +96,9 @@ using ProgressFn = std::function<void(size_t done, size_t total)>;
 
 class HnswIndex final : public VectorIndex {
  public:
+  // Slots an index can have (SearchLayer's beam marks expanded entries in the id's top bit).
+  static constexpr size_t kMaxSlots = 0x7ffffff0u;
+
   // Errors: InvalidArgument for a bad dimension, M < 2 or M > 512, ef_construction < 1, a
   // metric the storage type cannot serve, or kSq8 storage without (valid) sq8 parameters.
   static Result<std::unique_ptr<HnswIndex>> Create(size_t dim, const HnswOptions& options);
@@ -278,10 +281,25 @@ class HnswIndex final : public VectorIndex {
                     const BinaryScreen::Query* screen = nullptr) const;
   // Beam search on `level` from `ep`; returns up to ef candidates (unordered). `screen`: the
   // query prepared for screen_, whose bounds then spare the reads of neighbours that cannot
-  // enter a full beam (searches, and the inserts' searches of a screened build).
+  // enter a full beam (searches, and the inserts' searches of a screened build). Without a
+  // filter the beam is one sorted array; with one, SearchLayerFiltered.
   void SearchLayer(const uint8_t* query, Candidate ep, int level, size_t ef, bool racing,
                    const SearchFilter* filter, VisitedTable& visited,
                    std::vector<Candidate>& out, const BinaryScreen::Query* screen = nullptr) const;
+  // The paper's two heaps: candidates to expand (every neighbour nearer than the ef-th
+  // accepted result, accepted or not, so a walk crosses what the filter rejects) and the best
+  // ef accepted results. SearchLayer's contract; `visited` already reset.
+  void SearchLayerFiltered(const uint8_t* query, Candidate ep, int level, size_t ef, bool racing,
+                           const SearchFilter* filter, VisitedTable& visited,
+                           std::vector<Candidate>& out, const BinaryScreen::Query* screen) const;
+  // One expansion of a walk: marks the unvisited neighbours of `id` on `level` in `visited`,
+  // drops those whose screen bound exceeds `bound` (with a `screen`, and a finite `bound`:
+  // the full beam's worst distance), and writes the rest, in list order, to `ids` with their
+  // distances in `distances` (room for 2M each; codes prefetched ahead, distances computed
+  // four at a time). Returns how many.
+  uint32_t ScoreNeighbours(const uint8_t* query, uint32_t id, int level, bool racing,
+                           VisitedTable& visited, const BinaryScreen::Query* screen, float bound,
+                           uint32_t* ids, float* distances) const;
   // screen_: `query` (the walk's, a float vector) prepared in a per-thread buffer, or nullptr
   // when there is no screen or it holds no centre yet.
   const BinaryScreen::Query* PrepareScreenQuery(const uint8_t* query) const;

@@ -182,7 +182,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
   const size_t n = h.slot_count;
   // Files written before SQ8 codes were packed (8-byte stride) keep their 32-byte stride.
   if (h.stride < ix->codec_.code_size() || h.stride % 8 != 0 || h.stride > ix->stride_ + 32 ||
-      n > 0xfffffff0u || h.live_count > n) {
+      n > kMaxSlots || h.live_count > n) {
     return corrupt("inconsistent header");
   }
   ix->stride_ = h.stride;
