@@ -10,6 +10,11 @@
 // it doubles, AddBatch (ReorderIfDue) renumbers the slots (Reorder) so that points near each
 // other in space, which a walk meets together, are near each other in every array.
 //
+// Walks: an unfiltered one keeps its beam in one array sorted by distance (SearchLayer), a
+// filtered one in the paper's two heaps (SearchLayerFiltered), which let it cross points the
+// filter rejects. GloVe-100, the same saved index: the array 7-11 % more QPS at ef 64, 2-6 %
+// at ef 256, and builds 8 % faster (the heaps' sifting branches mispredict on every entrant).
+//
 // Neighbours are chosen with the paper's heuristic (Algorithm 4): a candidate is kept only
 // if it is closer to the new point than to every neighbour already kept, which keeps long
 // links across clusters.
