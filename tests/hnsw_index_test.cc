@@ -884,6 +884,69 @@ TEST_F(HnswFileTest, AddBatchReordersAsTheIndexDoubles) {
   EXPECT_TRUE(in_label_order(*wide));
 }
 
+// A batch into an empty index takes its slots in cluster order up front (so the inserts' own
+// walks read neighbourhoods that lie together), while inserting in the order given: on one
+// thread the graph is the one the plain build makes, so every answer is the same, hit for hit
+// and distance for distance (f32 with its screen, sq8-f32 with its escapes, f16); the slots
+// are not in label order, none is left free, and the index saves, loads, takes removals and
+// further batches like any other. On two threads it is still a sound index.
+TEST_F(HnswFileTest, BatchIntoEmptyIndexTakesSlotsInClusterOrder) {
+  const size_t dim = 160, n = 1200;
+  auto base = Clustered(n, dim, 61);
+  auto queries = Clustered(60, dim, 62);
+  for (StorageType storage : {StorageType::kFloat32, StorageType::kSq8F32, StorageType::kFloat16}) {
+    SCOPED_TRACE(StorageTypeName(storage));
+    HnswOptions opt;
+    opt.storage = storage;
+    opt.metric = Metric::kCosine;
+    opt.M = 8;
+    opt.ef_construction = 60;
+    opt.reorder_min_points = 0;
+    auto plain = Build(base, dim, opt, /*threads=*/1);
+    opt.reorder_min_points = 1000;
+    auto placed = Build(base, dim, opt, /*threads=*/1);
+
+    const std::vector<uint64_t> plain_labels = plain->Labels(), labels = placed->Labels();
+    EXPECT_TRUE(std::is_sorted(plain_labels.begin(), plain_labels.end()));
+    EXPECT_FALSE(std::is_sorted(labels.begin(), labels.end())) << "slots in label order";
+    std::vector<uint64_t> sorted = labels;
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(sorted, plain_labels);
+    EXPECT_EQ(placed->slot_count(), n);
+    EXPECT_EQ(placed->free_slots(), 0u);
+    Status integrity = placed->CheckIntegrity();
+    ASSERT_TRUE(integrity.ok()) << integrity.ToString();
+    for (uint64_t l : {0, 1, 599, 1199}) EXPECT_EQ(*placed->GetVector(l), *plain->GetVector(l)) << l;
+    for (size_t q = 0; q < 60; ++q) {
+      EXPECT_EQ(*placed->Search({&queries[q * dim], dim}, 10, 40),
+                *plain->Search({&queries[q * dim], dim}, 10, 40)) << q;
+    }
+
+    ASSERT_TRUE(placed->Save(path_).ok());
+    auto loaded = HnswIndex::Load(path_);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    for (size_t q = 0; q < 60; ++q) {
+      EXPECT_EQ(*(*loaded)->Search({&queries[q * dim], dim}, 10, 40),
+                *placed->Search({&queries[q * dim], dim}, 10, 40)) << q;
+    }
+    std::vector<uint64_t> gone;
+    for (uint64_t l = 3; l < n; l += 5) gone.push_back(l);
+    ASSERT_TRUE(placed->Remove(gone).ok());
+    auto more = Clustered(300, dim, 63);
+    ASSERT_TRUE(placed->AddBatch(more, Iota(300, n), /*threads=*/2).ok());
+    ASSERT_TRUE(placed->CheckIntegrity().ok());
+    EXPECT_EQ(placed->size(), n - gone.size() + 300);
+
+    auto two = Build(base, dim, opt, /*threads=*/2);
+    ASSERT_TRUE(two->CheckIntegrity().ok());
+    EXPECT_EQ(two->free_slots(), 0u);
+    EXPECT_EQ(two->CountUnreachable(), 0u);
+    const double plain_recall = MeasureRecall(*plain, Metric::kCosine, base, queries, dim, 10, 80, kAll);
+    EXPECT_GE(MeasureRecall(*two, Metric::kCosine, base, queries, dim, 10, 80, kAll),
+              std::min(0.9, plain_recall - 0.02));
+  }
+}
+
 TEST_F(HnswFileTest, CorruptionIsDetected) {
   const size_t dim = 8, n = 300;
   auto base = sextant::testing::RandomVectors(n, dim, 12);

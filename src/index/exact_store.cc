@@ -72,6 +72,10 @@ void ExactStore::Release(uint32_t slot) {
 
 void ExactStore::CompactIfWasteful(const std::vector<uint8_t>& live, size_t slots) {
   if (dead_escapes_ < 4096 || 2 * dead_escapes_ < escapes_.size()) return;
+  Compact(live, slots);
+}
+
+void ExactStore::Compact(const std::vector<uint8_t>& live, size_t slots) {
   std::vector<uint32_t> kept;
   kept.reserve(escapes_.size() - dead_escapes_);
   for (size_t s = 0; s < slots; ++s) {

@@ -57,6 +57,9 @@ class ExactStore {
   // Drops released escapes when they are at least half of all (and many): `live[s]` says
   // which slots of the first `slots` hold vectors.
   void CompactIfWasteful(const std::vector<uint8_t>& live, size_t slots);
+  // Rewrites the escapes of the live slots in slot order, without spare capacity (after slots
+  // were filled out of order: a batch placing its rows in reserved slots).
+  void Compact(const std::vector<uint8_t>& live, size_t slots);
 
   // Renumbers the first order.size() slots: new slot i holds what slot order[i] held (`live`
   // says which old slots hold vectors; the others' escapes are dropped). False when out of

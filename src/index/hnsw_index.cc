@@ -263,13 +263,15 @@ int HnswIndex::RandomLevel() {
   return static_cast<int>(std::min(r, 32.0));
 }
 
-Result<uint32_t> HnswIndex::AllocateSlot(uint64_t label, int level) {
+Result<uint32_t> HnswIndex::AllocateSlot(uint64_t label, int level, uint32_t slot) {
   // Caller holds grow_mu_ (shared) and meta_mu_.
   if (label_map_.Find(label) != LabelMap::kAbsent) {
     return Status::AlreadyExists("label " + std::to_string(label) + " is already in the index");
   }
   uint32_t id;
-  if (!free_slots_.empty()) {
+  if (slot != LabelMap::kAbsent) {
+    id = slot;  // reserved by AddBatch
+  } else if (!free_slots_.empty()) {
     id = free_slots_.back();
     free_slots_.pop_back();
   } else {
@@ -397,11 +399,12 @@ Status HnswIndex::TrainWalkCodes(std::span<const float> batch) {
   return Status::OK();
 }
 
-Status HnswIndex::AddOne(uint64_t label, std::span<const float> vector) {
-  std::vector<uint8_t> code, query;
-  std::vector<float> row;  // kSq8F32: the exact vector (the f32 codec never changes)
-  std::vector<uint8_t> resid;  // kSq8F32: its ExactStore row and escaped values
-  std::vector<uint32_t> escaped;
+Status HnswIndex::AddOne(uint64_t label, std::span<const float> vector, uint32_t slot) {
+  // Per-thread scratch: a batch inserts hundreds of thousands of points a thread.
+  thread_local std::vector<uint8_t> code, query;
+  thread_local std::vector<float> row;  // kSq8F32: the exact vector (the f32 codec never changes)
+  thread_local std::vector<uint8_t> resid;  // kSq8F32: its ExactStore row and escaped values
+  thread_local std::vector<uint32_t> escaped;
   size_t escapes = 0;
   if (two_tier()) {
     row.resize(dim());
@@ -424,12 +427,12 @@ Status HnswIndex::AddOne(uint64_t label, std::span<const float> vector) {
         {
           std::lock_guard<std::mutex> m(meta_mu_);
           level = RandomLevel();
-          auto slot = AllocateSlot(label, level);
-          if (slot.ok()) {
-            id = *slot;
+          auto allocated = AllocateSlot(label, level, slot);
+          if (allocated.ok()) {
+            id = *allocated;
             if (two_tier()) exact_->Put(id, resid.data(), {escaped.data(), escapes});
-          } else if (slot.status().code() != StatusCode::kResourceExhausted) {
-            return slot.status();
+          } else if (allocated.status().code() != StatusCode::kResourceExhausted) {
+            return allocated.status();
           } else {
             id = LabelMap::kAbsent;
           }
@@ -490,6 +493,13 @@ Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const uint6
     SEXTANT_RETURN_IF_ERROR(EnsureCapacity(slot_count_ + n - reuse));
   }
   threads = std::max<size_t>(1, std::min(threads, n));
+  std::vector<uint32_t> slots;  // row -> reserved slot (empty: each insert takes a free one)
+  {
+    std::unique_lock<std::shared_mutex> g(grow_mu_);
+    slots = ReserveSlotsInClusterOrder(vectors, n, threads);
+  }
+  // The clustering's scratch (GloVe-100: 36 bytes a point) back to the system, as after Reorder.
+  if (!slots.empty()) ReleaseFreeHeap();
   std::atomic<size_t> next{0};
   std::atomic<size_t> done{0};
   std::mutex error_mu, progress_mu;
@@ -497,7 +507,8 @@ Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const uint6
   const size_t report_every = std::max<size_t>(1, n / 100);
   auto worker = [&] {
     for (size_t i; (i = next.fetch_add(1)) < n;) {
-      Status st = AddOne(labels[i], vectors.subspan(i * dim(), dim()));
+      Status st = AddOne(labels[i], vectors.subspan(i * dim(), dim()),
+                         slots.empty() ? LabelMap::kAbsent : slots[i]);
       if (!st.ok()) {
         std::lock_guard<std::mutex> l(error_mu);
         if (first_error.ok()) first_error = st.WithContext("row " + std::to_string(i));
@@ -513,8 +524,21 @@ Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const uint6
   for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
+  if (!slots.empty()) {
+    std::unique_lock<std::shared_mutex> g(grow_mu_);
+    std::lock_guard<std::mutex> m(meta_mu_);
+    for (uint32_t s : slots) {
+      if (!live_[s]) free_slots_.push_back(s);  // a row that failed
+    }
+    --slot_reservations_;
+    ordered_rows_ = live_count_;  // in cluster order already: no Reorder until it doubles
+    // The exact rows' escapes were appended in insertion order: into slot order, as Reorder
+    // leaves them, without the vector's spare capacity.
+    if (two_tier()) exact_->Compact(live_, slot_count_);
+  }
   if (threads > 1 && reconnect) ConnectUnreachable();
   if (first_error.ok() && reconnect) ReorderIfDue(threads);
+  if (!slots.empty()) ReleaseFreeHeap();  // what the batch freed, as Reorder would have
   return first_error;
 }
 
@@ -734,8 +758,6 @@ const BinaryScreen::Query* HnswIndex::PrepareScreenQuery(const uint8_t* query) c
 uint32_t HnswIndex::ScoreNeighbours(const uint8_t* query, uint32_t id, int level, bool racing,
                                     VisitedTable& visited, const BinaryScreen::Query* screen,
                                     float bound, uint32_t* ids, float* distances) const {
-  const size_t code_bytes = codec_.code_size();
-  const uint32_t ahead = PrefetchAhead(code_bytes);
   uint32_t buf[kMaxListLength + 1];
   uint32_t* todo = ids;
   const uint32_t* list = links(id, level);
@@ -751,21 +773,28 @@ uint32_t HnswIndex::ScoreNeighbours(const uint8_t* query, uint32_t id, int level
   // Only the neighbours whose screen bound is within the beam's are read in full: a rejected
   // one could not have entered (the bound only tightens while this list is done).
   if (screen != nullptr && bound < INFINITY) m = ScreenOut(*screen, todo, m, bound, todo);
-  for (uint32_t j = 0; j < m && j < ahead; ++j) PrefetchCode(code(todo[j]), code_bytes);
+  QueryDistancesTo(query, todo, m, distances);
+  return m;
+}
+
+void HnswIndex::QueryDistancesTo(const uint8_t* query, const uint32_t* ids, uint32_t m,
+                                 float* distances) const {
+  const size_t code_bytes = codec_.code_size();
+  const uint32_t ahead = PrefetchAhead(code_bytes);
+  for (uint32_t j = 0; j < m && j < ahead; ++j) PrefetchCode(code(ids[j]), code_bytes);
   // Distances four at a time (one kernel call, the loads overlapping).
   for (uint32_t j = 0; j < m; j += 4) {
     const uint32_t group = std::min<uint32_t>(4, m - j);
     for (uint32_t g = 0; g < group; ++g) {
-      if (j + g + ahead < m) PrefetchCode(code(todo[j + g + ahead]), code_bytes);
+      if (j + g + ahead < m) PrefetchCode(code(ids[j + g + ahead]), code_bytes);
     }
     if (group == 4) {
-      const uint8_t* codes[4] = {code(todo[j]), code(todo[j + 1]), code(todo[j + 2]), code(todo[j + 3])};
+      const uint8_t* codes[4] = {code(ids[j]), code(ids[j + 1]), code(ids[j + 2]), code(ids[j + 3])};
       codec_.QueryDistances4(query, codes, distances + j);
     } else {
-      for (uint32_t g = 0; g < group; ++g) distances[j + g] = codec_.QueryDistance(query, code(todo[j + g]));
+      for (uint32_t g = 0; g < group; ++g) distances[j + g] = codec_.QueryDistance(query, code(ids[j + g]));
     }
   }
-  return m;
 }
 
 void HnswIndex::SearchLayer(const uint8_t* query, Candidate ep, int level, size_t ef, bool racing,
@@ -874,9 +903,11 @@ void HnswIndex::EncodeStoredAsQuery(uint32_t id, uint8_t* query) const {
 
 void HnswIndex::SelectNeighbors(std::vector<Candidate>& cands, size_t m) const {
   if (cands.size() <= m) return;
-  // Candidates are taken closest first from a heap: the heuristic usually keeps its m well
-  // before the end of ef_construction candidates, so a full sort would order what nobody reads.
-  std::make_heap(cands.begin(), cands.end(), CloserFirst());
+  // Candidates are taken closest first: as they are when sorted already (a walk's beam), else
+  // from a heap: the heuristic usually keeps its m well before the end of ef_construction
+  // candidates, so a full sort would order what nobody reads.
+  const bool sorted = std::is_sorted(cands.begin(), cands.end(), FartherFirst());
+  if (!sorted) std::make_heap(cands.begin(), cands.end(), CloserFirst());
   // SQ8 walks encode each kept neighbour once as a query, so the comparisons run on the walk's
   // integer kernel rather than decoding two codes each time.
   const bool sq8 = sq8_walk();
@@ -885,9 +916,9 @@ void HnswIndex::SelectNeighbors(std::vector<Candidate>& cands, size_t m) const {
   thread_local std::vector<Candidate> kept;
   if (sq8) kept_queries.resize(m * qs);
   kept.clear();
-  for (size_t heap = cands.size(); heap > 0 && kept.size() < m; --heap) {
-    std::pop_heap(cands.begin(), cands.begin() + heap, CloserFirst());
-    const Candidate c = cands[heap - 1];
+  for (size_t i = 0, heap = cands.size(); i < cands.size() && kept.size() < m; ++i) {
+    if (!sorted) std::pop_heap(cands.begin(), cands.begin() + heap, CloserFirst());
+    const Candidate c = sorted ? cands[i] : cands[--heap];
     bool good = true;
     for (size_t j = 0; j < kept.size() && good; ++j) {
       const float d = sq8 ? codec_.QueryDistance(kept_queries.data() + j * qs, code(c.id))
@@ -937,9 +968,9 @@ void HnswIndex::ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int l
       if (sq8_walk()) {
         nb_query.resize(codec_.query_size());
         EncodeStoredAsQuery(nb.id, nb_query.data());
-        for (uint32_t i = 1; i <= cnt; ++i) {
-          pool.push_back({codec_.QueryDistance(nb_query.data(), code(seen[i])), seen[i]});
-        }
+        float d[kMaxListLength];
+        QueryDistancesTo(nb_query.data(), seen + 1, cnt, d);
+        for (uint32_t i = 1; i <= cnt; ++i) pool.push_back({d[i - 1], seen[i]});
       } else {
         for (uint32_t i = 1; i <= cnt; ++i) {
           pool.push_back({codec_.CodeDistance(code(nb.id), code(seen[i])), seen[i]});
@@ -1087,34 +1118,74 @@ std::vector<uint32_t> HnswIndex::ClusterOrder(size_t threads) const {
   for (uint32_t u = 0; u < slot_count_; ++u) {
     if (live_[u]) live.push_back(u);
   }
-  const size_t k = std::min<size_t>(kReorderMaxClusters, live.size() / kReorderPointsPerCluster);
-  if (k < 2) return live;
+  std::vector<uint32_t> order = ClusterRows(
+      live.size(), [&](size_t i, float* out) { StoredVector(live[i], out); }, threads);
+  for (uint32_t& o : order) o = live[o];
+  return order;
+}
+
+std::vector<uint32_t> HnswIndex::ClusterRows(size_t count,
+                                             const std::function<void(size_t, float*)>& row,
+                                             size_t threads) const {
+  std::vector<uint32_t> order(count);
+  const size_t k = std::min<size_t>(kReorderMaxClusters, count / kReorderPointsPerCluster);
+  if (k < 2) {
+    for (size_t i = 0; i < count; ++i) order[i] = static_cast<uint32_t>(i);
+    return order;
+  }
   const size_t d = dim();
   // Centroids from an evenly spaced sample (32 points a centroid, six rounds: the order only
-  // needs neighbourhoods, not a good quantizer), learned and assigned in float32 from the
-  // stored vectors, a block at a time.
+  // needs neighbourhoods, not a good quantizer), learned and assigned in float32, a block of
+  // rows at a time.
   KMeansOptions km;
   km.iterations = 6;
   km.max_points_per_centroid = 32;
   km.threads = threads;
-  const size_t samples = std::min(live.size(), k * km.max_points_per_centroid);
+  const size_t samples = std::min(count, k * km.max_points_per_centroid);
   std::vector<float> rows(std::max<size_t>(samples, 4096) * d);
-  for (size_t i = 0; i < samples; ++i) StoredVector(live[i * live.size() / samples], &rows[i * d]);
+  for (size_t i = 0; i < samples; ++i) row(i * count / samples, &rows[i * d]);
   Result<std::vector<float>> centroids = TrainKMeans({rows.data(), samples * d}, d, k, km);
-  if (!centroids.ok()) return live;  // (cannot happen: k <= samples)
-  std::vector<uint32_t> cluster(live.size());
-  for (size_t at = 0; at < live.size(); at += 4096) {
-    const size_t m = std::min<size_t>(4096, live.size() - at);
-    for (size_t i = 0; i < m; ++i) StoredVector(live[at + i], &rows[i * d]);
+  if (!centroids.ok()) {  // (cannot happen: k <= samples)
+    for (size_t i = 0; i < count; ++i) order[i] = static_cast<uint32_t>(i);
+    return order;
+  }
+  std::vector<uint32_t> cluster(count);
+  for (size_t at = 0; at < count; at += 4096) {
+    const size_t m = std::min<size_t>(4096, count - at);
+    for (size_t i = 0; i < m; ++i) row(at + i, &rows[i * d]);
     AssignNearest(rows.data(), m, centroids->data(), k, d, &cluster[at], nullptr, false, threads);
   }
   // Stable counting sort by cluster.
   std::vector<size_t> start(k + 1, 0);
   for (uint32_t c : cluster) ++start[c + 1];
   for (size_t c = 0; c < k; ++c) start[c + 1] += start[c];
-  std::vector<uint32_t> order(live.size());
-  for (size_t i = 0; i < live.size(); ++i) order[start[cluster[i]]++] = live[i];
+  for (size_t i = 0; i < count; ++i) order[start[cluster[i]]++] = static_cast<uint32_t>(i);
   return order;
+}
+
+std::vector<uint32_t> HnswIndex::ReserveSlotsInClusterOrder(std::span<const float> vectors,
+                                                            size_t n, size_t threads) {
+  if (options_.reorder_min_points == 0 || n < options_.reorder_min_points ||
+      stride_ > kReorderMaxStride || live_count_ != 0 || !free_slots_.empty() ||
+      slot_count_ + n > capacity_) {
+    return {};
+  }
+  const std::vector<uint32_t> order = ClusterRows(
+      n, [&](size_t i, float* out) { codec_.PrepareExactQuery(vectors.data() + i * dim(), out); },
+      threads);
+  const auto base = static_cast<uint32_t>(slot_count_);
+  std::vector<uint32_t> slots(n);
+  for (size_t s = 0; s < n; ++s) slots[order[s]] = base + static_cast<uint32_t>(s);
+  std::lock_guard<std::mutex> m(meta_mu_);
+  for (uint32_t s = base; s < base + n; ++s) {  // empty until its row is inserted
+    live_[s] = 0;
+    levels_[s] = 0;
+    upper_[s].reset();
+    links(s, 0)[0] = 0;
+  }
+  slot_count_ = base + n;
+  ++slot_reservations_;
+  return slots;
 }
 
 bool HnswIndex::ReorderIfDue(size_t threads) {
@@ -1141,6 +1212,7 @@ Status HnswIndex::Reorder(size_t threads) {
 }
 
 Status HnswIndex::ReorderLocked(size_t threads) {
+  if (slot_reservations_ > 0) return Status::OK();  // a batch is filling reserved slots
   const size_t n = slot_count_;
   ordered_rows_ = live_count_;  // (also when out of memory below: not tried again every batch)
   if (n < 2) return Status::OK();

@@ -8,7 +8,9 @@
 //
 // Slot order: once an index holds HnswOptions::reorder_min_points points, and again each time
 // it doubles, AddBatch (ReorderIfDue) renumbers the slots (Reorder) so that points near each
-// other in space, which a walk meets together, are near each other in every array.
+// other in space, which a walk meets together, are near each other in every array. A batch of
+// that many points into an empty index takes its slots in that order before inserting
+// (ReserveSlotsInClusterOrder), so its own inserts walk grouped neighbourhoods too.
 //
 // Walks: an unfiltered one keeps its beam in one array sorted by distance (SearchLayer), a
 // filtered one in the paper's two heaps (SearchLayerFiltered), which let it cross points the
@@ -260,20 +262,34 @@ class HnswIndex final : public VectorIndex {
   Status ReorderLocked(size_t threads);
   // The live slots grouped by nearest k-means centroid (Reorder's order).
   std::vector<uint32_t> ClusterOrder(size_t threads) const;
+  // Rows 0..count-1 (row(i, out) writes row i's dim() floats, normalised for cosine) grouped by
+  // nearest k-means centroid: up to kReorderMaxClusters, one per kReorderPointsPerCluster rows,
+  // learned from an evenly spaced sample; the identity when that makes fewer than two.
+  std::vector<uint32_t> ClusterRows(size_t count, const std::function<void(size_t, float*)>& row,
+                                    size_t threads) const;
   static constexpr size_t kReorderMaxClusters = 256, kReorderPointsPerCluster = 256;
   // ReorderIfDue leaves alone indexes whose codes are longer (16 cache lines): a read of one
   // is a stream of its own, near or not. Fashion-MNIST, 60k points: u8 (800-byte codes) +1.5
   // to +7.6 % QPS for 0.7 s of a 10.5 s build; f32 (3,136 bytes) no gain for 1.0 s of 16 s.
   static constexpr size_t kReorderMaxStride = 1024;
   // Inserts one validated point (Add without the training step).
-  Status AddOne(uint64_t label, std::span<const float> vector);
+  // `slot`: the slot AddBatch reserved for it (LabelMap::kAbsent: take a free one).
+  Status AddOne(uint64_t label, std::span<const float> vector, uint32_t slot = LabelMap::kAbsent);
 
   // Dimension, k >= 1 and finite values: the checks every search starts with.
   Status CheckQuery(std::span<const float> query, size_t k) const;
   Status EnsureCapacity(size_t n);
   Status Materialize();  // copies mmap'd arrays into owned memory before a mutation
   int RandomLevel();
-  Result<uint32_t> AllocateSlot(uint64_t label, int level);
+  Result<uint32_t> AllocateSlot(uint64_t label, int level, uint32_t slot);
+  // AddBatch into an empty index: reserves slots 0..n-1 and returns each row's slot, the rows
+  // grouped by nearest centroid as Reorder would group them afterwards, so the inserts' own
+  // walks already read neighbourhoods that lie together; the rows are still inserted in the
+  // order given (the graph is the one that order builds). Empty when it does not apply (the
+  // index holds points or free slots, the batch is below reorder_min_points, or the codes are
+  // too long for order to pay). Exclusive.
+  std::vector<uint32_t> ReserveSlotsInClusterOrder(std::span<const float> vectors, size_t n,
+                                                   size_t threads);
   void Insert(uint32_t id, const uint8_t* query_code, int level);
 
   // `racing`: concurrent inserts may be changing link lists (read them with ReadRacingList).
@@ -305,6 +321,9 @@ class HnswIndex final : public VectorIndex {
   uint32_t ScoreNeighbours(const uint8_t* query, uint32_t id, int level, bool racing,
                            VisitedTable& visited, const BinaryScreen::Query* screen, float bound,
                            uint32_t* ids, float* distances) const;
+  // The walk codec's distances from `query` to the codes of ids[0..m-1] into `distances`:
+  // codes prefetched ahead, four at a time through one kernel call.
+  void QueryDistancesTo(const uint8_t* query, const uint32_t* ids, uint32_t m, float* distances) const;
   // screen_: `query` (the walk's, a float vector) prepared in a per-thread buffer, or nullptr
   // when there is no screen or it holds no centre yet.
   const BinaryScreen::Query* PrepareScreenQuery(const uint8_t* query) const;
@@ -312,7 +331,8 @@ class HnswIndex final : public VectorIndex {
   // order, their screen rows prefetched first; returns how many.
   uint32_t ScreenOut(const BinaryScreen::Query& screen, const uint32_t* ids, uint32_t n, float bound,
                      uint32_t* kept) const;
-  // Paper's heuristic: keeps at most `m` of `cands` (any order) in place.
+  // Paper's heuristic: keeps at most `m` of `cands` (any order; a walk's, already sorted by
+  // distance, are taken as they are) in place.
   void SelectNeighbors(std::vector<Candidate>& cands, size_t m) const;
   void ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int level);
   size_t ConnectUnreachableLocked();
@@ -345,6 +365,9 @@ class HnswIndex final : public VectorIndex {
   std::optional<VectorCodec> exact_codec_;
   size_t trained_rows_ = 0;  // kSq8F32: points the SQ8 parameters were learned from
   size_t ordered_rows_ = 0;  // live points at the last Reorder (or Load)
+  // AddBatch calls holding reserved slots (ReserveSlotsInClusterOrder): Reorder waits for none
+  // (it renumbers slots) and is skipped meanwhile. Changed and read under grow_mu_ exclusive.
+  size_t slot_reservations_ = 0;
   std::optional<BinaryScreen> screen_;  // see HnswOptions::screen
   size_t screen_rows_ = 0;              // points the screen's centre was computed from
   std::vector<std::unique_ptr<uint32_t[]>> upper_;  // levels 1..L for slots with level > 0
