@@ -435,6 +435,25 @@ TEST(QuantKernelsTest, FastScanMatchesScalarTwin) {
         for (size_t i = 0; i < n; ++i) sum += int64_t{w[i]} * ptrs[j][i];
         EXPECT_EQ(got[j], sum) << k->isa << " n=" << n << " code " << j;
       }
+      // Four queries against one code (the last code, all 255): each query ends where its
+      // allocation ends and starts at its own offset; the last one all -32767.
+      std::vector<std::vector<int16_t>> queries(4);
+      const int16_t* qptrs[4];
+      for (size_t j = 0; j < 4; ++j) {
+        queries[j].resize(n + j % 3);
+        for (auto& x : queries[j]) {
+          x = j == 3 ? int16_t{-32767} : static_cast<int16_t>(static_cast<int>(rng() % 65535) - 32767);
+        }
+        qptrs[j] = queries[j].data() + j % 3;
+      }
+      for (const uint8_t* code : {ptrs[0], ptrs[3]}) {
+        k->dot_i16x4_u8(qptrs, code, n, got);
+        for (size_t j = 0; j < 4; ++j) {
+          int64_t sum = 0;
+          for (size_t i = 0; i < n; ++i) sum += int64_t{qptrs[j][i]} * code[i];
+          EXPECT_EQ(got[j], sum) << k->isa << " n=" << n << " query " << j;
+        }
+      }
     }
     for (size_t n = 0; n <= 70; ++n) {
       const auto w = RandomVectors(1, n + 1, n);

@@ -920,10 +920,20 @@ void HnswIndex::SelectNeighbors(std::vector<Candidate>& cands, size_t m) const {
     if (!sorted) std::pop_heap(cands.begin(), cands.begin() + heap, CloserFirst());
     const Candidate c = sorted ? cands[i] : cands[--heap];
     bool good = true;
-    for (size_t j = 0; j < kept.size() && good; ++j) {
+    for (size_t j = 0; j < kept.size() && good;) {
+      if (sq8 && j + 4 <= kept.size()) {  // four kept neighbours in one kernel call
+        const uint8_t* queries[4] = {kept_queries.data() + j * qs, kept_queries.data() + (j + 1) * qs,
+                                     kept_queries.data() + (j + 2) * qs, kept_queries.data() + (j + 3) * qs};
+        float d[4];
+        codec_.QueriesDistance4(queries, code(c.id), d);
+        good = d[0] >= c.distance && d[1] >= c.distance && d[2] >= c.distance && d[3] >= c.distance;
+        j += 4;
+        continue;
+      }
       const float d = sq8 ? codec_.QueryDistance(kept_queries.data() + j * qs, code(c.id))
                           : codec_.CodeDistance(code(kept[j].id), code(c.id));
       good = d >= c.distance;
+      ++j;
     }
     if (!good) continue;
     // The last one kept is never compared with: no query for it.

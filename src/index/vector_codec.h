@@ -135,6 +135,20 @@ class VectorCodec {
     for (size_t j = 0; j < 4; ++j) out[j] = Sq8Distance(query, codes[j], dots[j]);
   }
 
+  // QueryDistance of four queries against one code, out[j] for queries[j]: the same values,
+  // for SQ8 four integer products in one kernel call (dot_i16x4_u8).
+  void QueriesDistance4(const uint8_t* const* queries, const uint8_t* code, float* out) const {
+    if (kind_ != Kind::kSq8L2 && kind_ != Kind::kSq8Ip) {
+      for (size_t j = 0; j < 4; ++j) out[j] = QueryDistance(queries[j], code);
+      return;
+    }
+    const int16_t* ws[4];
+    for (size_t j = 0; j < 4; ++j) ws[j] = reinterpret_cast<const int16_t*>(queries[j]);
+    int32_t dots[4];
+    qk_->dot_i16x4_u8(ws, code, dim_, dots);
+    for (size_t j = 0; j < 4; ++j) out[j] = Sq8Distance(queries[j], code, dots[j]);
+  }
+
   // Distance between two stored codes.
   float CodeDistance(const uint8_t* a, const uint8_t* b) const;
 

@@ -31,6 +31,10 @@ struct QuantKernels {
   // values. The walk's neighbours four at a time: the query's weights are loaded once for the
   // four, their loads overlap, and one reduction serves all four sums.
   void (*dot_i16_u8_x4)(const int16_t* w, const uint8_t* const* codes, size_t n, int32_t* out);
+  // dot_i16_u8 of four queries against one code: out[j] = sum_i ws[j][i] * c[i], the same
+  // values. The neighbour heuristic's comparisons: a candidate against four kept neighbours
+  // (encoded as queries), the code widened once for the four.
+  void (*dot_i16x4_u8)(const int16_t* const* ws, const uint8_t* c, size_t n, int32_t* out);
   // sum_i w[i] * (a[i] - b[i])^2: two byte codes with per-dimension weights (SQ8 steps^2).
   float (*wl2_u8)(const uint8_t* a, const uint8_t* b, const float* w, size_t n);
   // 4-bit fast scan. `blocks` holds `nblocks` blocks of 32 codes with m sub-quantizers each,

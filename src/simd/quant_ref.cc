@@ -32,6 +32,10 @@ void DotI16U8x4(const int16_t* w, const uint8_t* const* codes, size_t n, int32_t
   for (size_t j = 0; j < 4; ++j) out[j] = DotI16U8(w, codes[j], n);
 }
 
+void DotI16x4U8(const int16_t* const* ws, const uint8_t* c, size_t n, int32_t* out) {
+  for (size_t j = 0; j < 4; ++j) out[j] = DotI16U8(ws[j], c, n);
+}
+
 float Wl2U8(const uint8_t* a, const uint8_t* b, const float* w, size_t n) {
   float s = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -164,7 +168,7 @@ bool HasAvx512Table() { return HasTable("avx512"); }
 }  // namespace
 
 const QuantKernels& QuantReference() {
-  static const QuantKernels k = {"reference", DotF32U8, DotI16U8, DotI16U8x4, Wl2U8, Pq4Scan, ArgminAffine,
+  static const QuantKernels k = {"reference", DotF32U8, DotI16U8, DotI16U8x4, DotI16x4U8, Wl2U8, Pq4Scan, ArgminAffine,
                                  MatvecT, AddF32, Sq8QueryWeights, RoundI16,
                                  Sq8ResidualDecode, BitsDotU4, FwhtF32, U4Planes};
   return k;
