@@ -778,6 +778,17 @@ TEST_F(HnswFileTest, Sq8F32RoundTrip) {
   }
 }
 
+// The slot-order tests' small cosine index: M 8, ef_construction 60, never reordered.
+HnswOptions SlotOrderOptions(StorageType storage) {
+  HnswOptions opt;
+  opt.storage = storage;
+  opt.metric = Metric::kCosine;
+  opt.M = 8;
+  opt.ef_construction = 60;
+  opt.reorder_min_points = 0;
+  return opt;
+}
+
 // Reorder renumbers every slot and changes no answer: for each storage (f32 with its screen,
 // sq8-f32 with its exact rows and their escapes, f16), an index with freed slots answers
 // exactly as before, returns the same stored vectors, passes the integrity check with every
@@ -789,12 +800,7 @@ TEST_F(HnswFileTest, ReorderChangesNoAnswer) {
   auto queries = Clustered(60, dim, 42);
   for (StorageType storage : {StorageType::kFloat32, StorageType::kSq8F32, StorageType::kFloat16}) {
     SCOPED_TRACE(StorageTypeName(storage));
-    HnswOptions opt;
-    opt.storage = storage;
-    opt.metric = Metric::kCosine;
-    opt.M = 8;
-    opt.ef_construction = 60;
-    opt.reorder_min_points = 0;
+    HnswOptions opt = SlotOrderOptions(storage);
     auto ix = Build(base, dim, opt, /*threads=*/2);
     std::vector<uint64_t> gone;
     for (uint64_t l = 5; l < n; l += 7) gone.push_back(l);
@@ -896,12 +902,7 @@ TEST_F(HnswFileTest, BatchIntoEmptyIndexTakesSlotsInClusterOrder) {
   auto queries = Clustered(60, dim, 62);
   for (StorageType storage : {StorageType::kFloat32, StorageType::kSq8F32, StorageType::kFloat16}) {
     SCOPED_TRACE(StorageTypeName(storage));
-    HnswOptions opt;
-    opt.storage = storage;
-    opt.metric = Metric::kCosine;
-    opt.M = 8;
-    opt.ef_construction = 60;
-    opt.reorder_min_points = 0;
+    HnswOptions opt = SlotOrderOptions(storage);
     auto plain = Build(base, dim, opt, /*threads=*/1);
     opt.reorder_min_points = 1000;
     auto placed = Build(base, dim, opt, /*threads=*/1);

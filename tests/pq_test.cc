@@ -435,8 +435,8 @@ TEST(QuantKernelsTest, FastScanMatchesScalarTwin) {
         for (size_t i = 0; i < n; ++i) sum += int64_t{w[i]} * ptrs[j][i];
         EXPECT_EQ(got[j], sum) << k->isa << " n=" << n << " code " << j;
       }
-      // Four queries against one code (the last code, all 255): each query ends where its
-      // allocation ends and starts at its own offset; the last one all -32767.
+      // Four queries against one code (the first, and the last, all 255): each query ends where
+      // its allocation ends and starts at its own offset; the last one all -32767.
       std::vector<std::vector<int16_t>> queries(4);
       const int16_t* qptrs[4];
       for (size_t j = 0; j < 4; ++j) {

@@ -486,17 +486,14 @@ Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const uint6
   }
   if (two_tier()) SEXTANT_RETURN_IF_ERROR(TrainWalkCodes(vectors));
   if (screen_) SEXTANT_RETURN_IF_ERROR(TrainScreen(vectors));
+  threads = std::max<size_t>(1, std::min(threads, n));
+  std::vector<uint32_t> slots;  // row -> reserved slot (empty: each insert takes a free one)
   {
     std::unique_lock<std::shared_mutex> g(grow_mu_);
     SEXTANT_RETURN_IF_ERROR(Materialize());
     const size_t reuse = std::min(free_slots_.size(), n);
     SEXTANT_RETURN_IF_ERROR(EnsureCapacity(slot_count_ + n - reuse));
-  }
-  threads = std::max<size_t>(1, std::min(threads, n));
-  std::vector<uint32_t> slots;  // row -> reserved slot (empty: each insert takes a free one)
-  {
-    std::unique_lock<std::shared_mutex> g(grow_mu_);
-    slots = ReserveSlotsInClusterOrder(vectors, n, threads);
+    slots = ReserveSlotsInClusterOrder(vectors, threads);
   }
   // The clustering's scratch (GloVe-100: 36 bytes a point) back to the system, as after Reorder.
   if (!slots.empty()) ReleaseFreeHeap();
@@ -1174,7 +1171,8 @@ std::vector<uint32_t> HnswIndex::ClusterRows(size_t count,
 }
 
 std::vector<uint32_t> HnswIndex::ReserveSlotsInClusterOrder(std::span<const float> vectors,
-                                                            size_t n, size_t threads) {
+                                                            size_t threads) {
+  const size_t n = vectors.size() / dim();
   if (options_.reorder_min_points == 0 || n < options_.reorder_min_points ||
       stride_ > kReorderMaxStride || live_count_ != 0 || !free_slots_.empty() ||
       slot_count_ + n > capacity_) {

@@ -282,14 +282,14 @@ class HnswIndex final : public VectorIndex {
   Status Materialize();  // copies mmap'd arrays into owned memory before a mutation
   int RandomLevel();
   Result<uint32_t> AllocateSlot(uint64_t label, int level, uint32_t slot);
-  // AddBatch into an empty index: reserves slots 0..n-1 and returns each row's slot, the rows
+  // AddBatch into an empty index: reserves a slot for each of the n rows of `vectors` (slots
+  // 0..n-1) and returns each row's slot, the rows
   // grouped by nearest centroid as Reorder would group them afterwards, so the inserts' own
   // walks already read neighbourhoods that lie together; the rows are still inserted in the
   // order given (the graph is the one that order builds). Empty when it does not apply (the
   // index holds points or free slots, the batch is below reorder_min_points, or the codes are
   // too long for order to pay). Exclusive.
-  std::vector<uint32_t> ReserveSlotsInClusterOrder(std::span<const float> vectors, size_t n,
-                                                   size_t threads);
+  std::vector<uint32_t> ReserveSlotsInClusterOrder(std::span<const float> vectors, size_t threads);
   void Insert(uint32_t id, const uint8_t* query_code, int level);
 
   // `racing`: concurrent inserts may be changing link lists (read them with ReadRacingList).
@@ -365,8 +365,8 @@ class HnswIndex final : public VectorIndex {
   std::optional<VectorCodec> exact_codec_;
   size_t trained_rows_ = 0;  // kSq8F32: points the SQ8 parameters were learned from
   size_t ordered_rows_ = 0;  // live points at the last Reorder (or Load)
-  // AddBatch calls holding reserved slots (ReserveSlotsInClusterOrder): Reorder waits for none
-  // (it renumbers slots) and is skipped meanwhile. Changed and read under grow_mu_ exclusive.
+  // AddBatch calls holding reserved slots (ReserveSlotsInClusterOrder): Reorder renumbers
+  // slots, so it is skipped while any is held. Changed and read under grow_mu_ exclusive.
   size_t slot_reservations_ = 0;
   std::optional<BinaryScreen> screen_;  // see HnswOptions::screen
   size_t screen_rows_ = 0;              // points the screen's centre was computed from

@@ -65,9 +65,18 @@ int32_t DotI16U8(const int16_t* w, const uint8_t* c, size_t n) {
   return s;
 }
 
+// out[j] = the sum of accumulator aj's eight lanes, the four reduced together: {a0, a1} lane
+// pairs, {a2, a3}, then both (two unpack-and-add rounds), then the two 128-bit halves.
+inline void StoreFourSums(__m256i a0, __m256i a1, __m256i a2, __m256i a3, int32_t* out) {
+  const __m256i s01 = _mm256_add_epi32(_mm256_unpacklo_epi32(a0, a1), _mm256_unpackhi_epi32(a0, a1));
+  const __m256i s23 = _mm256_add_epi32(_mm256_unpacklo_epi32(a2, a3), _mm256_unpackhi_epi32(a2, a3));
+  const __m256i s = _mm256_add_epi32(_mm256_unpacklo_epi64(s01, s23), _mm256_unpackhi_epi64(s01, s23));
+  const __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), sum);
+}
+
 // 16 dimensions a step for each of the four codes (the weights loaded once), the scalar tail
-// as in DotI16U8; the four accumulators are reduced together: pairs of lanes summed by two
-// unpack-and-add rounds, then the two 128-bit halves.
+// as in DotI16U8; the four accumulators reduced together (StoreFourSums).
 void DotI16U8x4(const int16_t* w, const uint8_t* const* codes, size_t n, int32_t* out) {
   const uint8_t *c0 = codes[0], *c1 = codes[1], *c2 = codes[2], *c3 = codes[3];
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
@@ -83,12 +92,7 @@ void DotI16U8x4(const int16_t* w, const uint8_t* const* codes, size_t n, int32_t
     a2 = step(a2, c2 + i, wv);
     a3 = step(a3, c3 + i, wv);
   }
-  // {a0, a1} lane pairs, {a2, a3}, then both: each 128-bit half holds partial sums of the four.
-  const __m256i s01 = _mm256_add_epi32(_mm256_unpacklo_epi32(a0, a1), _mm256_unpackhi_epi32(a0, a1));
-  const __m256i s23 = _mm256_add_epi32(_mm256_unpacklo_epi32(a2, a3), _mm256_unpackhi_epi32(a2, a3));
-  const __m256i s = _mm256_add_epi32(_mm256_unpacklo_epi64(s01, s23), _mm256_unpackhi_epi64(s01, s23));
-  const __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), sum);
+  StoreFourSums(a0, a1, a2, a3, out);
   for (; i < n; ++i) {
     const int32_t wi = w[i];
     out[0] += wi * c0[i];
@@ -99,7 +103,7 @@ void DotI16U8x4(const int16_t* w, const uint8_t* const* codes, size_t n, int32_t
 }
 
 // DotI16U8x4 turned around: the code widened once a step, four weight vectors against it;
-// the same reduction and scalar tail.
+// the same reduction (StoreFourSums) and scalar tail.
 void DotI16x4U8(const int16_t* const* ws, const uint8_t* c, size_t n, int32_t* out) {
   const int16_t *w0 = ws[0], *w1 = ws[1], *w2 = ws[2], *w3 = ws[3];
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
@@ -114,11 +118,7 @@ void DotI16x4U8(const int16_t* const* ws, const uint8_t* c, size_t n, int32_t* o
     a2 = step(a2, cv, w2 + i);
     a3 = step(a3, cv, w3 + i);
   }
-  const __m256i s01 = _mm256_add_epi32(_mm256_unpacklo_epi32(a0, a1), _mm256_unpackhi_epi32(a0, a1));
-  const __m256i s23 = _mm256_add_epi32(_mm256_unpacklo_epi32(a2, a3), _mm256_unpackhi_epi32(a2, a3));
-  const __m256i s = _mm256_add_epi32(_mm256_unpacklo_epi64(s01, s23), _mm256_unpackhi_epi64(s01, s23));
-  const __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), sum);
+  StoreFourSums(a0, a1, a2, a3, out);
   for (; i < n; ++i) {
     const int32_t ci = c[i];
     out[0] += w0[i] * ci;

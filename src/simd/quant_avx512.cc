@@ -47,9 +47,20 @@ int32_t DotI16U8(const int16_t* w, const uint8_t* c, size_t n) {
   return _mm_cvtsi128_si32(s);
 }
 
+// out[j] = the sum of accumulator aj's sixteen lanes, the four reduced together: two
+// unpack-and-add rounds leave each 128-bit lane holding partial sums of the four, then the
+// lanes are added.
+inline void StoreFourSums(__m512i a0, __m512i a1, __m512i a2, __m512i a3, int32_t* out) {
+  const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
+  const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
+  const __m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
+  const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+  const __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), sum);
+}
+
 // 32 dimensions a step for each of the four codes (the weights loaded once); the last partial
-// step masked as in DotI16U8. The four accumulators are reduced together: two unpack-and-add
-// rounds leave each 128-bit lane holding partial sums of the four, then the lanes are added.
+// step masked as in DotI16U8; the four accumulators reduced together (StoreFourSums).
 void DotI16U8x4(const int16_t* w, const uint8_t* const* codes, size_t n, int32_t* out) {
   const uint8_t *c0 = codes[0], *c1 = codes[1], *c2 = codes[2], *c3 = codes[3];
   __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
@@ -73,16 +84,11 @@ void DotI16U8x4(const int16_t* w, const uint8_t* const* codes, size_t n, int32_t
     a2 = step(a2, _mm256_maskz_loadu_epi8(m, c2 + i), wv);
     a3 = step(a3, _mm256_maskz_loadu_epi8(m, c3 + i), wv);
   }
-  const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
-  const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
-  const __m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
-  const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
-  const __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), sum);
+  StoreFourSums(a0, a1, a2, a3, out);
 }
 
 // DotI16U8x4 turned around: the code widened once a step, four weight vectors against it;
-// the last partial step masked, the same reduction.
+// the last partial step masked, the same reduction (StoreFourSums).
 void DotI16x4U8(const int16_t* const* ws, const uint8_t* c, size_t n, int32_t* out) {
   const int16_t *w0 = ws[0], *w1 = ws[1], *w2 = ws[2], *w3 = ws[3];
   __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
@@ -104,12 +110,7 @@ void DotI16x4U8(const int16_t* const* ws, const uint8_t* c, size_t n, int32_t* o
     a2 = step(a2, cv, _mm512_maskz_loadu_epi16(m, w2 + i));
     a3 = step(a3, cv, _mm512_maskz_loadu_epi16(m, w3 + i));
   }
-  const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
-  const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
-  const __m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
-  const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
-  const __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), sum);
+  StoreFourSums(a0, a1, a2, a3, out);
 }
 
 // Two code words a step against their eight planes (planes[4w .. 4w+7]: words w and w+1, four
