@@ -450,8 +450,9 @@ TEST(HnswIndexTest, BadInput) {
 
 // The 1-bit screen's bounds against exact squared distances on clustered 200-d data: a point
 // is at bound 0 from itself, a point at the centre at its exact distance, cosine's bound is half
-// the l2 one on unit vectors, and the bounds hold for all but a sixth of the pairs (kEpsilon is
-// one standard deviation of the estimate) and are never far above the distance.
+// the l2 one on unit vectors, and a bound lies above its distance for about the share of pairs
+// kEpsilon implies (the estimate's error near-Gaussian: 31 % at half a deviation) and never far
+// above it.
 TEST(BinaryScreenTest, BoundsAgainstExactDistances) {
   const size_t dim = 200, n = 300;
   auto base = Clustered(n, dim, 41);
@@ -470,12 +471,16 @@ TEST(BinaryScreenTest, BoundsAgainstExactDistances) {
     return s;
   };
   BinaryScreen::Query q;
-  size_t above = 0, pairs = 0;
+  size_t above = 0, pairs = 0, self_zero = 0;
   double est_error = 0, abs_error = 0, dist_sum = 0;
   for (size_t i = 0; i < n; ++i) {
     screen.PrepareQuery(&base[i * dim], &q);
     const double r2 = sq(&base[i * dim], centre.data());
-    EXPECT_NEAR(screen.LowerBound(q, static_cast<uint32_t>(i)), 0.0, 1e-4 * r2) << i;
+    // From itself: 0 for most points, but the query's 4-bit rounding can leave the estimate of
+    // <u, u> = 1 more than half a deviation low, the bound then a few % of r2 above 0.
+    const double self = screen.LowerBound(q, static_cast<uint32_t>(i));
+    EXPECT_LE(self, 0.05 * r2) << i;
+    self_zero += self == 0.0;
     EXPECT_NEAR(screen.LowerBound(q, static_cast<uint32_t>(n)), r2, 1e-4 * r2) << i;
     // Not 0 but near it (the query is rounded to 4 bits a value): up to 7 % of r2 here, where
     // a point nowhere near would be at about 2 r2.
@@ -495,8 +500,10 @@ TEST(BinaryScreenTest, BoundsAgainstExactDistances) {
       dist_sum += d;
     }
   }
-  EXPECT_LT(static_cast<double>(above) / pairs, 0.25) << above << " of " << pairs;
-  EXPECT_GT(static_cast<double>(above) / pairs, 0.0) << "a bound this tight is no estimate";
+  EXPECT_GE(self_zero, n * 9 / 10) << self_zero << " of " << n << " points at bound 0 from themselves";
+  const double above_expected = 0.5 * std::erfc(BinaryScreen::kEpsilon / std::sqrt(2.0));
+  // 30.3 % of 12,857 pairs at half a deviation, 30.9 % expected.
+  EXPECT_NEAR(static_cast<double>(above) / pairs, above_expected, 0.08) << above << " of " << pairs;
   // The estimate is unbiased (its errors cancel over the pairs) and close (within a fifth of
   // the distance on average in 200 dimensions).
   EXPECT_LT(std::fabs(est_error), 0.02 * dist_sum) << est_error << " over " << dist_sum;
@@ -559,11 +566,17 @@ TEST(HnswIndexTest, ScreenedF32SearchMatchesBruteForceAndTheUnscreenedWalk) {
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
     auto& same_graph = *loaded;
     EXPECT_GT(same_graph->MemoryUsage(), plain->MemoryUsage() + n * dim / 8) << "no screen was built";
+    // The screen trades a little recall at a given ef for a cheaper walk (kEpsilon): within
+    // 0.06 of the plain walk's at ef 16 (0.032 lower for l2, 0.044 for cosine at half a
+    // deviation), which a larger ef wins back (ef 24 screened against 16 plain), and within
+    // 0.02 at ef 128.
     for (size_t ef : {16, 128}) {
       const double with = recall(*same_graph, truth, ef);
       const double without = recall(*plain, truth, ef);
-      EXPECT_GE(with, without - 0.02) << MetricName(metric) << " ef " << ef;
-      if (ef == 128) {
+      EXPECT_GE(with, without - (ef == 16 ? 0.06 : 0.02)) << MetricName(metric) << " ef " << ef;
+      if (ef == 16) {
+        EXPECT_GE(recall(*same_graph, truth, 24), without) << MetricName(metric);
+      } else {
         EXPECT_GE(with, 0.95) << MetricName(metric);
       }
     }

@@ -71,7 +71,8 @@ void BinaryScreen::Encode(uint32_t slot, const float* vector) {
     const double p = static_cast<double>(padded_);
     const double fr = std::clamp(dot / std::sqrt(p), 1e-6, 1.0);  // f >= 1/sqrt(p) in exact arithmetic
     f[1] = static_cast<float>(1.0 / (std::sqrt(p) * fr));
-    f[2] = static_cast<float>(kEpsilon * std::sqrt(std::max(0.0, 1.0 - fr * fr)) / (fr * std::sqrt(p - 1)));
+    // Unscaled: files written when the margin was one deviation stored the same value.
+    f[2] = static_cast<float>(std::sqrt(std::max(0.0, 1.0 - fr * fr)) / (fr * std::sqrt(p - 1)));
   }
   std::memcpy(r + code_bytes_, f, sizeof f);
 }

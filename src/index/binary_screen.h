@@ -5,9 +5,9 @@
 // RaBitQ code of Gao & Long, SIGMOD 2024): with c the centre, P a random rotation and
 // u = P(o - c)/|o - c|, the code is sign(u) in padded() bits, plus |o - c| and
 // f = <sign(u), u>/sqrt(padded()). For a query q, with v = P(q - c)/|q - c|,
-// <sign(u), v>/(sqrt(padded()) f) estimates <u, v> without bias, and its error stays below
-// eps * sqrt(1 - f^2) / (f sqrt(padded() - 1)) with high probability (kEpsilon sets the
-// confidence); LowerBound turns the estimate plus that error into a lower bound of the
+// <sign(u), v>/(sqrt(padded()) f) estimates <u, v> without bias, with an error whose standard
+// deviation is about sqrt(1 - f^2) / (f sqrt(padded() - 1)); LowerBound turns the estimate
+// plus kEpsilon such deviations into a lower bound (a likely one, see kEpsilon) of the
 // squared L2 distance |o - q|^2. A walk skips the neighbours whose bound exceeds its beam's
 // worst distance, so the 3 KiB vector of a 784-d point is read only for the neighbours that
 // may enter the beam; the bits cost padded()/8 bytes a point (128 for 784-d). The query's v
@@ -40,13 +40,16 @@ namespace sextant::index {
 class BinaryScreen {
  public:
   // The half-width of the error bound in standard deviations of the estimate, so a bound is
-  // not a certain one: about one pair in six has a bound above its distance, but a neighbour
-  // is wrongly skipped only when that happens near the beam's edge. On Fashion-MNIST's walk
-  // (ef 16-32): 1.0 skips 69 % of the neighbours it is asked about, recall@10 unchanged
-  // (0.9692 / 0.9861 / 0.9926 at ef 16 / 24 / 32, against 0.9690 / 0.9861 / 0.9926 without);
-  // 1.9 skips 55 % and is slower than no screen at ef 16. (A simulation on hnswlib's graph:
-  // 1.0 wrongly skips 0.08 % of the neighbours, 1.9 none.)
-  static constexpr float kEpsilon = 1.0f;
+  // not a certain one: about one pair in three has a bound above its distance, but a neighbour
+  // is wrongly skipped only when that happens near the beam's edge. A smaller margin loses
+  // some recall at a given ef and buys more speed than the larger ef that wins it back costs.
+  // Fashion-MNIST f32, three alternating runs each (ef 12-32): QPS at recall@10 >= 0.95
+  // 37.1-38.8k at 0.5 against 32.8-35.4k at 1.0 (the previous margin), at >= 0.99 21.2-23.6k
+  // against 19.0-20.1k; recall at ef 14 0.955 against 0.962. Generated 384-d embeddings
+  // (bench/make_lowdim.py, cosine): at ef 24 0.9705 at 30.2k against 0.9738 at 26.5k. At 0.35
+  // Fashion-MNIST was faster still but the 384-d data no faster than at 0.5; at 0 (the
+  // estimate alone) recall fell to 0.958 at ef 18. (At 1.9, 55 % skipped: slower than 1.0.)
+  static constexpr float kEpsilon = 0.5f;
   // Dimensions below which the screen is not worth its reads. GloVe-100 f32 (cosine, 128
   // padded bits) screened: QPS 1.05-1.21x at ef 32-128, but builds 10 % slower (41.7 s against
   // 37.9 s on two threads): a 400-byte vector is cheap enough to read.
@@ -96,7 +99,9 @@ class BinaryScreen {
   // Both, {bound, estimate}, from one read of the row and one bit dot product.
   std::pair<float, float> BoundAndEstimate(const Query& q, uint32_t slot) const {
     const uint8_t* r = row(slot);
-    float f[4];  // |o - c|, 1/(sqrt(padded) f), the error bound of the estimate, 2 |code| - padded
+    // |o - c|, 1/(sqrt(padded) f), the standard deviation of the estimate's error (kEpsilon
+    // times it is the bound's margin), 2 |code| - padded.
+    float f[4];
     std::memcpy(f, r + code_bytes_, sizeof f);
     // <sign(u), v> = 2 * (sum of v at set bits) - sum of v, with v = lower + delta * x.
     const auto x_at_bits = static_cast<float>(
@@ -106,7 +111,7 @@ class BinaryScreen {
       ip = ip < 1.0f ? ip : 1.0f;
       return scale_ * (f[0] * f[0] + q.norm * q.norm - 2.0f * f[0] * q.norm * ip);
     };
-    return {distance(sum * f[1] + f[2]), distance(sum * f[1])};
+    return {distance(sum * f[1] + kEpsilon * f[2]), distance(sum * f[1])};
   }
 
  private:
