@@ -118,6 +118,34 @@ TEST_P(KernelsTest, F32KernelsMatchReference) {
   }
 }
 
+// The four-vector kernels against the same table's single ones, to the bit (the walk mixes the
+// two and compares their results): every length up to kMaxDim, four vectors at
+// different alignments, and a repeated vector (the walk pads a last two or three with repeats).
+TEST_P(KernelsTest, FourVectorF32KernelsMatchTheSingleOnesToTheBit) {
+  Rng rng(7);
+  for (size_t n = 0; n <= kMaxDim; ++n) {
+    SCOPED_TRACE(testing::Message() << "n=" << n);
+    const float scale = n % 3 == 0 ? 1000.0f : (n % 3 == 1 ? 1.0f : 1e-3f);
+    std::vector<float> q(n), storage(4 * (n + 3) + 16);
+    for (float& x : q) x = rng.Unit() * scale;
+    for (float& x : storage) x = rng.Unit() * scale;
+    // Vector j starts j floats past a multiple of n + 3: four different alignments.
+    const float* v[4];
+    for (size_t j = 0; j < 4; ++j) v[j] = storage.data() + j * (n + 3) + j;
+    for (int repeat = 0; repeat < 2; ++repeat) {
+      if (repeat == 1) v[3] = v[2];
+      float l2[4], ip[4];
+      k().l2sq_f32_x4(q.data(), v, n, l2);
+      k().ip_f32_x4(q.data(), v, n, ip);
+      for (size_t j = 0; j < 4; ++j) {
+        const float l2_one = k().l2sq_f32(q.data(), v[j], n), ip_one = k().ip_f32(q.data(), v[j], n);
+        EXPECT_EQ(std::bit_cast<uint32_t>(l2[j]), std::bit_cast<uint32_t>(l2_one)) << j << ": " << l2[j] << " vs " << l2_one;
+        EXPECT_EQ(std::bit_cast<uint32_t>(ip[j]), std::bit_cast<uint32_t>(ip_one)) << j << ": " << ip[j] << " vs " << ip_one;
+      }
+    }
+  }
+}
+
 TEST_P(KernelsTest, F16KernelsMatchReference) {
   Rng rng(2);
   for (size_t n = 0; n <= kMaxDim; ++n) {
@@ -464,6 +492,7 @@ TEST(DispatchTest, TablesAreCompleteAndDistinct) {
     EXPECT_TRUE(t->l2sq_u8 && t->ip_u8 && t->l1_u8 && t->l2sq_i8 && t->ip_i8);
     EXPECT_TRUE(t->l2sq_f16 && t->ip_f16 && t->l2sq_f32_f16 && t->ip_f32_f16);
     EXPECT_TRUE(t->f32_to_f16 && t->f16_to_f32);
+    EXPECT_TRUE(t->l2sq_f32_x4 && t->ip_f32_x4);
   }
 }
 

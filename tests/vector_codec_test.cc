@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <bit>
 #include <cmath>
 
 #include "test_util.h"
@@ -65,6 +67,41 @@ TEST(VectorCodecTest, Uint8DistancesMatchReference) {
       EXPECT_NEAR(c->ExactDistance(prepared.data(), a.data()), want, tol);
     }
   }
+}
+
+// float32 codes four at a time (l2sq_f32_x4, ip_f32_x4) give QueryDistance's values bit for bit,
+// with a code repeated as the walk pads a last two or three; the codecs without a four-code
+// kernel say so (HasDistances4), so the walk does not pad for them.
+TEST(VectorCodecTest, Float32DistancesFourAtATimeMatchOneAtATime) {
+  for (size_t d : {1, 15, 100, 784}) {
+    auto data = sextant::testing::RandomVectors(6, d, 11);
+    for (Metric m : {Metric::kL2, Metric::kInnerProduct, Metric::kCosine}) {
+      SCOPED_TRACE(::testing::Message() << "d=" << d << " " << MetricName(m));
+      auto c = VectorCodec::Create(d, m, StorageType::kFloat32);
+      ASSERT_TRUE(c.ok());
+      EXPECT_TRUE(c->HasDistances4());
+      const size_t cs = c->code_size();
+      std::vector<uint8_t> codes(5 * cs), q(c->query_size());
+      for (size_t i = 0; i < 5; ++i) ASSERT_TRUE(c->Encode(&data[i * d], &codes[i * cs]).ok());
+      c->EncodeQuery(&data[5 * d], q.data());
+      for (const std::array<size_t, 4>& pick : {std::array<size_t, 4>{0, 1, 2, 3}, {4, 2, 0, 0}, {3, 1, 1, 1}}) {
+        const uint8_t* four[4];
+        for (size_t j = 0; j < 4; ++j) four[j] = &codes[pick[j] * cs];
+        float got[4];
+        c->QueryDistances4(q.data(), four, got);
+        for (size_t j = 0; j < 4; ++j) {
+          const float one = c->QueryDistance(q.data(), four[j]);
+          EXPECT_EQ(std::bit_cast<uint32_t>(got[j]), std::bit_cast<uint32_t>(one)) << j << ": " << got[j] << " vs " << one;
+          EXPECT_NEAR(one, ReferenceDistance(m, &data[5 * d], &data[pick[j] * d], d), 1e-4 * (1 + std::fabs(one)));
+        }
+      }
+    }
+  }
+  auto f16 = VectorCodec::Create(8, Metric::kL2, StorageType::kFloat16);
+  auto u8 = VectorCodec::Create(8, Metric::kL2, StorageType::kUint8);
+  ASSERT_TRUE(f16.ok() && u8.ok());
+  EXPECT_FALSE(f16->HasDistances4());
+  EXPECT_FALSE(u8->HasDistances4());
 }
 
 TEST(VectorCodecTest, NonIntegerQueryAgainstUint8IsFlaggedInexact) {

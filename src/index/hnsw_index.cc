@@ -779,15 +779,20 @@ void HnswIndex::QueryDistancesTo(const uint8_t* query, const uint32_t* ids, uint
   const size_t code_bytes = codec_.code_size();
   const uint32_t ahead = PrefetchAhead(code_bytes);
   for (uint32_t j = 0; j < m && j < ahead; ++j) PrefetchCode(code(ids[j]), code_bytes);
-  // Distances four at a time (one kernel call, the loads overlapping).
+  // Distances four at a time (one kernel call, the loads overlapping); a last two or three
+  // padded with repeats of the last code where the codec has a four-code kernel.
+  const uint32_t least = codec_.HasDistances4() ? 2 : 4;
   for (uint32_t j = 0; j < m; j += 4) {
     const uint32_t group = std::min<uint32_t>(4, m - j);
     for (uint32_t g = 0; g < group; ++g) {
       if (j + g + ahead < m) PrefetchCode(code(ids[j + g + ahead]), code_bytes);
     }
-    if (group == 4) {
-      const uint8_t* codes[4] = {code(ids[j]), code(ids[j + 1]), code(ids[j + 2]), code(ids[j + 3])};
-      codec_.QueryDistances4(query, codes, distances + j);
+    if (group >= least) {
+      const uint8_t* codes[4];
+      for (uint32_t g = 0; g < 4; ++g) codes[g] = code(ids[j + std::min(g, group - 1)]);
+      float out[4];
+      codec_.QueryDistances4(query, codes, out);
+      std::copy(out, out + group, distances + j);
     } else {
       for (uint32_t g = 0; g < group; ++g) distances[j + g] = codec_.QueryDistance(query, code(ids[j + g]));
     }
@@ -908,6 +913,9 @@ void HnswIndex::SelectNeighbors(std::vector<Candidate>& cands, size_t m) const {
   // SQ8 walks encode each kept neighbour once as a query, so the comparisons run on the walk's
   // integer kernel rather than decoding two codes each time.
   const bool sq8 = sq8_walk();
+  // float32: the candidate's code is a query (CodeDistance is QueryDistance) against four kept
+  // codes in one call, the same values as one at a time (l2 and ip are symmetric to the bit).
+  const bool four_codes = !sq8 && codec_.HasDistances4();
   const size_t qs = (codec_.query_size() + 63) / 64 * 64;
   thread_local std::vector<uint8_t> kept_queries;
   thread_local std::vector<Candidate> kept;
@@ -923,6 +931,14 @@ void HnswIndex::SelectNeighbors(std::vector<Candidate>& cands, size_t m) const {
                                      kept_queries.data() + (j + 2) * qs, kept_queries.data() + (j + 3) * qs};
         float d[4];
         codec_.QueriesDistance4(queries, code(c.id), d);
+        good = d[0] >= c.distance && d[1] >= c.distance && d[2] >= c.distance && d[3] >= c.distance;
+        j += 4;
+        continue;
+      }
+      if (four_codes && j + 4 <= kept.size()) {
+        const uint8_t* codes[4] = {code(kept[j].id), code(kept[j + 1].id), code(kept[j + 2].id), code(kept[j + 3].id)};
+        float d[4];
+        codec_.QueryDistances4(code(c.id), codes, d);
         good = d[0] >= c.distance && d[1] >= c.distance && d[2] >= c.distance && d[3] >= c.distance;
         j += 4;
         continue;
@@ -977,6 +993,10 @@ void HnswIndex::ConnectNewNode(uint32_t id, std::vector<Candidate>& cands, int l
         EncodeStoredAsQuery(nb.id, nb_query.data());
         float d[kMaxListLength];
         QueryDistancesTo(nb_query.data(), seen + 1, cnt, d);
+        for (uint32_t i = 1; i <= cnt; ++i) pool.push_back({d[i - 1], seen[i]});
+      } else if (codec_.HasDistances4()) {  // float32: nb's code is its query, four codes a call
+        float d[kMaxListLength];
+        QueryDistancesTo(code(nb.id), seen + 1, cnt, d);
         for (uint32_t i = 1; i <= cnt; ++i) pool.push_back({d[i - 1], seen[i]});
       } else {
         for (uint32_t i = 1; i <= cnt; ++i) {

@@ -123,9 +123,27 @@ class VectorCodec {
     return 0.0f;
   }
 
-  // QueryDistance of one query against four codes, out[j] for codes[j]: the same values, the
-  // SQ8 walk's four integer products in one kernel call (dot_i16_u8_x4).
+  // Whether QueryDistances4 has a kernel of its own (rather than four QueryDistance calls), so
+  // that two or three codes are worth padding to four.
+  bool HasDistances4() const {
+    return kind_ == Kind::kF32L2 || kind_ == Kind::kF32Ip || kind_ == Kind::kSq8L2 || kind_ == Kind::kSq8Ip;
+  }
+  // QueryDistance of one query against four codes, out[j] for codes[j]: the same values to the
+  // bit, the SQ8 walk's four integer products in one kernel call (dot_i16_u8_x4), float32's
+  // four sums (l2sq_f32_x4, ip_f32_x4) reading the four codes together. Codes may repeat.
   void QueryDistances4(const uint8_t* query, const uint8_t* const* codes, float* out) const {
+    if (kind_ == Kind::kF32L2 || kind_ == Kind::kF32Ip) {
+      const float* v[4];
+      for (size_t j = 0; j < 4; ++j) v[j] = reinterpret_cast<const float*>(codes[j]);
+      const auto* q = reinterpret_cast<const float*>(query);
+      if (kind_ == Kind::kF32L2) {
+        k_->l2sq_f32_x4(q, v, dim_, out);
+      } else {
+        k_->ip_f32_x4(q, v, dim_, out);
+        for (size_t j = 0; j < 4; ++j) out[j] = 1.0f - out[j];
+      }
+      return;
+    }
     if (kind_ != Kind::kSq8L2 && kind_ != Kind::kSq8Ip) {
       for (size_t j = 0; j < 4; ++j) out[j] = QueryDistance(query, codes[j]);
       return;

@@ -48,6 +48,13 @@ struct Kernels {
   // Conversions (round to nearest even; overflow to +-Inf as IEEE does).
   void (*f32_to_f16)(const float* in, uint16_t* out, size_t n);
   void (*f16_to_f32)(const uint16_t* in, float* out, size_t n);
+
+  // One query against four vectors, out[j] = l2sq_f32(a, b[j], n) (ip_f32) to the bit: each
+  // vector's sums taken in the same order as the single kernel's, the four vectors read
+  // together (a graph walk's neighbours, which are not in cache: four streams of loads in
+  // flight instead of one). The b[j] may repeat.
+  void (*l2sq_f32_x4)(const float* a, const float* const* b, size_t n, float* out);
+  void (*ip_f32_x4)(const float* a, const float* const* b, size_t n, float* out);
 };
 
 // The plain scalar implementation, compiled without any ISA-specific flags.

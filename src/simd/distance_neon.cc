@@ -243,6 +243,13 @@ void F16ToF32(const uint16_t* in, float* out, size_t n) {
   for (; i < n; ++i) out[i] = HalfToFloat(in[i]);
 }
 
+void L2sqF32X4(const float* a, const float* const* b, size_t n, float* out) {
+  for (size_t j = 0; j < 4; ++j) out[j] = L2sqF32(a, b[j], n);
+}
+void IpF32X4(const float* a, const float* const* b, size_t n, float* out) {
+  for (size_t j = 0; j < 4; ++j) out[j] = IpF32(a, b[j], n);
+}
+
 }  // namespace
 
 const Kernels& NeonKernels() {
@@ -263,6 +270,8 @@ const Kernels& NeonKernels() {
       .ip_f32_f16 = IpF32F16,
       .f32_to_f16 = F32ToF16,
       .f16_to_f32 = F16ToF32,
+      .l2sq_f32_x4 = L2sqF32X4,
+      .ip_f32_x4 = IpF32X4,
   };
   return kNeon;
 }

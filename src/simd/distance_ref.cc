@@ -179,6 +179,14 @@ void F16ToF32(const uint16_t* in, float* out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = HalfToFloat(in[i]);
 }
 
+void L2sqF32X4(const float* a, const float* const* b, size_t n, float* out) {
+  for (size_t j = 0; j < 4; ++j) out[j] = L2sqF32(a, b[j], n);
+}
+
+void IpF32X4(const float* a, const float* const* b, size_t n, float* out) {
+  for (size_t j = 0; j < 4; ++j) out[j] = IpF32(a, b[j], n);
+}
+
 }  // namespace ref
 
 const Kernels& Reference() {
@@ -199,6 +207,8 @@ const Kernels& Reference() {
       .ip_f32_f16 = ref::IpF32F16,
       .f32_to_f16 = ref::F32ToF16,
       .f16_to_f32 = ref::F16ToF32,
+      .l2sq_f32_x4 = ref::L2sqF32X4,
+      .ip_f32_x4 = ref::IpF32X4,
   };
   return kReference;
 }

@@ -40,6 +40,8 @@ float L2sqF32F16(const float* a, const uint16_t* b, size_t n);
 float IpF32F16(const float* a, const uint16_t* b, size_t n);
 void F32ToF16(const float* in, uint16_t* out, size_t n);
 void F16ToF32(const uint16_t* in, float* out, size_t n);
+void L2sqF32X4(const float* a, const float* const* b, size_t n, float* out);
+void IpF32X4(const float* a, const float* const* b, size_t n, float* out);
 
 // Finishes a cosine distance from its three sums, so every variant treats zero norms and
 // rounding the same way: 1 when either norm is zero, else 1 - dot / (|a| |b|) in double.
