@@ -73,32 +73,14 @@ struct L1Step {
   }
 };
 
-// Four independent accumulators hide the 4-cycle FMA latency (2 FMAs issue per cycle).
-template <class Step, class A, class B>
-float ReduceFloat(const A* a, const B* b, size_t n) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    acc0 = Step::Apply(acc0, Load8(a + i), Load8(b + i));
-    acc1 = Step::Apply(acc1, Load8(a + i + 8), Load8(b + i + 8));
-    acc2 = Step::Apply(acc2, Load8(a + i + 16), Load8(b + i + 16));
-    acc3 = Step::Apply(acc3, Load8(a + i + 24), Load8(b + i + 24));
-  }
-  for (; i + 8 <= n; i += 8) acc0 = Step::Apply(acc0, Load8(a + i), Load8(b + i));
-  if (i < n) acc1 = Step::Apply(acc1, LoadTail(a + i, n - i), LoadTail(b + i, n - i));
-  return HorizontalSum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-}
-
-float L2sqF32(const float* a, const float* b, size_t n) { return ReduceFloat<L2sqStep>(a, b, n); }
-float IpF32(const float* a, const float* b, size_t n) { return ReduceFloat<IpStep>(a, b, n); }
-
-// ReduceFloat for two vectors at once (the same blocks into the same accumulators, so the same
-// sums to the bit; 8 accumulators and 4 query blocks fill the 16 registers), twice for four.
-template <class Step>
-void ReduceFloatX2(const float* a, const float* b0, const float* b1, size_t n, float* out) {
-  const float* const v[2] = {b0, b1};
-  __m256 acc[2][4];
+// Four independent accumulators a vector hide the 4-cycle FMA latency (2 FMAs issue per
+// cycle). kVectors vectors b[0..) against one a at once, the a blocks loaded once for all: each
+// vector's accumulators see the same blocks in the same order whatever kVectors is, so every
+// count gives the same sums to the bit. Two vectors: 8 accumulators and the 4 a blocks fill
+// the 16 registers, so four (l2sq_f32_x4) are two calls of two.
+template <class Step, size_t kVectors, class A, class B>
+void ReduceFloatN(const A* a, const B* const* b, size_t n, float* out) {
+  __m256 acc[kVectors][4];
   for (auto& row : acc) {
     for (__m256& x : row) x = _mm256_setzero_ps();
   }
@@ -106,31 +88,41 @@ void ReduceFloatX2(const float* a, const float* b0, const float* b1, size_t n, f
   for (; i + 32 <= n; i += 32) {
     const __m256 q[4] = {Load8(a + i), Load8(a + i + 8), Load8(a + i + 16), Load8(a + i + 24)};
 #pragma GCC unroll 2
-    for (int j = 0; j < 2; ++j) {
+    for (size_t j = 0; j < kVectors; ++j) {
 #pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k) acc[j][k] = Step::Apply(acc[j][k], q[k], Load8(v[j] + i + 8 * k));
+      for (size_t k = 0; k < 4; ++k) acc[j][k] = Step::Apply(acc[j][k], q[k], Load8(b[j] + i + 8 * k));
     }
   }
   for (; i + 8 <= n; i += 8) {
     const __m256 q = Load8(a + i);
-    for (int j = 0; j < 2; ++j) acc[j][0] = Step::Apply(acc[j][0], q, Load8(v[j] + i));
+    for (size_t j = 0; j < kVectors; ++j) acc[j][0] = Step::Apply(acc[j][0], q, Load8(b[j] + i));
   }
   if (i < n) {
     const __m256 q = LoadTail(a + i, n - i);
-    for (int j = 0; j < 2; ++j) acc[j][1] = Step::Apply(acc[j][1], q, LoadTail(v[j] + i, n - i));
+    for (size_t j = 0; j < kVectors; ++j) acc[j][1] = Step::Apply(acc[j][1], q, LoadTail(b[j] + i, n - i));
   }
-  for (int j = 0; j < 2; ++j) {
+  for (size_t j = 0; j < kVectors; ++j) {
     out[j] = HorizontalSum(_mm256_add_ps(_mm256_add_ps(acc[j][0], acc[j][1]), _mm256_add_ps(acc[j][2], acc[j][3])));
   }
 }
 
+template <class Step, class A, class B>
+float ReduceFloat(const A* a, const B* b, size_t n) {
+  float out;
+  ReduceFloatN<Step, 1>(a, &b, n, &out);
+  return out;
+}
+
+float L2sqF32(const float* a, const float* b, size_t n) { return ReduceFloat<L2sqStep>(a, b, n); }
+float IpF32(const float* a, const float* b, size_t n) { return ReduceFloat<IpStep>(a, b, n); }
+
 void L2sqF32X4(const float* a, const float* const* b, size_t n, float* out) {
-  ReduceFloatX2<L2sqStep>(a, b[0], b[1], n, out);
-  ReduceFloatX2<L2sqStep>(a, b[2], b[3], n, out + 2);
+  ReduceFloatN<L2sqStep, 2>(a, b, n, out);
+  ReduceFloatN<L2sqStep, 2>(a, b + 2, n, out + 2);
 }
 void IpF32X4(const float* a, const float* const* b, size_t n, float* out) {
-  ReduceFloatX2<IpStep>(a, b[0], b[1], n, out);
-  ReduceFloatX2<IpStep>(a, b[2], b[3], n, out + 2);
+  ReduceFloatN<IpStep, 2>(a, b, n, out);
+  ReduceFloatN<IpStep, 2>(a, b + 2, n, out + 2);
 }
 float L1F32(const float* a, const float* b, size_t n) { return ReduceFloat<L1Step>(a, b, n); }
 float L2sqF16(const uint16_t* a, const uint16_t* b, size_t n) {

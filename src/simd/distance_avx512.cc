@@ -65,36 +65,13 @@ struct L1Step {
   }
 };
 
-// Four independent accumulators hide the FMA latency.
-template <class Step, class A, class B>
-float ReduceFloat(const A* a, const B* b, size_t n) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    acc0 = Step::Apply(acc0, Load16(a + i), Load16(b + i));
-    acc1 = Step::Apply(acc1, Load16(a + i + 16), Load16(b + i + 16));
-    acc2 = Step::Apply(acc2, Load16(a + i + 32), Load16(b + i + 32));
-    acc3 = Step::Apply(acc3, Load16(a + i + 48), Load16(b + i + 48));
-  }
-  for (; i + 16 <= n; i += 16) acc0 = Step::Apply(acc0, Load16(a + i), Load16(b + i));
-  if (i < n) {
-    const __mmask16 m = LowMask16(n - i);
-    acc1 = Step::Apply(acc1, LoadMasked(a + i, m), LoadMasked(b + i, m));
-  }
-  return HorizontalSum(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
-}
-
-float L2sqF32(const float* a, const float* b, size_t n) { return ReduceFloat<L2sqStep>(a, b, n); }
-float IpF32(const float* a, const float* b, size_t n) { return ReduceFloat<IpStep>(a, b, n); }
-
-// ReduceFloat for four vectors at once: each vector's four accumulators see the same blocks in
-// the same order as ReduceFloat's, so the sums are the same to the bit; the query's blocks are
-// loaded once for the four. 16 accumulators and 4 query blocks fit the 32 registers.
-template <class Step>
-void ReduceFloatX4(const float* a, const float* const* b, size_t n, float* out) {
-  const float* const v[4] = {b[0], b[1], b[2], b[3]};
-  __m512 acc[4][4];
+// Four independent accumulators a vector hide the FMA latency. kVectors vectors b[0..) against
+// one a at once, the a blocks loaded once for all: each vector's accumulators see the same
+// blocks in the same order whatever kVectors is, so every count gives the same sums to the bit.
+// Four vectors (l2sq_f32_x4): 16 accumulators and the 4 a blocks fit the 32 registers.
+template <class Step, size_t kVectors, class A, class B>
+void ReduceFloatN(const A* a, const B* const* b, size_t n, float* out) {
+  __m512 acc[kVectors][4];
   for (auto& row : acc) {
     for (__m512& x : row) x = _mm512_setzero_ps();
   }
@@ -102,30 +79,40 @@ void ReduceFloatX4(const float* a, const float* const* b, size_t n, float* out) 
   for (; i + 64 <= n; i += 64) {
     const __m512 q[4] = {Load16(a + i), Load16(a + i + 16), Load16(a + i + 32), Load16(a + i + 48)};
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) {
+    for (size_t j = 0; j < kVectors; ++j) {
 #pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k) acc[j][k] = Step::Apply(acc[j][k], q[k], Load16(v[j] + i + 16 * k));
+      for (size_t k = 0; k < 4; ++k) acc[j][k] = Step::Apply(acc[j][k], q[k], Load16(b[j] + i + 16 * k));
     }
   }
   for (; i + 16 <= n; i += 16) {
     const __m512 q = Load16(a + i);
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) acc[j][0] = Step::Apply(acc[j][0], q, Load16(v[j] + i));
+    for (size_t j = 0; j < kVectors; ++j) acc[j][0] = Step::Apply(acc[j][0], q, Load16(b[j] + i));
   }
   if (i < n) {
     const __mmask16 m = LowMask16(n - i);
     const __m512 q = LoadMasked(a + i, m);
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) acc[j][1] = Step::Apply(acc[j][1], q, LoadMasked(v[j] + i, m));
+    for (size_t j = 0; j < kVectors; ++j) acc[j][1] = Step::Apply(acc[j][1], q, LoadMasked(b[j] + i, m));
   }
 #pragma GCC unroll 4
-  for (int j = 0; j < 4; ++j) {
+  for (size_t j = 0; j < kVectors; ++j) {
     out[j] = HorizontalSum(_mm512_add_ps(_mm512_add_ps(acc[j][0], acc[j][1]), _mm512_add_ps(acc[j][2], acc[j][3])));
   }
 }
 
-void L2sqF32X4(const float* a, const float* const* b, size_t n, float* out) { ReduceFloatX4<L2sqStep>(a, b, n, out); }
-void IpF32X4(const float* a, const float* const* b, size_t n, float* out) { ReduceFloatX4<IpStep>(a, b, n, out); }
+template <class Step, class A, class B>
+float ReduceFloat(const A* a, const B* b, size_t n) {
+  float out;
+  ReduceFloatN<Step, 1>(a, &b, n, &out);
+  return out;
+}
+
+float L2sqF32(const float* a, const float* b, size_t n) { return ReduceFloat<L2sqStep>(a, b, n); }
+float IpF32(const float* a, const float* b, size_t n) { return ReduceFloat<IpStep>(a, b, n); }
+
+void L2sqF32X4(const float* a, const float* const* b, size_t n, float* out) { ReduceFloatN<L2sqStep, 4>(a, b, n, out); }
+void IpF32X4(const float* a, const float* const* b, size_t n, float* out) { ReduceFloatN<IpStep, 4>(a, b, n, out); }
 float L1F32(const float* a, const float* b, size_t n) { return ReduceFloat<L1Step>(a, b, n); }
 float L2sqF16(const uint16_t* a, const uint16_t* b, size_t n) {
   return ReduceFloat<L2sqStep>(a, b, n);
